@@ -1,0 +1,146 @@
+"""``create_app(settings)``: the Litestar application with its routes, GraphQL, jobs and plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from backend.auth.middleware import AuthenticationMiddleware
+from backend.config import Settings, load_settings
+from backend.core.db import create_engine
+from backend.core.dependencies import provide_page, provide_session
+from backend.core.errors import EXCEPTION_HANDLERS
+from backend.core.health import health, ready
+from backend.core.idempotency import IdempotencyMiddleware
+from backend.core.logging import RequestContextMiddleware, configure_logging
+from backend.core.outbox import OutboxRelay
+from backend.core.tenancy import make_session_factory
+from backend.graphql import graphql_controller
+from backend.tenancy.routes import AgencyController, BrandController, BrandListController
+from workers.broker import ping, sender
+from workers.run import build_job_system, start_worker, stop_worker
+from workers.scheduler import Scheduler
+
+API_VERSION = "0.1.0"
+API_DESCRIPTION = (
+    "Levier unifies a brand's customer data, segments it and activates it across channels. "
+    "Brand data lives under `/v1/brands/{brand_id}`; a brand out of the caller's reach answers "
+    "404. Errors are RFC 9457 problem details. POSTs honour `Idempotency-Key`."
+)
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Levier API",
+        version=API_VERSION,
+        description=API_DESCRIPTION,
+        path="/schema",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An access token (`levier token create`, OAuth 2 later).",
+                )
+            }
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = (settings or load_settings()).validate()
+    configure_logging(settings)
+    engine = create_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    broker, runtime = build_job_system(settings)
+    relay = OutboxRelay(
+        session_factory, sender(broker), interval_seconds=settings.relay_interval_seconds
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
+        worker = None
+        if settings.runs_embedded_worker:
+            # One process runs the demo: worker threads and the scheduler live beside the API.
+            worker = start_worker(broker, runtime, threads=2)
+            scheduler = Scheduler(
+                session_factory, relay, interval_seconds=settings.scheduler_interval_seconds
+            )
+            loops.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*loops, return_exceptions=True)
+            if worker is not None:
+                await asyncio.to_thread(stop_worker, worker, runtime)
+            await engine.dispose()
+
+    prometheus = PrometheusConfig(
+        app_name="levier", group_path=True, exclude=["/metrics", "/health"]
+    )
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Levier-Brand"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        )
+        if settings.cors_origins
+        else None
+    )
+    state: dict[str, Any] = {
+        "settings": settings,
+        "engine": engine,
+        "session_factory": session_factory,
+        "broker": broker,
+        "task_runtime": runtime,
+        "relay": relay,
+        "ping_broker": lambda: ping(broker),
+    }
+    return Litestar(
+        route_handlers=[
+            health,
+            ready,
+            MetricsController,
+            AgencyController,
+            BrandListController,
+            BrandController,
+            graphql_controller(settings),
+        ],
+        dependencies={
+            "db_session": Provide(provide_session),
+            "page": Provide(provide_page, sync_to_thread=False),
+        },
+        middleware=[
+            prometheus.middleware,
+            RequestContextMiddleware,
+            AuthenticationMiddleware,
+            DefineMiddleware(IdempotencyMiddleware),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        cors_config=cors,
+        lifespan=[lifespan],
+        state=State(state),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )

@@ -1,0 +1,52 @@
+"""Bearer-token authentication: turns ``Authorization`` into ``scope["user"]`` (a Caller or None).
+
+A missing token is not an error here (guards decide what needs a caller); a malformed, unknown,
+expired or revoked token is, at once: 401 before any route code runs.
+"""
+
+from __future__ import annotations
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from backend.auth.service import resolve_token
+from backend.core.errors import send_problem
+from backend.core.logging import bind_log_context
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="levier"'}
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        scope["user"] = None
+        header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+        if header is not None:
+            scheme, _, token = header.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                await send_problem(
+                    scope,
+                    send,
+                    401,
+                    detail="use an 'Authorization: Bearer <token>' header",
+                    headers=_CHALLENGE,
+                )
+                return
+            async with scope["litestar_app"].state.session_factory() as session:
+                caller = await resolve_token(session, token.strip())
+            if caller is None:
+                await send_problem(
+                    scope,
+                    send,
+                    401,
+                    detail="the token is invalid, expired or revoked",
+                    headers=_CHALLENGE,
+                )
+                return
+            scope["user"] = caller
+            bind_log_context(user_id=str(caller.user_id))
+        await self.app(scope, receive, send)

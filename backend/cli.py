@@ -1,0 +1,308 @@
+"""The ``levier`` command. Each command prints one JSON object on stdout; errors go to stderr
+as JSON with a non-zero exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+from uuid import UUID
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.config import Settings, SettingsError, load_settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEMO_EMAIL = "demo@levier.local"
+DEMO_PASSWORD = "levier-demo-password"  # noqa: S105  (embedded demo only; refused in production)
+
+
+def emit(payload: dict[str, Any]) -> None:
+    click.echo(json.dumps(payload, default=str))
+
+
+def fail(error: str, detail: str, code: int = 1) -> None:
+    click.echo(json.dumps({"error": error, "detail": detail}), err=True)
+    sys.exit(code)
+
+
+def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn expected failures into a JSON error on stderr and exit status 1."""
+    from backend.core.errors import LevierError
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SettingsError as exc:
+            fail("invalid-settings", str(exc), 2)
+        except LevierError as exc:
+            fail(exc.slug, exc.detail or exc.title)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
+    """Run ``work`` in one committed transaction, then relay its jobs to a shared broker."""
+    from backend.core.db import create_engine
+    from backend.core.jobs import take_outbox_flag
+    from backend.core.outbox import OutboxRelay
+    from backend.core.tenancy import make_session_factory
+    from workers.broker import sender
+    from workers.run import build_job_system
+
+    engine = create_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        broker, _ = build_job_system(settings)
+        async with factory() as session:
+            result = await work(session)
+            await session.commit()
+        # With the in-process broker nobody here consumes: `levier serve` relays the rows.
+        if take_outbox_flag(session) and settings.redis_url:
+            await OutboxRelay(factory, sender(broker)).drain()
+        return result
+    finally:
+        await engine.dispose()
+
+
+def run(settings: Settings, work: Callable[[AsyncSession], Coroutine[Any, Any, R]]) -> R:
+    return asyncio.run(_in_session(settings, work))
+
+
+@click.group()
+@click.pass_context
+@handles_errors
+def main(ctx: click.Context) -> None:
+    """Levier: multi-tenant marketing activation backend."""
+    ctx.obj = load_settings()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the API and GraphQL (and, without Redis, the worker and scheduler in-process)."""
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = settings_from(ctx)
+    emit(
+        {
+            "serving": f"http://{host}:{port}",
+            "graphql": f"http://{host}:{port}/graphql",
+            "openapi": f"http://{host}:{port}/schema",
+            "embedded_worker": settings.runs_embedded_worker,
+        }
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@main.command()
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.pass_context
+def worker(ctx: click.Context, threads: int) -> None:
+    """Consume background jobs from Redis until SIGINT or SIGTERM."""
+    from backend.core.logging import configure_logging
+    from workers.run import run_worker
+
+    settings = settings_from(ctx)
+    configure_logging(settings)
+    emit({"worker": "starting", "threads": threads})
+    run_worker(settings, threads)
+
+
+@main.command()
+@click.pass_context
+def scheduler(ctx: click.Context) -> None:
+    """Claim due and periodic work, and relay the outbox, until SIGINT or SIGTERM."""
+    from backend.core.logging import configure_logging
+    from workers.run import run_scheduler
+
+    settings = settings_from(ctx)
+    configure_logging(settings)
+    emit({"scheduler": "starting"})
+    run_scheduler(settings)
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+def migrate(ctx: click.Context, revision: str) -> None:
+    """Apply database migrations (up to the latest by default)."""
+    from backend.core import schema
+
+    schema.upgrade(settings_from(ctx), revision)
+    emit({"migrated": revision})
+
+
+@main.command("export-openapi")
+@click.option("--out", default="openapi", show_default=True, type=click.Path(path_type=Path))
+def export_openapi(out: Path) -> None:
+    """Write openapi/openapi.json and openapi/schema.graphql."""
+    from backend.core.openapi import write_schemas
+
+    openapi_path, graphql_path = write_schemas(out)
+    emit({"openapi": str(openapi_path), "graphql": str(graphql_path)})
+
+
+@main.group()
+def agency() -> None:
+    """Manage agencies."""
+
+
+@agency.command("create")
+@click.option("--name", required=True)
+@click.pass_context
+@handles_errors
+def agency_create(ctx: click.Context, name: str) -> None:
+    """Create an agency."""
+    from backend.tenancy import service
+    from backend.tenancy.schemas import AgencyCreate
+
+    created = run(
+        settings_from(ctx),
+        lambda session: service.create_agency(session, _valid(AgencyCreate, name=name), None),
+    )
+    emit({"id": created.id})
+
+
+@main.group()
+def brand() -> None:
+    """Manage brands."""
+
+
+@brand.command("create")
+@click.option("--agency", "agency_id", required=True, type=click.UUID)
+@click.option("--name", required=True)
+@click.option("--time-zone", default="UTC", show_default=True)
+@click.option("--locale", default="en", show_default=True)
+@click.pass_context
+@handles_errors
+def brand_create(
+    ctx: click.Context, agency_id: UUID, name: str, time_zone: str, locale: str
+) -> None:
+    """Create a brand in an agency (provisioned by a background job)."""
+    from backend.tenancy import service
+    from backend.tenancy.schemas import BrandCreate
+
+    data = _valid(BrandCreate, name=name, timeZone=time_zone, locale=locale)
+    created = run(
+        settings_from(ctx), lambda session: service.create_brand(session, None, agency_id, data)
+    )
+    emit({"id": created.id})
+
+
+ROLES = ("agency_owner", "agency_admin", "brand_manager", "brand_viewer")
+
+
+@main.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.option("--agency", "agency_id", required=True, type=click.UUID)
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--brand", "brand_ids", multiple=True, type=click.UUID, help="Repeat for each brand.")
+@click.option("--name", default=None)
+@click.pass_context
+@handles_errors
+def user_create(
+    ctx: click.Context,
+    agency_id: UUID,
+    email: str,
+    password: str,
+    role: str,
+    brand_ids: tuple[UUID, ...],
+    name: str | None,
+) -> None:
+    """Create a user in an agency with a role (brand roles need at least one --brand)."""
+    from backend.tenancy import service
+
+    created = run(
+        settings_from(ctx),
+        lambda session: service.onboard_user(
+            session,
+            agency_id,
+            email=email,
+            password=password,
+            role=role,
+            brand_ids=brand_ids,
+            name=name,
+        ),
+    )
+    emit({"id": created.id})
+
+
+@main.group()
+def token() -> None:
+    """Manage access tokens."""
+
+
+@token.command("create")
+@click.option("--user", "user_id", required=True, type=click.UUID)
+@click.option(
+    "--ttl-minutes", default=None, type=int, help="Defaults to LEVIER_ACCESS_TOKEN_TTL_MINUTES."
+)
+@click.pass_context
+@handles_errors
+def token_create(ctx: click.Context, user_id: UUID, ttl_minutes: int | None) -> None:
+    """Issue a bearer token for a user (printed once; only its hash is stored)."""
+    from backend.auth import service as auth_service
+
+    settings = settings_from(ctx)
+    ttl = dt.timedelta(minutes=ttl_minutes or settings.access_token_ttl_minutes)
+
+    async def issue(session: AsyncSession) -> tuple[str, Any]:
+        await auth_service.get_user(session, user_id)
+        return await auth_service.issue_access_token(session, user_id, ttl=ttl)
+
+    secret, row = run(settings, issue)
+    emit({"access_token": secret, "expires_at": row.expires_at.isoformat()})
+
+
+@main.command()
+@click.pass_context
+@handles_errors
+def demo(ctx: click.Context) -> None:
+    """Load a demo agency, brand and user (again: reuses them) and print a fresh token."""
+    from backend.demo import load_demo
+
+    settings = settings_from(ctx)
+    if settings.is_production:
+        fail("refused", "the demo is not loaded in production")
+    emit(run(settings, lambda session: load_demo(session, settings, DEMO_EMAIL, DEMO_PASSWORD)))
+
+
+def _valid(schema: type[Any], **values: Any) -> Any:
+    import msgspec
+
+    from backend.core.errors import InvalidInput
+
+    try:
+        return msgspec.convert(values, schema)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

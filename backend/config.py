@@ -1,0 +1,106 @@
+"""Settings: one object read from ``LEVIER_*`` environment variables, passed down explicitly.
+
+This is the only module that reads the environment. Defaults run the embedded mode: a SQLite file
+in the working folder, jobs in-process, no Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+
+import msgspec
+
+ENV_PREFIX = "LEVIER_"
+DEV_SECRET_KEY = "levier-embedded-development-key-not-for-production"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable configuration."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite+aiosqlite:///./levier.db"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    # Comma-separated origins allowed to call the API from a browser (SPAs).
+    cors_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Bodies above this answer 413 before the handler reads them.
+    max_body_bytes: int = 10 * 1024 * 1024
+    idempotency_ttl_hours: int = 24
+    access_token_ttl_minutes: int = 60
+    # GraphQL guards against hostile queries.
+    graphql_max_depth: int = 10
+    graphql_max_aliases: int = 30
+    # Outbox relay and scheduler cadence (seconds): the relay is also woken on every commit.
+    relay_interval_seconds: float = 1.0
+    scheduler_interval_seconds: float = 5.0
+    # `levier serve` starts an in-process worker when no Redis is configured.
+    embedded_worker: bool | None = None
+    redis_namespace: str = "levier"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return self.redis_url is None
+
+    def validate(self) -> Settings:
+        """Refuse configurations that must never run; return self for chaining."""
+        if self.is_production:
+            if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
+                raise SettingsError(
+                    "LEVIER_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production"
+                )
+            if not self.database_url.startswith("postgresql"):
+                raise SettingsError("LEVIER_DATABASE_URL must be a PostgreSQL URL in production")
+        if self.database_url.startswith("postgresql://"):
+            raise SettingsError(
+                "LEVIER_DATABASE_URL must name the async driver: postgresql+asyncpg://…"
+            )
+        return self
+
+    def replace(self, **changes: object) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+
+def _split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from ``LEVIER_*`` variables (``os.environ`` unless given)."""
+    source = os.environ if environ is None else environ
+    fields = set(Settings.__struct_fields__)
+    raw: dict[str, object] = {}
+    for key, value in source.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        name = key.removeprefix(ENV_PREFIX).lower()
+        if name not in fields:
+            continue
+        raw[name] = _split_list(value) if name == "cors_origins" else value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid LEVIER_* setting: {exc}") from exc
+    return settings.validate()

@@ -1,0 +1,96 @@
+"""Due work: tasks that must run at a time (waits, schedules, periodic jobs).
+
+Rows wait in ``due_tasks`` until ``due_at``; the scheduler claims them with
+``FOR UPDATE SKIP LOCKED`` and turns each into an outbox row in the same transaction, so any
+number of scheduler replicas is safe and work that fell due during downtime runs when one is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Index, String, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.core.db import Base, IdMixin, utcnow
+from backend.core.ids import new_id
+from backend.core.jobs import OUTBOX_WRITTEN, PERIODIC, TASKS, outbox_row
+from backend.core.outbox import OutboxMessage
+from backend.core.tenancy import TenantId
+
+
+class DueTask(IdMixin, Base):
+    __tablename__ = "due_tasks"
+    __table_args__ = (Index("ix_due_tasks_enqueued_at_due_at", "enqueued_at", "due_at"),)
+
+    task_name: Mapped[str] = mapped_column(String(100))
+    kwargs: Mapped[dict[str, Any]]
+    due_at: Mapped[dt.datetime]
+    # Makes scheduling idempotent: the same logical occurrence is stored once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    enqueued_at: Mapped[dt.datetime | None]
+
+
+async def schedule(
+    session: AsyncSession,
+    task_name: str,
+    due_at: dt.datetime,
+    *,
+    tenant: TenantId | None = None,
+    dedupe_key: str | None = None,
+    **kwargs: Any,
+) -> bool:
+    """Store a task to run at ``due_at``; False when ``dedupe_key`` was already scheduled."""
+    payload = outbox_row(task_name, tenant, kwargs).kwargs  # validates name and brand
+    values = {
+        "id": new_id(),
+        "task_name": task_name,
+        "kwargs": payload,
+        "due_at": due_at,
+        "dedupe_key": dedupe_key,
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(DueTask).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def schedule_periodic(session: AsyncSession, now: dt.datetime) -> int:
+    """Store the current occurrence of every periodic task (once, whatever the replicas)."""
+    created = 0
+    for spec in PERIODIC.values():
+        period = spec.every.total_seconds()
+        slot = dt.datetime.fromtimestamp(now.timestamp() // period * period, dt.UTC)
+        key = f"periodic:{spec.task_name}:{slot.isoformat()}"
+        created += await schedule(session, spec.task_name, slot, dedupe_key=key)
+    return created
+
+
+async def claim_due(session: AsyncSession, now: dt.datetime, limit: int = 500) -> int:
+    """Move due tasks to the outbox in the session's transaction; return how many."""
+    rows = (
+        await session.scalars(
+            select(DueTask)
+            .where(DueTask.enqueued_at.is_(None), DueTask.due_at <= now)
+            .order_by(DueTask.due_at, DueTask.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for row in rows:
+        row.enqueued_at = now
+        # The payload already carries its brand (stamped by `schedule`): copy it as it is.
+        session.add(
+            OutboxMessage(
+                task_name=row.task_name, queue_name=TASKS[row.task_name].queue, kwargs=row.kwargs
+            )
+        )
+    if rows:
+        session.info[OUTBOX_WRITTEN] = True
+    return len(rows)

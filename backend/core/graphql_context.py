@@ -1,0 +1,63 @@
+"""The GraphQL request context: caller, read session, per-request dataloaders, write transactions.
+
+Queries read through the request's session. Each mutation runs in a transaction of its own
+(:meth:`GraphQLContext.transaction`), committed when it succeeds and rolled back when it fails, so
+one failed mutation in a document never half-writes nor undoes the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from strawberry.dataloader import DataLoader
+from strawberry.litestar import BaseContext
+
+from backend.auth.caller import Caller
+from backend.core.errors import Unauthenticated
+from backend.core.jobs import take_outbox_flag
+from backend.core.outbox import OutboxRelay
+from backend.core.tenancy import TenantId, open_session
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class GraphQLContext(BaseContext, kw_only=True):
+    caller: Caller | None
+    session: AsyncSession
+    session_factory: async_sessionmaker[AsyncSession]
+    relay: OutboxRelay
+    tenant: TenantId | None = None  # from the `Levier-Brand` header, checked by the guard
+    loaders: dict[str, DataLoader[Any, Any]] = {}
+
+    def require_caller(self) -> Caller:
+        if self.caller is None:
+            raise Unauthenticated()
+        return self.caller
+
+    def loader(
+        self, name: str, load: Callable[[Sequence[K]], Awaitable[Sequence[V]]]
+    ) -> DataLoader[K, V]:
+        """The request's dataloader named ``name`` (created on first use, never shared)."""
+        existing = self.loaders.get(name)
+        if existing is None:
+            existing = DataLoader(load_fn=load)
+            self.loaders[name] = existing
+        return existing
+
+    @asynccontextmanager
+    async def transaction(self, tenant: TenantId | None = None) -> AsyncIterator[AsyncSession]:
+        session = open_session(self.session_factory, tenant)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+        if take_outbox_flag(session):
+            self.relay.wake()

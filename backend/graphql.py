@@ -1,0 +1,95 @@
+"""Composes every domain's GraphQL pieces into one schema, mounted at ``/graphql``."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.litestar import make_graphql_controller
+from strawberry.printer import print_schema
+
+from backend.auth.caller import Caller
+from backend.auth.guards import caller_of
+from backend.config import Settings
+from backend.core.errors import NotFound
+from backend.core.graphql_context import GraphQLContext
+from backend.core.logging import bind_log_context
+from backend.tenancy.graphql import TenancyMutation, TenancyQuery
+
+BRAND_HEADER = "levier-brand"
+
+
+@strawberry.type
+class Query(TenancyQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(TenancyMutation):
+    pass
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[
+            # Instances are accepted at run time; the stubs only list classes and factories.
+            QueryDepthLimiter(max_depth=settings.graphql_max_depth),  # type: ignore[list-item]
+            MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),  # type: ignore[list-item]
+        ],
+    )
+
+
+def schema_sdl(settings: Settings) -> str:
+    return print_schema(build_schema(settings)) + "\n"
+
+
+def graphql_brand_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """A `Levier-Brand` header scopes the request to one brand: 404 if out of reach."""
+    raw = connection.headers.get(BRAND_HEADER)
+    if raw is None:
+        return
+    try:
+        brand_id = UUID(raw)
+    except ValueError:
+        raise NotFound("brand not found") from None
+    connection.state.graphql_tenant = caller_of(connection).require_brand(brand_id)
+    bind_log_context(brand_id=str(brand_id))
+
+
+async def graphql_context(
+    request: Request[Any, Any, Any], db_session: AsyncSession
+) -> GraphQLContext:
+    caller = request.scope.get("user")
+    state = request.app.state
+    return GraphQLContext(
+        caller=caller if isinstance(caller, Caller) else None,
+        session=db_session,
+        session_factory=state.session_factory,
+        relay=state.relay,
+        tenant=request.scope.get("state", {}).get("graphql_tenant"),
+    )
+
+
+def graphql_controller(settings: Settings) -> type:
+    base = make_graphql_controller(
+        build_schema(settings),
+        path="/graphql",
+        graphql_ide=None if settings.is_production else "graphiql",
+        context_getter=graphql_context,
+    )
+
+    class GraphQLController(base):  # type: ignore[valid-type, misc]
+        guards = [graphql_brand_guard]
+        include_in_schema = False
+
+    return GraphQLController

@@ -1,0 +1,22 @@
+"""Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
+
+from backend.auth.models import AccessToken, User
+from backend.core.db import Base
+from backend.core.due_work import DueTask
+from backend.core.idempotency import IdempotencyRecord
+from backend.core.outbox import OutboxMessage
+from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
+
+__all__ = [
+    "AccessToken",
+    "Agency",
+    "AgencyMember",
+    "Base",
+    "Brand",
+    "BrandGrant",
+    "BrandSettings",
+    "DueTask",
+    "IdempotencyRecord",
+    "OutboxMessage",
+    "User",
+]

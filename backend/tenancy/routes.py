@@ -1,0 +1,386 @@
+"""REST routes for agencies, brands, memberships, brand grants and brand settings."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import Provide
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.caller import Access
+from backend.auth.guards import (
+    AGENCY_ACCESS_OPT,
+    BRAND_ACCESS_OPT,
+    agency_guard,
+    brand_guard,
+    caller_of,
+    requires_caller,
+)
+from backend.auth.models import User
+from backend.core.dependencies import provide_tenant
+from backend.core.errors import problem_responses
+from backend.core.pagination import PageRequest
+from backend.core.tenancy import TenantId
+from backend.tenancy import service
+from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
+from backend.tenancy.schemas import (
+    AgencyCreate,
+    AgencyOut,
+    AgencyPage,
+    AgencyUpdate,
+    BrandCreate,
+    BrandOut,
+    BrandPage,
+    BrandSettingsOut,
+    BrandSettingsUpdate,
+    BrandUpdate,
+    GrantCreate,
+    GrantOut,
+    GrantPage,
+    MemberCreate,
+    MemberOut,
+    MemberPage,
+    MemberUpdate,
+)
+
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+READ_ERRORS = problem_responses(401, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+
+
+def agency_out(agency: Agency) -> AgencyOut:
+    return msgspec.convert(agency, AgencyOut, from_attributes=True)
+
+
+def brand_out(brand: Brand) -> BrandOut:
+    return msgspec.convert(brand, BrandOut, from_attributes=True)
+
+
+def member_out(member: AgencyMember, user: User) -> MemberOut:
+    return MemberOut(
+        id=member.id,
+        user_id=user.id,
+        email=user.email,
+        role=member.role,
+        created_at=member.created_at,
+    )
+
+
+def grant_out(grant: BrandGrant, user: User) -> GrantOut:
+    return GrantOut(
+        id=grant.id, user_id=user.id, email=user.email, role=grant.role, created_at=grant.created_at
+    )
+
+
+def settings_out(settings: BrandSettings) -> BrandSettingsOut:
+    return BrandSettingsOut(
+        brand_id=settings.tenant_id,
+        sender_name=settings.sender_name,
+        quiet_hours_start=settings.quiet_hours_start,
+        quiet_hours_end=settings.quiet_hours_end,
+        max_messages_per_week=settings.max_messages_per_week,
+        default_channel=settings.default_channel,
+        updated_at=settings.updated_at,
+    )
+
+
+class AgencyController(Controller):
+    path = "/v1/agencies"
+    tags = ["agencies"]
+    security = SECURITY
+    guards = [requires_caller]
+
+    @post("/", operation_id="createAgency", summary="Create an agency", responses=WRITE_ERRORS)
+    async def create_agency(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: AgencyCreate
+    ) -> AgencyOut:
+        """Create an agency; the caller becomes its owner."""
+        agency = await service.create_agency(db_session, data, caller_of(request).user_id)
+        return agency_out(agency)
+
+    @get("/", operation_id="listAgencies", summary="List my agencies", responses=READ_ERRORS)
+    async def list_agencies(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, page: PageRequest
+    ) -> AgencyPage:
+        """The agencies the caller belongs to, in creation order."""
+        items, cursor = await service.list_agencies(db_session, caller_of(request), page)
+        return AgencyPage([agency_out(a) for a in items], cursor)
+
+    @get(
+        "/{agency_id:uuid}",
+        operation_id="getAgency",
+        summary="Read an agency",
+        guards=[agency_guard],
+        responses=READ_ERRORS,
+    )
+    async def get_agency(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, agency_id: UUID
+    ) -> AgencyOut:
+        """One agency the caller belongs to."""
+        return agency_out(await service.get_agency(db_session, caller_of(request), agency_id))
+
+    @patch(
+        "/{agency_id:uuid}",
+        operation_id="updateAgency",
+        summary="Rename an agency",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        responses=WRITE_ERRORS,
+    )
+    async def update_agency(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        data: AgencyUpdate,
+    ) -> AgencyOut:
+        """Change an agency's name (agency owners and admins)."""
+        agency = await service.update_agency(db_session, caller_of(request), agency_id, data)
+        return agency_out(agency)
+
+    @get(
+        "/{agency_id:uuid}/brands",
+        operation_id="listAgencyBrands",
+        summary="List an agency's brands",
+        guards=[agency_guard],
+        responses=READ_ERRORS,
+    )
+    async def list_agency_brands(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        page: PageRequest,
+    ) -> BrandPage:
+        """The agency's brands that the caller may reach."""
+        items, cursor = await service.list_brands(
+            db_session, caller_of(request), page, agency_id=agency_id
+        )
+        return BrandPage([brand_out(b) for b in items], cursor)
+
+    @post(
+        "/{agency_id:uuid}/brands",
+        operation_id="createBrand",
+        summary="Create a brand",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def create_brand(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        data: BrandCreate,
+    ) -> BrandOut:
+        """Create a brand (a tenant). It starts `provisioning`; a background job creates its
+        default settings and makes it `active`."""
+        brand = await service.create_brand(db_session, caller_of(request), agency_id, data)
+        return brand_out(brand)
+
+    @get(
+        "/{agency_id:uuid}/members",
+        operation_id="listAgencyMembers",
+        summary="List an agency's members",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def list_members(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        page: PageRequest,
+    ) -> MemberPage:
+        """Members of the agency with their agency role."""
+        rows, cursor = await service.list_members(db_session, caller_of(request), agency_id, page)
+        return MemberPage([member_out(m, u) for m, u in rows], cursor)
+
+    @post(
+        "/{agency_id:uuid}/members",
+        operation_id="addAgencyMember",
+        summary="Add a member to an agency",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def add_member(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        data: MemberCreate,
+    ) -> MemberOut:
+        """Add an existing user to the agency with a role; only owners may add owners."""
+        member, user = await service.add_member_by_email(
+            db_session, caller_of(request), agency_id, data.email, data.role
+        )
+        return member_out(member, user)
+
+    @patch(
+        "/{agency_id:uuid}/members/{user_id:uuid}",
+        operation_id="changeAgencyMemberRole",
+        summary="Change a member's agency role",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        responses=WRITE_ERRORS,
+    )
+    async def change_member_role(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        user_id: UUID,
+        data: MemberUpdate,
+    ) -> MemberOut:
+        """Change a member's role; an agency always keeps one owner."""
+        member, user = await service.change_member_role(
+            db_session, caller_of(request), agency_id, user_id, data.role
+        )
+        return member_out(member, user)
+
+    @delete(
+        "/{agency_id:uuid}/members/{user_id:uuid}",
+        operation_id="removeAgencyMember",
+        summary="Remove a member from an agency",
+        guards=[agency_guard],
+        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def remove_member(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        agency_id: UUID,
+        user_id: UUID,
+    ) -> None:
+        """Remove a member (and with it their brand roles in this agency's brands)."""
+        await service.remove_member(db_session, caller_of(request), agency_id, user_id)
+
+
+class BrandListController(Controller):
+    path = "/v1/brands"
+    tags = ["brands"]
+    security = SECURITY
+    guards = [requires_caller]
+
+    @get("/", operation_id="listBrands", summary="List my brands", responses=READ_ERRORS)
+    async def list_brands(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, page: PageRequest
+    ) -> BrandPage:
+        """Every brand the caller may reach, across agencies."""
+        items, cursor = await service.list_brands(db_session, caller_of(request), page)
+        return BrandPage([brand_out(b) for b in items], cursor)
+
+
+class BrandController(Controller):
+    """Everything under ``/v1/brands/{brand_id}``: the brand guard answers 404 first."""
+
+    path = "/v1/brands/{brand_id:uuid}"
+    tags = ["brands"]
+    security = SECURITY
+    guards = [brand_guard]
+    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
+
+    @get("/", operation_id="getBrand", summary="Read a brand", responses=READ_ERRORS)
+    async def get_brand(self, db_session: AsyncSession, tenant: TenantId) -> BrandOut:
+        """One brand the caller may reach."""
+        return brand_out(await service.get_brand(db_session, tenant))
+
+    @patch(
+        "/",
+        operation_id="updateBrand",
+        summary="Update a brand",
+        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        responses=WRITE_ERRORS,
+    )
+    async def update_brand(
+        self, db_session: AsyncSession, tenant: TenantId, data: BrandUpdate
+    ) -> BrandOut:
+        """Rename a brand or change its time zone or locale (agency owners and admins)."""
+        return brand_out(await service.update_brand(db_session, tenant, data))
+
+    @delete(
+        "/",
+        operation_id="deleteBrand",
+        summary="Delete a brand and all of its data",
+        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def delete_brand(self, db_session: AsyncSession, tenant: TenantId) -> None:
+        """Delete the brand; every row of its data goes with it."""
+        await service.delete_brand(db_session, tenant)
+
+    @get(
+        "/settings",
+        operation_id="getBrandSettings",
+        summary="Read a brand's settings",
+        responses=problem_responses(401, 404, 409),
+    )
+    async def get_settings(self, db_session: AsyncSession, tenant: TenantId) -> BrandSettingsOut:
+        """Sender name, quiet hours, weekly message cap and default channel of the brand."""
+        return settings_out(await service.get_settings(db_session, tenant))
+
+    @patch(
+        "/settings",
+        operation_id="updateBrandSettings",
+        summary="Update a brand's settings",
+        responses=WRITE_ERRORS,
+    )
+    async def update_settings(
+        self, db_session: AsyncSession, tenant: TenantId, data: BrandSettingsUpdate
+    ) -> BrandSettingsOut:
+        """Change the brand's settings (brand managers and agency admins)."""
+        return settings_out(await service.update_settings(db_session, tenant, data))
+
+    @get(
+        "/members",
+        operation_id="listBrandMembers",
+        summary="List who holds a role on a brand",
+        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        responses=problem_responses(401, 403, 404, 422),
+    )
+    async def list_grants(
+        self, db_session: AsyncSession, tenant: TenantId, page: PageRequest
+    ) -> GrantPage:
+        """Brand roles granted on this brand (agency owners and admins reach it anyway)."""
+        rows, cursor = await service.list_grants(db_session, tenant, page)
+        return GrantPage([grant_out(g, u) for g, u in rows], cursor)
+
+    @post(
+        "/members",
+        operation_id="grantBrandRole",
+        summary="Grant a brand role",
+        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def grant(
+        self, db_session: AsyncSession, tenant: TenantId, data: GrantCreate
+    ) -> GrantOut:
+        """Grant (or change) a brand role for a member of the brand's agency."""
+        grant, user = await service.grant_brand_role_by_email(
+            db_session, tenant, data.email, data.role
+        )
+        return grant_out(grant, user)
+
+    @delete(
+        "/members/{user_id:uuid}",
+        operation_id="revokeBrandRole",
+        summary="Revoke a brand role",
+        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def revoke(self, db_session: AsyncSession, tenant: TenantId, user_id: UUID) -> None:
+        """Take a user's role on this brand away."""
+        await service.revoke_brand_role(db_session, tenant, user_id)

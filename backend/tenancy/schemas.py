@@ -1,0 +1,130 @@
+"""What the REST API reads and writes for agencies, brands, members, grants and brand settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from backend.tenancy.models import AgencyRole, BrandRole, BrandStatus
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Brussels"])]
+Locale = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["fr-BE"])]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])]
+Channel = Annotated[str, msgspec.Meta(pattern=r"^(email|sms|push)$")]
+
+
+class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    """Base of request and response bodies: camelCase on the wire, unknown fields refused."""
+
+
+class AgencyCreate(Schema):
+    name: Name
+
+
+class AgencyUpdate(Schema):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+
+
+class AgencyOut(Schema):
+    id: UUID
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class BrandCreate(Schema):
+    name: Name
+    time_zone: TimeZone = "UTC"
+    locale: Locale = "en"
+
+
+class BrandUpdate(Schema):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
+    locale: Locale | msgspec.UnsetType = msgspec.UNSET
+
+
+class BrandOut(Schema):
+    id: UUID
+    agency_id: UUID
+    name: str
+    status: BrandStatus
+    time_zone: str
+    locale: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    provisioned_at: dt.datetime | None
+
+
+class MemberCreate(Schema):
+    email: str
+    role: AgencyRole
+
+
+class MemberUpdate(Schema):
+    role: AgencyRole
+
+
+class MemberOut(Schema):
+    id: UUID
+    user_id: UUID
+    email: str
+    role: AgencyRole
+    created_at: dt.datetime
+
+
+class GrantCreate(Schema):
+    email: str
+    role: BrandRole
+
+
+class GrantOut(Schema):
+    id: UUID
+    user_id: UUID
+    email: str
+    role: BrandRole
+    created_at: dt.datetime
+
+
+class BrandSettingsUpdate(Schema):
+    sender_name: Name | msgspec.UnsetType = msgspec.UNSET
+    quiet_hours_start: ClockTime | msgspec.UnsetType = msgspec.UNSET
+    quiet_hours_end: ClockTime | msgspec.UnsetType = msgspec.UNSET
+    max_messages_per_week: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    default_channel: Channel | msgspec.UnsetType = msgspec.UNSET
+
+
+class BrandSettingsOut(Schema):
+    brand_id: UUID
+    sender_name: str
+    quiet_hours_start: str
+    quiet_hours_end: str
+    max_messages_per_week: int
+    default_channel: str
+    updated_at: dt.datetime
+
+
+class AgencyPage(Schema):
+    items: list[AgencyOut]
+    next_cursor: str | None
+
+
+class BrandPage(Schema):
+    items: list[BrandOut]
+    next_cursor: str | None
+
+
+class MemberPage(Schema):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class GrantPage(Schema):
+    items: list[GrantOut]
+    next_cursor: str | None

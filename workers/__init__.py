@@ -1,0 +1,1 @@
+"""The dramatiq runtime of Levier: broker, task runtime, worker and scheduler processes."""

@@ -1,0 +1,54 @@
+"""The scheduler: stores periodic occurrences and moves due work to the outbox.
+
+Safe with any number of replicas: occurrences are unique by key, and due rows are claimed with
+``FOR UPDATE SKIP LOCKED``. Work that fell due while no scheduler ran is claimed on the next tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.core.db import utcnow
+from backend.core.due_work import claim_due, schedule_periodic
+from backend.core.outbox import OutboxRelay
+
+log = structlog.get_logger("levier.scheduler")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        relay: OutboxRelay,
+        *,
+        interval_seconds: float = 5.0,
+    ) -> None:
+        self._factory = session_factory
+        self._relay = relay
+        self._interval = interval_seconds
+
+    async def tick(self, now: dt.datetime | None = None) -> int:
+        """One round: store periodic occurrences and claim due work; return how many claimed."""
+        now = now or utcnow()
+        async with self._factory() as session, session.begin():
+            await schedule_periodic(session, now)
+            claimed = await claim_due(session, now)
+        if claimed:
+            self._relay.wake()
+        return claimed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                claimed = await self.tick()
+                if claimed:
+                    log.info("due_work_claimed", count=claimed)
+            except Exception:
+                log.exception("scheduler_tick_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._interval)
