@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         worker = None
         if settings.runs_embedded_worker:
             # One process runs the demo: worker threads and the scheduler live beside the API.
-            worker = start_worker(broker, runtime, threads=2)
+            worker = start_worker(broker, threads=2, poll_ms=settings.worker_poll_ms)
+            app.state.worker = worker
             scheduler = Scheduler(
                 session_factory, relay, interval_seconds=settings.scheduler_interval_seconds
             )
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "task_runtime": runtime,
         "relay": relay,
         "ping_broker": lambda: ping(broker),
+        "worker": None,
     }
     return Litestar(
         route_handlers=[

@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     scheduler_interval_seconds: float = 5.0
     # `levier serve` starts an in-process worker when no Redis is configured.
     embedded_worker: bool | None = None
+    # How long a worker waits on an empty queue before checking for shutdown (milliseconds).
+    worker_poll_ms: int = 1000
     redis_namespace: str = "levier"
 
     @property

@@ -6,10 +6,10 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.types import Scope
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
@@ -17,6 +17,7 @@ from strawberry.printer import print_schema
 from backend.auth.caller import Caller
 from backend.auth.guards import caller_of
 from backend.config import Settings
+from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
@@ -40,9 +41,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=[
-            # Instances are accepted at run time; the stubs only list classes and factories.
-            QueryDepthLimiter(max_depth=settings.graphql_max_depth),  # type: ignore[list-item]
-            MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),  # type: ignore[list-item]
+            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         ],
     )
 
@@ -66,17 +66,14 @@ def graphql_brand_guard(
     bind_log_context(brand_id=str(brand_id))
 
 
-async def graphql_context(
-    request: Request[Any, Any, Any], db_session: AsyncSession
-) -> GraphQLContext:
-    caller = request.scope.get("user")
-    state = request.app.state
+async def graphql_context(scope: Scope, state: State, db_session: DbSession) -> GraphQLContext:
+    caller = scope.get("user")
     return GraphQLContext(
         caller=caller if isinstance(caller, Caller) else None,
         session=db_session,
         session_factory=state.session_factory,
         relay=state.relay,
-        tenant=request.scope.get("state", {}).get("graphql_tenant"),
+        tenant=scope.get("state", {}).get("graphql_tenant"),
     )
 
 

@@ -39,8 +39,8 @@ def build_job_system(settings: Settings) -> tuple[dramatiq.Broker, TaskRuntime]:
     return broker, runtime
 
 
-def start_worker(broker: dramatiq.Broker, runtime: TaskRuntime, threads: int) -> dramatiq.Worker:
-    worker = dramatiq.Worker(broker, worker_threads=threads)
+def start_worker(broker: dramatiq.Broker, threads: int, poll_ms: int) -> dramatiq.Worker:
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
     worker.start()
     return worker
 
@@ -69,7 +69,7 @@ def run_worker(settings: Settings, threads: int = 8) -> None:
             "levier worker needs LEVIER_REDIS_URL; `levier serve` runs jobs in-process"
         )
     broker, runtime = build_job_system(settings)
-    worker = start_worker(broker, runtime, threads)
+    worker = start_worker(broker, threads, settings.worker_poll_ms)
     log.info("worker_started", queues=sorted(broker.get_declared_queues()), threads=threads)
     _wait_for_signal()
     stop_worker(worker, runtime)

@@ -100,7 +100,7 @@ async def resolve_token(session: AsyncSession, token: str) -> Caller | None:
     ).one_or_none()
     if row is None:
         return None
-    access_token, user = row.tuple()
+    access_token, user = row
     if access_token.revoked_at is not None or access_token.expires_at <= utcnow() or user.disabled:
         return None
     return await load_caller(session, user)

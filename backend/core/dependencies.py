@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import Any
+from typing import Annotated
 
-from litestar import Request
-from litestar.params import Parameter
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.jobs import take_outbox_flag
@@ -14,14 +16,13 @@ from backend.core.pagination import MAX_LIMIT, PageRequest
 from backend.core.tenancy import TenantId, open_session
 
 
-async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
+async def provide_session(scope: Scope, state: State) -> AsyncGenerator[AsyncSession, None]:
     """One session per request, scoped to the brand the guard admitted (if any).
 
     Committed after the handler and before the response is sent, so a failed commit answers an
     error, never a 2xx; rolled back if the handler raised.
     """
-    state = request.app.state
-    tenant: TenantId | None = request.scope.get("state", {}).get("tenant")
+    tenant: TenantId | None = scope.get("state", {}).get("tenant")
     session = open_session(state.session_factory, tenant)
     try:
         yield session
@@ -35,17 +36,23 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Asy
         state.relay.wake()
 
 
-def provide_tenant(request: Request[Any, Any, Any]) -> TenantId:
-    tenant: TenantId = request.scope["state"]["tenant"]
+def provide_tenant(scope: Scope) -> TenantId:
+    tenant: TenantId = scope["state"]["tenant"]
     return tenant
 
 
 def provide_page(
-    limit: int | None = Parameter(
-        query="limit", default=None, ge=1, le=MAX_LIMIT, description="Items per page (1-200)."
-    ),
-    cursor: str | None = Parameter(
-        query="cursor", default=None, description="The `nextCursor` of the previous page."
-    ),
+    limit: Annotated[
+        int | None, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1-200).")
+    ] = None,
+    cursor: Annotated[
+        str | None, QueryParameter(description="The `nextCursor` of the previous page.")
+    ] = None,
 ) -> PageRequest:
     return PageRequest.parse(limit, cursor)
+
+
+# Handler parameter types: injected by name (`db_session`, `page`, `tenant`).
+DbSession = NamedDependency[AsyncSession]
+Paging = NamedDependency[PageRequest]
+Tenant = NamedDependency[TenantId]

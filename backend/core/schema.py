@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alembic import command
@@ -25,9 +27,15 @@ def alembic_config(settings: Settings) -> Config:
     return config
 
 
+def _in_thread(fn: Callable[[], None]) -> None:
+    # Alembic's env runs its own event loop: keep it off any loop the caller may be running.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(fn).result()
+
+
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    command.upgrade(alembic_config(settings), revision)
+    _in_thread(lambda: command.upgrade(alembic_config(settings), revision))
 
 
 def downgrade(settings: Settings, revision: str = "base") -> None:
-    command.downgrade(alembic_config(settings), revision)
+    _in_thread(lambda: command.downgrade(alembic_config(settings), revision))

@@ -8,8 +8,8 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.caller import Access
 from backend.auth.guards import (
@@ -21,10 +21,8 @@ from backend.auth.guards import (
     requires_caller,
 )
 from backend.auth.models import User
-from backend.core.dependencies import provide_tenant
+from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.errors import problem_responses
-from backend.core.pagination import PageRequest
-from backend.core.tenancy import TenantId
 from backend.tenancy import service
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.tenancy.schemas import (
@@ -96,7 +94,7 @@ class AgencyController(Controller):
 
     @post("/", operation_id="createAgency", summary="Create an agency", responses=WRITE_ERRORS)
     async def create_agency(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, data: AgencyCreate
+        self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[AgencyCreate]
     ) -> AgencyOut:
         """Create an agency; the caller becomes its owner."""
         agency = await service.create_agency(db_session, data, caller_of(request).user_id)
@@ -104,7 +102,7 @@ class AgencyController(Controller):
 
     @get("/", operation_id="listAgencies", summary="List my agencies", responses=READ_ERRORS)
     async def list_agencies(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, page: PageRequest
+        self, request: Request[Any, Any, Any], db_session: DbSession, page: Paging
     ) -> AgencyPage:
         """The agencies the caller belongs to, in creation order."""
         items, cursor = await service.list_agencies(db_session, caller_of(request), page)
@@ -118,7 +116,7 @@ class AgencyController(Controller):
         responses=READ_ERRORS,
     )
     async def get_agency(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, agency_id: UUID
+        self, request: Request[Any, Any, Any], db_session: DbSession, agency_id: FromPath[UUID]
     ) -> AgencyOut:
         """One agency the caller belongs to."""
         return agency_out(await service.get_agency(db_session, caller_of(request), agency_id))
@@ -134,9 +132,9 @@ class AgencyController(Controller):
     async def update_agency(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        data: AgencyUpdate,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        data: JSONBody[AgencyUpdate],
     ) -> AgencyOut:
         """Change an agency's name (agency owners and admins)."""
         agency = await service.update_agency(db_session, caller_of(request), agency_id, data)
@@ -152,9 +150,9 @@ class AgencyController(Controller):
     async def list_agency_brands(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        page: PageRequest,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        page: Paging,
     ) -> BrandPage:
         """The agency's brands that the caller may reach."""
         items, cursor = await service.list_brands(
@@ -174,9 +172,9 @@ class AgencyController(Controller):
     async def create_brand(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        data: BrandCreate,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        data: JSONBody[BrandCreate],
     ) -> BrandOut:
         """Create a brand (a tenant). It starts `provisioning`; a background job creates its
         default settings and makes it `active`."""
@@ -194,9 +192,9 @@ class AgencyController(Controller):
     async def list_members(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        page: PageRequest,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        page: Paging,
     ) -> MemberPage:
         """Members of the agency with their agency role."""
         rows, cursor = await service.list_members(db_session, caller_of(request), agency_id, page)
@@ -214,9 +212,9 @@ class AgencyController(Controller):
     async def add_member(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        data: MemberCreate,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        data: JSONBody[MemberCreate],
     ) -> MemberOut:
         """Add an existing user to the agency with a role; only owners may add owners."""
         member, user = await service.add_member_by_email(
@@ -235,10 +233,10 @@ class AgencyController(Controller):
     async def change_member_role(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        user_id: UUID,
-        data: MemberUpdate,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        user_id: FromPath[UUID],
+        data: JSONBody[MemberUpdate],
     ) -> MemberOut:
         """Change a member's role; an agency always keeps one owner."""
         member, user = await service.change_member_role(
@@ -258,9 +256,9 @@ class AgencyController(Controller):
     async def remove_member(
         self,
         request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        agency_id: UUID,
-        user_id: UUID,
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        user_id: FromPath[UUID],
     ) -> None:
         """Remove a member (and with it their brand roles in this agency's brands)."""
         await service.remove_member(db_session, caller_of(request), agency_id, user_id)
@@ -274,7 +272,7 @@ class BrandListController(Controller):
 
     @get("/", operation_id="listBrands", summary="List my brands", responses=READ_ERRORS)
     async def list_brands(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, page: PageRequest
+        self, request: Request[Any, Any, Any], db_session: DbSession, page: Paging
     ) -> BrandPage:
         """Every brand the caller may reach, across agencies."""
         items, cursor = await service.list_brands(db_session, caller_of(request), page)
@@ -291,7 +289,7 @@ class BrandController(Controller):
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get("/", operation_id="getBrand", summary="Read a brand", responses=READ_ERRORS)
-    async def get_brand(self, db_session: AsyncSession, tenant: TenantId) -> BrandOut:
+    async def get_brand(self, db_session: DbSession, tenant: Tenant) -> BrandOut:
         """One brand the caller may reach."""
         return brand_out(await service.get_brand(db_session, tenant))
 
@@ -303,7 +301,7 @@ class BrandController(Controller):
         responses=WRITE_ERRORS,
     )
     async def update_brand(
-        self, db_session: AsyncSession, tenant: TenantId, data: BrandUpdate
+        self, db_session: DbSession, tenant: Tenant, data: JSONBody[BrandUpdate]
     ) -> BrandOut:
         """Rename a brand or change its time zone or locale (agency owners and admins)."""
         return brand_out(await service.update_brand(db_session, tenant, data))
@@ -316,7 +314,7 @@ class BrandController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=WRITE_ERRORS,
     )
-    async def delete_brand(self, db_session: AsyncSession, tenant: TenantId) -> None:
+    async def delete_brand(self, db_session: DbSession, tenant: Tenant) -> None:
         """Delete the brand; every row of its data goes with it."""
         await service.delete_brand(db_session, tenant)
 
@@ -326,7 +324,7 @@ class BrandController(Controller):
         summary="Read a brand's settings",
         responses=problem_responses(401, 404, 409),
     )
-    async def get_settings(self, db_session: AsyncSession, tenant: TenantId) -> BrandSettingsOut:
+    async def get_settings(self, db_session: DbSession, tenant: Tenant) -> BrandSettingsOut:
         """Sender name, quiet hours, weekly message cap and default channel of the brand."""
         return settings_out(await service.get_settings(db_session, tenant))
 
@@ -337,7 +335,7 @@ class BrandController(Controller):
         responses=WRITE_ERRORS,
     )
     async def update_settings(
-        self, db_session: AsyncSession, tenant: TenantId, data: BrandSettingsUpdate
+        self, db_session: DbSession, tenant: Tenant, data: JSONBody[BrandSettingsUpdate]
     ) -> BrandSettingsOut:
         """Change the brand's settings (brand managers and agency admins)."""
         return settings_out(await service.update_settings(db_session, tenant, data))
@@ -349,9 +347,7 @@ class BrandController(Controller):
         opt={BRAND_ACCESS_OPT: Access.ADMIN},
         responses=problem_responses(401, 403, 404, 422),
     )
-    async def list_grants(
-        self, db_session: AsyncSession, tenant: TenantId, page: PageRequest
-    ) -> GrantPage:
+    async def list_grants(self, db_session: DbSession, tenant: Tenant, page: Paging) -> GrantPage:
         """Brand roles granted on this brand (agency owners and admins reach it anyway)."""
         rows, cursor = await service.list_grants(db_session, tenant, page)
         return GrantPage([grant_out(g, u) for g, u in rows], cursor)
@@ -365,7 +361,7 @@ class BrandController(Controller):
         responses=WRITE_ERRORS,
     )
     async def grant(
-        self, db_session: AsyncSession, tenant: TenantId, data: GrantCreate
+        self, db_session: DbSession, tenant: Tenant, data: JSONBody[GrantCreate]
     ) -> GrantOut:
         """Grant (or change) a brand role for a member of the brand's agency."""
         grant, user = await service.grant_brand_role_by_email(
@@ -381,6 +377,6 @@ class BrandController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=WRITE_ERRORS,
     )
-    async def revoke(self, db_session: AsyncSession, tenant: TenantId, user_id: UUID) -> None:
+    async def revoke(self, db_session: DbSession, tenant: Tenant, user_id: FromPath[UUID]) -> None:
         """Take a user's role on this brand away."""
         await service.revoke_brand_role(db_session, tenant, user_id)
