@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import redis
 from litestar import Litestar
+from sqlalchemy import make_url
 
 from backend.app import create_app
 from backend.config import Environment, Settings
@@ -62,15 +64,43 @@ async def _check_role(url: str) -> None:
         )
 
 
+async def _create_database(url: str, name: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(url: str, name: str) -> None:
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _run(coroutine: Coroutine[Any, Any, None]) -> None:
+    # Session fixtures may be set up from inside a test's running loop: use a thread of our own.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, coroutine).result()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
+    """A database of this test process, made by the test role (which owns it) and migrated."""
     if not PG_URL:
         pytest.skip("LEVIER_TEST_DATABASE_URL is not set: PostgreSQL stack not tested here")
     # Unreachable or misconfigured PostgreSQL fails loudly here (an error, never a skip).
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        executor.submit(asyncio.run, _check_role(PG_URL)).result()
-    schema.upgrade(Settings(database_url=PG_URL))
-    return PG_URL
+    _run(_check_role(PG_URL))
+    base = make_url(PG_URL)
+    name = f"{base.database}_{os.getpid()}"
+    _run(_create_database(PG_URL, name))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    schema.upgrade(Settings(database_url=url))
+    yield url
+    _run(_drop_database(PG_URL, name))
 
 
 @pytest.fixture(scope="session")

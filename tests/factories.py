@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth import service as auth_service
 from backend.auth.models import User
 from backend.core.outbox import OutboxMessage
+from backend.core.security import hash_password
 from backend.core.tenancy import TenantId, open_session
 from backend.tenancy import service as tenancy_service
 from backend.tenancy.models import Agency, AgencyRole, Brand, BrandRole
 from backend.tenancy.schemas import AgencyCreate, BrandCreate
 
 PASSWORD = "correct-horse-battery"
+PASSWORD_HASH = hash_password(PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,10 @@ def session_of(app: Litestar, tenant: UUID | None = None) -> AsyncSession:
 
 
 async def make_person(session: AsyncSession, email: str) -> Person:
-    user = await auth_service.create_user(session, email=email, password=PASSWORD)
+    # One argon2 hash for every test user: hashing is deliberately slow.
+    user = User(email=email, password_hash=PASSWORD_HASH)
+    session.add(user)
+    await session.flush()
     token, _ = await auth_service.issue_access_token(session, user.id, ttl=dt.timedelta(hours=1))
     return Person(user, token)
 

@@ -7,9 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import JSON, DateTime, MetaData, event, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -97,3 +98,20 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         pool_size=10,
         max_overflow=10,
     )
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession,
+    model: type[Base],
+    values: dict[str, Any],
+    conflict_columns: list[str],
+) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING on either dialect; True when a row was inserted.
+
+    The unique key, not a prior read, decides: safe when concurrent writers race.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(values).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = await session.execute(statement)
+    return bool(getattr(result, "rowcount", 0))

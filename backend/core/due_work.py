@@ -11,11 +11,10 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import Index, String, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, IdMixin, utcnow
+from backend.core.db import Base, IdMixin, insert_ignoring_conflict, utcnow
 from backend.core.ids import new_id
 from backend.core.jobs import OUTBOX_WRITTEN, PERIODIC, TASKS, outbox_row
 from backend.core.outbox import OutboxMessage
@@ -54,11 +53,7 @@ async def schedule(
         "dedupe_key": dedupe_key,
         "created_at": utcnow(),
     }
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(DueTask).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    result = await session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
+    return await insert_ignoring_conflict(session, DueTask, values, ["dedupe_key"])
 
 
 async def schedule_periodic(session: AsyncSession, now: dt.datetime) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import User
+from backend.core.db import insert_ignoring_conflict, utcnow
 from backend.core.pagination import PageRequest, paginate
 from backend.tenancy.models import (
     Agency,
@@ -143,6 +144,13 @@ async def list_grants(
         .where(BrandGrant.brand_id == brand_id)
     )
     return await paginate(session, query, BrandGrant.id, page, rows=True)
+
+
+async def create_default_settings(session: AsyncSession, tenant: UUID, *, sender_name: str) -> bool:
+    """Insert the brand's default settings unless they exist (concurrent provisioning is safe)."""
+    now = utcnow()
+    values = {"tenant_id": tenant, "sender_name": sender_name, "created_at": now, "updated_at": now}
+    return await insert_ignoring_conflict(session, BrandSettings, values, ["tenant_id"])
 
 
 async def get_settings(session: AsyncSession) -> BrandSettings | None:

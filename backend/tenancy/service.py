@@ -157,8 +157,7 @@ async def delete_brand(session: AsyncSession, tenant: TenantId) -> None:
 async def provision_brand(session: AsyncSession, tenant: TenantId) -> Brand:
     """Create a new brand's defaults and activate it; running it again changes nothing."""
     brand = await get_brand(session, tenant)
-    if await repository.get_settings(session) is None:
-        session.add(BrandSettings(tenant_id=tenant, sender_name=brand.name))
+    await repository.create_default_settings(session, tenant, sender_name=brand.name)
     if brand.status is BrandStatus.PROVISIONING:
         brand.status = BrandStatus.ACTIVE
         brand.provisioned_at = utcnow()

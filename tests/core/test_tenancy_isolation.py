@@ -1,0 +1,235 @@
+"""Brand isolation, both walls, on every tenant table and every brand route.
+
+Wall one (every dialect): the tenant-scoped session filters and stamps ``tenant_id``.
+Wall two (PostgreSQL): row-level security, enabled and forced, binds even raw SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from sqlalchemy import Table, func, insert, select, text, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.exc import DBAPIError, ProgrammingError
+
+from backend.core.db import Base
+from backend.core.tenancy import TenantScopeError, tenant_tables
+from backend.tenancy.models import BrandSettings
+from tests.factories import make_brand, make_world, problem, session_of
+
+# One factory per tenant table: a new tenant table must add its own here (a test checks it).
+# Each returns a new row *without* tenant_id, so the session has to stamp it.
+ROW_FACTORIES: dict[str, Callable[[], Any]] = {
+    "brand_settings": lambda: BrandSettings(sender_name="isolation"),
+}
+
+
+def _model(table: Table) -> type[Any]:
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table:
+            return mapper.class_
+    raise AssertionError(f"no model for {table.name}")
+
+
+def test_every_tenant_table_has_a_row_factory() -> None:
+    assert {table.name for table in tenant_tables()} == set(ROW_FACTORIES)
+
+
+def test_every_key_of_a_tenant_table_leads_with_tenant_id() -> None:
+    for table in tenant_tables():
+        assert table.primary_key.columns.values()[0].name == "tenant_id", table.name
+        for index in table.indexes:
+            assert index.columns.values()[0].name == "tenant_id", (table.name, index.name)
+        for constraint in table.constraints:
+            columns = getattr(constraint, "columns", None)
+            if columns is not None and constraint.__class__.__name__ == "UniqueConstraint":
+                assert columns.values()[0].name == "tenant_id", (table.name, constraint.name)
+
+
+async def _two_brands_with_rows(app: Litestar) -> tuple[UUID, UUID]:
+    """Two unprovisioned brands of one agency, each with one row in every tenant table."""
+    world = await make_world(app)
+    brand_a = await make_brand(app, world.agency_a.id, "Isolated A", provision=False)
+    brand_b = await make_brand(app, world.agency_a.id, "Isolated B", provision=False)
+    for brand in (brand_a, brand_b):
+        async with session_of(app, brand.id) as session:
+            for factory in ROW_FACTORIES.values():
+                session.add(factory())
+            await session.commit()
+    return brand_a.id, brand_b.id
+
+
+async def test_scoped_session_stamps_new_rows_with_its_brand(app: Litestar) -> None:
+    _, brand_b = await _two_brands_with_rows(app)
+    for table in tenant_tables():
+        model = _model(table)
+        async with session_of(app, brand_b) as session:
+            rows = (await session.scalars(select(model))).all()
+        assert [row.tenant_id for row in rows] == [brand_b], table.name
+
+
+async def test_scoped_session_reads_updates_and_deletes_only_its_brand(app: Litestar) -> None:
+    brand_a, brand_b = await _two_brands_with_rows(app)
+    for table in tenant_tables():
+        model = _model(table)
+        async with session_of(app, brand_b) as session:
+            count = await session.scalar(select(func.count()).select_from(model))
+            assert count == 1, table.name
+            touched = await session.execute(update(model).values(updated_at=func.now()))
+            assert touched.rowcount == 1, table.name  # type: ignore[attr-defined]
+            deleted = await session.execute(sql_delete(model))
+            assert deleted.rowcount == 1, table.name  # type: ignore[attr-defined]
+            await session.commit()
+        async with session_of(app, brand_a) as session:
+            survivors = (await session.scalars(select(model))).all()
+        assert [row.tenant_id for row in survivors] == [brand_a], table.name
+
+
+async def test_scoped_session_refuses_a_row_of_another_brand(app: Litestar) -> None:
+    brand_a, brand_b = await _two_brands_with_rows(app)
+    for factory in ROW_FACTORIES.values():
+        async with session_of(app, brand_b) as session:
+            row = factory()
+            row.tenant_id = brand_a
+            session.add(row)
+            with pytest.raises(TenantScopeError):
+                await session.flush()
+
+
+async def test_unscoped_session_refuses_tenant_tables(app: Litestar) -> None:
+    await _two_brands_with_rows(app)
+    for table in tenant_tables():
+        model = _model(table)
+        async with session_of(app) as session:
+            with pytest.raises(TenantScopeError):
+                await session.scalars(select(model))
+            session.add(ROW_FACTORIES[table.name]())
+            with pytest.raises(TenantScopeError):
+                await session.flush()
+
+
+def _postgres_only(stack: str) -> None:
+    if stack != "postgres":
+        pytest.skip("row-level security is PostgreSQL's")
+
+
+async def test_row_level_security_is_enabled_and_forced_on_every_tenant_table(
+    app: Litestar, stack: str
+) -> None:
+    _postgres_only(stack)
+    async with app.state.engine.connect() as connection:
+        for table in tenant_tables():
+            flags = (
+                await connection.execute(
+                    text(
+                        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
+                        "WHERE relname = :name"
+                    ),
+                    {"name": table.name},
+                )
+            ).one()
+            assert tuple(flags) == (True, True), table.name
+            policies = (
+                await connection.execute(
+                    text("SELECT qual, with_check FROM pg_policies WHERE tablename = :name"),
+                    {"name": table.name},
+                )
+            ).all()
+            assert len(policies) == 1, table.name
+            assert "levier.tenant_id" in policies[0][0], table.name
+            assert "levier.tenant_id" in policies[0][1], table.name
+
+
+async def test_row_level_security_binds_raw_sql(app: Litestar, stack: str) -> None:
+    """Even SQL that forgets the brand sees and writes only the brand set for the transaction."""
+    _postgres_only(stack)
+    brand_a, brand_b = await _two_brands_with_rows(app)
+    set_brand = text("SELECT set_config('levier.tenant_id', :tenant, true)")
+    for table in tenant_tables():
+        count_all = text(f"SELECT count(*) FROM {table.name}")  # noqa: S608
+        async with app.state.engine.connect() as connection:
+            async with connection.begin():
+                assert await connection.scalar(count_all) == 0, "no brand set: nothing visible"
+            async with connection.begin():
+                await connection.execute(set_brand, {"tenant": str(brand_b)})
+                assert await connection.scalar(count_all) == 1, table.name
+                tenants = await connection.scalars(text(f"SELECT tenant_id FROM {table.name}"))  # noqa: S608
+                assert list(tenants) == [brand_b], table.name
+            # A row for brand A written while brand B is set is refused by the policy.
+            row = ROW_FACTORIES[table.name]()
+            values = {
+                column.key: getattr(row, column.key)
+                for column in table.columns
+                if getattr(row, column.key, None) is not None
+            }
+            values["tenant_id"] = brand_a
+            async with connection.begin() as transaction:
+                await connection.execute(set_brand, {"tenant": str(brand_b)})
+                with pytest.raises((DBAPIError, ProgrammingError), match="row-level security"):
+                    await connection.execute(insert(table).values(values))
+                await transaction.rollback()
+
+
+def _brand_routes(app: Litestar) -> list[tuple[str, str]]:
+    routes = []
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path.startswith("/v1/brands/{brand_id"):
+            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+                routes.append((method, route.path))
+    return routes
+
+
+def _fill(path: str, brand_id: str) -> str:
+    path = re.sub(r"\{brand_id(:\w+)?\}", brand_id, path)
+    return re.sub(r"\{\w+(:\w+)?\}", str(uuid4()), path)
+
+
+async def test_every_brand_route_answers_404_for_a_brand_out_of_reach(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    routes = _brand_routes(app)
+    assert ("PATCH", "/v1/brands/{brand_id:uuid}/settings") in routes  # the walk is not empty
+    out_of_reach = [str(world.brand_b.id), str(uuid4()), "not-a-uuid"]
+    for method, path in routes:
+        for brand_id in out_of_reach:
+            # Whatever the body, even unparseable: the guard answers before anything is read.
+            for body in (b"{not json", b'{"name": "x"}'):
+                response = await client.request(
+                    method,
+                    _fill(path, brand_id),
+                    content=body,
+                    headers={**world.owner_a.headers, "content-type": "application/json"},
+                )
+                assert response.status_code == 404, (method, path, brand_id, response.text)
+                assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_brand_routes_answer_404_to_an_agency_member_without_a_brand_role(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    for method, path in _brand_routes(app):
+        response = await client.request(
+            method, _fill(path, str(world.brand_a.id)), json={}, headers=world.member_a.headers
+        )
+        problem(response, 404)
+
+
+async def test_brand_data_of_another_brand_is_never_returned(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    mine = await client.get(
+        f"/v1/brands/{world.brand_a.id}/settings", headers=world.owner_a.headers
+    )
+    assert mine.status_code == 200
+    assert mine.json()["brandId"] == str(world.brand_a.id)
+    assert mine.json()["senderName"] == "Brand A"

@@ -1,0 +1,238 @@
+"""Jobs: the outbox sends only committed work, loses nothing when the broker is down, and tasks
+are safe to run twice; due and periodic work is claimed once, whatever the replicas."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from litestar import Litestar
+from sqlalchemy import func, select
+
+from backend.config import Settings
+from backend.core.db import utcnow
+from backend.core.due_work import DueTask, claim_due, schedule
+from backend.core.idempotency import IdempotencyRecord
+from backend.core.jobs import TaskContext
+from backend.core.outbox import OutboxMessage, OutboxRelay
+from backend.core.tasks import purge_expired
+from backend.core.tenancy import TenantId
+from backend.tenancy import service as tenancy_service
+from backend.tenancy.models import Brand, BrandSettings, BrandStatus
+from backend.tenancy.schemas import BrandCreate
+from tests.factories import make_world, pending_outbox, run_jobs, session_of
+from workers.broker import build_broker, sender
+from workers.scheduler import Scheduler
+
+
+async def _brand_status(app: Litestar, brand_id: object) -> BrandStatus:
+    async with session_of(app) as session:
+        brand = await session.get(Brand, brand_id)
+        assert brand is not None
+        return brand.status
+
+
+async def _settings_rows(app: Litestar, brand_id: object) -> int:
+    async with session_of(app, brand_id) as session:  # type: ignore[arg-type]
+        return int(await session.scalar(select(func.count()).select_from(BrandSettings)) or 0)
+
+
+async def _create_brand(app: Litestar, agency_id: object, name: str = "Queued") -> Brand:
+    async with session_of(app) as session:
+        brand = await tenancy_service.create_brand(
+            session,
+            None,
+            agency_id,
+            BrandCreate(name=name),  # type: ignore[arg-type]
+        )
+        await session.commit()
+    return brand
+
+
+@pytest.mark.worker
+async def test_job_enqueued_in_a_transaction_runs_after_commit(app: Litestar) -> None:
+    async with app.lifespan():
+        world = await make_world(app)
+        brand = await _create_brand(app, world.agency_a.id)
+        assert await pending_outbox(app) >= 1
+        await run_jobs(app)
+        assert await _brand_status(app, brand.id) is BrandStatus.ACTIVE
+        assert await _settings_rows(app, brand.id) == 1
+        assert await pending_outbox(app) == 0
+
+
+async def test_rolled_back_transaction_enqueues_nothing(app: Litestar) -> None:
+    world = await make_world(app)
+    before = await pending_outbox(app)
+    async with session_of(app) as session:
+        await tenancy_service.create_brand(
+            session, None, world.agency_a.id, BrandCreate(name="Never")
+        )
+        await session.rollback()
+    assert await pending_outbox(app) == before
+    async with session_of(app) as session:
+        names = (await session.scalars(select(Brand.name))).all()
+    assert "Never" not in names
+
+
+@pytest.mark.worker
+async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
+    app: Litestar, settings: Settings
+) -> None:
+    async with app.lifespan():
+        world = await make_world(app)
+        await run_jobs(app)  # the world's own jobs
+        brand = await _create_brand(app, world.agency_a.id, "Patient")
+        unreachable = build_broker(settings.replace(redis_url="redis://127.0.0.1:1/0"))
+        down = OutboxRelay(app.state.session_factory, sender(unreachable))
+        assert await down.drain() == 0
+        async with session_of(app) as session:
+            row = await session.scalar(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
+        assert row is not None
+        assert row.attempts == 1
+        assert row.last_error
+        assert await _brand_status(app, brand.id) is BrandStatus.PROVISIONING
+        await run_jobs(app)  # the broker of the app is reachable: the same row goes out
+        assert await _brand_status(app, brand.id) is BrandStatus.ACTIVE
+
+
+@pytest.mark.worker
+async def test_a_message_delivered_twice_changes_nothing_the_second_time(app: Litestar) -> None:
+    async with app.lifespan():
+        world = await make_world(app)
+        brand = await _create_brand(app, world.agency_a.id, "Twice")
+        async with session_of(app) as session:
+            row = await session.scalar(
+                select(OutboxMessage).where(
+                    OutboxMessage.kwargs["tenant_id"].as_string() == str(brand.id)
+                )
+            )
+        assert row is not None
+        send = sender(app.state.broker)
+        send(row)
+        await run_jobs(app)
+        async with session_of(app) as session:
+            first = await session.get(Brand, brand.id)
+        assert first is not None
+        assert first.provisioned_at is not None
+        send(row)  # at-least-once delivery: the same message again
+        await run_jobs(app)
+        async with session_of(app) as session:
+            second = await session.get(Brand, brand.id)
+        assert second is not None
+        assert second.provisioned_at == first.provisioned_at
+        assert await _settings_rows(app, brand.id) == 1
+
+
+async def test_due_task_is_claimed_once_when_due(app: Litestar) -> None:
+    world = await make_world(app)
+    now = utcnow()
+    tenant = TenantId(world.brand_a.id)
+    async with session_of(app) as session:
+        assert await schedule(
+            session, "tenancy.provision_brand", now + dt.timedelta(minutes=5), tenant=tenant
+        )
+        await session.commit()
+    scheduler = Scheduler(app.state.session_factory, app.state.relay)
+
+    async def provisions() -> list[str]:
+        async with session_of(app) as session:
+            rows = await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.task_name == "tenancy.provision_brand")
+            )
+            return [row.kwargs["tenant_id"] for row in rows]
+
+    before = await provisions()
+    await scheduler.tick(now)
+    assert await provisions() == before  # not due yet
+    await scheduler.tick(now + dt.timedelta(minutes=6))
+    assert await provisions() == [*before, str(tenant)]
+    await scheduler.tick(now + dt.timedelta(minutes=7))
+    assert await provisions() == [*before, str(tenant)]  # never twice
+
+
+async def test_schedule_with_a_dedupe_key_stores_one_occurrence(app: Litestar) -> None:
+    async with session_of(app) as session:
+        due = utcnow()
+        assert await schedule(session, "platform.purge_expired", due, dedupe_key="k1")
+        assert not await schedule(session, "platform.purge_expired", due, dedupe_key="k1")
+        await session.commit()
+        count = await session.scalar(select(func.count()).select_from(DueTask))
+    assert count == 1
+
+
+async def test_periodic_task_is_stored_once_per_period_across_scheduler_replicas(
+    app: Litestar,
+) -> None:
+    now = utcnow()
+    replicas = [Scheduler(app.state.session_factory, app.state.relay) for _ in range(3)]
+    await asyncio.gather(*(replica.tick(now) for replica in replicas))
+    async with session_of(app) as session:
+        occurrences = (
+            await session.scalars(
+                select(DueTask).where(DueTask.task_name == "platform.purge_expired")
+            )
+        ).all()
+        sent = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.task_name == "platform.purge_expired")
+        )
+    assert len(occurrences) == 1
+    assert occurrences[0].enqueued_at is not None
+    assert sent == 1
+
+
+async def test_concurrent_claims_skip_each_others_rows(app: Litestar, stack: str) -> None:
+    if stack != "postgres":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite serialises writers")
+    now = utcnow()
+    async with session_of(app) as session:
+        for n in range(10):
+            await schedule(session, "platform.purge_expired", now, dedupe_key=f"c{n}")
+        await session.commit()
+    async with session_of(app) as first, session_of(app) as second:
+        claimed_first = await claim_due(first, now, limit=5)  # holds its row locks
+        claimed_second = await claim_due(second, now, limit=10)
+        await first.commit()
+        await second.commit()
+    assert (claimed_first, claimed_second) == (5, 5)
+    async with session_of(app) as session:
+        sent = await session.scalar(select(func.count()).select_from(OutboxMessage))
+    assert sent == 10
+
+
+async def test_purge_removes_expired_records_and_keeps_fresh_ones(
+    app: Litestar, settings: Settings
+) -> None:
+    now = utcnow()
+    old = now - dt.timedelta(days=30)
+    async with session_of(app) as session:
+        session.add_all(
+            [
+                IdempotencyRecord(
+                    scope_hash="a",
+                    key="old",
+                    request_hash="x",
+                    expires_at=now - dt.timedelta(hours=1),
+                ),
+                IdempotencyRecord(
+                    scope_hash="a",
+                    key="new",
+                    request_hash="x",
+                    expires_at=now + dt.timedelta(hours=1),
+                ),
+                OutboxMessage(task_name="t", queue_name="q", kwargs={}, sent_at=old),
+                OutboxMessage(task_name="t", queue_name="q", kwargs={}, sent_at=now),
+                OutboxMessage(task_name="t", queue_name="q", kwargs={}),
+            ]
+        )
+        await session.commit()
+        await purge_expired(TaskContext(session, None, settings, "test"))
+        await session.commit()
+        keys = (await session.scalars(select(IdempotencyRecord.key))).all()
+        outbox = (await session.scalars(select(OutboxMessage.sent_at))).all()
+    assert keys == ["new"]
+    assert len(outbox) == 2
+    assert old not in outbox
