@@ -17,7 +17,7 @@ from backend.core.errors import ServiceUnavailable, problem_responses
     operation_id="health",
     summary="Liveness",
     tags=["operations"],
-    include_in_schema=True,
+    responses=problem_responses(),
 )
 async def health() -> dict[str, str]:
     """Answers while the process serves requests; checks nothing else."""
