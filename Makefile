@@ -37,7 +37,7 @@ openapi: $(STAMP)
 	$(BIN)/levier export-openapi
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.tenant_scoping
+	$(BIN)/python -m bench.outbox_relay
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache levier.db levier.db-*
