@@ -145,4 +145,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(state),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
+        logging_config=None,  # logging is configured once, as JSON, by configure_logging
     )
