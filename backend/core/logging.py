@@ -22,7 +22,7 @@ access_log = structlog.get_logger("levier.access")
 
 
 def configure_logging(settings: Settings) -> None:
-    """One JSON line per event on stderr, for our logs and for the libraries' (uvicorn, dramatiq)."""
+    """One JSON line per event on stderr, ours and the libraries' (uvicorn, dramatiq)."""
     level = logging.getLevelName(settings.log_level.upper())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
