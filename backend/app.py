@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "ping_broker": lambda: ping(broker),
         "worker": None,
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             ready,
@@ -134,7 +134,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         middleware=[
             prometheus.middleware,
-            RequestContextMiddleware,
             AuthenticationMiddleware,
             DefineMiddleware(IdempotencyMiddleware),
         ],
@@ -147,3 +146,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,  # logging is configured once, as JSON, by configure_logging
     )
+    # Route middleware skips unmatched routes (404, 405): the request context wraps everything.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app

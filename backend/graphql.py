@@ -63,7 +63,7 @@ def graphql_brand_guard(
     except ValueError:
         raise NotFound("brand not found") from None
     connection.state.graphql_tenant = caller_of(connection).require_brand(brand_id)
-    bind_log_context(brand_id=str(brand_id))
+    bind_log_context(connection.scope, brand_id=str(brand_id))
 
 
 async def graphql_context(scope: Scope, state: State, db_session: DbSession) -> GraphQLContext:

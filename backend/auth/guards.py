@@ -45,7 +45,9 @@ def brand_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     tenant = caller.require_brand(brand_id, _required(connection, handler, BRAND_ACCESS_OPT))
     connection.state.tenant = tenant
     agency_id = caller.brand_agency.get(brand_id)
-    bind_log_context(brand_id=str(brand_id), agency_id=str(agency_id) if agency_id else None)
+    bind_log_context(
+        connection.scope, brand_id=str(brand_id), agency_id=str(agency_id) if agency_id else None
+    )
 
 
 def agency_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -53,4 +55,4 @@ def agency_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRo
     caller = caller_of(connection)
     agency_id: UUID = connection.path_params["agency_id"]
     caller.require_agency(agency_id, _required(connection, handler, AGENCY_ACCESS_OPT))
-    bind_log_context(agency_id=str(agency_id))
+    bind_log_context(connection.scope, agency_id=str(agency_id))

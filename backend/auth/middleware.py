@@ -48,5 +48,5 @@ class AuthenticationMiddleware:
                 )
                 return
             scope["user"] = caller
-            bind_log_context(user_id=str(caller.user_id))
+            bind_log_context(scope, user_id=str(caller.user_id))
         await self.app(scope, receive, send)

@@ -10,8 +10,11 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.types import Scope, Send
 from sqlalchemy.exc import IntegrityError
+
+from backend.core.logging import request_id_of
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:levier:problem:"
@@ -115,7 +118,7 @@ def problem_response(
         status=status,
         detail=detail,
         instance=request.url.path,
-        request_id=request.scope.get("state", {}).get("request_id"),
+        request_id=request_id_of(request.scope),
         errors=errors,
     )
     return Response(problem, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
@@ -192,9 +195,26 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
             data_container=Problem,
             description=HTTPStatus(status).phrase,
             media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+            examples=[_problem_example(status)],
         )
         for status in statuses
     }
+
+
+def _problem_example(status: int) -> Example:
+    slug = _SLUGS_BY_STATUS.get(status, "error")
+    return Example(
+        summary=HTTPStatus(status).phrase,
+        value={
+            "type": problem_type(slug),
+            "title": HTTPStatus(status).phrase,
+            "status": status,
+            "detail": "what went wrong, for a person",
+            "instance": "/v1/brands/01a20d85-e2eb-78a6-aa55-b28d88104b43",
+            "request_id": "01a20d86365f789f894683f4079fae4a",
+        },
+    )
 
 
 async def send_problem(
@@ -212,7 +232,7 @@ async def send_problem(
         status=status,
         detail=detail,
         instance=scope.get("path"),
-        request_id=scope.get("state", {}).get("request_id"),
+        request_id=request_id_of(scope),
     )
     body = msgspec.json.encode(problem)
     raw_headers = [

@@ -56,12 +56,33 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(level)
 
 
-def bind_log_context(**values: object) -> None:
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the caller's ``X-Request-ID`` when it is safe, else a new one (once)."""
+    state = scope.setdefault("state", {})
+    request_id: str | None = state.get("request_id")
+    if request_id is None:
+        incoming = next((v for k, v in scope.get("headers", []) if k == REQUEST_ID_HEADER), b"")
+        request_id = incoming.decode() if _SAFE_REQUEST_ID.match(incoming) else new_id().hex
+        state["request_id"] = request_id
+    return request_id
+
+
+LOG_CONTEXT_KEY = "log_context"
+
+
+def bind_log_context(scope: Scope | None = None, **values: object) -> None:
+    """Add values to this request's log lines, the access log line included.
+
+    The scope copy matters: guards may run in another context than the outer middleware.
+    """
     structlog.contextvars.bind_contextvars(**values)
+    if scope is not None:
+        scope.setdefault("state", {}).setdefault(LOG_CONTEXT_KEY, {}).update(values)
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (echoed in ``X-Request-ID``) and writes one access log line."""
+    """Gives every request an id (echoed in ``X-Request-ID``), binds it to the logs and writes
+    one access log line. Wraps the whole application, so unmatched routes are covered too."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -70,9 +91,7 @@ class RequestContextMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        incoming = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), b"")
-        request_id = incoming.decode() if _SAFE_REQUEST_ID.match(incoming) else new_id().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_of(scope)
         structlog.contextvars.clear_contextvars()
         bind_log_context(request_id=request_id)
         started = time.perf_counter()
@@ -92,6 +111,7 @@ class RequestContextMiddleware:
         finally:
             access_log.info(
                 "request",
+                **scope.get("state", {}).get(LOG_CONTEXT_KEY, {}),
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
