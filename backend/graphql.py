@@ -51,7 +51,7 @@ def schema_sdl(settings: Settings) -> str:
     return print_schema(build_schema(settings)) + "\n"
 
 
-def graphql_brand_guard(
+async def graphql_brand_guard(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """A `Levier-Brand` header scopes the request to one brand: 404 if out of reach."""

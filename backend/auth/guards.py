@@ -1,4 +1,6 @@
-"""Route guards: who may call, and on which brand or agency. They run before the body is read."""
+"""Route guards: who may call, and on which brand or agency. They run before the body is read.
+
+They are coroutines: a plain function would be run in a worker thread on every request."""
 
 from __future__ import annotations
 
@@ -34,11 +36,15 @@ def _required(
     return Access.VIEWER if connection.scope.get("method") in _READ_METHODS else Access.MANAGER
 
 
-def requires_caller(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def requires_caller(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     caller_of(connection)
 
 
-def brand_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def brand_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """The caller must hold a role on ``{brand_id}``: 404 otherwise, whatever the request."""
     caller = caller_of(connection)
     brand_id: UUID = connection.path_params["brand_id"]
@@ -50,7 +56,9 @@ def brand_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     )
 
 
-def agency_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def agency_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     """The caller must belong to ``{agency_id}``: 404 otherwise."""
     caller = caller_of(connection)
     agency_id: UUID = connection.path_params["agency_id"]

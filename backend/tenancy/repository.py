@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import User
@@ -132,6 +132,16 @@ async def count_owners(session: AsyncSession, agency_id: UUID) -> int:
 async def get_grant(session: AsyncSession, brand_id: UUID, user_id: UUID) -> BrandGrant | None:
     return await session.scalar(
         select(BrandGrant).where(BrandGrant.brand_id == brand_id, BrandGrant.user_id == user_id)
+    )
+
+
+async def delete_grants_in_agency(session: AsyncSession, agency_id: UUID, user_id: UUID) -> None:
+    """Drop the user's brand roles on every brand of the agency."""
+    brands_of_agency = select(Brand.id).where(Brand.agency_id == agency_id)
+    await session.execute(
+        delete(BrandGrant).where(
+            BrandGrant.user_id == user_id, BrandGrant.brand_id.in_(brands_of_agency)
+        )
     )
 
 

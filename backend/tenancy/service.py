@@ -265,6 +265,7 @@ async def remove_member(
 ) -> None:
     member = await _member_for_change(session, caller, agency_id, user_id)
     await _keep_an_owner(session, member)
+    await repository.delete_grants_in_agency(session, agency_id, user_id)
     await session.delete(member)
     await session.flush()
 

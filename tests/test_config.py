@@ -1,0 +1,146 @@
+"""Settings from ``LEVIER_*`` variables: defaults, parsing, and configurations refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.config import DEV_SECRET_KEY, Environment, Settings, SettingsError, load_settings
+
+PG = "postgresql+asyncpg://levier@db:5432/levier"
+SECRET = "s" * 40
+
+
+def test_defaults_use_a_sqlite_file_in_the_working_folder() -> None:
+    settings = load_settings({})
+    assert settings.database_url == "sqlite+aiosqlite:///./levier.db"
+    assert settings.is_sqlite
+
+
+def test_defaults_run_without_redis_and_with_the_embedded_worker() -> None:
+    settings = load_settings({})
+    assert settings.redis_url is None
+    assert settings.runs_embedded_worker is True
+
+
+def test_defaults_are_development_with_json_logs() -> None:
+    settings = load_settings({})
+    assert settings.env is Environment.DEVELOPMENT
+    assert not settings.is_production
+    assert settings.log_json is True
+    assert settings.cors_origins == ()
+
+
+def test_redis_url_turns_the_embedded_worker_off() -> None:
+    settings = load_settings({"LEVIER_REDIS_URL": "redis://cache:6379/0"})
+    assert settings.redis_url == "redis://cache:6379/0"
+    assert settings.runs_embedded_worker is False
+
+
+def test_explicit_embedded_worker_wins_over_redis() -> None:
+    settings = load_settings(
+        {"LEVIER_REDIS_URL": "redis://cache:6379/0", "LEVIER_EMBEDDED_WORKER": "true"}
+    )
+    assert settings.runs_embedded_worker is True
+
+
+def test_production_without_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="LEVIER_SECRET_KEY"):
+        load_settings({"LEVIER_ENV": "production", "LEVIER_DATABASE_URL": PG})
+
+
+def test_production_with_the_development_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="LEVIER_SECRET_KEY"):
+        load_settings(
+            {
+                "LEVIER_ENV": "production",
+                "LEVIER_DATABASE_URL": PG,
+                "LEVIER_SECRET_KEY": DEV_SECRET_KEY,
+            }
+        )
+
+
+def test_production_with_a_short_secret_is_refused() -> None:
+    with pytest.raises(SettingsError, match="LEVIER_SECRET_KEY"):
+        load_settings(
+            {"LEVIER_ENV": "production", "LEVIER_DATABASE_URL": PG, "LEVIER_SECRET_KEY": "s" * 31}
+        )
+
+
+def test_production_with_sqlite_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PostgreSQL"):
+        load_settings({"LEVIER_ENV": "production", "LEVIER_SECRET_KEY": SECRET})
+
+
+def test_production_with_postgresql_and_a_long_secret_is_accepted() -> None:
+    settings = load_settings(
+        {"LEVIER_ENV": "production", "LEVIER_DATABASE_URL": PG, "LEVIER_SECRET_KEY": SECRET}
+    )
+    assert settings.is_production
+    assert settings.database_url == PG
+    assert settings.secret_key == SECRET
+
+
+def test_cors_origins_are_split_on_commas_and_trimmed() -> None:
+    settings = load_settings({"LEVIER_CORS_ORIGINS": "a, b"})
+    assert settings.cors_origins == ("a", "b")
+
+
+def test_empty_items_of_cors_origins_are_dropped() -> None:
+    settings = load_settings({"LEVIER_CORS_ORIGINS": " https://x.example ,, "})
+    assert settings.cors_origins == ("https://x.example",)
+
+
+def test_numbers_are_parsed_from_text() -> None:
+    settings = load_settings(
+        {"LEVIER_MAX_BODY_BYTES": "2048", "LEVIER_RELAY_INTERVAL_SECONDS": "0.25"}
+    )
+    assert settings.max_body_bytes == 2048
+    assert settings.relay_interval_seconds == 0.25
+
+
+def test_booleans_are_parsed_from_text() -> None:
+    assert load_settings({"LEVIER_LOG_JSON": "false"}).log_json is False
+
+
+def test_non_numeric_integer_is_refused() -> None:
+    with pytest.raises(SettingsError, match="max_body_bytes"):
+        load_settings({"LEVIER_MAX_BODY_BYTES": "abc"})
+
+
+def test_unknown_environment_name_is_refused() -> None:
+    with pytest.raises(SettingsError):
+        load_settings({"LEVIER_ENV": "staging"})
+
+
+def test_postgresql_url_without_the_async_driver_is_refused() -> None:
+    with pytest.raises(SettingsError, match="asyncpg"):
+        load_settings({"LEVIER_DATABASE_URL": "postgresql://levier@db:5432/levier"})
+
+
+def test_postgresql_url_with_the_async_driver_is_accepted() -> None:
+    assert load_settings({"LEVIER_DATABASE_URL": PG}).database_url == PG
+
+
+def test_unrelated_variables_are_ignored() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://elsewhere/db",
+            "MAX_BODY_BYTES": "abc",
+            "LEVIER_NOT_A_SETTING": "whatever",
+            "levier_database_url": "postgresql://lowercase/db",
+            "HOME": "/root",
+        }
+    )
+    assert settings == Settings()
+
+
+def test_settings_read_os_environ_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEVIER_MAX_BODY_BYTES", "4321")
+    assert load_settings().max_body_bytes == 4321
+
+
+def test_replace_returns_a_changed_copy() -> None:
+    settings = Settings()
+    changed = settings.replace(max_body_bytes=10)
+    assert changed.max_body_bytes == 10
+    assert settings.max_body_bytes == Settings().max_body_bytes
