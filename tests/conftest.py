@@ -12,9 +12,9 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import asyncpg

@@ -7,10 +7,12 @@ one failed mutation in a document never half-writes nor undoes the others.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
@@ -31,7 +33,8 @@ class GraphQLContext(BaseContext, kw_only=True):
     session_factory: async_sessionmaker[AsyncSession]
     relay: OutboxRelay
     tenant: TenantId | None = None  # from the `Levier-Brand` header, checked by the guard
-    loaders: dict[str, DataLoader[Any, Any]] = {}
+    loaders: dict[str, DataLoader[Any, Any]] = {}  # msgspec copies mutable defaults per struct
+    read_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
 
     def require_caller(self) -> Caller:
         if self.caller is None:
@@ -47,6 +50,15 @@ class GraphQLContext(BaseContext, kw_only=True):
             existing = DataLoader(load_fn=load)
             self.loaders[name] = existing
         return existing
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """The request's read session, for one resolver at a time.
+
+        Sibling fields resolve concurrently, and a session must never be used concurrently.
+        """
+        async with self.read_lock:
+            yield self.session
 
     @asynccontextmanager
     async def transaction(self, tenant: TenantId | None = None) -> AsyncIterator[AsyncSession]:

@@ -39,18 +39,23 @@ BrandStatusEnum = strawberry.enum(BrandStatus, name="BrandStatus")
 class OperationError:
     type: str
     title: str
-    status: int
+    # Not `status`: it would clash with `Brand.status` when both are queried in one union.
+    http_status: int
     detail: str | None
 
 
 def _operation_error(exc: LevierError) -> OperationError:
     return OperationError(
-        type=problem_type(exc.slug), title=exc.title, status=int(exc.status), detail=exc.detail
+        type=problem_type(exc.slug),
+        title=exc.title,
+        http_status=int(exc.status),
+        detail=exc.detail,
     )
 
 
 async def _agencies_by_id(ctx: GraphQLContext, ids: Sequence[UUID]) -> list[Agency | None]:
-    found = {a.id: a for a in await repository.agencies_by_ids(ctx.session, ids)}
+    async with ctx.reading() as session:
+        found = {a.id: a for a in await repository.agencies_by_ids(session, ids)}
     return [found.get(i) for i in ids]
 
 
@@ -135,7 +140,8 @@ class AgencyType:
         visible = ctx.require_caller().brand_ids
 
         async def load(agency_ids: Sequence[UUID]) -> list[list[Brand]]:
-            rows = await repository.brands_by_agency(ctx.session, agency_ids, visible)
+            async with ctx.reading() as session:
+                rows = await repository.brands_by_agency(session, agency_ids, visible)
             return [[b for b in rows if b.agency_id == a] for a in agency_ids]
 
         brands = await ctx.loader("tenancy.brands_by_agency", load).load(UUID(self.id))
@@ -173,14 +179,16 @@ async def _all_pages(
 async def _all_agencies(info: Ctx) -> list[AgencyType]:
     ctx = info.context
     caller = ctx.require_caller()
-    rows = await _all_pages(lambda page: service.list_agencies(ctx.session, caller, page))
+    async with ctx.reading() as session:
+        rows = await _all_pages(lambda page: service.list_agencies(session, caller, page))
     return [AgencyType.of(a) for a in rows]
 
 
 async def _all_brands(info: Ctx) -> list[BrandType]:
     ctx = info.context
     caller = ctx.require_caller()
-    rows = await _all_pages(lambda page: service.list_brands(ctx.session, caller, page))
+    async with ctx.reading() as session:
+        rows = await _all_pages(lambda page: service.list_brands(session, caller, page))
     return [BrandType.of(b) for b in rows]
 
 
@@ -208,7 +216,8 @@ class TenancyQuery:
         brand_id = _id(id) if id else ctx.tenant
         if brand_id is None or brand_id not in caller.brand_access:
             return None
-        brand = await repository.get_brand(ctx.session, brand_id)
+        async with ctx.reading() as session:
+            brand = await repository.get_brand(session, brand_id)
         return BrandType.of(brand) if brand else None
 
 

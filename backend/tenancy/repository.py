@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import User
@@ -118,6 +118,14 @@ async def list_members(
         .where(AgencyMember.agency_id == agency_id)
     )
     return await paginate(session, query, AgencyMember.id, page, rows=True)
+
+
+async def lock_agency(session: AsyncSession, agency_id: UUID) -> None:
+    """Serialise membership changes of one agency until the transaction ends.
+
+    A row lock on PostgreSQL; on SQLite the write takes the database lock (FOR UPDATE is a no-op).
+    """
+    await session.execute(update(Agency).where(Agency.id == agency_id).values(updated_at=utcnow()))
 
 
 async def count_owners(session: AsyncSession, agency_id: UUID) -> int:

@@ -231,6 +231,8 @@ async def _member_for_change(
     session: AsyncSession, caller: Caller, agency_id: UUID, user_id: UUID
 ) -> AgencyMember:
     caller.require_agency(agency_id, Access.ADMIN)
+    # Taken before reading: two concurrent changes cannot both see "another owner remains".
+    await repository.lock_agency(session, agency_id)
     member = await repository.get_member(session, agency_id, user_id)
     if member is None:
         raise NotFound("member not found")

@@ -1,0 +1,1058 @@
+"""GraphQL at /graphql: queries, Levier-Brand header, limits, mutations, dataloaders, GraphiQL."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import event
+
+from backend.app import create_app
+from backend.config import Environment, Settings
+from tests.factories import (
+    Person,
+    World,
+    make_agency,
+    make_brand,
+    make_person,
+    make_world,
+    problem,
+    session_of,
+)
+
+UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
+
+RESULT_FIELDS = """
+    __typename
+    ... on OperationError { type title httpStatus detail }
+"""
+
+
+async def post_graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    person: Person | None = None,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    all_headers = {**(person.headers if person else {}), **(headers or {})}
+    return await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=all_headers
+    )
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    person: Person | None = None,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The JSON answer of a GraphQL request that was executed (HTTP 200)."""
+    response = await post_graphql(client, query, person, variables, headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def gql_data(
+    client: httpx.AsyncClient,
+    query: str,
+    person: Person | None = None,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The data of a GraphQL answer that must have no errors."""
+    body = await gql(client, query, person, variables, headers)
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def rest_brand_names(client: httpx.AsyncClient, agency_id: UUID, owner: Person) -> list[str]:
+    response = await client.get(f"/v1/agencies/{agency_id}/brands", headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return [b["name"] for b in response.json()["items"]]
+
+
+async def rest_settings(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    response = await client.get(
+        f"/v1/brands/{world.brand_a.id}/settings", headers=world.owner_a.headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def nested_brands_query(levels: int) -> str:
+    """``brands { agency { brands { ... { name } } } }`` with ``levels`` object fields."""
+    fields = ["brands" if i % 2 == 0 else "agency" for i in range(levels)]
+    return "{ " + " ".join(f"{f} {{" for f in fields) + " name " + "} " * levels + "}"
+
+
+# Queries ---------------------------------------------------------------------------------------
+
+
+async def test_viewer_query_returns_caller_agencies_and_brands(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    await make_brand(app, world.agency_a.id, "Brand A2")
+    data = await gql_data(
+        client, "{ viewer { id email agencies { name } brands { name } } }", world.viewer_a
+    )
+    assert data["viewer"] == {
+        "id": str(world.viewer_a.id),
+        "email": world.viewer_a.email,
+        "agencies": [{"name": "Agency A"}],
+        "brands": [{"name": "Brand A"}],
+    }
+
+
+async def test_viewer_query_of_agency_member_has_no_brands(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client, "{ viewer { agencies { name } brands { name } } }", world.member_a
+    )
+    assert data["viewer"] == {"agencies": [{"name": "Agency A"}], "brands": []}
+
+
+async def test_viewer_query_of_other_agency_owner_sees_only_their_agency(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, "{ viewer { agencies { name } brands { name } } }", world.owner_b)
+    assert data["viewer"] == {"agencies": [{"name": "Agency B"}], "brands": [{"name": "Brand B"}]}
+
+
+async def test_sibling_root_list_fields_resolve_in_one_request(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, "{ agencies { name } brands { name } }", world.owner_b)
+    assert data == {"agencies": [{"name": "Agency B"}], "brands": [{"name": "Brand B"}]}
+
+
+async def test_many_sibling_fields_reading_the_database_resolve_together(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    await make_brand(app, world.agency_a.id, "Brand A2")
+    query = """query($id: ID!) {
+      a: brands { name agency { name } }
+      b: agencies { name brands { name agency { name } } }
+      c: viewer { agencies { name } brands { name } }
+      d: brand(id: $id) { name agency { name } }
+    }"""
+    data = await gql_data(client, query, world.admin_a, {"id": str(world.brand_a.id)})
+    assert [b["name"] for b in data["a"]] == ["Brand A", "Brand A2"]
+    assert {b["agency"]["name"] for b in data["a"]} == {"Agency A"}
+    assert data["b"] == [
+        {
+            "name": "Agency A",
+            "brands": [
+                {"name": "Brand A", "agency": {"name": "Agency A"}},
+                {"name": "Brand A2", "agency": {"name": "Agency A"}},
+            ],
+        }
+    ]
+    assert data["c"]["brands"] == [{"name": "Brand A"}, {"name": "Brand A2"}]
+    assert data["d"] == {"name": "Brand A", "agency": {"name": "Agency A"}}
+
+
+async def test_brands_query_nests_agency_and_settings(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        "{ brands { id name status agency { id name } settings { senderName quietHoursStart } } }",
+        world.owner_a,
+    )
+    assert data["brands"] == [
+        {
+            "id": str(world.brand_a.id),
+            "name": "Brand A",
+            "status": "ACTIVE",
+            "agency": {"id": str(world.agency_a.id), "name": "Agency A"},
+            "settings": {"senderName": "Brand A", "quietHoursStart": "21:00"},
+        }
+    ]
+
+
+async def test_brand_settings_are_null_while_provisioning(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    pending = await make_brand(app, world.agency_a.id, "Pending", provision=False)
+    data = await gql_data(
+        client,
+        "query($id: ID!) { brand(id: $id) { status settings { senderName } } }",
+        world.owner_a,
+        {"id": str(pending.id)},
+    )
+    assert data["brand"] == {"status": "PROVISIONING", "settings": None}
+
+
+async def test_agency_brands_show_only_reachable_brands(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    await make_brand(app, world.agency_a.id, "Brand A2")
+    query = "{ agencies { name brands { name } } }"
+    assert (await gql_data(client, query, world.viewer_a))["agencies"] == [
+        {"name": "Agency A", "brands": [{"name": "Brand A"}]}
+    ]
+    assert (await gql_data(client, query, world.admin_a))["agencies"] == [
+        {"name": "Agency A", "brands": [{"name": "Brand A"}, {"name": "Brand A2"}]}
+    ]
+
+
+async def test_brand_by_id_returns_a_reachable_brand(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        "query($id: ID!) { brand(id: $id) { id name timeZone } }",
+        world.viewer_a,
+        {"id": str(world.brand_a.id)},
+    )
+    assert data["brand"] == {
+        "id": str(world.brand_a.id),
+        "name": "Brand A",
+        "timeZone": "Europe/Brussels",
+    }
+
+
+async def test_brand_by_id_is_null_for_other_agencys_brand(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        "query($id: ID!) { brand(id: $id) { name } }",
+        world.owner_a,
+        {"id": str(world.brand_b.id)},
+    )
+    assert data["brand"] is None
+
+
+async def test_brand_by_id_is_null_for_member_without_grant(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        "query($id: ID!) { brand(id: $id) { name } }",
+        world.member_a,
+        {"id": str(world.brand_a.id)},
+    )
+    assert data["brand"] is None
+
+
+async def test_brand_by_malformed_id_answers_an_error(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    body = await gql(client, '{ brand(id: "not-a-uuid") { name } }', world.owner_a)
+    assert body["data"] == {"brand": None}
+    assert [e["path"] for e in body["errors"]] == [["brand"]]
+
+
+async def test_brand_without_id_or_header_is_null(app: Litestar, client: httpx.AsyncClient) -> None:
+    world = await make_world(app)
+    assert (await gql_data(client, "{ brand { name } }", world.owner_a))["brand"] is None
+
+
+async def test_unknown_field_is_a_graphql_error(app: Litestar, client: httpx.AsyncClient) -> None:
+    world = await make_world(app)
+    body = await post_graphql(client, "{ brands { secret } }", world.owner_a)
+    assert "data" not in body.json() or body.json()["data"] is None
+    assert "secret" in body.json()["errors"][0]["message"]
+
+
+# Levier-Brand header ---------------------------------------------------------------------------
+
+
+async def test_brand_header_with_reachable_brand_scopes_brand_query(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        "{ brand { id name } }",
+        world.viewer_a,
+        headers={"Levier-Brand": str(world.brand_a.id)},
+    )
+    assert data["brand"] == {"id": str(world.brand_a.id), "name": "Brand A"}
+
+
+async def test_brand_header_with_other_agencys_brand_answers_404_problem(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    response = await post_graphql(
+        client, "{ brand { name } }", world.owner_a, headers={"Levier-Brand": str(world.brand_b.id)}
+    )
+    body = problem(response, 404)
+    assert "Brand B" not in str(body)
+
+
+async def test_brand_header_with_ungranted_brand_answers_404_problem(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    response = await post_graphql(
+        client,
+        "{ viewer { email } }",
+        world.member_a,
+        headers={"Levier-Brand": str(world.brand_a.id)},
+    )
+    problem(response, 404)
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", UNKNOWN_ID])
+async def test_brand_header_with_bad_or_unknown_id_answers_404_problem(
+    app: Litestar, client: httpx.AsyncClient, value: str
+) -> None:
+    world = await make_world(app)
+    response = await post_graphql(
+        client, "{ viewer { email } }", world.owner_a, headers={"Levier-Brand": value}
+    )
+    problem(response, 404)
+
+
+# Authentication --------------------------------------------------------------------------------
+
+
+async def test_unauthenticated_viewer_query_answers_an_error(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await make_world(app)
+    body = await gql(client, "{ viewer { email } }")
+    assert body["data"] is None
+    assert body["errors"][0]["message"] == "Authentication required"
+    assert body["errors"][0]["path"] == ["viewer"]
+
+
+async def test_unauthenticated_brands_query_reveals_nothing(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await make_world(app)
+    body = await gql(client, "{ brands { name } agencies { name } }")
+    assert body["data"] is None
+    assert "Brand" not in str(body)
+
+
+async def test_unauthenticated_mutation_creates_nothing(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    body = await gql(
+        client,
+        f'mutation {{ createBrand(agencyId: "{world.agency_a.id}", input: {{name: "X"}}) '
+        f"{{ {RESULT_FIELDS} }} }}",
+    )
+    assert body["data"]["createBrand"]["__typename"] == "OperationError"
+    assert body["data"]["createBrand"]["httpStatus"] == 401
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+async def test_graphql_with_bad_token_answers_401_problem(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    await make_world(app)
+    response = await client.post(
+        "/graphql",
+        json={"query": "{ viewer { email } }"},
+        headers={"Authorization": "Bearer lvr_at_forged"},
+    )
+    problem(response, 401)
+    assert "www-authenticate" in response.headers
+
+
+# Limits ----------------------------------------------------------------------------------------
+
+
+async def test_query_deeper_than_the_limit_is_refused(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    body = await gql(client, nested_brands_query(12), world.owner_a)
+    assert body.get("data") is None
+    assert any("depth" in e["message"] for e in body["errors"]), body
+
+
+async def test_query_at_the_depth_limit_runs(app: Litestar, client: httpx.AsyncClient) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, nested_brands_query(10), world.owner_a)
+    node: Any = data
+    for level in range(10):
+        node = node["brands" if level % 2 == 0 else "agency"]
+        if isinstance(node, list):
+            node = node[0]
+    assert node == {"name": "Agency A"}
+
+
+async def test_query_with_too_many_aliases_is_refused(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    query = "{ " + " ".join(f"a{i}: viewer {{ email }}" for i in range(31)) + " }"
+    body = await gql(client, query, world.owner_a)
+    assert body.get("data") is None
+    assert any("aliases" in e["message"] for e in body["errors"]), body
+
+
+async def test_query_with_as_many_aliases_as_allowed_runs(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    query = "{ " + " ".join(f"a{i}: viewer {{ email }}" for i in range(30)) + " }"
+    data = await gql_data(client, query, world.owner_a)
+    assert len(data) == 30
+    assert data["a29"] == {"email": world.owner_a.email}
+
+
+# Mutations: agencies ---------------------------------------------------------------------------
+
+CREATE_AGENCY = f"""
+mutation($name: String!) {{
+  createAgency(name: $name) {{ {RESULT_FIELDS} ... on Agency {{ id name }} }}
+}}
+"""
+
+
+async def test_create_agency_mutation_creates_an_agency_owned_by_the_caller(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, CREATE_AGENCY, world.member_a, {"name": "Agency C"})
+    created = data["createAgency"]
+    assert (created["__typename"], created["name"]) == ("Agency", "Agency C")
+    members = await client.get(
+        f"/v1/agencies/{created['id']}/members", headers=world.member_a.headers
+    )
+    assert [(m["email"], m["role"]) for m in members.json()["items"]] == [
+        (world.member_a.email, "owner")
+    ]
+    agencies = await gql_data(client, "{ agencies { name } }", world.member_a)
+    assert agencies["agencies"] == [{"name": "Agency A"}, {"name": "Agency C"}]
+
+
+async def test_create_agency_mutation_with_empty_name_answers_operation_error(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, CREATE_AGENCY, world.owner_a, {"name": ""})
+    assert data["createAgency"]["__typename"] == "OperationError"
+    assert data["createAgency"]["httpStatus"] == 422
+    assert data["createAgency"]["type"] == "urn:levier:problem:invalid-input"
+    assert (await gql_data(client, "{ agencies { name } }", world.owner_a))["agencies"] == [
+        {"name": "Agency A"}
+    ]
+
+
+async def test_update_agency_mutation_by_member_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        f"""mutation {{
+          updateAgency(id: "{world.agency_a.id}", name: "Mine") {{ {RESULT_FIELDS} }}
+        }}""",
+        world.member_a,
+    )
+    assert (data["updateAgency"]["__typename"], data["updateAgency"]["httpStatus"]) == (
+        "OperationError",
+        403,
+    )
+    assert (await gql_data(client, "{ agencies { name } }", world.owner_a))["agencies"] == [
+        {"name": "Agency A"}
+    ]
+
+
+async def test_a_failed_mutation_does_not_undo_an_earlier_one(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        f"""mutation {{
+          ok: createAgency(name: "Kept") {{ __typename }}
+          bad: createBrand(agencyId: "{world.agency_b.id}", input: {{name: "X"}}) {{
+            {RESULT_FIELDS}
+          }}
+        }}""",
+        world.owner_a,
+    )
+    assert data["ok"] == {"__typename": "Agency"}
+    assert (data["bad"]["__typename"], data["bad"]["httpStatus"]) == ("OperationError", 404)
+    names = [
+        a["name"]
+        for a in (await gql_data(client, "{ agencies { name } }", world.owner_a))["agencies"]
+    ]
+    assert names == ["Agency A", "Kept"]
+
+
+# Mutations: brands -----------------------------------------------------------------------------
+
+CREATE_BRAND = f"""
+mutation($agency: ID!, $input: BrandInput!) {{
+  createBrand(agencyId: $agency, input: $input) {{
+    {RESULT_FIELDS}
+    ... on Brand {{ id name brandStatus: status timeZone locale agencyId }}
+  }}
+}}
+"""
+
+
+async def test_create_brand_mutation_creates_a_provisioning_brand(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        CREATE_BRAND,
+        world.admin_a,
+        {
+            "agency": str(world.agency_a.id),
+            "input": {"name": "Via GraphQL", "timeZone": "Europe/Paris", "locale": "fr"},
+        },
+    )
+    brand = data["createBrand"]
+    assert brand["__typename"] == "Brand"
+    assert (brand["name"], brand["brandStatus"], brand["timeZone"], brand["locale"]) == (
+        "Via GraphQL",
+        "PROVISIONING",
+        "Europe/Paris",
+        "fr",
+    )
+    assert brand["agencyId"] == str(world.agency_a.id)
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == [
+        "Brand A",
+        "Via GraphQL",
+    ]
+
+
+async def test_create_brand_mutation_by_member_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        CREATE_BRAND,
+        world.member_a,
+        {"agency": str(world.agency_a.id), "input": {"name": "Sneaky"}},
+    )
+    error = data["createBrand"]
+    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 403)
+    assert error["type"] == "urn:levier:problem:forbidden"
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+async def test_create_brand_mutation_in_other_agency_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        CREATE_BRAND,
+        world.owner_a,
+        {"agency": str(world.agency_b.id), "input": {"name": "Sneaky"}},
+    )
+    assert (data["createBrand"]["__typename"], data["createBrand"]["httpStatus"]) == (
+        "OperationError",
+        404,
+    )
+    assert await rest_brand_names(client, world.agency_b.id, world.owner_b) == ["Brand B"]
+
+
+async def test_create_brand_mutation_with_bad_time_zone_answers_422_and_creates_nothing(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        CREATE_BRAND,
+        world.owner_a,
+        {"agency": str(world.agency_a.id), "input": {"name": "Lost", "timeZone": "Mars/Base"}},
+    )
+    error = data["createBrand"]
+    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 422)
+    assert "Mars/Base" in error["detail"]
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+@pytest.mark.parametrize(
+    "brand_input",
+    [{"name": ""}, {"name": "Ok", "locale": "French"}, {"name": "x" * 201}],
+    ids=["empty-name", "bad-locale", "long-name"],
+)
+async def test_create_brand_mutation_with_invalid_input_answers_422(
+    app: Litestar, client: httpx.AsyncClient, brand_input: dict[str, str]
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        CREATE_BRAND,
+        world.owner_a,
+        {"agency": str(world.agency_a.id), "input": brand_input},
+    )
+    assert (data["createBrand"]["__typename"], data["createBrand"]["httpStatus"]) == (
+        "OperationError",
+        422,
+    )
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+async def test_create_brand_mutation_with_malformed_agency_id_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client, CREATE_BRAND, world.owner_a, {"agency": "agency-a", "input": {"name": "X"}}
+    )
+    assert (data["createBrand"]["__typename"], data["createBrand"]["httpStatus"]) == (
+        "OperationError",
+        404,
+    )
+
+
+UPDATE_BRAND = f"""
+mutation($id: ID!, $input: BrandPatch!) {{
+  updateBrand(id: $id, input: $input) {{ {RESULT_FIELDS} ... on Brand {{ name locale }} }}
+}}
+"""
+
+
+async def test_update_brand_mutation_by_admin_renames(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client, UPDATE_BRAND, world.admin_a, {"id": str(world.brand_a.id), "input": {"name": "A+"}}
+    )
+    assert data["updateBrand"] == {"__typename": "Brand", "name": "A+", "locale": "en"}
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["A+"]
+
+
+async def test_update_brand_mutation_by_manager_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        UPDATE_BRAND,
+        world.manager_a,
+        {"id": str(world.brand_a.id), "input": {"name": "Mine"}},
+    )
+    assert (data["updateBrand"]["__typename"], data["updateBrand"]["httpStatus"]) == (
+        "OperationError",
+        403,
+    )
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+DELETE_BRAND = f"""
+mutation($id: ID!) {{ deleteBrand(id: $id) {{ {RESULT_FIELDS} ... on Deleted {{ id }} }} }}
+"""
+
+
+async def test_delete_brand_mutation_of_other_agencys_brand_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, DELETE_BRAND, world.owner_a, {"id": str(world.brand_b.id)})
+    error = data["deleteBrand"]
+    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 404)
+    assert error["type"] == "urn:levier:problem:not-found"
+    assert await rest_brand_names(client, world.agency_b.id, world.owner_b) == ["Brand B"]
+
+
+async def test_delete_brand_mutation_by_admin_deletes(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, DELETE_BRAND, world.admin_a, {"id": str(world.brand_a.id)})
+    assert data["deleteBrand"] == {"__typename": "Deleted", "id": str(world.brand_a.id)}
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == []
+    problem(await client.get(f"/v1/brands/{world.brand_a.id}", headers=world.owner_a.headers), 404)
+
+
+async def test_delete_brand_mutation_by_viewer_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(client, DELETE_BRAND, world.viewer_a, {"id": str(world.brand_a.id)})
+    assert (data["deleteBrand"]["__typename"], data["deleteBrand"]["httpStatus"]) == (
+        "OperationError",
+        403,
+    )
+    assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
+
+
+# Mutations: settings ---------------------------------------------------------------------------
+
+UPDATE_SETTINGS = f"""
+mutation($brand: ID!, $input: BrandSettingsPatch!) {{
+  updateBrandSettings(brandId: $brand, input: $input) {{
+    {RESULT_FIELDS}
+    ... on BrandSettings {{ senderName maxMessagesPerWeek }}
+  }}
+}}
+"""
+
+
+async def test_update_settings_mutation_by_manager_changes_settings(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        UPDATE_SETTINGS,
+        world.manager_a,
+        {"brand": str(world.brand_a.id), "input": {"senderName": "Team A"}},
+    )
+    assert data["updateBrandSettings"] == {
+        "__typename": "BrandSettings",
+        "senderName": "Team A",
+        "maxMessagesPerWeek": 3,
+    }
+    assert (await rest_settings(client, world))["senderName"] == "Team A"
+
+
+async def test_update_settings_mutation_by_viewer_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        UPDATE_SETTINGS,
+        world.viewer_a,
+        {"brand": str(world.brand_a.id), "input": {"senderName": "Viewer"}},
+    )
+    error = data["updateBrandSettings"]
+    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 403)
+    assert (await rest_settings(client, world))["senderName"] == "Brand A"
+
+
+async def test_update_settings_mutation_on_other_agencys_brand_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        UPDATE_SETTINGS,
+        world.owner_a,
+        {"brand": str(world.brand_b.id), "input": {"senderName": "Hijack"}},
+    )
+    assert data["updateBrandSettings"]["httpStatus"] == 404
+    settings_b = await client.get(
+        f"/v1/brands/{world.brand_b.id}/settings", headers=world.owner_b.headers
+    )
+    assert settings_b.json()["senderName"] == "Brand B"
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{"quietHoursStart": "25:00"}, {"maxMessagesPerWeek": 500}, {"defaultChannel": "pigeon"}],
+    ids=["hour-25", "cap-too-high", "unknown-channel"],
+)
+async def test_update_settings_mutation_with_invalid_input_answers_422(
+    app: Litestar, client: httpx.AsyncClient, patch: dict[str, Any]
+) -> None:
+    world = await make_world(app)
+    before = await rest_settings(client, world)
+    data = await gql_data(
+        client, UPDATE_SETTINGS, world.owner_a, {"brand": str(world.brand_a.id), "input": patch}
+    )
+    assert (
+        data["updateBrandSettings"]["__typename"],
+        data["updateBrandSettings"]["httpStatus"],
+    ) == (
+        "OperationError",
+        422,
+    )
+    assert await rest_settings(client, world) == before
+
+
+# Mutations: grants -----------------------------------------------------------------------------
+
+GRANT = f"""
+mutation($brand: ID!, $email: String!, $role: BrandRole!) {{
+  grantBrandRole(brandId: $brand, email: $email, role: $role) {{
+    {RESULT_FIELDS}
+    ... on BrandGrant {{ userId email role }}
+  }}
+}}
+"""
+
+REVOKE = f"""
+mutation($brand: ID!, $user: ID!) {{
+  revokeBrandRole(brandId: $brand, userId: $user) {{ {RESULT_FIELDS} ... on Deleted {{ id }} }}
+}}
+"""
+
+
+async def brand_visible(client: httpx.AsyncClient, brand_id: UUID, person: Person) -> bool:
+    data = await gql_data(
+        client, "query($id: ID!) { brand(id: $id) { id } }", person, {"id": str(brand_id)}
+    )
+    return data["brand"] is not None
+
+
+async def test_grant_brand_role_mutation_gives_access(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    assert not await brand_visible(client, world.brand_a.id, world.member_a)
+    data = await gql_data(
+        client,
+        GRANT,
+        world.admin_a,
+        {"brand": str(world.brand_a.id), "email": world.member_a.email, "role": "VIEWER"},
+    )
+    assert data["grantBrandRole"] == {
+        "__typename": "BrandGrant",
+        "userId": str(world.member_a.id),
+        "email": world.member_a.email,
+        "role": "VIEWER",
+    }
+    assert await brand_visible(client, world.brand_a.id, world.member_a)
+
+
+async def test_grant_brand_role_mutation_to_outsider_answers_422(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        GRANT,
+        world.owner_a,
+        {"brand": str(world.brand_a.id), "email": world.owner_b.email, "role": "MANAGER"},
+    )
+    assert (data["grantBrandRole"]["__typename"], data["grantBrandRole"]["httpStatus"]) == (
+        "OperationError",
+        422,
+    )
+    assert not await brand_visible(client, world.brand_a.id, world.owner_b)
+
+
+async def test_grant_brand_role_mutation_by_manager_answers_403(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        GRANT,
+        world.manager_a,
+        {"brand": str(world.brand_a.id), "email": world.member_a.email, "role": "MANAGER"},
+    )
+    assert data["grantBrandRole"]["httpStatus"] == 403
+    assert not await brand_visible(client, world.brand_a.id, world.member_a)
+
+
+async def test_revoke_brand_role_mutation_takes_access_away(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    assert await brand_visible(client, world.brand_a.id, world.viewer_a)
+    data = await gql_data(
+        client,
+        REVOKE,
+        world.admin_a,
+        {"brand": str(world.brand_a.id), "user": str(world.viewer_a.id)},
+    )
+    assert data["revokeBrandRole"] == {"__typename": "Deleted", "id": str(world.viewer_a.id)}
+    assert not await brand_visible(client, world.brand_a.id, world.viewer_a)
+
+
+async def test_revoke_brand_role_mutation_without_grant_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        REVOKE,
+        world.admin_a,
+        {"brand": str(world.brand_a.id), "user": str(world.member_a.id)},
+    )
+    assert (data["revokeBrandRole"]["__typename"], data["revokeBrandRole"]["httpStatus"]) == (
+        "OperationError",
+        404,
+    )
+
+
+async def test_revoke_brand_role_mutation_on_other_agencys_brand_answers_404(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        REVOKE,
+        world.owner_b,
+        {"brand": str(world.brand_a.id), "user": str(world.viewer_a.id)},
+    )
+    assert data["revokeBrandRole"]["httpStatus"] == 404
+    assert await brand_visible(client, world.brand_a.id, world.viewer_a)
+
+
+# Mutations: members ----------------------------------------------------------------------------
+
+
+async def test_change_member_role_mutation_keeps_the_last_owner(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        f"""mutation {{
+          changeAgencyMemberRole(
+            agencyId: "{world.agency_a.id}", userId: "{world.owner_a.id}", role: MEMBER
+          ) {{ {RESULT_FIELDS} }}
+        }}""",
+        world.owner_a,
+    )
+    assert data["changeAgencyMemberRole"]["httpStatus"] == 409
+    members = await client.get(
+        f"/v1/agencies/{world.agency_a.id}/members", headers=world.owner_a.headers
+    )
+    assert {m["email"]: m["role"] for m in members.json()["items"]}[world.owner_a.email] == "owner"
+
+
+async def test_add_agency_member_mutation_adds_the_user(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    data = await gql_data(
+        client,
+        f"""mutation {{
+          addAgencyMember(agencyId: "{world.agency_a.id}", email: "{world.owner_b.email}",
+                          role: ADMIN) {{
+            {RESULT_FIELDS} ... on AgencyMember {{ userId role }}
+          }}
+        }}""",
+        world.admin_a,
+    )
+    assert data["addAgencyMember"] == {
+        "__typename": "AgencyMember",
+        "userId": str(world.owner_b.id),
+        "role": "ADMIN",
+    }
+    agencies = await gql_data(client, "{ agencies { name } }", world.owner_b)
+    assert [a["name"] for a in agencies["agencies"]] == ["Agency A", "Agency B"]
+
+
+# Dataloaders -----------------------------------------------------------------------------------
+
+
+async def test_brand_agencies_are_loaded_in_one_batch(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    async with session_of(app) as session:
+        agency_c = await make_agency(session, "Agency C", world.owner_a)
+        await session.commit()
+    for name in ("Brand A2", "Brand A3"):
+        await make_brand(app, world.agency_a.id, name, provision=False)
+    for name in ("Brand C1", "Brand C2"):
+        await make_brand(app, agency_c.id, name, provision=False)
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        data = await gql_data(client, "{ brands { name agency { name } } }", world.owner_a)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert sorted((b["name"], b["agency"]["name"]) for b in data["brands"]) == [
+        ("Brand A", "Agency A"),
+        ("Brand A2", "Agency A"),
+        ("Brand A3", "Agency A"),
+        ("Brand C1", "Agency C"),
+        ("Brand C2", "Agency C"),
+    ]
+    agency_selects = [s for s in statements if re.search(r"\bfrom agencies\b", s, re.IGNORECASE)]
+    assert len(agency_selects) == 1, agency_selects
+
+
+async def test_dataloader_cache_does_not_outlive_the_request(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    query = "{ brands { agency { name } } }"
+    assert (await gql_data(client, query, world.owner_a))["brands"] == [
+        {"agency": {"name": "Agency A"}}
+    ]
+    response = await client.patch(
+        f"/v1/agencies/{world.agency_a.id}", json={"name": "Renamed"}, headers=world.owner_a.headers
+    )
+    assert response.status_code == 200, response.text
+    assert (await gql_data(client, query, world.owner_a))["brands"] == [
+        {"agency": {"name": "Renamed"}}
+    ]
+
+
+async def test_dataloader_results_follow_each_callers_reach(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    await make_brand(app, world.agency_a.id, "Brand A2")
+    query = "{ agencies { brands { name } } }"
+    admin = await gql_data(client, query, world.admin_a)
+    viewer = await gql_data(client, query, world.viewer_a)
+    assert admin["agencies"] == [{"brands": [{"name": "Brand A"}, {"name": "Brand A2"}]}]
+    assert viewer["agencies"] == [{"brands": [{"name": "Brand A"}]}]
+
+
+# GraphiQL --------------------------------------------------------------------------------------
+
+
+async def test_graphiql_is_served_outside_production(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    assert "graphiql" in response.text.lower()
+
+
+async def test_graphiql_is_not_served_in_production(stack: str, settings: Settings) -> None:
+    if stack == "embedded":
+        pytest.skip("production needs PostgreSQL: checked on the postgres stack")
+    production = create_app(settings.replace(env=Environment.PRODUCTION, secret_key="x" * 40))
+    async with production.lifespan():
+        transport = httpx.ASGITransport(app=production)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            response = await http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 404, response.text
+    assert not response.headers["content-type"].startswith("text/html")
+    assert "graphiql" not in response.text.lower()
+
+
+async def test_graphql_queries_still_run_in_production(stack: str, settings: Settings) -> None:
+    if stack == "embedded":
+        pytest.skip("production needs PostgreSQL: checked on the postgres stack")
+    production = create_app(settings.replace(env=Environment.PRODUCTION, secret_key="x" * 40))
+    async with production.lifespan():
+        async with session_of(production) as session:
+            person = await make_person(session, "prod@agency.test")
+            await session.commit()
+        transport = httpx.ASGITransport(app=production)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            data = await gql_data(http, "{ viewer { email } }", person)
+    assert data == {"viewer": {"email": "prod@agency.test"}}
