@@ -53,7 +53,10 @@ def direct_rate(broker: dramatiq.Broker, jobs: int) -> float:
     for _ in range(jobs):
         broker.enqueue(
             dramatiq.Message(
-                queue_name="default", actor_name=TASK, args=(), kwargs={"tenant_id": None},
+                queue_name="default",
+                actor_name=TASK,
+                args=(),
+                kwargs={"tenant_id": None},
                 options={},
             )
         )
