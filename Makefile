@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 ## Regenerate openapi/openapi.json and openapi/schema.graphql.
 openapi: $(STAMP)

@@ -166,10 +166,13 @@ async def settings(
 
 
 @pytest.fixture
-def app(settings: Settings, request: pytest.FixtureRequest) -> Litestar:
+async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Litestar]:
     if request.node.get_closest_marker("worker"):
         settings = settings.replace(embedded_worker=True)
-    return create_app(settings)
+    application = create_app(settings)
+    yield application
+    # Tests that never start the lifespan still opened connections on this loop.
+    await application.state.engine.dispose()
 
 
 @pytest.fixture
