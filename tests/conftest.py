@@ -28,6 +28,7 @@ from backend.app import create_app
 from backend.config import Environment, Settings
 from backend.core import schema
 from backend.models import Base
+from tests.factories import serving
 
 PG_URL = os.environ.get("LEVIER_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("LEVIER_TEST_REDIS_URL")
@@ -177,23 +178,5 @@ async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterat
 
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on the test's own event loop (the app's pools are bound to one loop)."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve_lifespan() -> None:
-        # Entered and left in one task: the lifespan holds an anyio cancel scope.
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(serve_lifespan())
-    await asyncio.wait(
-        {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
-    )
-    if lifespan.done():
-        lifespan.result()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with serving(app) as http:
         yield http
-    stop.set()
-    await lifespan

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import httpx
 from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,3 +162,33 @@ def problem(response: Any, status: int) -> dict[str, Any]:
     assert body["type"].startswith("urn:levier:problem:")
     assert "title" in body
     return body
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the test's own event loop, the app's lifespan held open meanwhile.
+
+    The lifespan runs in a task of its own: it holds an anyio cancel scope, which must be left
+    in the task that entered it. (Litestar's test client would run the app on another loop,
+    while the app's connection pools are bound to one.)
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def serve_lifespan() -> None:
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(serve_lifespan())
+    await asyncio.wait(
+        {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
+    )
+    if lifespan.done():
+        lifespan.result()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+    finally:
+        stop.set()
+        await lifespan

@@ -7,24 +7,22 @@ both stacks through the (async) ``settings`` fixture, which pytest-asyncio resol
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from litestar import Litestar
 
 from backend.app import create_app
 from backend.cli import DEMO_EMAIL, main
 from backend.config import Settings
+from tests.factories import serving
 
 Env = dict[str, str | None]
 
@@ -72,30 +70,6 @@ def create_brand(env: Env, agency_id: str, name: str = "Shop") -> str:
         "id"
     ]
     return brand_id
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(serve_lifespan())
-    await asyncio.wait(
-        {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
-    )
-    if lifespan.done():
-        lifespan.result()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-    finally:
-        stop.set()
-        await lifespan
 
 
 def api_get(settings: Settings, path: str, token: str) -> httpx.Response:

@@ -3,11 +3,9 @@ liveness and readiness, and the OpenAPI document."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,32 +16,7 @@ from litestar.exceptions import TooManyRequestsException
 from backend.app import create_app
 from backend.auth import service as auth_service
 from backend.config import Settings
-from tests.factories import make_person, make_world, problem, session_of
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on an app built by the test, its lifespan held open (as conftest's)."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(serve_lifespan())
-    await asyncio.wait(
-        {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
-    )
-    if lifespan.done():
-        lifespan.result()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-    finally:
-        stop.set()
-        await lifespan
+from tests.factories import make_person, make_world, problem, serving, session_of
 
 
 def full_problem(response: httpx.Response, status: int) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,32 +11,7 @@ from litestar.params import JSONBody
 
 from backend.app import create_app
 from backend.config import Settings
-from tests.factories import make_world, problem
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on an app built by the test, its lifespan held open (as conftest's)."""
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def serve_lifespan() -> None:
-        async with app.lifespan():
-            started.set()
-            await stop.wait()
-
-    lifespan = asyncio.create_task(serve_lifespan())
-    await asyncio.wait(
-        {lifespan, asyncio.ensure_future(started.wait())}, return_when="FIRST_COMPLETED"
-    )
-    if lifespan.done():
-        lifespan.result()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-    finally:
-        stop.set()
-        await lifespan
+from tests.factories import make_world, problem, serving
 
 
 async def agency_names(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
