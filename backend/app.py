@@ -25,6 +25,7 @@ from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
 from backend.core.outbox import OutboxRelay
+from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
@@ -147,5 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # logging is configured once, as JSON, by configure_logging
     )
     # Route middleware skips unmatched routes (404, 405): the request context wraps everything.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(
+        SecurityHeadersMiddleware(app.asgi_handler, hsts=settings.is_production)
+    )
     return app
