@@ -16,6 +16,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
+import backend.models  # noqa: F401  (every table and the audit hook, registered)
+from backend.audit.routes import AuditController
 from backend.auth.middleware import AuthenticationMiddleware
 from backend.config import Settings, load_settings
 from backend.core.db import create_engine
@@ -127,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AgencyController,
             BrandListController,
             BrandController,
+            AuditController,
             graphql_controller(settings),
         ],
         dependencies={

@@ -61,7 +61,7 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
     from backend.core.db import create_engine
     from backend.core.jobs import take_outbox_flag
     from backend.core.outbox import OutboxRelay
-    from backend.core.tenancy import make_session_factory
+    from backend.core.tenancy import make_session_factory, open_session
     from workers.broker import sender
     from workers.run import build_job_system
 
@@ -69,7 +69,7 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
     factory = make_session_factory(engine)
     try:
         broker, _ = build_job_system(settings)
-        async with factory() as session:
+        async with open_session(factory, actor="operator:cli") as session:
             result = await work(session)
             await session.commit()
         # With the in-process broker nobody here consumes: `levier serve` relays the rows.

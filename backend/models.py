@@ -1,5 +1,7 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
+import backend.audit.recorder  # noqa: F401  (registers the audit hook on every session)
+from backend.audit.models import AuditEvent
 from backend.auth.models import AccessToken, User
 from backend.core.db import Base
 from backend.core.due_work import DueTask
@@ -11,6 +13,7 @@ __all__ = [
     "AccessToken",
     "Agency",
     "AgencyMember",
+    "AuditEvent",
     "Base",
     "Brand",
     "BrandGrant",

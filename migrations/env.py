@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from backend.config import load_settings
-from backend.core.db import create_engine
+from backend.core.db import UTCDateTime, create_engine
 from backend.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
+    """Render our column types as the plain SQLAlchemy types they store, in new revisions."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, sa.JSON):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return "sa.JSON().with_variant(postgresql.JSONB(), 'postgresql')"
+    return False
 
 
 def _configure(connection: Connection) -> None:
@@ -20,6 +32,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        render_item=_render_item,
         # SQLite alters tables by copy-and-move; batch mode does that for us.
         render_as_batch=connection.dialect.name == "sqlite",
     )

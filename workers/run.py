@@ -25,6 +25,7 @@ log = structlog.get_logger("levier.worker")
 
 
 def load_tasks() -> None:
+    importlib.import_module("backend.models")  # every table, and the audit hook on sessions
     for module in TASK_MODULES:
         importlib.import_module(module)
 

@@ -51,7 +51,7 @@ class TaskRuntime:
         )
         factory = self._session_factory()
         try:
-            async with open_session(factory, tenant) as session:
+            async with open_session(factory, tenant, actor=f"task:{spec.name}") as session:
                 context = TaskContext(session, tenant, self.settings, message_id)
                 await spec.fn(context, **kwargs)
                 await session.commit()

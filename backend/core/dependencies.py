@@ -22,8 +22,15 @@ async def provide_session(scope: Scope, state: State) -> AsyncGenerator[AsyncSes
     Committed after the handler and before the response is sent, so a failed commit answers an
     error, never a 2xx; rolled back if the handler raised.
     """
-    tenant: TenantId | None = scope.get("state", {}).get("tenant")
-    session = open_session(state.session_factory, tenant)
+    state_of_request = scope.get("state", {})
+    tenant: TenantId | None = state_of_request.get("tenant")
+    caller = scope.get("user")
+    session = open_session(
+        state.session_factory,
+        tenant,
+        actor=f"user:{caller.user_id}" if caller is not None else "anonymous",
+        request_id=state_of_request.get("request_id"),
+    )
     try:
         yield session
         await session.commit()

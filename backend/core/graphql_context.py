@@ -62,7 +62,8 @@ class GraphQLContext(BaseContext, kw_only=True):
 
     @asynccontextmanager
     async def transaction(self, tenant: TenantId | None = None) -> AsyncIterator[AsyncSession]:
-        session = open_session(self.session_factory, tenant)
+        actor = f"user:{self.caller.user_id}" if self.caller else "anonymous"
+        session = open_session(self.session_factory, tenant, actor=actor)
         try:
             yield session
             await session.commit()

@@ -33,6 +33,8 @@ from backend.core.db import Base
 TenantId = NewType("TenantId", UUID)
 
 TENANT_INFO_KEY = "levier.tenant_id"
+ACTOR_INFO_KEY = "levier.actor"
+REQUEST_ID_INFO_KEY = "levier.request_id"
 TENANT_SETTING = "levier.tenant_id"
 
 
@@ -63,12 +65,24 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
 
 def open_session(
-    factory: async_sessionmaker[AsyncSession], tenant: TenantId | None = None
+    factory: async_sessionmaker[AsyncSession],
+    tenant: TenantId | None = None,
+    *,
+    actor: str | None = None,
+    request_id: str | None = None,
 ) -> AsyncSession:
-    """A session for platform tables (no tenant) or scoped to one brand."""
+    """A session for platform tables (no tenant) or scoped to one brand.
+
+    ``actor`` (``user:<id>``, ``task:<name>``, ``operator:cli``) and ``request_id`` say who
+    writes through it, for the audit log.
+    """
     session = factory()
     if tenant is not None:
         session.info[TENANT_INFO_KEY] = tenant
+    if actor is not None:
+        session.info[ACTOR_INFO_KEY] = actor
+    if request_id is not None:
+        session.info[REQUEST_ID_INFO_KEY] = request_id
     return session
 
 

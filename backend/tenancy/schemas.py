@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from backend.core.schemas import Schema
 from backend.tenancy.models import AgencyRole, BrandRole, BrandStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -15,10 +16,6 @@ TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["E
 Locale = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["fr-BE"])]
 ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])]
 Channel = Annotated[str, msgspec.Meta(pattern=r"^(email|sms|push)$")]
-
-
-class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """Base of request and response bodies: camelCase on the wire, unknown fields refused."""
 
 
 class AgencyCreate(Schema):

@@ -122,6 +122,10 @@ async def create_brand(
     return brand
 
 
+async def brand_ids_of_agency(session: AsyncSession, agency_id: UUID) -> list[UUID]:
+    return [brand_id for brand_id, _ in await repository.brands_of_agencies(session, [agency_id])]
+
+
 async def list_brands(
     session: AsyncSession, caller: Caller, page: PageRequest, agency_id: UUID | None = None
 ) -> tuple[list[Brand], str | None]:
