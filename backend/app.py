@@ -27,6 +27,7 @@ from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
 from backend.core.outbox import OutboxRelay
+from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     broker, runtime = build_job_system(settings)
+    rate_limiter = build_rate_limiter(settings)
     relay = OutboxRelay(
         session_factory, sender(broker), interval_seconds=settings.relay_interval_seconds
     )
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if worker is not None:
                 await asyncio.to_thread(stop_worker, worker, runtime)
             await engine.dispose()
+            if rate_limiter is not None:
+                await rate_limiter.aclose()
 
     prometheus = PrometheusConfig(
         app_name="levier", group_path=True, exclude=["/metrics", "/health"]
@@ -106,7 +110,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             allow_origins=list(settings.cors_origins),
             allow_credentials=True,
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Levier-Brand"],
-            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "Idempotent-Replayed",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
         )
         if settings.cors_origins
         else None
@@ -120,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "relay": relay,
         "ping_broker": lambda: ping(broker),
         "worker": None,
+        "rate_limiter": rate_limiter,
     }
     app = Litestar(
         route_handlers=[
@@ -139,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[
             prometheus.middleware,
             AuthenticationMiddleware,
+            RateLimitMiddleware,
             DefineMiddleware(IdempotencyMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

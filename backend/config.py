@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 import msgspec
+from limits import parse_many
 
 ENV_PREFIX = "LEVIER_"
 DEV_SECRET_KEY = "levier-embedded-development-key-not-for-production"  # noqa: S105
@@ -50,6 +51,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # How long a worker waits on an empty queue before checking for shutdown (milliseconds).
     worker_poll_ms: int = 1000
     redis_namespace: str = "levier"
+    # Rate limits in the `limits` notation ("1200/minute", or several: "20/second;1200/minute").
+    # Per caller: the authenticated user, or the client IP for anonymous requests.
+    rate_limit_enabled: bool = True
+    rate_limit_per_caller: str = "1200/minute"
+    # Per brand: shared by every caller working on that brand.
+    rate_limit_per_brand: str = "6000/minute"
 
     @property
     def is_production(self) -> bool:
@@ -79,10 +86,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError(
                 "LEVIER_DATABASE_URL must name the async driver: postgresql+asyncpg://…"
             )
+        for name in ("rate_limit_per_caller", "rate_limit_per_brand"):
+            _check_rate_limit(name, getattr(self, name))
         return self
 
     def replace(self, **changes: object) -> Settings:
         return msgspec.structs.replace(self, **changes)
+
+
+def _check_rate_limit(name: str, value: str) -> None:
+    try:
+        items = parse_many(value)
+    except ValueError:
+        items = []
+    if not items or any(item.amount < 1 for item in items):
+        raise SettingsError(
+            f"{ENV_PREFIX}{name.upper()} must be a rate such as '1200/minute' "
+            f"(or several, separated by ';'), not {value!r}"
+        )
 
 
 def _split_list(value: str) -> list[str]:

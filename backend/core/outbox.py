@@ -57,13 +57,16 @@ class OutboxRelay:
         self._interval = interval_seconds
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        # One round at a time per relay: SQLite has no SKIP LOCKED to keep two rounds of the same
+        # process from claiming the same rows (across processes, delivery stays at least once).
+        self._round = asyncio.Lock()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def relay_once(self) -> int:
         """Send one batch of pending rows; return how many were sent."""
-        async with self._session_factory() as session, session.begin():
+        async with self._round, self._session_factory() as session, session.begin():
             rows = (
                 await session.scalars(
                     select(OutboxMessage)
