@@ -68,6 +68,7 @@ def openapi_config() -> OpenAPIConfig:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
+    """The application for ``settings`` (read from the environment when not given)."""
     settings = (settings or load_settings()).validate()
     configure_logging(settings)
     engine = create_engine(settings.database_url)
