@@ -63,17 +63,18 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
     from backend.core.outbox import OutboxRelay
     from backend.core.tenancy import make_session_factory, open_session
     from workers.broker import sender
-    from workers.run import build_job_system
+    from workers.run import build_job_system, load_tasks
 
+    load_tasks()
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine)
     try:
-        broker, _ = build_job_system(settings)
         async with open_session(factory, actor="operator:cli") as session:
             result = await work(session)
             await session.commit()
         # With the in-process broker nobody here consumes: `levier serve` relays the rows.
         if take_outbox_flag(session) and settings.redis_url:
+            broker, _ = build_job_system(settings)
             await OutboxRelay(factory, sender(broker)).drain()
         return result
     finally:
@@ -173,13 +174,12 @@ def agency() -> None:
 @handles_errors
 def agency_create(ctx: click.Context, name: str) -> None:
     """Create an agency."""
+    from backend.core.schemas import parse_input
     from backend.tenancy import service
     from backend.tenancy.schemas import AgencyCreate
 
-    created = run(
-        settings_from(ctx),
-        lambda session: service.create_agency(session, _valid(AgencyCreate, name=name), None),
-    )
+    data = parse_input(AgencyCreate, name=name)
+    created = run(settings_from(ctx), lambda session: service.create_agency(session, data, None))
     emit({"id": created.id})
 
 
@@ -199,10 +199,11 @@ def brand_create(
     ctx: click.Context, agency_id: UUID, name: str, time_zone: str, locale: str
 ) -> None:
     """Create a brand in an agency (provisioned by a background job)."""
+    from backend.core.schemas import parse_input
     from backend.tenancy import service
     from backend.tenancy.schemas import BrandCreate
 
-    data = _valid(BrandCreate, name=name, timeZone=time_zone, locale=locale)
+    data = parse_input(BrandCreate, name=name, time_zone=time_zone, locale=locale)
     created = run(
         settings_from(ctx), lambda session: service.create_brand(session, None, agency_id, data)
     )
@@ -291,17 +292,6 @@ def demo(ctx: click.Context) -> None:
     if settings.is_production:
         fail("refused", "the demo is not loaded in production")
     emit(run(settings, lambda session: load_demo(session, settings, DEMO_EMAIL, DEMO_PASSWORD)))
-
-
-def _valid(schema: type[Any], **values: Any) -> Any:
-    import msgspec
-
-    from backend.core.errors import InvalidInput
-
-    try:
-        return msgspec.convert(values, schema)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -73,7 +73,3 @@ def ping(broker: dramatiq.Broker) -> None:
     """Raise if the broker cannot be reached (the in-process broker always can)."""
     if isinstance(broker, RedisBroker):
         broker.client.ping()
-
-
-def queue_names(broker: dramatiq.Broker) -> list[str]:
-    return sorted(broker.get_declared_queues())

@@ -18,7 +18,6 @@ from backend.core.security import (
     hash_password,
     hash_secret,
     new_secret,
-    verify_password,
 )
 from backend.tenancy import repository as tenancy_repository
 
@@ -60,16 +59,6 @@ async def create_user(
     session.add(user)
     await session.flush()
     return user
-
-
-async def authenticate_password(session: AsyncSession, email: str, password: str) -> User | None:
-    """The user when the password matches; None otherwise (same timing either way)."""
-    try:
-        user = await find_user_by_email(session, email)
-    except InvalidInput:
-        user = None
-    ok = verify_password(user.password_hash if user else None, password)
-    return user if ok and user is not None and not user.disabled else None
 
 
 async def issue_access_token(

@@ -11,9 +11,9 @@ from litestar.params import QueryParameter
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.jobs import take_outbox_flag
+from backend.core.jobs import actor_of, unit_of_work
 from backend.core.pagination import MAX_LIMIT, PageRequest
-from backend.core.tenancy import TenantId, open_session
+from backend.core.tenancy import TenantId
 
 
 async def provide_session(scope: Scope, state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -22,25 +22,15 @@ async def provide_session(scope: Scope, state: State) -> AsyncGenerator[AsyncSes
     Committed after the handler and before the response is sent, so a failed commit answers an
     error, never a 2xx; rolled back if the handler raised.
     """
-    state_of_request = scope.get("state", {})
-    tenant: TenantId | None = state_of_request.get("tenant")
-    caller = scope.get("user")
-    session = open_session(
+    request_state = scope.get("state", {})
+    async with unit_of_work(
         state.session_factory,
-        tenant,
-        actor=f"user:{caller.user_id}" if caller is not None else "anonymous",
-        request_id=state_of_request.get("request_id"),
-    )
-    try:
+        state.relay.wake,
+        request_state.get("tenant"),
+        actor=actor_of(scope.get("user")),
+        request_id=request_state.get("request_id"),
+    ) as session:
         yield session
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
-    if take_outbox_flag(session):
-        state.relay.wake()
 
 
 def provide_tenant(scope: Scope) -> TenantId:

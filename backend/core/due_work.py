@@ -16,8 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, IdMixin, insert_ignoring_conflict, utcnow
 from backend.core.ids import new_id
-from backend.core.jobs import OUTBOX_WRITTEN, PERIODIC, TASKS, outbox_row
-from backend.core.outbox import OutboxMessage
+from backend.core.jobs import OUTBOX_WRITTEN, PERIODIC, outbox_row, task_payload
 from backend.core.tenancy import TenantId
 
 
@@ -44,7 +43,7 @@ async def schedule(
     **kwargs: Any,
 ) -> bool:
     """Store a task to run at ``due_at``; False when ``dedupe_key`` was already scheduled."""
-    payload = outbox_row(task_name, tenant, kwargs).kwargs  # validates name and brand
+    payload = task_payload(task_name, tenant, kwargs)
     values = {
         "id": new_id(),
         "task_name": task_name,
@@ -81,11 +80,7 @@ async def claim_due(session: AsyncSession, now: dt.datetime, limit: int = 500) -
     for row in rows:
         row.enqueued_at = now
         # The payload already carries its brand (stamped by `schedule`): copy it as it is.
-        session.add(
-            OutboxMessage(
-                task_name=row.task_name, queue_name=TASKS[row.task_name].queue, kwargs=row.kwargs
-            )
-        )
+        session.add(outbox_row(row.task_name, row.kwargs))
     if rows:
         session.info[OUTBOX_WRITTEN] = True
     return len(rows)

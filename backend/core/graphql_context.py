@@ -19,9 +19,9 @@ from strawberry.litestar import BaseContext
 
 from backend.auth.caller import Caller
 from backend.core.errors import Unauthenticated
-from backend.core.jobs import take_outbox_flag
+from backend.core.jobs import actor_of, unit_of_work
 from backend.core.outbox import OutboxRelay
-from backend.core.tenancy import TenantId, open_session
+from backend.core.tenancy import TenantId
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -62,15 +62,7 @@ class GraphQLContext(BaseContext, kw_only=True):
 
     @asynccontextmanager
     async def transaction(self, tenant: TenantId | None = None) -> AsyncIterator[AsyncSession]:
-        actor = f"user:{self.caller.user_id}" if self.caller else "anonymous"
-        session = open_session(self.session_factory, tenant, actor=actor)
-        try:
+        async with unit_of_work(
+            self.session_factory, self.relay.wake, tenant, actor=actor_of(self.caller)
+        ) as session:
             yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        finally:
-            await session.close()
-        if take_outbox_flag(session):
-            self.relay.wake()

@@ -9,15 +9,16 @@ nothing and a broker outage loses nothing. ``workers/`` turns the registry into 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.core.outbox import OutboxMessage
-from backend.core.tenancy import TenantId, session_tenant
+from backend.core.tenancy import TenantId, open_session, session_tenant
 
 OUTBOX_WRITTEN = "levier.outbox_written"
 
@@ -80,15 +81,22 @@ def task(
     return register
 
 
-def outbox_row(task_name: str, tenant: TenantId | None, kwargs: dict[str, Any]) -> OutboxMessage:
+def _spec(task_name: str) -> TaskSpec:
     spec = TASKS.get(task_name)
     if spec is None:
         raise KeyError(f"unknown task {task_name!r}; is its tasks module loaded?")
-    if spec.tenant_scoped and tenant is None:
+    return spec
+
+
+def task_payload(task_name: str, tenant: TenantId | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The message arguments of a task, its brand included (validated against the registry)."""
+    if _spec(task_name).tenant_scoped and tenant is None:
         raise ValueError(f"task {task_name!r} needs a brand")
-    payload = dict(kwargs)
-    payload["tenant_id"] = str(tenant) if tenant is not None else None
-    return OutboxMessage(task_name=task_name, queue_name=spec.queue, kwargs=payload)
+    return {**kwargs, "tenant_id": str(tenant) if tenant is not None else None}
+
+
+def outbox_row(task_name: str, payload: dict[str, Any]) -> OutboxMessage:
+    return OutboxMessage(task_name=task_name, queue_name=_spec(task_name).queue, kwargs=payload)
 
 
 async def enqueue(
@@ -98,7 +106,8 @@ async def enqueue(
 
     ``tenant`` defaults to the session's brand. Arguments must be JSON values (ids, not objects).
     """
-    row = outbox_row(task_name, tenant if tenant is not None else session_tenant(session), kwargs)
+    brand = tenant if tenant is not None else session_tenant(session)
+    row = outbox_row(task_name, task_payload(task_name, brand, kwargs))
     session.add(row)
     session.info[OUTBOX_WRITTEN] = True
     return row
@@ -107,3 +116,33 @@ async def enqueue(
 def take_outbox_flag(session: AsyncSession) -> bool:
     """True once per commit that wrote outbox rows: the caller then wakes the relay."""
     return bool(session.info.pop(OUTBOX_WRITTEN, False))
+
+
+@asynccontextmanager
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession],
+    relay_wake: Callable[[], None],
+    tenant: TenantId | None = None,
+    *,
+    actor: str | None = None,
+    request_id: str | None = None,
+) -> AsyncIterator[AsyncSession]:
+    """A session committed when the block succeeds and rolled back when it raises; the relay is
+    woken after a commit that enqueued tasks."""
+    session = open_session(factory, tenant, actor=actor, request_id=request_id)
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+    if take_outbox_flag(session):
+        relay_wake()
+
+
+def actor_of(caller: object) -> str:
+    """The audit name of whoever calls through HTTP: ``user:<id>`` or ``anonymous``."""
+    user_id = getattr(caller, "user_id", None)
+    return f"user:{user_id}" if user_id is not None else "anonymous"

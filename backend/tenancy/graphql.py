@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from types import SimpleNamespace
 from typing import Annotated, TypeVar
 from uuid import UUID
 
-import msgspec
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
@@ -17,6 +15,7 @@ from backend.auth.caller import Access
 from backend.core.errors import LevierError, NotFound, problem_type
 from backend.core.graphql_context import GraphQLContext
 from backend.core.pagination import PageRequest
+from backend.core.schemas import parse_input
 from backend.tenancy import repository, service
 from backend.tenancy.models import Agency, AgencyRole, Brand, BrandRole, BrandSettings, BrandStatus
 from backend.tenancy.schemas import (
@@ -273,22 +272,6 @@ GrantResult = Annotated[BrandGrant | OperationError, strawberry.union("BrandGran
 DeleteResult = Annotated[Deleted | OperationError, strawberry.union("DeleteResult")]
 
 
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-class InvalidGraphQLInput(LevierError):
-    status, slug, title = 422, "invalid-input", "Invalid input"
-
-
-def _validated(schema: type[S], **values: object) -> S:
-    """Validate GraphQL input with the REST schema, so both APIs accept the same values."""
-    given = SimpleNamespace(**{k: v for k, v in values.items() if v is not None})
-    try:
-        return msgspec.convert(given, schema, from_attributes=True)
-    except msgspec.ValidationError as exc:
-        raise InvalidGraphQLInput(str(exc)) from None
-
-
 def _id(value: strawberry.ID) -> UUID:
     try:
         return UUID(str(value))
@@ -312,7 +295,7 @@ class TenancyMutation:
 
         async def run() -> AgencyType:
             caller = ctx.require_caller()
-            data = _validated(AgencyCreate, name=name)
+            data = parse_input(AgencyCreate, name=name)
             async with ctx.transaction() as session:
                 return AgencyType.of(await service.create_agency(session, data, caller.user_id))
 
@@ -323,7 +306,7 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> AgencyType:
-            data = _validated(AgencyUpdate, name=name)
+            data = parse_input(AgencyUpdate, name=name)
             async with ctx.transaction() as session:
                 agency = await service.update_agency(session, ctx.require_caller(), _id(id), data)
             return AgencyType.of(agency)
@@ -337,7 +320,7 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> BrandType:
-            data = _validated(BrandCreate, **vars(input))
+            data = parse_input(BrandCreate, **vars(input))
             async with ctx.transaction() as session:
                 brand = await service.create_brand(
                     session, ctx.require_caller(), _id(agency_id), data
@@ -352,7 +335,7 @@ class TenancyMutation:
 
         async def run() -> BrandType:
             tenant = ctx.require_caller().require_brand(_id(id), Access.ADMIN)
-            data = _validated(BrandUpdate, **vars(input))
+            data = parse_input(BrandUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandType.of(await service.update_brand(session, tenant, data))
 
@@ -378,7 +361,7 @@ class TenancyMutation:
 
         async def run() -> BrandSettingsType:
             tenant = ctx.require_caller().require_brand(_id(brand_id), Access.MANAGER)
-            data = _validated(BrandSettingsUpdate, **vars(input))
+            data = parse_input(BrandSettingsUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandSettingsType.of(await service.update_settings(session, tenant, data))
 
