@@ -13,12 +13,13 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 import backend.models  # noqa: F401  (every table and the audit hook, registered)
 from backend.audit.routes import AuditController
 from backend.auth.middleware import AuthenticationMiddleware
+from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings, load_settings
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
@@ -57,11 +58,32 @@ def openapi_config() -> OpenAPIConfig:
         path="/schema",
         components=Components(
             security_schemes={
+                "oauth2": SecurityScheme(
+                    type="oauth2",
+                    description=(
+                        "OAuth 2: authorization code with PKCE (S256) for SPAs, client "
+                        "credentials for partners. Each operation names the scope it needs."
+                    ),
+                    flows=OAuthFlows(
+                        authorization_code=OAuthFlow(
+                            authorization_url="/oauth/authorize",
+                            token_url="/oauth/token",  # noqa: S106  (a path, not a secret)
+                            refresh_url="/oauth/token",
+                            scopes=dict(SCOPES),
+                        ),
+                        client_credentials=OAuthFlow(
+                            token_url="/oauth/token",  # noqa: S106
+                            scopes=dict(BRAND_SCOPES),
+                        ),
+                    ),
+                ),
                 "bearer": SecurityScheme(
                     type="http",
                     scheme="bearer",
-                    description="An access token (`levier token create`, OAuth 2 later).",
-                )
+                    description=(
+                        "A personal access token (`levier token create`), with the same scopes."
+                    ),
+                ),
             }
         ),
     )

@@ -2,7 +2,15 @@
 
 import backend.audit.recorder  # noqa: F401  (registers the audit hook on every session)
 from backend.audit.models import AuditEvent
-from backend.auth.models import AccessToken, User
+from backend.auth.models import (
+    AccessToken,
+    AuthorizationCode,
+    OAuthClient,
+    OAuthClientBrand,
+    OAuthConsent,
+    User,
+    WebSession,
+)
 from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
@@ -14,12 +22,17 @@ __all__ = [
     "Agency",
     "AgencyMember",
     "AuditEvent",
+    "AuthorizationCode",
     "Base",
     "Brand",
     "BrandGrant",
     "BrandSettings",
     "DueTask",
     "IdempotencyRecord",
+    "OAuthClient",
+    "OAuthClientBrand",
+    "OAuthConsent",
     "OutboxMessage",
     "User",
+    "WebSession",
 ]

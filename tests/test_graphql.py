@@ -555,7 +555,8 @@ async def test_create_brand_mutation_by_member_answers_403(
     )
     error = data["createBrand"]
     assert (error["__typename"], error["httpStatus"]) == ("OperationError", 403)
-    assert error["type"] == "urn:levier:problem:forbidden"
+    # A member's role never allows writing brands, so neither does their token's scope.
+    assert error["type"] == "urn:levier:problem:insufficient-scope"
     assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
 
 

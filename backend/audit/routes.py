@@ -14,6 +14,7 @@ from backend.audit.models import AuditEvent
 from backend.audit.schemas import AuditAction, AuditEventOut, AuditEventPage, AuditFilters
 from backend.auth.caller import Access
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
+from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging
 from backend.core.errors import problem_responses
 
@@ -36,13 +37,13 @@ def event_out(row: AuditEvent) -> AuditEventOut:
 class AuditController(Controller):
     path = "/v1/agencies/{agency_id:uuid}/audit-events"
     tags = ["audit"]
-    security = [{"bearer": []}]
     guards = [agency_guard]
     opt = {AGENCY_ACCESS_OPT: Access.ADMIN}
 
     @get(
         "/",
         operation_id="listAuditEvents",
+        **needs("audit:read"),
         summary="Read an agency's audit log",
         responses=problem_responses(401, 403, 404, 422),
     )

@@ -11,6 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from backend.auth.caller import Access, Caller
+from backend.auth.scopes import SCOPE_OPT
 from backend.core.errors import Unauthenticated
 from backend.core.logging import bind_log_context
 
@@ -36,19 +37,28 @@ def _required(
     return Access.VIEWER if connection.scope.get("method") in _READ_METHODS else Access.MANAGER
 
 
+def _scope(handler: BaseRouteHandler) -> str | None:
+    scope = handler.opt.get(SCOPE_OPT)
+    return scope if isinstance(scope, str) else None
+
+
 async def requires_caller(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    caller_of(connection)
+    """Any authenticated caller whose token carries the route's scope."""
+    caller_of(connection).require_scope(_scope(handler))
 
 
 async def brand_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """The caller must hold a role on ``{brand_id}``: 404 otherwise, whatever the request."""
+    """The caller must hold a role on ``{brand_id}``: 404 otherwise, whatever the request; then
+    the route's scope and role (403)."""
     caller = caller_of(connection)
     brand_id: UUID = connection.path_params["brand_id"]
-    tenant = caller.require_brand(brand_id, _required(connection, handler, BRAND_ACCESS_OPT))
+    tenant = caller.require_brand(
+        brand_id, _required(connection, handler, BRAND_ACCESS_OPT), _scope(handler)
+    )
     connection.state.tenant = tenant
     agency_id = caller.brand_agency.get(brand_id)
     bind_log_context(
@@ -62,5 +72,7 @@ async def agency_guard(
     """The caller must belong to ``{agency_id}``: 404 otherwise."""
     caller = caller_of(connection)
     agency_id: UUID = connection.path_params["agency_id"]
-    caller.require_agency(agency_id, _required(connection, handler, AGENCY_ACCESS_OPT))
+    caller.require_agency(
+        agency_id, _required(connection, handler, AGENCY_ACCESS_OPT), _scope(handler)
+    )
     bind_log_context(connection.scope, agency_id=str(agency_id))

@@ -48,5 +48,9 @@ class AuthenticationMiddleware:
                 )
                 return
             scope["user"] = caller
-            bind_log_context(scope, user_id=str(caller.user_id))
+            bind_log_context(
+                scope,
+                user_id=str(caller.user_id) if caller.user_id else None,
+                client_id=str(caller.client_id) if caller.client_id else None,
+            )
         await self.app(scope, receive, send)

@@ -69,6 +69,23 @@ class Forbidden(LevierError):
     status, slug, title = HTTPStatus.FORBIDDEN, "forbidden", "Not allowed"
 
 
+class InsufficientScope(Forbidden):
+    """The token lacks the scope a route needs (RFC 6750 ``insufficient_scope``)."""
+
+    slug, title = "insufficient-scope", "Insufficient scope"
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(
+            f"this needs the '{scope}' scope, which the token does not carry",
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="levier", error="insufficient_scope", scope="{scope}"'
+                )
+            },
+        )
+        self.scope = scope
+
+
 class Conflict(LevierError):
     status, slug, title = HTTPStatus.CONFLICT, "conflict", "Conflict"
 

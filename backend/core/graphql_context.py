@@ -36,9 +36,11 @@ class GraphQLContext(BaseContext, kw_only=True):
     loaders: dict[str, DataLoader[Any, Any]] = {}  # msgspec copies mutable defaults per struct
     read_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
 
-    def require_caller(self) -> Caller:
+    def require_caller(self, scope: str | None = None) -> Caller:
+        """The caller, whose token must carry ``scope`` when one is named (403 otherwise)."""
         if self.caller is None:
             raise Unauthenticated()
+        self.caller.require_scope(scope)
         return self.caller
 
     def loader(

@@ -143,6 +143,7 @@ async def unit_of_work(
 
 
 def actor_of(caller: object) -> str:
-    """The audit name of whoever calls through HTTP: ``user:<id>`` or ``anonymous``."""
-    user_id = getattr(caller, "user_id", None)
-    return f"user:{user_id}" if user_id is not None else "anonymous"
+    """The audit name of whoever calls through HTTP: ``user:<id>``, ``client:<id>`` or
+    ``anonymous``."""
+    actor = getattr(caller, "actor", None)
+    return actor if isinstance(actor, str) else "anonymous"

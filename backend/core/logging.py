@@ -75,6 +75,7 @@ def bind_log_context(scope: Scope | None = None, **values: object) -> None:
 
     The scope copy matters: guards may run in another context than the outer middleware.
     """
+    values = {key: value for key, value in values.items() if value is not None}
     structlog.contextvars.bind_contextvars(**values)
     if scope is not None:
         scope.setdefault("state", {}).setdefault(LOG_CONTEXT_KEY, {}).update(values)

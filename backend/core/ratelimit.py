@@ -206,7 +206,7 @@ def budgets_of(scope: Scope, limiter: RateLimiter) -> list[Budget]:
         client = scope.get("client")
         host = client[0] if client else "unknown"
         return [Budget("caller", f"ip:{host}", limiter.per_caller)]
-    budgets = [Budget("caller", f"caller:{caller.user_id}", limiter.per_caller)]
+    budgets = [Budget("caller", f"caller:{caller.actor}", limiter.per_caller)]
     brand_id = brand_of(scope)
     if brand_id is not None and brand_id in caller.brand_access:
         budgets.append(Budget("brand", f"brand:{brand_id}", limiter.per_brand))

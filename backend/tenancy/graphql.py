@@ -117,7 +117,7 @@ class BrandType:
     )
     async def settings(self, info: Ctx) -> BrandSettingsType | None:
         ctx = info.context
-        tenant = ctx.require_caller().require_brand(UUID(self.id))
+        tenant = ctx.require_caller().require_brand(UUID(self.id), scope="brands:read")
         async with ctx.transaction(tenant) as session:
             row = await repository.get_settings(session)
         return BrandSettingsType.of(row) if row else None
@@ -147,10 +147,14 @@ class AgencyType:
         return [BrandType.of(b) for b in brands]
 
 
-@strawberry.type
+@strawberry.type(description="Who is calling: a signed-in user, or an OAuth client on its own.")
 class Viewer:
-    id: strawberry.ID
-    email: str
+    id: strawberry.ID = strawberry.field(description="The user's id, or the client's.")
+    email: str | None = strawberry.field(description="The user's email; null for a client.")
+    client_id: strawberry.ID | None = strawberry.field(
+        description="The OAuth client the token was issued to, if any."
+    )
+    scopes: list[str] = strawberry.field(description="The scopes the token carries.")
 
     @strawberry.field(description="Agencies the caller belongs to.")
     async def agencies(self, info: Ctx) -> list[AgencyType]:
@@ -177,7 +181,7 @@ async def _all_pages(
 
 async def _all_agencies(info: Ctx) -> list[AgencyType]:
     ctx = info.context
-    caller = ctx.require_caller()
+    caller = ctx.require_caller("agencies:read")
     async with ctx.reading() as session:
         rows = await _all_pages(lambda page: service.list_agencies(session, caller, page))
     return [AgencyType.of(a) for a in rows]
@@ -185,7 +189,7 @@ async def _all_agencies(info: Ctx) -> list[AgencyType]:
 
 async def _all_brands(info: Ctx) -> list[BrandType]:
     ctx = info.context
-    caller = ctx.require_caller()
+    caller = ctx.require_caller("brands:read")
     async with ctx.reading() as session:
         rows = await _all_pages(lambda page: service.list_brands(session, caller, page))
     return [BrandType.of(b) for b in rows]
@@ -196,7 +200,12 @@ class TenancyQuery:
     @strawberry.field(description="The signed-in caller.")
     def viewer(self, info: Ctx) -> Viewer:
         caller = info.context.require_caller()
-        return Viewer(id=strawberry.ID(str(caller.user_id)), email=caller.email)
+        return Viewer(
+            id=strawberry.ID(str(caller.user_id or caller.client_id)),
+            email=caller.email,
+            client_id=strawberry.ID(str(caller.client_id)) if caller.client_id else None,
+            scopes=sorted(caller.scopes),
+        )
 
     @strawberry.field(description="Agencies the caller belongs to.")
     async def agencies(self, info: Ctx) -> list[AgencyType]:
@@ -211,7 +220,7 @@ class TenancyQuery:
     )
     async def brand(self, info: Ctx, id: strawberry.ID | None = None) -> BrandType | None:
         ctx = info.context
-        caller = ctx.require_caller()
+        caller = ctx.require_caller("brands:read")
         brand_id = _id(id) if id else ctx.tenant
         if brand_id is None or brand_id not in caller.brand_access:
             return None
@@ -294,10 +303,12 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> AgencyType:
-            caller = ctx.require_caller()
+            caller = ctx.require_caller("agencies:write")
             data = parse_input(AgencyCreate, name=name)
             async with ctx.transaction() as session:
-                return AgencyType.of(await service.create_agency(session, data, caller.user_id))
+                return AgencyType.of(
+                    await service.create_agency(session, data, caller.require_user())
+                )
 
         return await _attempt(run)
 
@@ -308,7 +319,9 @@ class TenancyMutation:
         async def run() -> AgencyType:
             data = parse_input(AgencyUpdate, name=name)
             async with ctx.transaction() as session:
-                agency = await service.update_agency(session, ctx.require_caller(), _id(id), data)
+                agency = await service.update_agency(
+                    session, ctx.require_caller("agencies:write"), _id(id), data
+                )
             return AgencyType.of(agency)
 
         return await _attempt(run)
@@ -323,7 +336,7 @@ class TenancyMutation:
             data = parse_input(BrandCreate, **vars(input))
             async with ctx.transaction() as session:
                 brand = await service.create_brand(
-                    session, ctx.require_caller(), _id(agency_id), data
+                    session, ctx.require_caller("brands:write"), _id(agency_id), data
                 )
             return BrandType.of(brand)
 
@@ -334,7 +347,9 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> BrandType:
-            tenant = ctx.require_caller().require_brand(_id(id), Access.ADMIN)
+            tenant = ctx.require_caller("brands:write").require_brand(
+                _id(id), Access.ADMIN, "brands:write"
+            )
             data = parse_input(BrandUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandType.of(await service.update_brand(session, tenant, data))
@@ -346,7 +361,9 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> Deleted:
-            tenant = ctx.require_caller().require_brand(_id(id), Access.ADMIN)
+            tenant = ctx.require_caller("brands:write").require_brand(
+                _id(id), Access.ADMIN, "brands:write"
+            )
             async with ctx.transaction(tenant) as session:
                 await service.delete_brand(session, tenant)
             return Deleted(id=id)
@@ -360,7 +377,9 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> BrandSettingsType:
-            tenant = ctx.require_caller().require_brand(_id(brand_id), Access.MANAGER)
+            tenant = ctx.require_caller("brands:write").require_brand(
+                _id(brand_id), Access.MANAGER, "brands:write"
+            )
             data = parse_input(BrandSettingsUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandSettingsType.of(await service.update_settings(session, tenant, data))
@@ -380,7 +399,7 @@ class TenancyMutation:
         async def run() -> AgencyMember:
             async with ctx.transaction() as session:
                 member, user = await service.add_member_by_email(
-                    session, ctx.require_caller(), _id(agency_id), email, role
+                    session, ctx.require_caller("agencies:write"), _id(agency_id), email, role
                 )
             return AgencyMember(
                 user_id=strawberry.ID(str(user.id)), email=user.email, role=member.role
@@ -401,7 +420,11 @@ class TenancyMutation:
         async def run() -> AgencyMember:
             async with ctx.transaction() as session:
                 member, user = await service.change_member_role(
-                    session, ctx.require_caller(), _id(agency_id), _id(user_id), role
+                    session,
+                    ctx.require_caller("agencies:write"),
+                    _id(agency_id),
+                    _id(user_id),
+                    role,
                 )
             return AgencyMember(user_id=user_id, email=user.email, role=member.role)
 
@@ -416,7 +439,7 @@ class TenancyMutation:
         async def run() -> Deleted:
             async with ctx.transaction() as session:
                 await service.remove_member(
-                    session, ctx.require_caller(), _id(agency_id), _id(user_id)
+                    session, ctx.require_caller("agencies:write"), _id(agency_id), _id(user_id)
                 )
             return Deleted(id=user_id)
 
@@ -433,7 +456,9 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> BrandGrant:
-            tenant = ctx.require_caller().require_brand(_id(brand_id), Access.ADMIN)
+            tenant = ctx.require_caller("agencies:write").require_brand(
+                _id(brand_id), Access.ADMIN, "agencies:write"
+            )
             async with ctx.transaction(tenant) as session:
                 grant, user = await service.grant_brand_role_by_email(session, tenant, email, role)
             return BrandGrant(
@@ -449,7 +474,9 @@ class TenancyMutation:
         ctx = info.context
 
         async def run() -> Deleted:
-            tenant = ctx.require_caller().require_brand(_id(brand_id), Access.ADMIN)
+            tenant = ctx.require_caller("agencies:write").require_brand(
+                _id(brand_id), Access.ADMIN, "agencies:write"
+            )
             async with ctx.transaction(tenant) as session:
                 await service.revoke_brand_role(session, tenant, _id(user_id))
             return Deleted(id=user_id)

@@ -21,6 +21,7 @@ from backend.auth.guards import (
     requires_caller,
 )
 from backend.auth.models import User
+from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.errors import problem_responses
 from backend.tenancy import service
@@ -45,7 +46,6 @@ from backend.tenancy.schemas import (
     MemberUpdate,
 )
 
-SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 READ_ERRORS = problem_responses(401, 404, 422)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
@@ -89,18 +89,29 @@ def settings_out(settings: BrandSettings) -> BrandSettingsOut:
 class AgencyController(Controller):
     path = "/v1/agencies"
     tags = ["agencies"]
-    security = SECURITY
     guards = [requires_caller]
 
-    @post("/", operation_id="createAgency", summary="Create an agency", responses=WRITE_ERRORS)
+    @post(
+        "/",
+        operation_id="createAgency",
+        **needs("agencies:write"),
+        summary="Create an agency",
+        responses=WRITE_ERRORS,
+    )
     async def create_agency(
         self, request: Request[Any, Any, Any], db_session: DbSession, data: JSONBody[AgencyCreate]
     ) -> AgencyOut:
         """Create an agency; the caller becomes its owner."""
-        agency = await service.create_agency(db_session, data, caller_of(request).user_id)
+        agency = await service.create_agency(db_session, data, caller_of(request).require_user())
         return agency_out(agency)
 
-    @get("/", operation_id="listAgencies", summary="List my agencies", responses=READ_ERRORS)
+    @get(
+        "/",
+        operation_id="listAgencies",
+        **needs("agencies:read"),
+        summary="List my agencies",
+        responses=READ_ERRORS,
+    )
     async def list_agencies(
         self, request: Request[Any, Any, Any], db_session: DbSession, page: Paging
     ) -> AgencyPage:
@@ -111,6 +122,7 @@ class AgencyController(Controller):
     @get(
         "/{agency_id:uuid}",
         operation_id="getAgency",
+        **needs("agencies:read"),
         summary="Read an agency",
         guards=[agency_guard],
         responses=READ_ERRORS,
@@ -126,7 +138,7 @@ class AgencyController(Controller):
         operation_id="updateAgency",
         summary="Rename an agency",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         responses=WRITE_ERRORS,
     )
     async def update_agency(
@@ -143,6 +155,7 @@ class AgencyController(Controller):
     @get(
         "/{agency_id:uuid}/brands",
         operation_id="listAgencyBrands",
+        **needs("brands:read"),
         summary="List an agency's brands",
         guards=[agency_guard],
         responses=READ_ERRORS,
@@ -165,7 +178,7 @@ class AgencyController(Controller):
         operation_id="createBrand",
         summary="Create a brand",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("brands:write", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
@@ -186,7 +199,7 @@ class AgencyController(Controller):
         operation_id="listAgencyMembers",
         summary="List an agency's members",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:read", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         responses=problem_responses(401, 403, 404, 422),
     )
     async def list_members(
@@ -205,7 +218,7 @@ class AgencyController(Controller):
         operation_id="addAgencyMember",
         summary="Add a member to an agency",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
@@ -227,7 +240,7 @@ class AgencyController(Controller):
         operation_id="changeAgencyMemberRole",
         summary="Change a member's agency role",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         responses=WRITE_ERRORS,
     )
     async def change_member_role(
@@ -249,7 +262,7 @@ class AgencyController(Controller):
         operation_id="removeAgencyMember",
         summary="Remove a member from an agency",
         guards=[agency_guard],
-        opt={AGENCY_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={AGENCY_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_204_NO_CONTENT,
         responses=WRITE_ERRORS,
     )
@@ -267,10 +280,15 @@ class AgencyController(Controller):
 class BrandListController(Controller):
     path = "/v1/brands"
     tags = ["brands"]
-    security = SECURITY
     guards = [requires_caller]
 
-    @get("/", operation_id="listBrands", summary="List my brands", responses=READ_ERRORS)
+    @get(
+        "/",
+        operation_id="listBrands",
+        **needs("brands:read"),
+        summary="List my brands",
+        responses=READ_ERRORS,
+    )
     async def list_brands(
         self, request: Request[Any, Any, Any], db_session: DbSession, page: Paging
     ) -> BrandPage:
@@ -284,11 +302,16 @@ class BrandController(Controller):
 
     path = "/v1/brands/{brand_id:uuid}"
     tags = ["brands"]
-    security = SECURITY
     guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
-    @get("/", operation_id="getBrand", summary="Read a brand", responses=READ_ERRORS)
+    @get(
+        "/",
+        operation_id="getBrand",
+        **needs("brands:read"),
+        summary="Read a brand",
+        responses=READ_ERRORS,
+    )
     async def get_brand(self, db_session: DbSession, tenant: Tenant) -> BrandOut:
         """One brand the caller may reach."""
         return brand_out(await service.get_brand(db_session, tenant))
@@ -297,7 +320,7 @@ class BrandController(Controller):
         "/",
         operation_id="updateBrand",
         summary="Update a brand",
-        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        **needs("brands:write", opt={BRAND_ACCESS_OPT: Access.ADMIN}),
         responses=WRITE_ERRORS,
     )
     async def update_brand(
@@ -310,7 +333,7 @@ class BrandController(Controller):
         "/",
         operation_id="deleteBrand",
         summary="Delete a brand and all of its data",
-        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        **needs("brands:write", opt={BRAND_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_204_NO_CONTENT,
         responses=WRITE_ERRORS,
     )
@@ -321,6 +344,7 @@ class BrandController(Controller):
     @get(
         "/settings",
         operation_id="getBrandSettings",
+        **needs("brands:read"),
         summary="Read a brand's settings",
         responses=problem_responses(401, 404, 409),
     )
@@ -331,6 +355,7 @@ class BrandController(Controller):
     @patch(
         "/settings",
         operation_id="updateBrandSettings",
+        **needs("brands:write"),
         summary="Update a brand's settings",
         responses=WRITE_ERRORS,
     )
@@ -344,7 +369,7 @@ class BrandController(Controller):
         "/members",
         operation_id="listBrandMembers",
         summary="List who holds a role on a brand",
-        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:read", opt={BRAND_ACCESS_OPT: Access.ADMIN}),
         responses=problem_responses(401, 403, 404, 422),
     )
     async def list_grants(self, db_session: DbSession, tenant: Tenant, page: Paging) -> GrantPage:
@@ -356,7 +381,7 @@ class BrandController(Controller):
         "/members",
         operation_id="grantBrandRole",
         summary="Grant a brand role",
-        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={BRAND_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
@@ -373,7 +398,7 @@ class BrandController(Controller):
         "/members/{user_id:uuid}",
         operation_id="revokeBrandRole",
         summary="Revoke a brand role",
-        opt={BRAND_ACCESS_OPT: Access.ADMIN},
+        **needs("agencies:write", opt={BRAND_ACCESS_OPT: Access.ADMIN}),
         status_code=HTTP_204_NO_CONTENT,
         responses=WRITE_ERRORS,
     )
