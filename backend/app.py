@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar
@@ -14,11 +15,16 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.template.config import TemplateConfig
 
 import backend.models  # noqa: F401  (every table and the audit hook, registered)
 from backend.audit.routes import AuditController
 from backend.auth.middleware import AuthenticationMiddleware
+from backend.auth.oauth import AuthorizationServer
+from backend.auth.oauth_routes import OAuthController, SignInController
+from backend.auth.routes import ClientController
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings, load_settings
 from backend.core.db import create_engine
@@ -38,6 +44,7 @@ from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
 
 API_VERSION = "0.1.0"
+TEMPLATES = Path(__file__).parent / "auth" / "templates"
 API_DESCRIPTION = (
     "Levier unifies a brand's customer data, segments it and activates it across channels. "
     "Brand data lives under `/v1/brands/{brand_id}`; a brand out of the caller's reach answers "
@@ -155,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "ping_broker": lambda: ping(broker),
         "worker": None,
         "rate_limiter": rate_limiter,
+        "oauth_server": AuthorizationServer(settings),
     }
     app = Litestar(
         route_handlers=[
@@ -165,6 +173,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BrandListController,
             BrandController,
             AuditController,
+            ClientController,
+            SignInController,
+            OAuthController,
             graphql_controller(settings),
         ],
         dependencies={
@@ -180,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         cors_config=cors,
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
         state=State(state),
         request_max_body_size=settings.max_body_bytes,

@@ -264,10 +264,17 @@ def token() -> None:
 @click.option(
     "--ttl-minutes", default=None, type=int, help="Defaults to LEVIER_ACCESS_TOKEN_TTL_MINUTES."
 )
+@click.option(
+    "--scopes",
+    default=None,
+    help='Space-separated, e.g. "brands:read profiles:*" (default: all the user\'s role allows).',
+)
 @click.pass_context
 @handles_errors
-def token_create(ctx: click.Context, user_id: UUID, ttl_minutes: int | None) -> None:
-    """Issue a bearer token for a user (printed once; only its hash is stored)."""
+def token_create(
+    ctx: click.Context, user_id: UUID, ttl_minutes: int | None, scopes: str | None
+) -> None:
+    """Issue a personal bearer token for a user (printed once; only its hash is stored)."""
     from backend.auth import service as auth_service
 
     settings = settings_from(ctx)
@@ -275,10 +282,60 @@ def token_create(ctx: click.Context, user_id: UUID, ttl_minutes: int | None) -> 
 
     async def issue(session: AsyncSession) -> tuple[str, Any]:
         await auth_service.get_user(session, user_id)
-        return await auth_service.issue_access_token(session, user_id, ttl=ttl)
+        return await auth_service.issue_access_token(session, user_id, ttl=ttl, scopes=scopes)
 
     secret, row = run(settings, issue)
     emit({"access_token": secret, "expires_at": row.expires_at.isoformat()})
+
+
+@main.group()
+def client() -> None:
+    """Manage OAuth clients."""
+
+
+@client.command("create")
+@click.option("--agency", "agency_id", required=True, type=click.UUID)
+@click.option("--name", required=True)
+@click.option("--brand", "brand_ids", multiple=True, type=click.UUID, help="Repeat for each brand.")
+@click.option(
+    "--scopes",
+    default=None,
+    help='Space-separated, e.g. "profiles:write events:write" (default: every brand scope; '
+    "every scope for a public client).",
+)
+@click.option("--public", is_flag=True, help="A SPA: no secret, authorization code with PKCE.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeat for each URI.")
+@click.option("--first-party", is_flag=True, help="The agency's own app: no consent screen.")
+@click.pass_context
+@handles_errors
+def client_create(
+    ctx: click.Context,
+    agency_id: UUID,
+    name: str,
+    brand_ids: tuple[UUID, ...],
+    scopes: str | None,
+    public: bool,
+    redirect_uris: tuple[str, ...],
+    first_party: bool,
+) -> None:
+    """Register an OAuth client; prints its id and its secret (shown once; none when public)."""
+    from backend.auth import clients
+    from backend.auth.schemas import ClientCreate
+    from backend.core.schemas import parse_input
+
+    data = parse_input(
+        ClientCreate,
+        name=name,
+        brand_ids=list(brand_ids),
+        scopes=scopes.split() if scopes is not None else None,
+        public=public,
+        redirect_uris=list(redirect_uris),
+        first_party=first_party,
+    )
+    view, secret = run(
+        settings_from(ctx), lambda session: clients.create_client(session, None, agency_id, data)
+    )
+    emit({"client_id": str(view.client.id), "client_secret": secret})
 
 
 @main.command()

@@ -40,6 +40,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 10 * 1024 * 1024
     idempotency_ttl_hours: int = 24
     access_token_ttl_minutes: int = 60
+    # Where clients reach this deployment: the OAuth issuer, and the base of its endpoint URLs.
+    public_url: str = "http://127.0.0.1:8000"
+    # OAuth: codes live minutes at most (RFC 6749 §4.1.2); refresh tokens rotate at every use.
+    authorization_code_ttl_seconds: int = 120
+    refresh_token_ttl_days: int = 30
+    # Sign-in: browser sessions, and the backoff after consecutive wrong passwords (the wait
+    # doubles with each failure past the limit, up to 15 minutes).
+    web_session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 60
     # GraphQL guards against hostile queries.
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
@@ -82,6 +92,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 )
             if not self.database_url.startswith("postgresql"):
                 raise SettingsError("LEVIER_DATABASE_URL must be a PostgreSQL URL in production")
+            if not self.public_url.startswith("https://"):
+                raise SettingsError(
+                    "LEVIER_PUBLIC_URL must be the https:// address of the deployment in "
+                    "production (it is the OAuth issuer)"
+                )
         if self.database_url.startswith("postgresql://"):
             raise SettingsError(
                 "LEVIER_DATABASE_URL must name the async driver: postgresql+asyncpg://…"

@@ -15,6 +15,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
 
 from backend.auth.caller import Caller
+from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
 from backend.core.dependencies import DbSession
@@ -27,12 +28,12 @@ BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery):
+class Query(TenancyQuery, ClientQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenancyMutation):
+class Mutation(TenancyMutation, ClientMutation):
     pass
 
 

@@ -315,6 +315,7 @@ def test_demo_is_refused_in_production() -> None:
         "LEVIER_ENV": "production",
         "LEVIER_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none",
         "LEVIER_SECRET_KEY": "s" * 40,
+        "LEVIER_PUBLIC_URL": "https://levier.example.test",
     }
     assert error(invoke(env, "demo"))["error"] == "refused"
 
@@ -378,3 +379,37 @@ def test_installed_levier_script_creates_an_agency(sqlite_template: Path, tmp_pa
     assert completed.returncode == 0, completed.stderr
     payload = json.loads(completed.stdout)
     assert set(payload) == {"id"}
+
+
+def test_client_create_prints_the_id_and_the_secret_once(cli_env: Env) -> None:
+    agency_id = create_agency(cli_env)
+    brand_id = create_brand(cli_env, agency_id)
+    created = output(
+        invoke(
+            cli_env,
+            "client", "create", "--agency", agency_id, "--name", "ERP", "--brand", brand_id,
+            "--scopes", "profiles:write events:write",
+        )
+    )  # fmt: skip
+    assert set(created) == {"client_id", "client_secret"}
+    assert created["client_secret"].startswith("lvr_cs_")
+
+
+def test_client_create_public_has_no_secret(cli_env: Env) -> None:
+    agency_id = create_agency(cli_env)
+    created = output(
+        invoke(
+            cli_env,
+            "client", "create", "--agency", agency_id, "--name", "SPA", "--public",
+            "--redirect-uri", "https://app.example.test/callback", "--first-party",
+        )
+    )  # fmt: skip
+    assert created["client_secret"] is None
+
+
+def test_client_create_with_an_unknown_scope_fails_clearly(cli_env: Env) -> None:
+    agency_id = create_agency(cli_env)
+    failure = error(
+        invoke(cli_env, "client", "create", "--agency", agency_id, "--name", "X", "--scopes", "a:b")
+    )
+    assert "a:b" in failure["detail"]

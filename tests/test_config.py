@@ -71,9 +71,21 @@ def test_production_with_sqlite_is_refused() -> None:
         load_settings({"LEVIER_ENV": "production", "LEVIER_SECRET_KEY": SECRET})
 
 
+def test_production_without_an_https_public_url_is_refused() -> None:
+    with pytest.raises(SettingsError, match="LEVIER_PUBLIC_URL"):
+        load_settings(
+            {"LEVIER_ENV": "production", "LEVIER_DATABASE_URL": PG, "LEVIER_SECRET_KEY": SECRET}
+        )
+
+
 def test_production_with_postgresql_and_a_long_secret_is_accepted() -> None:
     settings = load_settings(
-        {"LEVIER_ENV": "production", "LEVIER_DATABASE_URL": PG, "LEVIER_SECRET_KEY": SECRET}
+        {
+            "LEVIER_ENV": "production",
+            "LEVIER_DATABASE_URL": PG,
+            "LEVIER_SECRET_KEY": SECRET,
+            "LEVIER_PUBLIC_URL": "https://levier.example.test",
+        }
     )
     assert settings.is_production
     assert settings.database_url == PG

@@ -1035,7 +1035,11 @@ async def test_graphiql_is_served_outside_production(
 async def test_graphiql_is_not_served_in_production(stack: str, settings: Settings) -> None:
     if stack == "embedded":
         pytest.skip("production needs PostgreSQL: checked on the postgres stack")
-    production = create_app(settings.replace(env=Environment.PRODUCTION, secret_key="x" * 40))
+    production = create_app(
+        settings.replace(
+            env=Environment.PRODUCTION, secret_key="x" * 40, public_url="https://l.example.test"
+        )
+    )
     async with production.lifespan():
         transport = httpx.ASGITransport(app=production)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -1048,7 +1052,11 @@ async def test_graphiql_is_not_served_in_production(stack: str, settings: Settin
 async def test_graphql_queries_still_run_in_production(stack: str, settings: Settings) -> None:
     if stack == "embedded":
         pytest.skip("production needs PostgreSQL: checked on the postgres stack")
-    production = create_app(settings.replace(env=Environment.PRODUCTION, secret_key="x" * 40))
+    production = create_app(
+        settings.replace(
+            env=Environment.PRODUCTION, secret_key="x" * 40, public_url="https://l.example.test"
+        )
+    )
     async with production.lifespan():
         async with session_of(production) as session:
             person = await make_person(session, "prod@agency.test")

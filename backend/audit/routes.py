@@ -58,7 +58,9 @@ class AuditController(Controller):
         ] = None,
         actor: Annotated[
             str | None,
-            QueryParameter(description="`user:<id>`, `task:<name>` or `operator:cli`."),
+            QueryParameter(
+                description="`user:<id>`, `client:<id>`, `task:<name>` or `operator:cli`."
+            ),
         ] = None,
         object_type: Annotated[
             str | None, QueryParameter(name="objectType", description="A table, e.g. `brands`.")

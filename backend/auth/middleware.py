@@ -13,6 +13,8 @@ from backend.core.errors import send_problem
 from backend.core.logging import bind_log_context
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="levier"'}
+# The OAuth endpoints authenticate clients themselves (HTTP Basic or form fields).
+_OWN_AUTHENTICATION = ("/oauth/",)
 
 
 class AuthenticationMiddleware:
@@ -24,6 +26,9 @@ class AuthenticationMiddleware:
             await self.app(scope, receive, send)
             return
         scope["user"] = None
+        if scope["path"].startswith(_OWN_AUTHENTICATION):
+            await self.app(scope, receive, send)
+            return
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
         if header is not None:
             scheme, _, token = header.decode("latin-1").partition(" ")

@@ -62,7 +62,9 @@ async def test_hsts_is_sent_in_production_only(
     assert "strict-transport-security" not in (await client.get("/health")).headers
     if stack != "postgres":
         return  # production needs PostgreSQL
-    production = settings.replace(env=Environment.PRODUCTION, secret_key="s" * 40)
+    production = settings.replace(
+        env=Environment.PRODUCTION, secret_key="s" * 40, public_url="https://levier.example.test"
+    )
     async with serving(create_app(production)) as prod_client:
         response = await prod_client.get("/health")
     assert response.headers["strict-transport-security"].startswith("max-age=")

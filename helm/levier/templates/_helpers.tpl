@@ -69,6 +69,7 @@ Non-secret environment as a flat YAML map: the ConfigMap's data, and the migrati
 {{- define "levier.configEnv" -}}
 LEVIER_ENV: {{ .Values.config.env | quote }}
 LEVIER_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+LEVIER_PUBLIC_URL: {{ required "config.publicUrl is required: the https:// address clients use (the OAuth issuer)" .Values.config.publicUrl | quote }}
 {{- with .Values.config.corsOrigins }}
 LEVIER_CORS_ORIGINS: {{ join "," . | quote }}
 {{- end }}

@@ -1,0 +1,174 @@
+"""REST routes for an agency's OAuth clients (agency owners and admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from backend.auth import clients as service
+from backend.auth.caller import Access
+from backend.auth.clients import ClientView
+from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
+from backend.auth.schemas import ClientCreate, ClientOut, ClientPage, ClientSecret, ClientUpdate
+from backend.auth.scopes import needs
+from backend.core.dependencies import DbSession, Paging
+from backend.core.errors import problem_responses
+
+ADMIN = {AGENCY_ACCESS_OPT: Access.ADMIN}
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+
+
+def client_out(view: ClientView) -> ClientOut:
+    client = view.client
+    return ClientOut(
+        id=client.id,
+        agency_id=client.agency_id,
+        name=client.name,
+        public=client.public,
+        first_party=client.first_party,
+        redirect_uris=list(client.redirect_uris),
+        scopes=client.scopes.split(),
+        brand_ids=view.brand_ids,
+        secret_prefix=client.secret_prefix,
+        disabled=client.disabled_at is not None,
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+    )
+
+
+def client_secret(view: ClientView, secret: str | None) -> ClientSecret:
+    return ClientSecret(
+        client=client_out(view), client_id=str(view.client.id), client_secret=secret
+    )
+
+
+class ClientController(Controller):
+    """OAuth clients: SPAs (public, authorization code + PKCE) and partners (confidential,
+    client credentials), each bound to its agency and to the brands it is granted."""
+
+    path = "/v1/agencies/{agency_id:uuid}/clients"
+    tags = ["oauth clients"]
+    guards = [agency_guard]
+
+    @post(
+        "/",
+        operation_id="createClient",
+        summary="Create an OAuth client",
+        **needs("agencies:write", opt=ADMIN),
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def create_client(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        data: JSONBody[ClientCreate],
+    ) -> ClientSecret:
+        """Register a client. A confidential client's secret is in this answer and never again;
+        without `scopes` it may hold every brand scope (public clients: every scope, cut down
+        to each user's role)."""
+        view, secret = await service.create_client(db_session, caller_of(request), agency_id, data)
+        return client_secret(view, secret)
+
+    @get(
+        "/",
+        operation_id="listClients",
+        summary="List an agency's OAuth clients",
+        **needs("agencies:read", opt=ADMIN),
+        responses=READ_ERRORS,
+    )
+    async def list_clients(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        page: Paging,
+    ) -> ClientPage:
+        """The agency's clients, oldest first (secrets are never shown, only their prefix)."""
+        views, cursor = await service.list_clients(db_session, caller_of(request), agency_id, page)
+        return ClientPage([client_out(v) for v in views], cursor)
+
+    @get(
+        "/{client_id:uuid}",
+        operation_id="getClient",
+        summary="Read an OAuth client",
+        **needs("agencies:read", opt=ADMIN),
+        responses=READ_ERRORS,
+    )
+    async def get_client(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        client_id: FromPath[UUID],
+    ) -> ClientOut:
+        """One client of the agency."""
+        view = await service.get_client(db_session, caller_of(request), agency_id, client_id)
+        return client_out(view)
+
+    @patch(
+        "/{client_id:uuid}",
+        operation_id="updateClient",
+        summary="Change an OAuth client",
+        **needs("agencies:write", opt=ADMIN),
+        responses=WRITE_ERRORS,
+    )
+    async def update_client(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        client_id: FromPath[UUID],
+        data: JSONBody[ClientUpdate],
+    ) -> ClientOut:
+        """Rename, re-grant brands or scopes, change redirect URIs, mark first-party, or
+        disable. Its tokens follow at once: fewer brands or scopes, or none when disabled."""
+        view = await service.update_client(
+            db_session, caller_of(request), agency_id, client_id, data
+        )
+        return client_out(view)
+
+    @post(
+        "/{client_id:uuid}/secret",
+        operation_id="rotateClientSecret",
+        summary="Issue a new client secret",
+        **needs("agencies:write", opt=ADMIN),
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def rotate_secret(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        client_id: FromPath[UUID],
+    ) -> ClientSecret:
+        """A new secret, shown once; the previous one stops working now."""
+        view, secret = await service.rotate_secret(
+            db_session, caller_of(request), agency_id, client_id
+        )
+        return client_secret(view, secret)
+
+    @delete(
+        "/{client_id:uuid}",
+        operation_id="deleteClient",
+        summary="Delete an OAuth client",
+        **needs("agencies:write", opt=ADMIN),
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def delete_client(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        agency_id: FromPath[UUID],
+        client_id: FromPath[UUID],
+    ) -> None:
+        """Delete the client; every token it holds stops working now."""
+        await service.delete_client(db_session, caller_of(request), agency_id, client_id)

@@ -1,0 +1,158 @@
+"""Sign-in with email and password: browser sessions, backoff after wrong passwords, sign-out and
+password change. The cookie holds a random session id; the table holds only its hash."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+from uuid import UUID
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.models import AccessToken, User, WebSession
+from backend.auth.service import find_user_by_email
+from backend.config import Settings
+from backend.core.db import utcnow
+from backend.core.errors import InvalidInput, LevierError, Unauthenticated
+from backend.core.security import (
+    MIN_PASSWORD_LENGTH,
+    dummy_password_hash,
+    hash_password,
+    hash_secret,
+    new_secret,
+    password_needs_rehash,
+    verify_password,
+)
+
+SESSION_PREFIX = "lvr_ws_"
+MAX_LOCKOUT = dt.timedelta(minutes=15)
+
+
+class WrongCredentials(Unauthenticated):
+    """Never says which of the two was wrong."""
+
+    def __init__(self) -> None:
+        super().__init__("the email or the password is wrong")
+
+
+class SignInLocked(LevierError):
+    status, slug, title = 429, "sign-in-locked", "Too many failed sign-ins"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"too many wrong passwords: try again in {retry_after} seconds",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
+
+
+def _lockout(settings: Settings, failures: int) -> dt.timedelta | None:
+    beyond = failures - settings.login_max_failures
+    if beyond < 0:
+        return None
+    return min(dt.timedelta(seconds=settings.login_lockout_seconds * 2**beyond), MAX_LOCKOUT)
+
+
+async def _check_password(password_hash: str, password: str) -> bool:
+    # argon2 takes tens of milliseconds of CPU on purpose: keep it off the event loop.
+    return await asyncio.to_thread(verify_password, password_hash, password)
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, email: str, password: str
+) -> User:
+    """The user with this email and password; counts failures and locks out after too many.
+
+    Wrong email and wrong password answer alike, and take as long.
+    """
+    try:
+        user = await find_user_by_email(session, email)
+    except InvalidInput:
+        user = None
+    if user is None or user.disabled:
+        await _check_password(dummy_password_hash(), password)
+        raise WrongCredentials()
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        raise SignInLocked(math.ceil((user.locked_until - now).total_seconds()))
+    if not await _check_password(user.password_hash, password):
+        user.failed_logins += 1
+        wait = _lockout(settings, user.failed_logins)
+        user.locked_until = now + wait if wait else None
+        raise WrongCredentials()
+    user.failed_logins = 0
+    user.locked_until = None
+    if password_needs_rehash(user.password_hash):
+        user.password_hash = await asyncio.to_thread(hash_password, password)
+    return user
+
+
+async def open_web_session(session: AsyncSession, settings: Settings, user_id: UUID) -> str:
+    """A new browser session for the user; the clear id (for the cookie) is returned once."""
+    token = new_secret(SESSION_PREFIX)
+    session.add(
+        WebSession(
+            token_hash=hash_secret(token),
+            user_id=user_id,
+            expires_at=utcnow() + dt.timedelta(hours=settings.web_session_hours),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def user_of_web_session(session: AsyncSession, token: str | None) -> User | None:
+    """The signed-in user of a session cookie, or None if absent, unknown or expired."""
+    if not token:
+        return None
+    row = (
+        await session.execute(
+            select(WebSession, User)
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.token_hash == hash_secret(token))
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    web_session, user = row
+    if web_session.expires_at <= utcnow() or user.disabled:
+        return None
+    return user
+
+
+async def close_web_session(session: AsyncSession, token: str | None) -> None:
+    if token:
+        await session.execute(delete(WebSession).where(WebSession.token_hash == hash_secret(token)))
+
+
+async def change_password(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None,
+) -> None:
+    """Set a new password after checking the current one; every other browser session and
+    every token of the user stops working at once."""
+    if not await _check_password(user.password_hash, current_password):
+        raise InvalidInput("the current password is wrong", errors=[{"field": "current_password"}])
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"the new password must have at least {MIN_PASSWORD_LENGTH} characters",
+            errors=[{"field": "new_password"}],
+        )
+    user.password_hash = await asyncio.to_thread(hash_password, new_password)
+    user.password_changed_at = utcnow()
+    others = delete(WebSession).where(WebSession.user_id == user.id)
+    if keep_session:
+        others = others.where(WebSession.token_hash != hash_secret(keep_session))
+    await session.execute(others)
+    await session.execute(
+        update(AccessToken)
+        .where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
