@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 from backend.app import create_app
 from backend.config import Settings, SettingsError, load_settings
 from backend.core.ratelimit import RateLimiter, brand_of
+from tests.auth.oauth_helpers import TOKEN_URL, make_client, oauth_client
 from tests.factories import Person, World, make_person, make_world, problem, serving, session_of
 
 HIGH = "1000/minute"
@@ -238,3 +239,17 @@ def test_the_brand_of_a_request() -> None:
     other = UUID("01a20d85-e2eb-78a6-aa55-b28d88104b44")
     # The path names the brand the route works on; a stray header does not override it.
     assert brand_of(scope(f"/v1/brands/{brand}", (b"levier-brand", str(other).encode()))) == brand
+
+
+async def test_an_oauth_client_has_a_budget_of_its_own(settings: Settings) -> None:
+    async with limited(settings, rate_limit_per_caller="2/minute") as t:
+        tokens = []
+        for _ in range(2):
+            client_id, secret = await make_client(t.app, t.world.agency_a.id)
+            async with oauth_client(t.app, client_id=client_id, client_secret=secret) as oauth:
+                tokens.append(await oauth.fetch_token(TOKEN_URL, grant_type="client_credentials"))
+        first, second = ({"Authorization": f"Bearer {tk['access_token']}"} for tk in tokens)
+        for _ in range(2):
+            assert (await t.http.get("/v1/brands", headers=first)).status_code == 200
+        assert_retry_after(await t.http.get("/v1/brands", headers=first), "caller")
+        assert (await t.http.get("/v1/brands", headers=second)).status_code == 200
