@@ -38,6 +38,11 @@ from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
+from backend.profiles.routes import (
+    ConsentTopicController,
+    ProfileAttributeController,
+    ProfileController,
+)
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
@@ -173,6 +178,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BrandListController,
             BrandController,
             AuditController,
+            ProfileAttributeController,
+            ConsentTopicController,
+            ProfileController,
             ClientController,
             SignInController,
             OAuthController,

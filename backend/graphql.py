@@ -22,18 +22,19 @@ from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
+from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 
 BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenancyMutation, ClientMutation):
+class Mutation(TenancyMutation, ClientMutation, ProfilesMutation):
     pass
 
 

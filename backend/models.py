@@ -15,6 +15,17 @@ from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
+from backend.profiles.models import (
+    ConsentChange,
+    ConsentTopic,
+    Order,
+    OrderLine,
+    Profile,
+    ProfileAttribute,
+    ProfileIdentity,
+    ProfileMerge,
+    ProfileUniqueValue,
+)
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 
 __all__ = [
@@ -27,12 +38,21 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "ConsentChange",
+    "ConsentTopic",
     "DueTask",
     "IdempotencyRecord",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
+    "Order",
+    "OrderLine",
     "OutboxMessage",
+    "Profile",
+    "ProfileAttribute",
+    "ProfileIdentity",
+    "ProfileMerge",
+    "ProfileUniqueValue",
     "User",
     "WebSession",
 ]

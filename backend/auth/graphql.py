@@ -12,9 +12,9 @@ from backend.auth import clients as service
 from backend.auth.clients import ClientView
 from backend.auth.schemas import ClientCreate, ClientUpdate
 from backend.core.graphql_context import GraphQLContext
+from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
-from backend.tenancy.graphql import Deleted, OperationError, _attempt, _id
 
 Ctx = Info[GraphQLContext, None]
 
@@ -100,7 +100,9 @@ class ClientQuery:
         page = PageRequest(limit=200)
         async with ctx.reading() as session:
             while True:
-                batch, cursor = await service.list_clients(session, caller, _id(agency_id), page)
+                batch, cursor = await service.list_clients(
+                    session, caller, parse_id(agency_id), page
+                )
                 views.extend(batch)
                 if cursor is None:
                     break
@@ -120,11 +122,11 @@ class ClientMutation:
             data = parse_input(ClientCreate, **{**vars(input), "brand_ids": _ids(input.brand_ids)})
             async with ctx.transaction() as session:
                 view, secret = await service.create_client(
-                    session, ctx.require_caller(), _id(agency_id), data
+                    session, ctx.require_caller(), parse_id(agency_id), data
                 )
             return ClientWithSecret(client=ClientType.of(view), client_secret=secret)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Change an OAuth client (brands, scopes, redirect URIs…).")
     async def update_client(
@@ -136,11 +138,11 @@ class ClientMutation:
             data = parse_input(ClientUpdate, **{**vars(input), "brand_ids": _ids(input.brand_ids)})
             async with ctx.transaction() as session:
                 view = await service.update_client(
-                    session, ctx.require_caller(), _id(agency_id), _id(id), data
+                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id), data
                 )
             return ClientType.of(view)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Issue a new secret; the previous one stops working now.")
     async def rotate_client_secret(
@@ -151,11 +153,11 @@ class ClientMutation:
         async def run() -> ClientWithSecret:
             async with ctx.transaction() as session:
                 view, secret = await service.rotate_secret(
-                    session, ctx.require_caller(), _id(agency_id), _id(id)
+                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id)
                 )
             return ClientWithSecret(client=ClientType.of(view), client_secret=secret)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Delete an OAuth client and every token it holds.")
     async def delete_client(
@@ -165,7 +167,9 @@ class ClientMutation:
 
         async def run() -> Deleted:
             async with ctx.transaction() as session:
-                await service.delete_client(session, ctx.require_caller(), _id(agency_id), _id(id))
+                await service.delete_client(
+                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id)
+                )
             return Deleted(id=id)
 
-        return await _attempt(run)
+        return await attempt(run)

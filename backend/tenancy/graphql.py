@@ -12,8 +12,8 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from backend.auth.caller import Access
-from backend.core.errors import LevierError, NotFound, problem_type
 from backend.core.graphql_context import GraphQLContext
+from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
 from backend.tenancy import repository, service
@@ -32,24 +32,6 @@ T = TypeVar("T")
 AgencyRoleEnum = strawberry.enum(AgencyRole, name="AgencyRole")
 BrandRoleEnum = strawberry.enum(BrandRole, name="BrandRole")
 BrandStatusEnum = strawberry.enum(BrandStatus, name="BrandStatus")
-
-
-@strawberry.type(description="An expected failure: what went wrong, as in REST problem details.")
-class OperationError:
-    type: str
-    title: str
-    # Not `status`: it would clash with `Brand.status` when both are queried in one union.
-    http_status: int
-    detail: str | None
-
-
-def _operation_error(exc: LevierError) -> OperationError:
-    return OperationError(
-        type=problem_type(exc.slug),
-        title=exc.title,
-        http_status=int(exc.status),
-        detail=exc.detail,
-    )
 
 
 async def _agencies_by_id(ctx: GraphQLContext, ids: Sequence[UUID]) -> list[Agency | None]:
@@ -221,7 +203,7 @@ class TenancyQuery:
     async def brand(self, info: Ctx, id: strawberry.ID | None = None) -> BrandType | None:
         ctx = info.context
         caller = ctx.require_caller("brands:read")
-        brand_id = _id(id) if id else ctx.tenant
+        brand_id = parse_id(id) if id else ctx.tenant
         if brand_id is None or brand_id not in caller.brand_access:
             return None
         async with ctx.reading() as session:
@@ -266,11 +248,6 @@ class BrandGrant:
     role: BrandRoleEnum  # type: ignore[valid-type]
 
 
-@strawberry.type
-class Deleted:
-    id: strawberry.ID
-
-
 AgencyResult = Annotated[AgencyType | OperationError, strawberry.union("AgencyResult")]
 BrandResult = Annotated[BrandType | OperationError, strawberry.union("BrandResult")]
 SettingsResult = Annotated[
@@ -279,21 +256,6 @@ SettingsResult = Annotated[
 MemberResult = Annotated[AgencyMember | OperationError, strawberry.union("AgencyMemberResult")]
 GrantResult = Annotated[BrandGrant | OperationError, strawberry.union("BrandGrantResult")]
 DeleteResult = Annotated[Deleted | OperationError, strawberry.union("DeleteResult")]
-
-
-def _id(value: strawberry.ID) -> UUID:
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise NotFound("no object has this id") from None
-
-
-async def _attempt(action: Callable[[], Awaitable[T]]) -> T | OperationError:
-    """Run a mutation; an expected failure becomes an `OperationError` member of its union."""
-    try:
-        return await action()
-    except LevierError as exc:
-        return _operation_error(exc)
 
 
 @strawberry.type
@@ -310,7 +272,7 @@ class TenancyMutation:
                     await service.create_agency(session, data, caller.require_user())
                 )
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Rename an agency (owners and admins).")
     async def update_agency(self, info: Ctx, id: strawberry.ID, name: str) -> AgencyResult:
@@ -320,11 +282,11 @@ class TenancyMutation:
             data = parse_input(AgencyUpdate, name=name)
             async with ctx.transaction() as session:
                 agency = await service.update_agency(
-                    session, ctx.require_caller("agencies:write"), _id(id), data
+                    session, ctx.require_caller("agencies:write"), parse_id(id), data
                 )
             return AgencyType.of(agency)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Create a brand in an agency (owners and admins).")
     async def create_brand(
@@ -336,11 +298,11 @@ class TenancyMutation:
             data = parse_input(BrandCreate, **vars(input))
             async with ctx.transaction() as session:
                 brand = await service.create_brand(
-                    session, ctx.require_caller("brands:write"), _id(agency_id), data
+                    session, ctx.require_caller("brands:write"), parse_id(agency_id), data
                 )
             return BrandType.of(brand)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Rename a brand or change its time zone or locale.")
     async def update_brand(self, info: Ctx, id: strawberry.ID, input: BrandPatch) -> BrandResult:
@@ -348,13 +310,13 @@ class TenancyMutation:
 
         async def run() -> BrandType:
             tenant = ctx.require_caller("brands:write").require_brand(
-                _id(id), Access.ADMIN, "brands:write"
+                parse_id(id), Access.ADMIN, "brands:write"
             )
             data = parse_input(BrandUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandType.of(await service.update_brand(session, tenant, data))
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Delete a brand and all of its data.")
     async def delete_brand(self, info: Ctx, id: strawberry.ID) -> DeleteResult:
@@ -362,13 +324,13 @@ class TenancyMutation:
 
         async def run() -> Deleted:
             tenant = ctx.require_caller("brands:write").require_brand(
-                _id(id), Access.ADMIN, "brands:write"
+                parse_id(id), Access.ADMIN, "brands:write"
             )
             async with ctx.transaction(tenant) as session:
                 await service.delete_brand(session, tenant)
             return Deleted(id=id)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Change a brand's settings (managers and admins).")
     async def update_brand_settings(
@@ -378,13 +340,13 @@ class TenancyMutation:
 
         async def run() -> BrandSettingsType:
             tenant = ctx.require_caller("brands:write").require_brand(
-                _id(brand_id), Access.MANAGER, "brands:write"
+                parse_id(brand_id), Access.MANAGER, "brands:write"
             )
             data = parse_input(BrandSettingsUpdate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 return BrandSettingsType.of(await service.update_settings(session, tenant, data))
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Add an existing user to an agency with a role.")
     async def add_agency_member(
@@ -399,13 +361,13 @@ class TenancyMutation:
         async def run() -> AgencyMember:
             async with ctx.transaction() as session:
                 member, user = await service.add_member_by_email(
-                    session, ctx.require_caller("agencies:write"), _id(agency_id), email, role
+                    session, ctx.require_caller("agencies:write"), parse_id(agency_id), email, role
                 )
             return AgencyMember(
                 user_id=strawberry.ID(str(user.id)), email=user.email, role=member.role
             )
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Change a member's agency role.")
     async def change_agency_member_role(
@@ -422,13 +384,13 @@ class TenancyMutation:
                 member, user = await service.change_member_role(
                     session,
                     ctx.require_caller("agencies:write"),
-                    _id(agency_id),
-                    _id(user_id),
+                    parse_id(agency_id),
+                    parse_id(user_id),
                     role,
                 )
             return AgencyMember(user_id=user_id, email=user.email, role=member.role)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Remove a member from an agency.")
     async def remove_agency_member(
@@ -439,11 +401,14 @@ class TenancyMutation:
         async def run() -> Deleted:
             async with ctx.transaction() as session:
                 await service.remove_member(
-                    session, ctx.require_caller("agencies:write"), _id(agency_id), _id(user_id)
+                    session,
+                    ctx.require_caller("agencies:write"),
+                    parse_id(agency_id),
+                    parse_id(user_id),
                 )
             return Deleted(id=user_id)
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Grant (or change) a brand role for a member of its agency.")
     async def grant_brand_role(
@@ -457,7 +422,7 @@ class TenancyMutation:
 
         async def run() -> BrandGrant:
             tenant = ctx.require_caller("agencies:write").require_brand(
-                _id(brand_id), Access.ADMIN, "agencies:write"
+                parse_id(brand_id), Access.ADMIN, "agencies:write"
             )
             async with ctx.transaction(tenant) as session:
                 grant, user = await service.grant_brand_role_by_email(session, tenant, email, role)
@@ -465,7 +430,7 @@ class TenancyMutation:
                 user_id=strawberry.ID(str(user.id)), email=user.email, role=grant.role
             )
 
-        return await _attempt(run)
+        return await attempt(run)
 
     @strawberry.mutation(description="Take a user's role on a brand away.")
     async def revoke_brand_role(
@@ -475,10 +440,10 @@ class TenancyMutation:
 
         async def run() -> Deleted:
             tenant = ctx.require_caller("agencies:write").require_brand(
-                _id(brand_id), Access.ADMIN, "agencies:write"
+                parse_id(brand_id), Access.ADMIN, "agencies:write"
             )
             async with ctx.transaction(tenant) as session:
-                await service.revoke_brand_role(session, tenant, _id(user_id))
+                await service.revoke_brand_role(session, tenant, parse_id(user_id))
             return Deleted(id=user_id)
 
-        return await _attempt(run)
+        return await attempt(run)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,15 +21,68 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from backend.core.db import Base
+from backend.core.db import Base, utcnow
 from backend.core.tenancy import TenantScopeError, tenant_tables
+from backend.profiles.models import (
+    AttributeType,
+    ConsentChange,
+    ConsentState,
+    ConsentTopic,
+    Order,
+    OrderLine,
+    Profile,
+    ProfileAttribute,
+    ProfileIdentity,
+    ProfileMerge,
+    ProfileUniqueValue,
+)
 from backend.tenancy.models import BrandSettings
 from tests.factories import make_brand, make_world, problem, session_of
 
+
+@dataclass(frozen=True)
+class Parents:
+    """The ids a brand's rows point to (their parents are made first, in table order)."""
+
+    profile_id: UUID = field(default_factory=uuid4)
+    order_id: UUID = field(default_factory=uuid4)
+
+
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
 # Each returns a new row *without* tenant_id, so the session has to stamp it.
-ROW_FACTORIES: dict[str, Callable[[], Any]] = {
-    "brand_settings": lambda: BrandSettings(sender_name="isolation"),
+ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
+    "brand_settings": lambda _: BrandSettings(sender_name="isolation"),
+    "profile_attributes": lambda _: ProfileAttribute(
+        key="isolation", label="Isolation", type=AttributeType.TEXT, required=False, unique=False
+    ),
+    "profiles": lambda p: Profile(id=p.profile_id, attributes={}, bounced=[], suppressed=[]),
+    "profile_identities": lambda p: ProfileIdentity(
+        kind="email", value="isolation@example.test", profile_id=p.profile_id
+    ),
+    "profile_unique_values": lambda p: ProfileUniqueValue(
+        attribute="isolation", value="1", profile_id=p.profile_id
+    ),
+    "profile_merges": lambda p: ProfileMerge(
+        survivor_id=p.profile_id, merged_id=uuid4(), reason="isolation", keys=[], merged_at=utcnow()
+    ),
+    "consent_topics": lambda _: ConsentTopic(key="isolation", label="Isolation"),
+    "consent_changes": lambda p: ConsentChange(
+        profile_id=p.profile_id,
+        state=ConsentState.GRANTED,
+        source="isolation",
+        occurred_at=utcnow(),
+    ),
+    "orders": lambda p: Order(
+        id=p.order_id,
+        order_id="isolation",
+        profile_id=p.profile_id,
+        occurred_at=utcnow(),
+        amount=Decimal("1.00"),
+        currency="EUR",
+    ),
+    "order_lines": lambda p: OrderLine(
+        order_uuid=p.order_id, product="isolation", quantity=Decimal(1), price=Decimal("1.00")
+    ),
 }
 
 
@@ -59,9 +114,12 @@ async def _two_brands_with_rows(app: Litestar) -> tuple[UUID, UUID]:
     brand_a = await make_brand(app, world.agency_a.id, "Isolated A", provision=False)
     brand_b = await make_brand(app, world.agency_a.id, "Isolated B", provision=False)
     for brand in (brand_a, brand_b):
+        parents = Parents()
         async with session_of(app, brand.id) as session:
-            for factory in ROW_FACTORIES.values():
-                session.add(factory())
+            # Parents before children: tenant_tables() follows the foreign keys.
+            for table in tenant_tables():
+                session.add(ROW_FACTORIES[table.name](parents))
+                await session.flush()
             await session.commit()
     return brand_a.id, brand_b.id
 
@@ -77,7 +135,8 @@ async def test_scoped_session_stamps_new_rows_with_its_brand(app: Litestar) -> N
 
 async def test_scoped_session_reads_updates_and_deletes_only_its_brand(app: Litestar) -> None:
     brand_a, brand_b = await _two_brands_with_rows(app)
-    for table in tenant_tables():
+    # Children before parents: deleting a profile would take its rows with it.
+    for table in reversed(tenant_tables()):
         model = _model(table)
         async with session_of(app, brand_b) as session:
             count = await session.scalar(select(func.count()).select_from(model))
@@ -96,7 +155,7 @@ async def test_scoped_session_refuses_a_row_of_another_brand(app: Litestar) -> N
     brand_a, brand_b = await _two_brands_with_rows(app)
     for factory in ROW_FACTORIES.values():
         async with session_of(app, brand_b) as session:
-            row = factory()
+            row = factory(Parents())
             row.tenant_id = brand_a
             session.add(row)
             with pytest.raises(TenantScopeError):
@@ -110,7 +169,7 @@ async def test_unscoped_session_refuses_tenant_tables(app: Litestar) -> None:
         async with session_of(app) as session:
             with pytest.raises(TenantScopeError):
                 await session.scalars(select(model))
-            session.add(ROW_FACTORIES[table.name]())
+            session.add(ROW_FACTORIES[table.name](Parents()))
             with pytest.raises(TenantScopeError):
                 await session.flush()
 
@@ -163,7 +222,7 @@ async def test_row_level_security_binds_raw_sql(app: Litestar, stack: str) -> No
                 tenants = await connection.scalars(text(f"SELECT tenant_id FROM {table.name}"))  # noqa: S608
                 assert list(tenants) == [brand_b], table.name
             # A row for brand A written while brand B is set is refused by the policy.
-            row = ROW_FACTORIES[table.name]()
+            row = ROW_FACTORIES[table.name](Parents())
             values = {
                 column.key: getattr(row, column.key)
                 for column in table.columns

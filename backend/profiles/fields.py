@@ -1,0 +1,89 @@
+"""Normalisation and validation of the standard profile fields: each error names its field."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Any
+
+import phonenumbers
+
+from backend.core.errors import InvalidInput
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+# The ISO 3166-1 alpha-2 codes that phone numbering knows (every inhabited country).
+_COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+
+
+class FieldErrors:
+    """Collects every violation of one write, so a client sees them all at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.append({"field": field, "message": message})
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            fields = ", ".join(e["field"] for e in self.errors)
+            raise InvalidInput(f"invalid value for {fields}", errors=self.errors)
+
+
+def normalise_email(value: str) -> str | None:
+    """The address lower-cased, or None when it is not an address."""
+    email = value.strip().lower()
+    if len(email) > 320 or not _EMAIL.match(email):
+        return None
+    return email
+
+
+def region_of_locale(locale: str | None) -> str | None:
+    """``fr-BE`` → ``BE``: the region a brand's locale names, if any."""
+    if locale and "-" in locale:
+        region = locale.rsplit("-", 1)[1].upper()
+        return region if region in _COUNTRIES else None
+    return None
+
+
+def normalise_phone(value: str, region: str | None) -> str | None:
+    """The number in E.164, read in ``region`` unless it starts with ``+``; None if not valid."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def can_receive_sms(e164: str) -> bool:
+    """Whether a stored number may be a mobile (fixed lines cannot receive SMS)."""
+    number = phonenumbers.parse(e164, None)
+    return phonenumbers.number_type(number) in {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+
+
+def normalise_country(value: str) -> str | None:
+    country = value.strip().upper()
+    return country if country in _COUNTRIES else None
+
+
+def valid_time_zone(value: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def valid_locale(value: str) -> bool:
+    return bool(_LOCALE.match(value))
+
+
+def valid_source(value: str) -> bool:
+    return bool(_SOURCE.match(value))

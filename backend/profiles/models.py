@@ -1,0 +1,249 @@
+"""Profiles: the person at the centre of a brand's data, their identity keys, brand-defined
+attributes, merges, consent topics, the append-only consent history, and orders.
+
+Rows that belong to a profile reference it by ``(tenant_id, profile_id)``: the database refuses
+an orphan, deleting a profile deletes its rows, and the key leads with ``tenant_id`` so the
+tables stay colocated when distributed on it. Merges re-point rows before the merged profile goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Date,
+    Enum,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.core.db import Base, JSONType, TimestampMixin
+from backend.core.ids import new_id
+from backend.core.tenancy import TenantMixin
+
+
+def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    # Plain strings with a CHECK, as in tenancy: portable, and a new value is a small migration.
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    POST = "post"
+    PHONE = "phone"
+
+
+class AttributeType(StrEnum):
+    TEXT = "text"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    ENUM = "enum"
+
+
+class ConsentState(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+def _of_profile() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["tenant_id", "profile_id"], ["profiles.tenant_id", "profiles.id"], ondelete="CASCADE"
+    )
+
+
+class TenantKeyMixin(TenantMixin):
+    """``tenant_id`` then a time-ordered ``id``: the primary key of a tenant entity."""
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class ProfileAttribute(TenantKeyMixin, TimestampMixin, Base):
+    """A typed field a brand defines on its profiles; values live in ``Profile.attributes``."""
+
+    __tablename__ = "profile_attributes"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "key"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    type: Mapped[AttributeType] = mapped_column(_enum(AttributeType, "attribute_type"))
+    required: Mapped[bool] = mapped_column(default=False)
+    unique: Mapped[bool] = mapped_column(default=False)
+    default: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
+    options: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)  # enum values
+
+
+class Profile(TenantKeyMixin, TimestampMixin, Base):
+    """One person known to a brand (the unique customer reference)."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    locale: Mapped[str | None] = mapped_column(String(16))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
+    preferred_store: Mapped[str | None] = mapped_column(String(100))
+    channel_appetency: Mapped[Channel | None] = mapped_column(_enum(Channel, "profile_channel"))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Channels on which the address bounced, or that the brand suppressed (per channel).
+    bounced: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    suppressed: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class ProfileIdentity(TenantMixin, TimestampMixin, Base):
+    """An identity key (``email``, ``phone``, ``external:<source>``) pointing to one profile.
+
+    The primary key makes a key belong to at most one profile of a brand: the database decides.
+    """
+
+    __tablename__ = "profile_identities"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "kind", "value"),
+        Index("ix_profile_identities_tenant_id_profile_id", "tenant_id", "profile_id"),
+        _of_profile(),
+    )
+
+    kind: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[str] = mapped_column(String(320), primary_key=True)
+    profile_id: Mapped[UUID]
+
+
+class ProfileUniqueValue(TenantMixin, TimestampMixin, Base):
+    """A value of a ``unique`` attribute, held by one profile (the key refuses a second one)."""
+
+    __tablename__ = "profile_unique_values"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "attribute", "value"),
+        Index("ix_profile_unique_values_tenant_id_profile_id", "tenant_id", "profile_id"),
+        _of_profile(),
+    )
+
+    attribute: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(400), primary_key=True)
+    profile_id: Mapped[UUID]
+
+
+class ProfileMerge(TenantKeyMixin, TimestampMixin, Base):
+    """One profile merged into another: the merged id then answers with the survivor."""
+
+    __tablename__ = "profile_merges"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index("ix_profile_merges_tenant_id_merged_id", "tenant_id", "merged_id"),
+        Index("ix_profile_merges_tenant_id_survivor_id", "tenant_id", "survivor_id"),
+    )
+
+    survivor_id: Mapped[UUID]
+    merged_id: Mapped[UUID]
+    reason: Mapped[str] = mapped_column(String(200))
+    keys: Mapped[list[str]] = mapped_column(JSONType, default=list)  # the keys that joined them
+    merged_at: Mapped[dt.datetime]
+
+
+class ConsentTopic(TenantKeyMixin, TimestampMixin, Base):
+    """A brand-defined subscription topic (newsletter, offers…)."""
+
+    __tablename__ = "consent_topics"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "key"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class ConsentChange(TenantKeyMixin, TimestampMixin, Base):
+    """One consent change, appended and never overwritten; the current state is the latest.
+
+    ``channel`` null means every channel (global); ``topic`` null means the channel itself.
+    """
+
+    __tablename__ = "consent_changes"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index(
+            "ix_consent_changes_tenant_id_profile_id_occurred_at",
+            "tenant_id",
+            "profile_id",
+            "occurred_at",
+        ),
+        _of_profile(),
+    )
+
+    profile_id: Mapped[UUID]
+    channel: Mapped[Channel | None] = mapped_column(_enum(Channel, "consent_channel"))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[ConsentState] = mapped_column(_enum(ConsentState, "consent_state"))
+    source: Mapped[str] = mapped_column(String(200))
+    proof: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    occurred_at: Mapped[dt.datetime]
+
+
+class Order(TenantKeyMixin, TimestampMixin, Base):
+    """A purchase (transaction) of a profile: RFM, segments and conversions read these."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "order_id"),
+        Index(
+            "ix_orders_tenant_id_profile_id_occurred_at", "tenant_id", "profile_id", "occurred_at"
+        ),
+        _of_profile(),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(100))  # the brand's own id of the order
+    profile_id: Mapped[UUID]
+    occurred_at: Mapped[dt.datetime]
+    amount: Mapped[Decimal] = mapped_column(Numeric(16, 4))
+    currency: Mapped[str] = mapped_column(String(3))  # ISO 4217
+    store: Mapped[str | None] = mapped_column(String(100))
+    channel: Mapped[str | None] = mapped_column(String(32))  # web, store, drive, app, phone…
+
+
+class OrderLine(TenantKeyMixin, TimestampMixin, Base):
+    """One line of an order (``order_uuid`` is the order's ``id``)."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index("ix_order_lines_tenant_id_order_uuid", "tenant_id", "order_uuid"),
+        ForeignKeyConstraint(
+            ["tenant_id", "order_uuid"], ["orders.tenant_id", "orders.id"], ondelete="CASCADE"
+        ),
+    )
+
+    order_uuid: Mapped[UUID]
+    product: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    price: Mapped[Decimal] = mapped_column(Numeric(16, 4))  # unit price

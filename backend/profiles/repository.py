@@ -1,0 +1,329 @@
+"""Queries of the profiles domain. Every ORM statement here is scoped to the session's brand; the
+few Core inserts stamp ``tenant_id`` themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, String, delete, func, literal, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from backend.core.db import JSONType, insert_ignoring_conflict
+from backend.core.pagination import PageRequest, paginate
+from backend.core.tenancy import TenantId
+from backend.profiles.models import (
+    ConsentChange,
+    ConsentTopic,
+    Order,
+    OrderLine,
+    Profile,
+    ProfileAttribute,
+    ProfileIdentity,
+    ProfileMerge,
+    ProfileUniqueValue,
+)
+
+# Attributes ------------------------------------------------------------------------------------
+
+
+async def list_attributes(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[ProfileAttribute], str | None]:
+    return await paginate(session, select(ProfileAttribute), ProfileAttribute.id, page)
+
+
+async def all_attributes(session: AsyncSession) -> list[ProfileAttribute]:
+    return list((await session.scalars(select(ProfileAttribute))).all())
+
+
+async def get_attribute(session: AsyncSession, attribute_id: UUID) -> ProfileAttribute | None:
+    return await session.scalar(select(ProfileAttribute).where(ProfileAttribute.id == attribute_id))
+
+
+async def attribute_by_key(session: AsyncSession, key: str) -> ProfileAttribute | None:
+    return await session.scalar(select(ProfileAttribute).where(ProfileAttribute.key == key))
+
+
+async def strip_attribute(session: AsyncSession, key: str) -> None:
+    """Remove ``key`` from every profile's attributes, set-based."""
+    stripped: ColumnElement[Any]
+    if _dialect(session) == "postgresql":
+        stripped = Profile.attributes.op("-", return_type=JSONType)(literal(key, String))
+    else:
+        stripped = func.json_remove(Profile.attributes, f"$.{key}")
+    await session.execute(
+        update(Profile).values(attributes=stripped).execution_options(synchronize_session=False)
+    )
+
+
+# Profiles --------------------------------------------------------------------------------------
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile | None:
+    return await session.scalar(select(Profile).where(Profile.id == profile_id))
+
+
+async def profiles_by_ids(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Profile]:
+    if not profile_ids:
+        return []
+    return list((await session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))).all())
+
+
+async def list_profiles(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    keys: Sequence[tuple[str, str]] = (),
+    country: str | None = None,
+    preferred_store: str | None = None,
+) -> tuple[list[Profile], str | None]:
+    """Profiles in creation order; each identity key of ``keys`` must point to them."""
+    query = select(Profile)
+    for kind, value in keys:
+        owner = select(ProfileIdentity.profile_id).where(
+            ProfileIdentity.kind == kind, ProfileIdentity.value == value
+        )
+        query = query.where(Profile.id.in_(owner))
+    if country is not None:
+        query = query.where(Profile.country == country)
+    if preferred_store is not None:
+        query = query.where(Profile.preferred_store == preferred_store)
+    return await paginate(session, query, Profile.id, page)
+
+
+async def delete_profile_rows(session: AsyncSession, profile_id: UUID) -> None:
+    """Every row of this domain that belongs to the profile (but the profile itself)."""
+    await session.execute(
+        delete(OrderLine)
+        .where(OrderLine.order_uuid.in_(select(Order.id).where(Order.profile_id == profile_id)))
+        .execution_options(synchronize_session=False)
+    )
+    for model in (ProfileIdentity, ProfileUniqueValue, ConsentChange, Order):
+        await session.execute(
+            delete(model)
+            .where(model.profile_id == profile_id)
+            .execution_options(synchronize_session=False)
+        )
+    # Ids merged into it would redirect to nothing: they end here too.
+    await session.execute(
+        delete(ProfileMerge)
+        .where(ProfileMerge.survivor_id == profile_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Identity keys ---------------------------------------------------------------------------------
+
+
+async def identities_of(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[ProfileIdentity]:
+    if not profile_ids:
+        return []
+    query = (
+        select(ProfileIdentity)
+        .where(ProfileIdentity.profile_id.in_(profile_ids))
+        .order_by(ProfileIdentity.kind, ProfileIdentity.value)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def owners_of_keys(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], UUID]:
+    if not keys:
+        return {}
+    rows = await session.execute(
+        select(ProfileIdentity.kind, ProfileIdentity.value, ProfileIdentity.profile_id).where(
+            tuple_(ProfileIdentity.kind, ProfileIdentity.value).in_(list(keys))
+        )
+    )
+    return {(kind, value): profile_id for kind, value, profile_id in rows}
+
+
+async def claim_identity(
+    session: AsyncSession, tenant: TenantId, kind: str, value: str, profile_id: UUID
+) -> UUID | None:
+    """Point the key at the profile unless it points elsewhere; the owner it points to."""
+    values = {"tenant_id": tenant, "kind": kind, "value": value, "profile_id": profile_id}
+    await insert_ignoring_conflict(session, ProfileIdentity, values, ["tenant_id", "kind", "value"])
+    return await session.scalar(
+        select(ProfileIdentity.profile_id).where(
+            ProfileIdentity.kind == kind, ProfileIdentity.value == value
+        )
+    )
+
+
+async def release_identity(session: AsyncSession, kind: str, value: str, profile_id: UUID) -> None:
+    await session.execute(
+        delete(ProfileIdentity)
+        .where(
+            ProfileIdentity.kind == kind,
+            ProfileIdentity.value == value,
+            ProfileIdentity.profile_id == profile_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def repoint(session: AsyncSession, model: Any, merged_id: UUID, survivor_id: UUID) -> None:
+    """Rows of ``model`` (with a ``profile_id``) move from the merged profile to the survivor."""
+    await session.execute(
+        update(model)
+        .where(model.profile_id == merged_id)
+        .values(profile_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Unique attribute values -----------------------------------------------------------------------
+
+
+async def claim_unique_value(
+    session: AsyncSession, tenant: TenantId, attribute: str, value: str, profile_id: UUID
+) -> UUID | None:
+    values = {"tenant_id": tenant, "attribute": attribute, "value": value, "profile_id": profile_id}
+    await insert_ignoring_conflict(
+        session, ProfileUniqueValue, values, ["tenant_id", "attribute", "value"]
+    )
+    return await session.scalar(
+        select(ProfileUniqueValue.profile_id).where(
+            ProfileUniqueValue.attribute == attribute, ProfileUniqueValue.value == value
+        )
+    )
+
+
+async def release_unique_values(
+    session: AsyncSession, profile_ids: Sequence[UUID], attribute: str | None = None
+) -> None:
+    statement = delete(ProfileUniqueValue).where(ProfileUniqueValue.profile_id.in_(profile_ids))
+    if attribute is not None:
+        statement = statement.where(ProfileUniqueValue.attribute == attribute)
+    await session.execute(statement.execution_options(synchronize_session=False))
+
+
+async def delete_unique_values_of_attribute(session: AsyncSession, attribute: str) -> None:
+    await session.execute(
+        delete(ProfileUniqueValue)
+        .where(ProfileUniqueValue.attribute == attribute)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Merges ----------------------------------------------------------------------------------------
+
+
+async def merge_of(session: AsyncSession, merged_id: UUID) -> ProfileMerge | None:
+    return await session.scalar(
+        select(ProfileMerge)
+        .where(ProfileMerge.merged_id == merged_id)
+        .order_by(ProfileMerge.id.desc())
+        .limit(1)
+    )
+
+
+async def list_merges(
+    session: AsyncSession, survivor_id: UUID, page: PageRequest
+) -> tuple[list[ProfileMerge], str | None]:
+    query = select(ProfileMerge).where(ProfileMerge.survivor_id == survivor_id)
+    return await paginate(session, query, ProfileMerge.id, page)
+
+
+# Consents --------------------------------------------------------------------------------------
+
+
+async def list_topics(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[ConsentTopic], str | None]:
+    return await paginate(session, select(ConsentTopic), ConsentTopic.id, page)
+
+
+async def get_topic(session: AsyncSession, topic_id: UUID) -> ConsentTopic | None:
+    return await session.scalar(select(ConsentTopic).where(ConsentTopic.id == topic_id))
+
+
+async def topic_by_key(session: AsyncSession, key: str) -> ConsentTopic | None:
+    return await session.scalar(select(ConsentTopic).where(ConsentTopic.key == key))
+
+
+async def topic_in_use(session: AsyncSession, key: str) -> bool:
+    found = await session.scalar(
+        select(ConsentChange.id).where(ConsentChange.topic == key).limit(1)
+    )
+    return found is not None
+
+
+async def current_consents(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[ConsentChange]:
+    """The latest change of each (profile, channel, topic): the current state, in one query."""
+    if not profile_ids:
+        return []
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=(ConsentChange.profile_id, ConsentChange.channel, ConsentChange.topic),
+            order_by=(ConsentChange.occurred_at.desc(), ConsentChange.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(ConsentChange, rank).where(ConsentChange.profile_id.in_(profile_ids)).subquery()
+    latest = aliased(ConsentChange, ranked)
+    query = (
+        select(latest)
+        .where(ranked.c.rank == 1)
+        .order_by(latest.profile_id, latest.channel, latest.topic)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def consent_history(
+    session: AsyncSession, profile_id: UUID, page: PageRequest
+) -> tuple[list[ConsentChange], str | None]:
+    query = select(ConsentChange).where(ConsentChange.profile_id == profile_id)
+    return await paginate(session, query, ConsentChange.id, page)
+
+
+# Orders ----------------------------------------------------------------------------------------
+
+
+async def order_by_order_id(session: AsyncSession, order_id: str) -> Order | None:
+    return await session.scalar(select(Order).where(Order.order_id == order_id))
+
+
+async def list_orders(
+    session: AsyncSession, profile_id: UUID, page: PageRequest
+) -> tuple[list[Order], str | None]:
+    query = select(Order).where(Order.profile_id == profile_id)
+    return await paginate(session, query, Order.id, page)
+
+
+async def lines_of(session: AsyncSession, order_ids: Sequence[UUID]) -> list[OrderLine]:
+    if not order_ids:
+        return []
+    query = select(OrderLine).where(OrderLine.order_uuid.in_(order_ids)).order_by(OrderLine.id)
+    return list((await session.scalars(query)).all())
+
+
+async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Order]:
+    """The latest order (by when it occurred) of each profile, in one query."""
+    if not profile_ids:
+        return []
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Order.profile_id,
+            order_by=(Order.occurred_at.desc(), Order.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(Order, rank).where(Order.profile_id.in_(profile_ids)).subquery()
+    latest = aliased(Order, ranked)
+    return list((await session.scalars(select(latest).where(ranked.c.rank == 1))).all())
