@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, DateTime, MetaData, event, func
+from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -51,6 +52,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 # JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def string_enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    """A StrEnum column stored as plain strings with a CHECK: portable across both dialects, and
+    adding a value is a simple migration."""
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
 
 
 def utcnow() -> dt.datetime:

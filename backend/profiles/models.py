@@ -16,7 +16,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     Date,
-    Enum,
     ForeignKeyConstraint,
     Index,
     Numeric,
@@ -26,21 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, JSONType, TimestampMixin
+from backend.core.db import Base, JSONType, TimestampMixin, string_enum
 from backend.core.ids import new_id
 from backend.core.tenancy import TenantMixin
-
-
-def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    # Plain strings with a CHECK, as in tenancy: portable, and a new value is a small migration.
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda cls: [member.value for member in cls],
-    )
 
 
 class Channel(StrEnum):
@@ -89,7 +76,7 @@ class ProfileAttribute(TenantKeyMixin, TimestampMixin, Base):
 
     key: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(200))
-    type: Mapped[AttributeType] = mapped_column(_enum(AttributeType, "attribute_type"))
+    type: Mapped[AttributeType] = mapped_column(string_enum(AttributeType, "attribute_type"))
     required: Mapped[bool] = mapped_column(default=False)
     unique: Mapped[bool] = mapped_column(default=False)
     default: Mapped[Any | None] = mapped_column(JSONType, nullable=True)
@@ -111,7 +98,9 @@ class Profile(TenantKeyMixin, TimestampMixin, Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     country: Mapped[str | None] = mapped_column(String(2))  # ISO 3166-1 alpha-2
     preferred_store: Mapped[str | None] = mapped_column(String(100))
-    channel_appetency: Mapped[Channel | None] = mapped_column(_enum(Channel, "profile_channel"))
+    channel_appetency: Mapped[Channel | None] = mapped_column(
+        string_enum(Channel, "profile_channel")
+    )
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Channels on which the address bounced, or that the brand suppressed (per channel).
     bounced: Mapped[list[str]] = mapped_column(JSONType, default=list)
@@ -200,9 +189,9 @@ class ConsentChange(TenantKeyMixin, TimestampMixin, Base):
     )
 
     profile_id: Mapped[UUID]
-    channel: Mapped[Channel | None] = mapped_column(_enum(Channel, "consent_channel"))
+    channel: Mapped[Channel | None] = mapped_column(string_enum(Channel, "consent_channel"))
     topic: Mapped[str | None] = mapped_column(String(64))
-    state: Mapped[ConsentState] = mapped_column(_enum(ConsentState, "consent_state"))
+    state: Mapped[ConsentState] = mapped_column(string_enum(ConsentState, "consent_state"))
     source: Mapped[str] = mapped_column(String(200))
     proof: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     occurred_at: Mapped[dt.datetime]

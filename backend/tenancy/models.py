@@ -6,23 +6,11 @@ import datetime as dt
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, IdMixin, TimestampMixin
+from backend.core.db import Base, IdMixin, TimestampMixin, string_enum
 from backend.core.tenancy import TenantMixin
-
-
-def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
-    # Stored as plain strings with a CHECK: portable, and adding a value is a simple migration.
-    return Enum(
-        enum_cls,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda cls: [member.value for member in cls],
-    )
 
 
 class AgencyRole(StrEnum):
@@ -56,7 +44,7 @@ class Brand(IdMixin, TimestampMixin, Base):
     agency_id: Mapped[UUID] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     status: Mapped[BrandStatus] = mapped_column(
-        _enum(BrandStatus, "brand_status"), default=BrandStatus.PROVISIONING
+        string_enum(BrandStatus, "brand_status"), default=BrandStatus.PROVISIONING
     )
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     locale: Mapped[str] = mapped_column(String(16), default="en")
@@ -72,7 +60,7 @@ class AgencyMember(IdMixin, TimestampMixin, Base):
 
     agency_id: Mapped[UUID] = mapped_column(ForeignKey("agencies.id", ondelete="CASCADE"))
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    role: Mapped[AgencyRole] = mapped_column(_enum(AgencyRole, "agency_role"))
+    role: Mapped[AgencyRole] = mapped_column(string_enum(AgencyRole, "agency_role"))
 
 
 class BrandGrant(IdMixin, TimestampMixin, Base):
@@ -86,7 +74,7 @@ class BrandGrant(IdMixin, TimestampMixin, Base):
 
     brand_id: Mapped[UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    role: Mapped[BrandRole] = mapped_column(_enum(BrandRole, "brand_role"))
+    role: Mapped[BrandRole] = mapped_column(string_enum(BrandRole, "brand_role"))
 
 
 class BrandSettings(TenantMixin, TimestampMixin, Base):
