@@ -296,16 +296,15 @@ def test_demo_prints_ids_credentials_and_a_token(cli_env: Env, settings: Setting
     response = api_get(settings, f"/v1/brands/{demo['brand_id']}", demo["access_token"])
     assert response.status_code == 200, response.text
     assert response.json()["agencyId"] == demo["agency_id"]
+    assert demo["spa_client_id"]
+    assert demo["spa_redirect_uri"].startswith("http://127.0.0.1")
 
 
 def test_demo_again_reuses_the_data_with_a_fresh_token(cli_env: Env) -> None:
     first = output(invoke(cli_env, "demo"))
     second = output(invoke(cli_env, "demo"))
-    assert (second["agency_id"], second["brand_id"], second["user_id"]) == (
-        first["agency_id"],
-        first["brand_id"],
-        first["user_id"],
-    )
+    keys = ("agency_id", "brand_id", "user_id", "spa_client_id")
+    assert [second[k] for k in keys] == [first[k] for k in keys]
     assert second["access_token"] != first["access_token"]
 
 

@@ -150,6 +150,16 @@ async def create_client(
     return ClientView(client, sorted(set(data.brand_ids))), secret
 
 
+async def client_id_by_name(session: AsyncSession, agency_id: UUID, name: str) -> UUID | None:
+    """The agency's oldest client of this name, if any."""
+    return await session.scalar(
+        select(OAuthClient.id)
+        .where(OAuthClient.agency_id == agency_id, OAuthClient.name == name)
+        .order_by(OAuthClient.id)
+        .limit(1)
+    )
+
+
 async def _get(session: AsyncSession, agency_id: UUID, client_id: UUID) -> OAuthClient:
     client = await session.get(OAuthClient, client_id)
     if client is None or client.agency_id != agency_id:
