@@ -114,6 +114,7 @@ class ExportController(_BrandScoped):
                 data_container=str,
                 media_type="text/csv",
                 description="The file (`text/csv` or `application/x-ndjson`), streamed.",
+                generate_examples=False,
             ),
             **READ_ERRORS,
             **problem_responses(409),
