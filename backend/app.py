@@ -38,6 +38,8 @@ from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
+from backend.profiles.exports_routes import ExportController, ProfileGdprController
+from backend.profiles.linked_routes import LinkedTableController, ProfileLinkedController
 from backend.profiles.routes import (
     ConsentTopicController,
     ProfileAttributeController,
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = (settings or load_settings()).validate()
     configure_logging(settings)
     engine = create_engine(settings.database_url)
-    session_factory = make_session_factory(engine)
+    session_factory = make_session_factory(engine, secret_key=settings.secret_key)
     broker, runtime = build_job_system(settings)
     rate_limiter = build_rate_limiter(settings)
     relay = OutboxRelay(
@@ -181,6 +183,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileAttributeController,
             ConsentTopicController,
             ProfileController,
+            ProfileLinkedController,
+            ProfileGdprController,
+            LinkedTableController,
+            ExportController,
             ClientController,
             SignInController,
             OAuthController,

@@ -67,7 +67,7 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
 
     load_tasks()
     engine = create_engine(settings.database_url)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:
         async with open_session(factory, actor="operator:cli") as session:
             result = await work(session)

@@ -1,6 +1,7 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
-import backend.audit.recorder  # noqa: F401  (registers the audit hook on every session)
+import backend.audit.recorder  # registers the audit hook on every session
+import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
     AccessToken,
@@ -18,13 +19,19 @@ from backend.core.outbox import OutboxMessage
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
+    ExportChunk,
+    LinkedRow,
+    LinkedRowVersion,
+    LinkedTable,
     Order,
     OrderLine,
     Profile,
     ProfileAttribute,
+    ProfileExport,
     ProfileIdentity,
     ProfileMerge,
     ProfileUniqueValue,
+    Suppression,
 )
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 
@@ -41,7 +48,11 @@ __all__ = [
     "ConsentChange",
     "ConsentTopic",
     "DueTask",
+    "ExportChunk",
     "IdempotencyRecord",
+    "LinkedRow",
+    "LinkedRowVersion",
+    "LinkedTable",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
@@ -50,9 +61,11 @@ __all__ = [
     "OutboxMessage",
     "Profile",
     "ProfileAttribute",
+    "ProfileExport",
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "Suppression",
     "User",
     "WebSession",
 ]

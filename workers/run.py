@@ -19,7 +19,12 @@ from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
 
 # Every domain with background work lists its tasks module here.
-TASK_MODULES = ("backend.core.tasks", "backend.auth.tasks", "backend.tenancy.tasks")
+TASK_MODULES = (
+    "backend.core.tasks",
+    "backend.auth.tasks",
+    "backend.tenancy.tasks",
+    "backend.profiles.tasks",
+)
 
 log = structlog.get_logger("levier.worker")
 
@@ -79,7 +84,7 @@ def run_worker(settings: Settings, threads: int = 8) -> None:
 async def _run_scheduler(settings: Settings) -> None:
     broker, _runtime = build_job_system(settings)
     engine = create_engine(settings.database_url)
-    factory = make_session_factory(engine)
+    factory = make_session_factory(engine, secret_key=settings.secret_key)
     relay = OutboxRelay(factory, sender(broker), interval_seconds=settings.relay_interval_seconds)
     scheduler = Scheduler(factory, relay, interval_seconds=settings.scheduler_interval_seconds)
     stop = asyncio.Event()

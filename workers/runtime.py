@@ -35,7 +35,7 @@ class TaskRuntime:
         loop = asyncio.get_running_loop()
         if self._factory is None or self._loop is not loop:
             self._engine = create_engine(self.settings.database_url)
-            self._factory = make_session_factory(self._engine)
+            self._factory = make_session_factory(self._engine, secret_key=self.settings.secret_key)
             self._loop = loop
         return self._factory
 

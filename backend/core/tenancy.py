@@ -11,6 +11,8 @@ Wall two, PostgreSQL: row-level security, enabled and forced on every tenant tab
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any, NewType
 from uuid import UUID
 
@@ -36,6 +38,7 @@ TENANT_INFO_KEY = "levier.tenant_id"
 ACTOR_INFO_KEY = "levier.actor"
 REQUEST_ID_INFO_KEY = "levier.request_id"
 TENANT_SETTING = "levier.tenant_id"
+HASH_KEY_INFO_KEY = "levier.hash_key"
 
 
 class TenantScopeError(RuntimeError):
@@ -60,8 +63,27 @@ def session_tenant(session: Session | AsyncSession) -> TenantId | None:
     return tenant
 
 
-def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, sync_session_class=LevierSession, expire_on_commit=False)
+def make_session_factory(
+    engine: AsyncEngine, *, secret_key: str | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the application. With ``secret_key``, each session carries a key derived from
+    it for keyed hashes of personal data (:func:`hash_key_of`), so a service needing one keeps
+    the plain ``(session, …)`` signature."""
+    info: dict[str, Any] = {}
+    if secret_key is not None:
+        derived = hmac.new(secret_key.encode(), b"levier:keyed-hashes", hashlib.sha256).digest()
+        info[HASH_KEY_INFO_KEY] = derived
+    return async_sessionmaker(
+        engine, sync_session_class=LevierSession, expire_on_commit=False, info=info
+    )
+
+
+def hash_key_of(session: Session | AsyncSession) -> bytes:
+    """The session's key for keyed hashes (derived from the app's secret key)."""
+    key = session.info.get(HASH_KEY_INFO_KEY)
+    if not isinstance(key, bytes):
+        raise RuntimeError("this session factory was made without the secret key")
+    return key
 
 
 def open_session(

@@ -77,21 +77,23 @@ def validate_values(
     errors: FieldErrors,
     *,
     creating: bool,
+    prefix: str = "attributes",
+    noun: str = "attribute",
 ) -> dict[str, Any]:
     """The profile's attributes after applying ``given`` to ``current`` (``null`` removes one).
 
     Creating applies defaults and checks required attributes; every violation goes to ``errors``
-    named ``attributes.<key>``.
+    named ``<prefix>.<key>`` (linked tables validate their columns here too, as ``values``).
     """
     result = {key: value for key, value in current.items() if key in definitions}
     for key, value in given.items():
-        field = f"attributes.{key}"
+        field = f"{prefix}.{key}"
         definition = definitions.get(key)
         if definition is None:
-            errors.add(field, "unknown attribute")
+            errors.add(field, f"unknown {noun}")
         elif value is None:
             if definition.required:
-                errors.add(field, "required attribute cannot be removed")
+                errors.add(field, f"required {noun} cannot be removed")
             result.pop(key, None)
         else:
             try:
@@ -103,7 +105,7 @@ def validate_values(
             if key not in result and key not in given and definition.default is not None:
                 result[key] = definition.default
             if definition.required and key not in result and key not in given:
-                errors.add(f"attributes.{key}", "required attribute is missing")
+                errors.add(f"{prefix}.{key}", f"required {noun} is missing")
     return result
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, NotFound
 from backend.core.pagination import PageRequest
-from backend.profiles import repository
+from backend.profiles import repository, service  # a module: the service imports this one
 from backend.profiles.fields import FieldErrors, can_receive_sms
 from backend.profiles.models import Channel, ConsentChange, ConsentState, ConsentTopic, Profile
 from backend.profiles.schemas import (
@@ -21,7 +21,6 @@ from backend.profiles.schemas import (
     TopicCreate,
     TopicUpdate,
 )
-from backend.profiles.service import get_profile
 
 # A consent may be dated a little ahead of the server clock, not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -75,8 +74,15 @@ async def record_change(
     session: AsyncSession, profile_id: UUID, data: ConsentChangeIn
 ) -> ConsentChange:
     """Append a consent change to the profile's history (never overwriting an earlier one)."""
-    profile = await get_profile(session, profile_id)
-    errors = FieldErrors()
+    profile = await service.get_profile(session, profile_id)
+    return await append_change(session, profile, data)
+
+
+async def append_change(
+    session: AsyncSession, profile: Profile, data: ConsentChangeIn, *, field: str = ""
+) -> ConsentChange:
+    """Validate and append a change for a profile at hand; errors are named under ``field``."""
+    errors = FieldErrors(prefix=field)
     if data.topic is not None:
         if data.channel is None:
             errors.add("channel", "a topic subscription names its channel")
@@ -103,7 +109,7 @@ async def record_change(
 
 
 async def current(session: AsyncSession, profile_id: UUID) -> tuple[Profile, list[ConsentChange]]:
-    profile = await get_profile(session, profile_id)
+    profile = await service.get_profile(session, profile_id)
     return profile, await repository.current_consents(session, [profile.id])
 
 
@@ -121,7 +127,7 @@ async def history(
     session: AsyncSession, profile_id: UUID, page: PageRequest
 ) -> tuple[list[ConsentChange], str | None]:
     """Every change, in the order it was recorded."""
-    profile = await get_profile(session, profile_id)
+    profile = await service.get_profile(session, profile_id)
     return await repository.consent_history(session, profile.id, page)
 
 

@@ -20,11 +20,12 @@ _COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 class FieldErrors:
     """Collects every violation of one write, so a client sees them all at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
         self.errors: list[dict[str, Any]] = []
+        self.prefix = prefix  # names the fields of a nested object: ``consents[0].``
 
     def add(self, field: str, message: str) -> None:
-        self.errors.append({"field": field, "message": message})
+        self.errors.append({"field": self.prefix + field, "message": message})
 
     def raise_if_any(self) -> None:
         if self.errors:

@@ -15,9 +15,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Date,
     ForeignKeyConstraint,
     Index,
+    LargeBinary,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -236,3 +238,155 @@ class OrderLine(TenantKeyMixin, TimestampMixin, Base):
     category: Mapped[str | None] = mapped_column(String(200))
     quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3))
     price: Mapped[Decimal] = mapped_column(Numeric(16, 4))  # unit price
+
+
+# Linked tables ---------------------------------------------------------------------------------
+
+
+class LinkedTable(TenantKeyMixin, TimestampMixin, Base):
+    """A brand-defined table around the profile (coupons, loyalty points, contracts…).
+
+    ``columns`` holds the typed column definitions (``key``, ``label``, ``type``, ``required``,
+    ``default``, ``options``), typed like profile attributes.
+    """
+
+    __tablename__ = "linked_tables"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "key"),
+    )
+
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    columns: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+
+
+def _of_linked_table() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["tenant_id", "table_id"],
+        ["linked_tables.tenant_id", "linked_tables.id"],
+        ondelete="CASCADE",
+    )
+
+
+class LinkedRow(TenantKeyMixin, TimestampMixin, Base):
+    """One row of a linked table, referencing one profile; ``version`` counts its changes."""
+
+    __tablename__ = "linked_rows"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        Index("ix_linked_rows_tenant_id_table_id_id", "tenant_id", "table_id", "id"),
+        Index(
+            "ix_linked_rows_tenant_id_profile_id_table_id", "tenant_id", "profile_id", "table_id"
+        ),
+        _of_linked_table(),
+        _of_profile(),
+    )
+
+    table_id: Mapped[UUID]
+    profile_id: Mapped[UUID]
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    version: Mapped[int] = mapped_column(default=1)
+
+
+class LinkedRowOperation(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    MERGED = "merged"  # the row followed its profile into the surviving profile
+    DELETED = "deleted"
+
+
+class LinkedRowVersion(TenantKeyMixin, TimestampMixin, Base):
+    """One state of a linked row, appended at every change and never rewritten.
+
+    Versions outlive a deleted row (its last one says ``deleted``); they go with the table or the
+    profile (both keys cascade), so an erased person leaves no history behind.
+    """
+
+    __tablename__ = "linked_row_versions"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "row_id", "version"),
+        Index("ix_linked_row_versions_tenant_id_profile_id", "tenant_id", "profile_id"),
+        Index("ix_linked_row_versions_tenant_id_table_id", "tenant_id", "table_id"),
+        _of_linked_table(),
+        _of_profile(),
+    )
+
+    row_id: Mapped[UUID]
+    table_id: Mapped[UUID]
+    profile_id: Mapped[UUID]
+    version: Mapped[int]
+    operation: Mapped[LinkedRowOperation] = mapped_column(
+        _enum(LinkedRowOperation, "linked_row_operation")
+    )
+    values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    changed_at: Mapped[dt.datetime]
+
+
+# Exports ---------------------------------------------------------------------------------------
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    NDJSON = "ndjson"
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ProfileExport(TenantKeyMixin, TimestampMixin, Base):
+    """An export of the brand's profiles (all, or a filtered set), written by a job."""
+
+    __tablename__ = "profile_exports"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+    format: Mapped[ExportFormat] = mapped_column(_enum(ExportFormat, "export_format"))
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[ExportStatus] = mapped_column(_enum(ExportStatus, "export_status"))
+    row_count: Mapped[int] = mapped_column(default=0)
+    byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ExportChunk(TenantMixin, TimestampMixin, Base):
+    """One piece (about 1 MiB) of an export's file; ``seq`` orders them from 0."""
+
+    __tablename__ = "export_chunks"
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "export_id", "seq"),
+        ForeignKeyConstraint(
+            ["tenant_id", "export_id"],
+            ["profile_exports.tenant_id", "profile_exports.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    export_id: Mapped[UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# GDPR ------------------------------------------------------------------------------------------
+
+
+class Suppression(TenantMixin, TimestampMixin, Base):
+    """An identifier of an erased person, kept only as a keyed hash (HMAC-SHA256 with the
+    brand's salt) so that no later write or import brings the person back without new consent.
+    """
+
+    __tablename__ = "suppressions"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "kind", "hash"),)
+
+    kind: Mapped[str] = mapped_column(String(80), primary_key=True)  # email, phone, external:<src>
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # hex
+    reason: Mapped[str] = mapped_column(String(200))
+    erased_at: Mapped[dt.datetime]

@@ -3,6 +3,7 @@ few Core inserts stamp ``tenant_id`` themselves."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -83,6 +84,7 @@ async def list_profiles(
     keys: Sequence[tuple[str, str]] = (),
     country: str | None = None,
     preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
 ) -> tuple[list[Profile], str | None]:
     """Profiles in creation order; each identity key of ``keys`` must point to them."""
     query = select(Profile)
@@ -95,6 +97,8 @@ async def list_profiles(
         query = query.where(Profile.country == country)
     if preferred_store is not None:
         query = query.where(Profile.preferred_store == preferred_store)
+    if updated_since is not None:
+        query = query.where(Profile.updated_at >= updated_since)
     return await paginate(session, query, Profile.id, page)
 
 

@@ -6,6 +6,7 @@ reach, then 403 for a role or scope that falls short (reads: viewer, writes: man
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Any
 from uuid import UUID
@@ -376,6 +377,10 @@ class ProfileController(_BrandScoped):
         ] = None,
         country: Annotated[str | None, QueryParameter()] = None,
         preferred_store: Annotated[str | None, QueryParameter(name="preferredStore")] = None,
+        updated_since: Annotated[
+            dt.datetime | None,
+            QueryParameter(name="updatedSince", description="Changed at or after (ISO 8601)."),
+        ] = None,
     ) -> ProfilePage:
         """Profiles in creation order (keyset pages), filtered; `email`, `phone` and
         `externalId` find a profile by any identity key it holds, merged-in keys included."""
@@ -388,6 +393,7 @@ class ProfileController(_BrandScoped):
             external_id=external_id,
             country=country,
             preferred_store=preferred_store,
+            updated_since=updated_since,
         )
         return ProfilePage([profile_out(v) for v in await service.views(db_session, items)], cursor)
 

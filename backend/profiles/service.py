@@ -13,6 +13,7 @@ keys; the merged id then answers with the survivor (REST 308, GraphQL resolves i
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,7 +29,7 @@ from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as attribute_rules
-from backend.profiles import repository
+from backend.profiles import consents, repository, suppressions
 from backend.profiles.fields import (
     FieldErrors,
     normalise_country,
@@ -39,7 +40,14 @@ from backend.profiles.fields import (
     valid_source,
     valid_time_zone,
 )
-from backend.profiles.models import ConsentChange, Order, Profile, ProfileIdentity, ProfileMerge
+from backend.profiles.models import (
+    ConsentChange,
+    ConsentState,
+    Order,
+    Profile,
+    ProfileIdentity,
+    ProfileMerge,
+)
 from backend.profiles.schemas import ExternalId, ProfileCreate, ProfileUpdate, WriteMode
 from backend.tenancy import service as tenancy_service
 
@@ -157,9 +165,11 @@ async def list_profiles(
     external_id: str | None = None,
     country: str | None = None,
     preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
 ) -> tuple[list[Profile], str | None]:
     """Profiles in creation order, filtered; ``email``, ``phone`` and ``external_id``
-    (``source:value``) look profiles up by identity key, merged-in keys included."""
+    (``source:value``) look profiles up by identity key, merged-in keys included;
+    ``updated_since`` keeps those changed at or after it."""
     errors = FieldErrors()
     keys: list[tuple[str, str]] = []
     if email is not None:
@@ -185,9 +195,16 @@ async def list_profiles(
         country = normalise_country(country)
         if country is None:
             errors.add("country", "not an ISO 3166-1 alpha-2 country code")
+    if updated_since is not None and updated_since.tzinfo is None:
+        errors.add("updatedSince", "expected a date and time with its UTC offset")
     errors.raise_if_any()
     return await repository.list_profiles(
-        session, page, keys=keys, country=country, preferred_store=preferred_store
+        session,
+        page,
+        keys=keys,
+        country=country,
+        preferred_store=preferred_store,
+        updated_since=updated_since,
     )
 
 
@@ -349,7 +366,12 @@ async def create_profile(
     mode: WriteMode = WriteMode.CREATE,
 ) -> tuple[Profile, bool]:
     """Create a profile, or with ``upsert`` update the one its identity keys point to (merging
-    the profiles when they point to several). Returns the profile and whether it is new."""
+    the profiles when they point to several). Returns the profile and whether it is new.
+
+    Identifiers of an erased person (on the brand's suppression list, see
+    :mod:`backend.profiles.gdpr`) that no profile holds answer 409 naming the field, unless the
+    write carries new consent: a ``granted`` change in ``consents``, which lifts their
+    suppression. The consents are recorded on the profile written."""
     write, errors = await _prepare(
         session,
         tenant,
@@ -368,10 +390,13 @@ async def create_profile(
                 {"field": f, "message": "identity key belongs to another profile"} for f in fields
             ],
         )
+    given_keys = write.keys()
+    await _check_suppressed(session, [k for k in given_keys if k not in owners], data)
     found = await repository.profiles_by_ids(session, sorted(set(owners.values())))
     if not found:
         profile = Profile(id=new_id(), attributes={}, bounced=[], suppressed=[])
         await _apply(session, tenant, profile, write, errors, creating=True)
+        await _record_consents(session, profile, data)
         return profile, True
 
     found.sort(key=lambda p: (p.created_at, p.id))
@@ -380,11 +405,33 @@ async def create_profile(
         joined = [f"{k}:{v}" for (k, v), owner in owners.items() if owner == other.id]
         await _merge(session, tenant, survivor, other, reason="identity", keys=joined)
     await _apply(session, tenant, survivor, write, errors, creating=False)
+    await _record_consents(session, survivor, data)
     return survivor, False
 
 
 def _key_field(kind: str) -> str:
     return kind if kind in (EMAIL, PHONE) else "externalIds"
+
+
+async def _check_suppressed(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], data: ProfileCreate
+) -> None:
+    blocked = await suppressions.suppressed(session, keys)
+    if not blocked:
+        return
+    if not any(c.state is ConsentState.GRANTED for c in data.consents):
+        fields = sorted({_key_field(kind) for kind, _ in blocked})
+        raise Conflict(
+            "these identifiers belong to an erased person: only a write carrying new consent "
+            "(a granted consent in `consents`) may bring them back",
+            errors=[{"field": f, "message": "identifier erased (GDPR)"} for f in fields],
+        )
+    await suppressions.lift(session, sorted(blocked))
+
+
+async def _record_consents(session: AsyncSession, profile: Profile, data: ProfileCreate) -> None:
+    for index, change in enumerate(data.consents):
+        await consents.append_change(session, profile, change, field=f"consents[{index}].")
 
 
 async def update_profile(

@@ -28,13 +28,22 @@ from backend.profiles.models import (
     ConsentChange,
     ConsentState,
     ConsentTopic,
+    ExportChunk,
+    ExportFormat,
+    ExportStatus,
+    LinkedRow,
+    LinkedRowOperation,
+    LinkedRowVersion,
+    LinkedTable,
     Order,
     OrderLine,
     Profile,
     ProfileAttribute,
+    ProfileExport,
     ProfileIdentity,
     ProfileMerge,
     ProfileUniqueValue,
+    Suppression,
 )
 from backend.tenancy.models import BrandSettings
 from tests.factories import make_brand, make_world, problem, session_of
@@ -46,6 +55,9 @@ class Parents:
 
     profile_id: UUID = field(default_factory=uuid4)
     order_id: UUID = field(default_factory=uuid4)
+    linked_table_id: UUID = field(default_factory=uuid4)
+    linked_row_id: UUID = field(default_factory=uuid4)
+    export_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -82,6 +94,39 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     ),
     "order_lines": lambda p: OrderLine(
         order_uuid=p.order_id, product="isolation", quantity=Decimal(1), price=Decimal("1.00")
+    ),
+    "linked_tables": lambda p: LinkedTable(
+        id=p.linked_table_id, key="isolation", label="Isolation", columns=[]
+    ),
+    "linked_rows": lambda p: LinkedRow(
+        id=p.linked_row_id,
+        table_id=p.linked_table_id,
+        profile_id=p.profile_id,
+        values={},
+        version=1,
+    ),
+    "linked_row_versions": lambda p: LinkedRowVersion(
+        row_id=p.linked_row_id,
+        table_id=p.linked_table_id,
+        profile_id=p.profile_id,
+        version=1,
+        operation=LinkedRowOperation.CREATED,
+        values={},
+        changed_at=utcnow(),
+    ),
+    "profile_exports": lambda p: ProfileExport(
+        id=p.export_id,
+        format=ExportFormat.CSV,
+        filter={},
+        fields=["id"],
+        status=ExportStatus.QUEUED,
+        row_count=0,
+        byte_count=0,
+        chunk_count=0,
+    ),
+    "export_chunks": lambda p: ExportChunk(export_id=p.export_id, seq=0, data=b"id\r\n"),
+    "suppressions": lambda _: Suppression(
+        kind="email", hash="0" * 64, reason="isolation", erased_at=utcnow()
     ),
 }
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from uuid import UUID
 
 import httpx
 from litestar import Litestar
 
 from backend.auth import service as auth_service
+from backend.profiles import exports
 from tests.factories import Person, World, session_of
 
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
@@ -87,3 +89,44 @@ async def headers_with_scopes(app: Litestar, person: Person, scopes: str) -> dic
 
 def fields_of(problem_body: dict[str, Any]) -> list[str]:
     return [error["field"] for error in problem_body.get("errors") or []]
+
+
+async def define_table(client: httpx.AsyncClient, world: World, **body: Any) -> dict[str, Any]:
+    body.setdefault("label", body["key"].replace("_", " ").title())
+    for column in body.get("columns", []):
+        column.setdefault("label", column["key"].title())
+    response = await client.post(
+        brand_url(world, "/linked-tables"), json=body, headers=world.manager_a.headers
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def add_row(
+    client: httpx.AsyncClient, world: World, table: str, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        brand_url(world, f"/linked-tables/{table}/rows"), json=body, headers=world.manager_a.headers
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def request_export(client: httpx.AsyncClient, world: World, **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        brand_url(world, "/exports/profiles"), json=body, headers=world.manager_a.headers
+    )
+    assert response.status_code == 202, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def finished_export(app: Litestar, client: httpx.AsyncClient, world: World) -> dict[str, Any]:
+    """An export written in place, as the job would (for tests that run no worker)."""
+    export = await request_export(client, world, format="csv")
+    async with session_of(app, world.brand_a.id) as session:
+        await exports.run_export(session, UUID(export["id"]), checkpoint=session.commit)
+        await session.commit()
+    return export

@@ -9,35 +9,56 @@ import httpx
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from backend.auth.scopes import SCOPE_OPT
 from tests.factories import World, make_world, problem
 from tests.profiles.helpers import (
+    add_row,
     brand_url,
     create_profile,
     define_attribute,
+    define_table,
     define_topic,
+    finished_export,
     headers_with_scopes,
 )
 
-PREFIXES = ("/profiles", "/profile-attributes", "/consent-topics")
+PREFIXES = ("/profiles", "/profile-attributes", "/consent-topics", "/linked-tables", "/exports")
 
 
 def profile_routes(app: Litestar) -> list[tuple[str, str]]:
     """(method, path after the brand) of every route of the profiles domain."""
-    routes: list[tuple[str, str]] = []
+    return [(method, path) for method, path, _ in scoped_routes(app)]
+
+
+def scoped_routes(app: Litestar) -> list[tuple[str, str, str]]:
+    """(method, path after the brand, scope it declares) of every profiles route."""
+    routes: list[tuple[str, str, str]] = []
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
         rest = re.sub(r"^/v1/brands/\{brand_id:uuid\}", "", route.path)
         if rest != route.path and rest.startswith(PREFIXES):
-            routes += [(str(m), rest) for m in sorted(route.methods - {"HEAD", "OPTIONS"})]
-    return routes
+            for handler in route.route_handlers:
+                for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
+                    routes.append((str(method), rest, str(handler.opt[SCOPE_OPT])))
+    return sorted(routes)
 
 
-async def brand_a_rows(client: httpx.AsyncClient, world: World) -> dict[str, str]:
+async def brand_a_rows(app: Litestar, client: httpx.AsyncClient, world: World) -> dict[str, str]:
     profile = await create_profile(client, world, email="a@example.com")
     attribute = await define_attribute(client, world, key="note", type="text")
     topic = await define_topic(client, world, "offers")
-    return {"profile_id": profile["id"], "attribute_id": attribute["id"], "topic_id": topic["id"]}
+    await define_table(client, world, key="coupons", columns=[{"key": "code", "type": "text"}])
+    row = await add_row(client, world, "coupons", profileId=profile["id"], values={"code": "A"})
+    export = await finished_export(app, client, world)
+    return {
+        "profile_id": profile["id"],
+        "attribute_id": attribute["id"],
+        "topic_id": topic["id"],
+        "key": "coupons",
+        "row_id": row["id"],
+        "export_id": export["id"],
+    }
 
 
 def body_for(path: str, ids: dict[str, str]) -> dict[str, str]:
@@ -55,22 +76,30 @@ def body_for(path: str, ids: dict[str, str]) -> dict[str, str]:
         return {"state": "granted", "source": "x"}
     if path.startswith(("/profile-attributes/", "/consent-topics/")):
         return {"label": "x"}
+    if path.endswith("/rows"):
+        return {"profileId": ids["profile_id"], "values": {"code": "B"}}
+    if path.endswith("/rows/{row_id:uuid}"):
+        return {"values": {"code": "C"}}
+    if path == "/linked-tables/{key:str}":
+        return {"label": "x"}
+    if path == "/exports/profiles":
+        return {"format": "csv"}
     return {}
 
 
 def fill(path: str, ids: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+):uuid\}", lambda m: ids[m.group(1)], path)
+    return re.sub(r"\{(\w+):(uuid|str)\}", lambda m: ids[m.group(1)], path)
 
 
 async def test_the_walk_covers_every_profile_route(app: Litestar) -> None:
-    assert len(profile_routes(app)) == 22
+    assert len(profile_routes(app)) == 40
 
 
 async def test_rows_of_brand_a_answer_404_on_brand_b(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
-    ids = await brand_a_rows(client, world)
+    ids = await brand_a_rows(app, client, world)
     for method, path in profile_routes(app):
         if "{" not in path:
             continue
@@ -85,7 +114,7 @@ async def test_rows_of_brand_a_answer_404_on_brand_b(
 
 async def test_brand_b_lists_none_of_brand_a_rows(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
-    await brand_a_rows(client, world)
+    await brand_a_rows(app, client, world)
     for path in PREFIXES:
         response = await client.get(
             f"/v1/brands/{world.brand_b.id}{path}", headers=world.owner_b.headers
@@ -96,7 +125,7 @@ async def test_brand_b_lists_none_of_brand_a_rows(app: Litestar, client: httpx.A
 
 async def test_viewer_cannot_write_on_any_route(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
-    ids = await brand_a_rows(client, world)
+    ids = await brand_a_rows(app, client, world)
     writes = [(m, p) for m, p in profile_routes(app) if m != "GET"]
     assert writes
     for method, path in writes:
@@ -108,7 +137,7 @@ async def test_viewer_cannot_write_on_any_route(app: Litestar, client: httpx.Asy
 
 async def test_viewer_reads_every_read_route(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
-    ids = await brand_a_rows(client, world)
+    ids = await brand_a_rows(app, client, world)
     for method, path in profile_routes(app):
         if method == "GET":
             response = await client.get(
@@ -121,25 +150,33 @@ async def test_write_routes_need_the_profiles_write_scope(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
-    ids = await brand_a_rows(client, world)
+    ids = await brand_a_rows(app, client, world)
     headers = await headers_with_scopes(app, world.manager_a, "profiles:read")
-    for method, path in profile_routes(app):
-        if method != "GET":
-            response = await client.request(
-                method, brand_url(world, fill(path, ids)), json={}, headers=headers
-            )
-            body = problem(response, 403)
-            assert body["type"].endswith(":insufficient-scope"), (method, path)
+    writes = [(m, p) for m, p, scope in scoped_routes(app) if scope == "profiles:write"]
+    assert writes
+    for method, path in writes:
+        response = await client.request(
+            method, brand_url(world, fill(path, ids)), json={}, headers=headers
+        )
+        body = problem(response, 403)
+        assert body["type"].endswith(":insufficient-scope"), (method, path)
 
 
 async def test_read_routes_need_the_profiles_read_scope(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
-    ids = await brand_a_rows(client, world)
+    ids = await brand_a_rows(app, client, world)
     headers = await headers_with_scopes(app, world.manager_a, "brands:read profiles:write")
-    for method, path in profile_routes(app):
-        if method == "GET":
-            response = await client.get(brand_url(world, fill(path, ids)), headers=headers)
-            body = problem(response, 403)
-            assert body["type"].endswith(":insufficient-scope"), path
+    reads = [(m, p) for m, p, scope in scoped_routes(app) if scope == "profiles:read"]
+    assert any(m == "POST" for m, _ in reads)  # requesting an export reads
+    for method, path in reads:
+        response = await client.request(
+            method, brand_url(world, fill(path, ids)), json=body_for(path, ids), headers=headers
+        )
+        body = problem(response, 403)
+        assert body["type"].endswith(":insufficient-scope"), path
+
+
+async def test_every_route_declares_a_profiles_scope(app: Litestar) -> None:
+    assert {scope for _, _, scope in scoped_routes(app)} == {"profiles:read", "profiles:write"}

@@ -1,0 +1,118 @@
+"""GDPR: erasing a person, and exporting everything held on one person.
+
+Erasure is a hard delete of the profile and everything it has: identity keys, unique values,
+consent history, orders and their lines, linked rows and their history, the merge history that
+leads to it (the ids merged into it answer 404 afterwards), and every row other domains register
+through :func:`backend.profiles.service.on_delete` (events, messages). Its identifiers (email,
+phone, external ids, merged-in ones included) are kept only as keyed hashes in the brand's
+suppression list (:mod:`backend.profiles.suppressions`), so that no later write or import brings
+the person back without new consent. The audit log records the deletion (who, when, which id).
+
+Exports already written (``profile_exports``) are files of their time and are not rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import utcnow
+from backend.core.pagination import MAX_LIMIT, PageRequest, decode_cursor
+from backend.core.tenancy import TenantId
+from backend.profiles import consents, linked, orders, repository, service, suppressions
+from backend.profiles.linked import RowView
+from backend.profiles.models import (
+    ConsentChange,
+    LinkedRowVersion,
+    ProfileIdentity,
+    ProfileMerge,
+)
+from backend.profiles.orders import OrderView
+from backend.profiles.service import EMAIL, PHONE, ProfileView
+from backend.profiles.suppressions import suppressed
+
+__all__ = ["Erasure", "PersonData", "erase_profile", "export_person", "suppressed"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Erasure:
+    profile_id: UUID
+    suppressed_keys: int  # identifiers now on the suppression list because of this erasure
+    erased_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PersonData:
+    view: ProfileView
+    identities: list[ProfileIdentity]
+    consents: list[ConsentChange]
+    orders: list[OrderView]
+    linked_rows: list[tuple[RowView, list[LinkedRowVersion]]]
+    merges: list[ProfileMerge]
+
+
+async def _merged_into(session: AsyncSession, profile_id: UUID) -> set[UUID]:
+    """The profile and every id merged into it, directly or through others."""
+    found, frontier = {profile_id}, {profile_id}
+    while frontier:
+        rows = await session.scalars(
+            select(ProfileMerge.merged_id).where(ProfileMerge.survivor_id.in_(frontier))
+        )
+        frontier = set(rows) - found
+        found |= frontier
+    return found
+
+
+async def erase_profile(
+    session: AsyncSession, tenant: TenantId, profile_id: UUID, reason: str
+) -> Erasure:
+    """Erase the person (see the module docstring); a merged id answers with its survivor."""
+    profile = await service.get_profile(session, profile_id)
+    keys = {(i.kind, i.value) for i in await repository.identities_of(session, [profile.id])}
+    if profile.email:
+        keys.add((EMAIL, profile.email))
+    if profile.phone:
+        keys.add((PHONE, profile.phone))
+    await suppressions.suppress(session, sorted(keys), reason)
+    # Merge records hold the joining keys in clear: the whole chain into this profile goes.
+    merged = await _merged_into(session, profile.id)
+    await session.execute(
+        delete(ProfileMerge)
+        .where(ProfileMerge.survivor_id.in_(merged))
+        .execution_options(synchronize_session=False)
+    )
+    await service.delete_profile(session, tenant, profile.id)
+    return Erasure(profile.id, len(keys), utcnow())
+
+
+async def _every(fetch: Callable[[PageRequest], Awaitable[tuple[list[T], str | None]]]) -> list[T]:
+    items: list[T] = []
+    page = PageRequest(limit=MAX_LIMIT)
+    while True:
+        found, cursor = await fetch(page)
+        items += found
+        if cursor is None:
+            return items
+        page = PageRequest(limit=MAX_LIMIT, after=decode_cursor(cursor))
+
+
+async def export_person(session: AsyncSession, profile_id: UUID) -> PersonData:
+    """Everything held on the person: profile, identity keys, the whole consent history,
+    orders with lines, linked rows with their history, and the merges into the profile."""
+    profile = await service.get_profile(session, profile_id)
+    return PersonData(
+        view=await service.view(session, profile),
+        identities=await repository.identities_of(session, [profile.id]),
+        consents=await _every(lambda page: consents.history(session, profile.id, page)),
+        orders=await _every(lambda page: orders.list_orders(session, profile.id, page)),
+        linked_rows=await linked.everything_of_profile(session, profile.id),
+        merges=await _every(lambda page: service.list_merges(session, profile.id, page)),
+    )

@@ -1,0 +1,403 @@
+"""Linked tables: brand-defined tables around the profile (coupons, loyalty points, contracts…).
+
+A table has typed columns (the types, defaults and validation of profile attributes). Its rows live
+in one tenant table (``linked_rows``, values as JSON) and each references one profile by
+``(tenant_id, profile_id)``: deleting the profile deletes its rows (the foreign key cascades), and a
+merge re-points them to the survivor (the :func:`repoint_rows` hook). Every change of a row appends
+a version to ``linked_row_versions`` (created, updated, merged, deleted), so a row's history stays
+readable, even once the row is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import utcnow
+from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.pagination import PageRequest, paginate
+from backend.core.tenancy import TenantId
+from backend.profiles import attributes as attribute_rules
+from backend.profiles import repository, service
+from backend.profiles.fields import (
+    FieldErrors,
+    normalise_email,
+    normalise_phone,
+    region_of_locale,
+    valid_source,
+)
+from backend.profiles.models import (
+    AttributeType,
+    LinkedRow,
+    LinkedRowOperation,
+    LinkedRowVersion,
+    LinkedTable,
+    ProfileAttribute,
+)
+from backend.profiles.schemas import (
+    LinkedColumn,
+    LinkedRowCreate,
+    LinkedRowUpdate,
+    LinkedTableCreate,
+    LinkedTableUpdate,
+    ProfileKey,
+)
+from backend.tenancy import service as tenancy_service
+
+
+@dataclass(frozen=True)
+class RowView:
+    row: LinkedRow
+    table: str  # the table's key
+
+
+# Column definitions ----------------------------------------------------------------------------
+
+
+def _definition(column: LinkedColumn | dict[str, Any]) -> ProfileAttribute:
+    """A column as an (unsaved) attribute definition, so attribute validation applies as is."""
+    c = column if isinstance(column, LinkedColumn) else msgspec.convert(column, LinkedColumn)
+    return ProfileAttribute(
+        key=c.key,
+        label=c.label,
+        type=c.type,
+        required=c.required,
+        unique=False,
+        default=c.default,
+        options=c.options,
+    )
+
+
+def definitions(table: LinkedTable) -> dict[str, ProfileAttribute]:
+    return {d.key: d for d in (_definition(c) for c in table.columns or [])}
+
+
+def _checked_columns(columns: Sequence[LinkedColumn], errors: FieldErrors) -> list[dict[str, Any]]:
+    """The columns as stored (defaults normalised); each violation names ``columns[i].<field>``."""
+    stored: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, column in enumerate(columns):
+        field = f"columns[{index}]"
+        if column.key in seen:
+            errors.add(f"{field}.key", f"column {column.key!r} is defined twice")
+        seen.add(column.key)
+        default = column.default
+        if column.type is AttributeType.ENUM:
+            if not column.options:
+                errors.add(f"{field}.options", "an enum column needs its options")
+                continue
+            if len(set(column.options)) != len(column.options):
+                errors.add(f"{field}.options", "options must be distinct")
+        elif column.options is not None:
+            errors.add(f"{field}.options", "only enum columns have options")
+            continue
+        if default is not None:
+            try:
+                default = attribute_rules.normalise_value(_definition(column), default)
+            except ValueError as exc:
+                errors.add(f"{field}.default", str(exc))
+        stored.append(msgspec.to_builtins(msgspec.structs.replace(column, default=default)))
+    return stored
+
+
+# Tables ----------------------------------------------------------------------------------------
+
+
+async def list_tables(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[LinkedTable], str | None]:
+    return await paginate(session, select(LinkedTable), LinkedTable.id, page)
+
+
+async def get_table(session: AsyncSession, key: str) -> LinkedTable:
+    table = await session.scalar(select(LinkedTable).where(LinkedTable.key == key))
+    if table is None:
+        raise NotFound(f"no linked table {key!r}", errors=[{"field": "key"}])
+    return table
+
+
+async def create_table(session: AsyncSession, data: LinkedTableCreate) -> LinkedTable:
+    """Define a linked table; its ``key`` names it in row URLs."""
+    errors = FieldErrors()
+    columns = _checked_columns(data.columns, errors)
+    errors.raise_if_any()
+    if await session.scalar(select(LinkedTable.id).where(LinkedTable.key == data.key)):
+        raise Conflict(f"linked table {data.key!r} exists", errors=[{"field": "key"}])
+    table = LinkedTable(key=data.key, label=data.label, columns=columns)
+    session.add(table)
+    await session.flush()
+    return table
+
+
+async def update_table(session: AsyncSession, key: str, data: LinkedTableUpdate) -> LinkedTable:
+    """Change the label, or the columns: new ones may be added and existing ones changed (label,
+    required, default, options), but not removed or retyped, since rows hold their values."""
+    table = await get_table(session, key)
+    if data.columns is not msgspec.UNSET:
+        errors = FieldErrors()
+        columns = _checked_columns(data.columns, errors)
+        given = {c.key: c for c in data.columns}
+        for old in table.columns or []:
+            if old["key"] not in given:
+                errors.add("columns", f"column {old['key']!r} cannot be removed")
+        for index, column in enumerate(data.columns):
+            old_type = next((c["type"] for c in table.columns if c["key"] == column.key), None)
+            if old_type is not None and old_type != column.type.value:
+                errors.add(f"columns[{index}].type", "the type of a column is fixed")
+        errors.raise_if_any()
+        table.columns = columns
+    if data.label is not msgspec.UNSET:
+        table.label = data.label
+    await session.flush()
+    return table
+
+
+async def delete_table(session: AsyncSession, key: str) -> None:
+    """Delete the table with its rows and their history (the foreign keys cascade)."""
+    table = await get_table(session, key)
+    await session.delete(table)
+    await session.flush()
+
+
+# Rows ------------------------------------------------------------------------------------------
+
+
+def _version(row: LinkedRow, operation: LinkedRowOperation) -> LinkedRowVersion:
+    return LinkedRowVersion(
+        row_id=row.id,
+        table_id=row.table_id,
+        profile_id=row.profile_id,
+        version=row.version,
+        operation=operation,
+        values=dict(row.values or {}),
+        changed_at=utcnow(),
+    )
+
+
+async def _profile_by_key(session: AsyncSession, tenant: TenantId, key: ProfileKey) -> UUID:
+    value: str | None = key.value
+    if key.kind == service.EMAIL:
+        value = normalise_email(key.value)
+    elif key.kind == service.PHONE:
+        region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
+        value = normalise_phone(key.value, region)
+    elif not (
+        key.kind.startswith(service.EXTERNAL) and valid_source(key.kind[len(service.EXTERNAL) :])
+    ):
+        raise InvalidInput(
+            "expected the kind email, phone or external:<source>",
+            errors=[{"field": "profileKey.kind"}],
+        )
+    owners = {} if value is None else await repository.owners_of_keys(session, [(key.kind, value)])
+    if not owners:
+        raise InvalidInput(
+            "no profile holds this identity key", errors=[{"field": "profileKey.value"}]
+        )
+    return next(iter(owners.values()))
+
+
+async def _target_profile(session: AsyncSession, tenant: TenantId, data: LinkedRowCreate) -> UUID:
+    if (data.profile_id is None) == (data.profile_key is None):
+        raise InvalidInput(
+            "name the profile by profileId or by profileKey (one of them)",
+            errors=[{"field": "profileId"}, {"field": "profileKey"}],
+        )
+    if data.profile_key is not None:
+        return await _profile_by_key(session, tenant, data.profile_key)
+    assert data.profile_id is not None
+    survivor = await service.survivor_of(session, data.profile_id)  # a merged id: its survivor
+    if survivor is None:
+        raise InvalidInput("no profile has this id", errors=[{"field": "profileId"}])
+    return survivor
+
+
+async def create_row(
+    session: AsyncSession, tenant: TenantId, key: str, data: LinkedRowCreate
+) -> RowView:
+    """Add a row for the profile named by id (a merged id means its survivor) or identity key;
+    values are validated against the columns (defaults applied, required ones checked)."""
+    table = await get_table(session, key)
+    errors = FieldErrors()
+    values = attribute_rules.validate_values(
+        definitions(table), {}, data.values, errors, creating=True, prefix="values", noun="column"
+    )
+    errors.raise_if_any()
+    profile_id = await _target_profile(session, tenant, data)
+    row = LinkedRow(table_id=table.id, profile_id=profile_id, values=values, version=1)
+    session.add(row)
+    await session.flush()
+    session.add(_version(row, LinkedRowOperation.CREATED))
+    await session.flush()
+    return RowView(row, table.key)
+
+
+async def _row(session: AsyncSession, table: LinkedTable, row_id: UUID) -> LinkedRow:
+    row = await session.scalar(
+        select(LinkedRow).where(LinkedRow.table_id == table.id, LinkedRow.id == row_id)
+    )
+    if row is None:
+        raise NotFound("no such row in this linked table")
+    return row
+
+
+async def get_row(session: AsyncSession, key: str, row_id: UUID) -> RowView:
+    table = await get_table(session, key)
+    return RowView(await _row(session, table, row_id), table.key)
+
+
+async def update_row(
+    session: AsyncSession, key: str, row_id: UUID, data: LinkedRowUpdate
+) -> RowView:
+    """Merge values into the row (``null`` removes one) and append the new version."""
+    table = await get_table(session, key)
+    row = await _row(session, table, row_id)
+    errors = FieldErrors()
+    values = attribute_rules.validate_values(
+        definitions(table),
+        dict(row.values or {}),
+        data.values,
+        errors,
+        creating=False,
+        prefix="values",
+        noun="column",
+    )
+    errors.raise_if_any()
+    row.values = values
+    row.version += 1
+    await session.flush()
+    session.add(_version(row, LinkedRowOperation.UPDATED))
+    await session.flush()
+    return RowView(row, table.key)
+
+
+async def delete_row(session: AsyncSession, key: str, row_id: UUID) -> None:
+    """Delete the row; its history stays, ending with a ``deleted`` version."""
+    table = await get_table(session, key)
+    row = await _row(session, table, row_id)
+    row.version += 1
+    session.add(_version(row, LinkedRowOperation.DELETED))
+    await session.delete(row)
+    await session.flush()
+
+
+async def list_rows(
+    session: AsyncSession, key: str, page: PageRequest, *, profile_id: UUID | None = None
+) -> tuple[list[RowView], str | None]:
+    """Rows of the table in creation order; ``profile_id`` (a merged id: its survivor) filters."""
+    table = await get_table(session, key)
+    query = select(LinkedRow).where(LinkedRow.table_id == table.id)
+    if profile_id is not None:
+        survivor = await service.survivor_of(session, profile_id)
+        query = query.where(LinkedRow.profile_id == (survivor or profile_id))
+    rows, cursor = await paginate(session, query, LinkedRow.id, page)
+    return [RowView(r, table.key) for r in rows], cursor
+
+
+async def profile_rows(
+    session: AsyncSession, profile_id: UUID, key: str, page: PageRequest
+) -> tuple[list[RowView], str | None]:
+    """The profile's rows in one table (ProfileMerged for a merged id)."""
+    profile = await service.get_profile(session, profile_id)
+    table = await get_table(session, key)
+    query = select(LinkedRow).where(
+        LinkedRow.table_id == table.id, LinkedRow.profile_id == profile.id
+    )
+    rows, cursor = await paginate(session, query, LinkedRow.id, page)
+    return [RowView(r, table.key) for r in rows], cursor
+
+
+async def history(
+    session: AsyncSession, key: str, row_id: UUID, page: PageRequest
+) -> tuple[list[LinkedRowVersion], str | None]:
+    """Every version of the row, oldest first; a deleted row's history stays readable."""
+    table = await get_table(session, key)
+    query = select(LinkedRowVersion).where(
+        LinkedRowVersion.table_id == table.id, LinkedRowVersion.row_id == row_id
+    )
+    versions, cursor = await paginate(session, query, LinkedRowVersion.id, page)
+    if not versions and page.after is None:
+        raise NotFound("no such row in this linked table")
+    return versions, cursor
+
+
+async def rows_of_profiles(
+    session: AsyncSession, key: str, profile_ids: Sequence[UUID]
+) -> dict[UUID, list[LinkedRow]]:
+    """Rows of many profiles in one table, in two queries (for dataloaders); an unknown table
+    has no rows."""
+    by_profile: dict[UUID, list[LinkedRow]] = {i: [] for i in profile_ids}
+    table_id = await session.scalar(select(LinkedTable.id).where(LinkedTable.key == key))
+    if table_id is None or not profile_ids:
+        return by_profile
+    query = (
+        select(LinkedRow)
+        .where(LinkedRow.table_id == table_id, LinkedRow.profile_id.in_(profile_ids))
+        .order_by(LinkedRow.id)
+    )
+    for row in await session.scalars(query):
+        by_profile.setdefault(row.profile_id, []).append(row)
+    return by_profile
+
+
+async def everything_of_profile(
+    session: AsyncSession, profile_id: UUID
+) -> list[tuple[RowView, list[LinkedRowVersion]]]:
+    """Every row of the profile in every table, each with its history (for GDPR exports)."""
+    keys = {i: k for i, k in await session.execute(select(LinkedTable.id, LinkedTable.key))}
+    rows = (
+        await session.scalars(
+            select(LinkedRow).where(LinkedRow.profile_id == profile_id).order_by(LinkedRow.id)
+        )
+    ).all()
+    versions = (
+        await session.scalars(
+            select(LinkedRowVersion)
+            .where(LinkedRowVersion.profile_id == profile_id)
+            .order_by(LinkedRowVersion.id)
+        )
+    ).all()
+    by_row: dict[UUID, list[LinkedRowVersion]] = {}
+    for version in versions:
+        by_row.setdefault(version.row_id, []).append(version)
+    return [(RowView(r, keys[r.table_id]), by_row.get(r.id, [])) for r in rows]
+
+
+# Merges ----------------------------------------------------------------------------------------
+
+
+@service.on_merge
+async def repoint_rows(
+    session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
+) -> None:
+    """The merged profile's rows and their history move to the survivor; each moved row gets a
+    ``merged`` version."""
+    await session.execute(
+        update(LinkedRowVersion)
+        .where(LinkedRowVersion.profile_id == merged_id)
+        .values(profile_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+    rows = (await session.scalars(select(LinkedRow).where(LinkedRow.profile_id == merged_id))).all()
+    for row in rows:
+        row.profile_id = survivor_id
+        row.version += 1
+        session.add(_version(row, LinkedRowOperation.MERGED))
+    await session.flush()
+
+
+@service.on_delete
+async def delete_rows_of_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
+    """A deleted profile's rows and their history go too (set-based; the foreign keys would
+    cascade anyway)."""
+    for model in (LinkedRowVersion, LinkedRow):
+        await session.execute(
+            delete(model)
+            .where(model.profile_id == profile_id)
+            .execution_options(synchronize_session=False)
+        )

@@ -1,0 +1,87 @@
+"""The suppression list: identifiers of erased people, kept only as keyed hashes.
+
+Each identity key ``(kind, value)`` (``email``, ``phone``, ``external:<source>``; values
+normalised as profiles store them) is kept as HMAC-SHA256(brand salt, value), the brand salt being
+HMAC(key derived from the app's ``secret_key``, brand id). A database dump alone therefore cannot
+test guesses against it, and the same address hashes differently in two brands. Rotating
+``secret_key`` forgets the list (every hash changes).
+
+:mod:`backend.profiles.gdpr` fills it and re-exports :func:`suppressed`; the profiles service
+reads it before creating a profile (and lifts entries on new consent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import insert_ignoring_conflict, utcnow
+from backend.core.tenancy import TenantScopeError, hash_key_of, session_tenant
+from backend.profiles.models import Suppression
+
+
+def _brand_salt(session: AsyncSession) -> bytes:
+    tenant = session_tenant(session)
+    if tenant is None:
+        raise TenantScopeError("the suppression list is a brand's")
+    return hmac.new(hash_key_of(session), tenant.bytes, hashlib.sha256).digest()
+
+
+def _hash(salt: bytes, value: str) -> str:
+    return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
+
+
+async def suppressed(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The keys of ``keys`` (normalised ``(kind, value)`` identity keys) that belong to erased
+    people of the session's brand, in one query."""
+    if not keys:
+        return set()
+    salt = _brand_salt(session)
+    by_hash = {(kind, _hash(salt, value)): (kind, value) for kind, value in keys}
+    found = await session.execute(
+        select(Suppression.kind, Suppression.hash).where(
+            tuple_(Suppression.kind, Suppression.hash).in_(list(by_hash))
+        )
+    )
+    return {by_hash[(kind, digest)] for kind, digest in found.all()}
+
+
+async def suppress(session: AsyncSession, keys: Sequence[tuple[str, str]], reason: str) -> int:
+    """Add the keys to the list (a key already there stays as it was); how many were added."""
+    tenant = session_tenant(session)
+    salt = _brand_salt(session)
+    now = utcnow()
+    added = 0
+    for kind, value in sorted(set(keys)):
+        row = {
+            "tenant_id": tenant,
+            "kind": kind,
+            "hash": _hash(salt, value),
+            "reason": reason,
+            "erased_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        added += await insert_ignoring_conflict(
+            session, Suppression, row, ["tenant_id", "kind", "hash"]
+        )
+    return added
+
+
+async def lift(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> None:
+    """Remove the keys from the list: the person gave new consent."""
+    if not keys:
+        return
+    salt = _brand_salt(session)
+    hashed = [(kind, _hash(salt, value)) for kind, value in keys]
+    await session.execute(
+        delete(Suppression)
+        .where(tuple_(Suppression.kind, Suppression.hash).in_(hashed))
+        .execution_options(synchronize_session=False)
+    )

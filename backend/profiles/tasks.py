@@ -1,0 +1,25 @@
+"""Background work of the profiles domain."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+
+from backend.core.jobs import TaskContext, task
+from backend.profiles import exports
+
+log = structlog.get_logger("levier.profiles")
+
+
+@task(exports.EXPORT_TASK, queue="exports", time_limit_ms=60 * 60 * 1000)
+async def export_profiles(ctx: TaskContext, export_id: str) -> None:
+    """Write an export's file, committing after each chunk; a failure is recorded on the export
+    (the client requests a new one) rather than retried from scratch behind its back."""
+    try:
+        await exports.run_export(ctx.session, UUID(export_id), checkpoint=ctx.session.commit)
+    except Exception as exc:
+        log.exception("export_failed", export_id=export_id)
+        await ctx.session.rollback()
+        reason = f"the export stopped: {exc!r}"[:500]
+        await exports.mark_failed(ctx.session, UUID(export_id), reason)
