@@ -318,7 +318,7 @@ class LinkedRowVersion(TenantKeyMixin, TimestampMixin, Base):
     profile_id: Mapped[UUID]
     version: Mapped[int]
     operation: Mapped[LinkedRowOperation] = mapped_column(
-        _enum(LinkedRowOperation, "linked_row_operation")
+        string_enum(LinkedRowOperation, "linked_row_operation")
     )
     values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     changed_at: Mapped[dt.datetime]
@@ -345,10 +345,10 @@ class ProfileExport(TenantKeyMixin, TimestampMixin, Base):
     __tablename__ = "profile_exports"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
 
-    format: Mapped[ExportFormat] = mapped_column(_enum(ExportFormat, "export_format"))
+    format: Mapped[ExportFormat] = mapped_column(string_enum(ExportFormat, "export_format"))
     filter: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
-    status: Mapped[ExportStatus] = mapped_column(_enum(ExportStatus, "export_status"))
+    status: Mapped[ExportStatus] = mapped_column(string_enum(ExportStatus, "export_status"))
     row_count: Mapped[int] = mapped_column(default=0)
     byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
     chunk_count: Mapped[int] = mapped_column(default=0)
