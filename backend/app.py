@@ -38,6 +38,7 @@ from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
+from backend.imports.routes import ImportController
 from backend.profiles.routes import (
     ConsentTopicController,
     ProfileAttributeController,
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileAttributeController,
             ConsentTopicController,
             ProfileController,
+            ImportController,
             ClientController,
             SignInController,
             OAuthController,

@@ -15,6 +15,7 @@ from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
+from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -42,6 +43,9 @@ __all__ = [
     "ConsentTopic",
     "DueTask",
     "IdempotencyRecord",
+    "ImportChunk",
+    "ImportJob",
+    "ImportRejection",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",

@@ -19,7 +19,12 @@ from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
 
 # Every domain with background work lists its tasks module here.
-TASK_MODULES = ("backend.core.tasks", "backend.auth.tasks", "backend.tenancy.tasks")
+TASK_MODULES = (
+    "backend.core.tasks",
+    "backend.auth.tasks",
+    "backend.tenancy.tasks",
+    "backend.imports.tasks",
+)
 
 log = structlog.get_logger("levier.worker")
 
