@@ -104,7 +104,7 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     finished_at: Mapped[dt.datetime | None]
 
 
-class ImportChunk(TenantMixin, Base):
+class ImportChunk(TenantMixin, TimestampMixin, Base):
     """One slice (``seq`` from 0) of an uploaded file."""
 
     __tablename__ = "import_chunks"
@@ -115,7 +115,7 @@ class ImportChunk(TenantMixin, Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class ImportRejection(TenantMixin, Base):
+class ImportRejection(TenantMixin, TimestampMixin, Base):
     """A row the job refused: its line number in the file, why, and the row as sent.
 
     Keyed by line, so a replayed batch writes each rejection once.

@@ -102,6 +102,20 @@ async def get_job(session: AsyncSession, import_id: UUID) -> ImportJob | None:
     )
 
 
+async def hold(session: AsyncSession, import_id: UUID, lines_done: int | None) -> bool:
+    """Write-lock the job row if its checkpoint is still ``lines_done`` (False: another run
+    moved it; None: whatever the checkpoint). Opening each batch's transaction with a write also keeps SQLite from failing a
+    read transaction's later upgrade to a write."""
+    statement = update(ImportJob).where(ImportJob.id == import_id)
+    if lines_done is not None:
+        statement = statement.where(ImportJob.lines_done == lines_done)
+    result = await session.execute(
+        statement.values(updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def record_progress(
     session: AsyncSession,
     import_id: UUID,

@@ -170,6 +170,8 @@ async def run_batches(
 ) -> AsyncIterator[int]:
     """Import the file from its checkpoint; yields after each written batch (its row count),
     for the caller to commit, and once more after marking the job succeeded."""
+    if not await repository.hold(session, import_id, None):
+        raise NotFound("import not found")
     job = await get_import(session, import_id)
     fmt, kind, mode, lines_done = job.format, job.kind, job.mode, job.lines_done
     definitions = await attribute_rules.definitions(session)
@@ -205,6 +207,8 @@ async def run_batches(
             rejected=len(outcome.rejections),
         )
         yield len(batch.records)
+        if not await repository.hold(session, import_id, batch.lines_done):
+            return
     job = await get_import(session, import_id)
     job.status = ImportStatus.SUCCEEDED
     job.finished_at = utcnow()

@@ -55,6 +55,8 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id', 'import_id'], ['imports.tenant_id', 'imports.id'], name=op.f('fk_import_chunks_tenant_id_imports'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_import_chunks_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'import_id', 'seq', name=op.f('pk_import_chunks'))
@@ -65,6 +67,8 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('raw', sa.Text(), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id', 'import_id'], ['imports.tenant_id', 'imports.id'], name=op.f('fk_import_rejections_tenant_id_imports'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_import_rejections_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'import_id', 'line', name=op.f('pk_import_rejections'))
