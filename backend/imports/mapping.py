@@ -77,9 +77,7 @@ def parse_mapping(text: str | None) -> dict[str, str | None]:
     return value
 
 
-def resolve(
-    kind: ImportKind, name: str, attribute_keys: Collection[str]
-) -> Target | str:
+def resolve(kind: ImportKind, name: str, attribute_keys: Collection[str]) -> Target | str:
     """The target ``name`` designates, or why it designates none."""
     if name.startswith(ATTRIBUTES) and kind is ImportKind.PROFILES:
         key = name.removeprefix(ATTRIBUTES)
@@ -107,8 +105,8 @@ class Targets:
         """The column's target, None when ignored, or an error text."""
         if column not in self._cache:
             name = self.mapping.get(column, column)
-            self._cache[column] = None if name is None else resolve(
-                self.kind, name, self.attribute_keys
+            self._cache[column] = (
+                None if name is None else resolve(self.kind, name, self.attribute_keys)
             )
         return self._cache[column]
 

@@ -43,9 +43,10 @@ from backend.profiles.models import AttributeType, ProfileAttribute
 from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
 
 EMAIL, PHONE, EXTERNAL = "email", "phone", "external:"
-_CAMEL = {name: ProfileCreate.__struct_encode_fields__[i] for i, name in enumerate(
-    ProfileCreate.__struct_fields__
-)}
+_CAMEL = {
+    name: ProfileCreate.__struct_encode_fields__[i]
+    for i, name in enumerate(ProfileCreate.__struct_fields__)
+}
 _TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
 
 
@@ -58,7 +59,7 @@ class ProfileRow:
     external: list[tuple[str, str]]
     unique: list[tuple[str, str]] = field(default_factory=list)
 
-    def keys(self) -> list[tuple[str, str]]:
+    def identity_keys(self) -> list[tuple[str, str]]:
         keys = list(self.external)
         if self.fields.get("email"):
             keys.append((EMAIL, self.fields["email"]))
@@ -156,7 +157,7 @@ class ProfileLoader:
             for key, value in attributes.items()
             if self.definitions[key].unique
         ]
-        if self.mode is ImportMode.UPDATE and not row.keys():
+        if self.mode is ImportMode.UPDATE and not row.identity_keys():
             return "no identity key (email, phone or external id) to find the profile by"
         return row
 
@@ -201,7 +202,7 @@ class ProfileLoader:
         self, session: AsyncSession, rows: list[ProfileRow], outcome: Outcome
     ) -> None:
         owners = await repository.owners_of_keys(
-            session, self.tenant, [key for row in rows for key in row.keys()]
+            session, self.tenant, [key for row in rows for key in row.identity_keys()]
         )
         holders = await repository.holders_of_unique_values(
             session, self.tenant, [claim for row in rows for claim in row.unique]
@@ -211,9 +212,11 @@ class ProfileLoader:
         claims: list[dict[str, Any]] = []
         joining: list[ProfileRow] = []
         for row in rows:
-            found = {owners[key] for key in row.keys() if key in owners}
+            found = {owners[key] for key in row.identity_keys() if key in owners}
             if found and self.mode is ImportMode.CREATE:
-                kinds = sorted({kind for kind, value in row.keys() if (kind, value) in owners})
+                kinds = sorted(
+                    {kind for kind, value in row.identity_keys() if (kind, value) in owners}
+                )
                 outcome.reject(
                     row.line,
                     f"identity key ({', '.join(kinds)}) belongs to an existing profile",
@@ -254,7 +257,9 @@ class ProfileLoader:
                     "attributes": attributes,
                 }
             )
-            keys += [{"kind": k, "value": v, "profile_id": profile_id} for k, v in row.keys()]
+            keys += [
+                {"kind": k, "value": v, "profile_id": profile_id} for k, v in row.identity_keys()
+            ]
             claims += [
                 {"attribute": a, "value": v, "profile_id": profile_id} for a, v in row.unique
             ]
@@ -293,8 +298,7 @@ def _split_pass(rows: list[ProfileRow]) -> tuple[list[ProfileRow], list[ProfileR
     current: list[ProfileRow] = []
     later: list[ProfileRow] = []
     for row in rows:
-        marks = set(row.keys()) | {(f"unique:{a}", v) for a, v in row.unique}
+        marks = set(row.identity_keys()) | {(f"unique:{a}", v) for a, v in row.unique}
         (later if marks & seen else current).append(row)
         seen |= marks
     return current, later
-

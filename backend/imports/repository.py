@@ -104,14 +104,13 @@ async def get_job(session: AsyncSession, import_id: UUID) -> ImportJob | None:
 
 async def hold(session: AsyncSession, import_id: UUID, lines_done: int | None) -> bool:
     """Write-lock the job row if its checkpoint is still ``lines_done`` (False: another run
-    moved it; None: whatever the checkpoint). Opening each batch's transaction with a write also keeps SQLite from failing a
-    read transaction's later upgrade to a write."""
+    moved it; None: whatever the checkpoint). Opening each batch's transaction with a write
+    also keeps SQLite from failing a read transaction's later upgrade to a write."""
     statement = update(ImportJob).where(ImportJob.id == import_id)
     if lines_done is not None:
         statement = statement.where(ImportJob.lines_done == lines_done)
     result = await session.execute(
-        statement.values(updated_at=func.now())
-        .execution_options(synchronize_session=False)
+        statement.values(updated_at=func.now()).execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -239,40 +238,59 @@ async def write_profiles(
     await _staged(session, _KEYS, keys)
     await _staged(session, _UNIQUE, claims)
     brand = literal(tenant, _P.c.tenant_id.type)
-    # An updated profile whose email or phone changes gives up the old key.
+    pg = staging.dialect_of(session) == "postgresql"
+    updates = [row for row in profiles if not row["is_new"]]
+    # An updated profile whose email or phone changes gives up the old key. (Skipped when no
+    # update gives one: on fresh tables the planner's guesses make the join needlessly slow.)
     for name in ("email", "phone"):
-        old = (
-            select(_P.c[name], _P.c.id)
-            .join(s, _P.c.id == s.c.profile_id)
-            .where(
-                _P.c.tenant_id == tenant,
-                s.c.is_new.is_(False),
-                s.c[name].is_not(None),
-                _P.c[name].is_not(None),
-                _P.c[name] != s.c[name],
-            )
+        if not any(row[name] for row in updates):
+            continue
+        changed = (
+            _P.c.tenant_id == tenant,
+            _P.c.id == s.c.profile_id,
+            s.c.is_new.is_(False),
+            s.c[name].is_not(None),
+            _P.c[name].is_not(None),
+            _P.c[name] != s.c[name],
         )
+        key = (_I.c.tenant_id == tenant, _I.c.kind == name)
+        if pg:  # DELETE … USING: a join the planner can hash
+            released = delete(_I).where(
+                *key, _I.c.value == _P.c[name], _I.c.profile_id == _P.c.id, *changed
+            )
+        else:
+            old = select(_P.c[name], _P.c.id).where(*changed)
+            released = delete(_I).where(*key, tuple_(_I.c.value, _I.c.profile_id).in_(old))
+        await session.execute(released)
+    u = _UNIQUE
+    if not updates or not claims:
+        pass
+    elif pg:
         await session.execute(
-            delete(_I).where(
-                _I.c.tenant_id == tenant,
-                _I.c.kind == name,
-                tuple_(_I.c.value, _I.c.profile_id).in_(old),
+            delete(_U).where(
+                _U.c.tenant_id == tenant,
+                _U.c.attribute == u.c.attribute,
+                _U.c.profile_id == u.c.profile_id,
             )
         )
-    await session.execute(
-        delete(_U).where(
-            _U.c.tenant_id == tenant,
-            tuple_(_U.c.attribute, _U.c.profile_id).in_(
-                select(_UNIQUE.c.attribute, _UNIQUE.c.profile_id)
-            ),
+    else:
+        await session.execute(
+            delete(_U).where(
+                _U.c.tenant_id == tenant,
+                tuple_(_U.c.attribute, _U.c.profile_id).in_(select(u.c.attribute, u.c.profile_id)),
+            )
         )
-    )
     empty = literal([], JSONType)
     await session.execute(
         _P.insert().from_select(
             ["tenant_id", "id", *PROFILE_FIELDS, "attributes", "bounced", "suppressed"],
             select(
-                brand, s.c.profile_id, *[s.c[n] for n in PROFILE_FIELDS], s.c.attributes, empty, empty
+                brand,
+                s.c.profile_id,
+                *[s.c[n] for n in PROFILE_FIELDS],
+                s.c.attributes,
+                empty,
+                empty,
             ).where(s.c.is_new.is_(True)),
         )
     )
@@ -349,15 +367,18 @@ async def write_orders(
         .join(s, _O.c.order_id == s.c.order_id)
         .where(_O.c.tenant_id == tenant, s.c.has_lines.is_(True))
     )
-    await session.execute(
-        delete(_L).where(_L.c.tenant_id == tenant, _L.c.order_uuid.in_(replaced))
-    )
+    await session.execute(delete(_L).where(_L.c.tenant_id == tenant, _L.c.order_uuid.in_(replaced)))
     line = _LINES
     await session.execute(
         _L.insert().from_select(
             ["tenant_id", "id", "order_uuid", "product", "category", "quantity", "price"],
             select(
-                brand, line.c.id, _O.c.id, line.c.product, line.c.category, line.c.quantity,
+                brand,
+                line.c.id,
+                _O.c.id,
+                line.c.product,
+                line.c.category,
+                line.c.quantity,
                 line.c.price,
             ).join(_O, and_(_O.c.tenant_id == tenant, _O.c.order_id == line.c.order_id)),
         )

@@ -110,9 +110,7 @@ async def _upload(
         actor=actor_of(request.scope.get("user")),
     )
     location = f"/v1/brands/{tenant}/imports/{job.id}"
-    return Response(
-        import_out(job), status_code=HTTP_202_ACCEPTED, headers={"Location": location}
-    )
+    return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers={"Location": location})
 
 
 class ImportController(Controller):

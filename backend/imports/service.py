@@ -195,7 +195,7 @@ async def run_batches(
                 outcome.reject(record.line, checked, record.raw)
             else:
                 valid.append(checked)
-        await loader.write(session, valid, outcome)  # type: ignore[arg-type]
+        await loader.write(session, valid, outcome)
         await repository.add_rejections(session, tenant, import_id, outcome.rejections)
         await repository.record_progress(
             session,

@@ -70,6 +70,8 @@ async def load(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(table.name, records=records, columns=names)
+    # Temporary tables get no statistics otherwise: the planner would guess, and loop.
+    await driver.execute(f"ANALYZE {table.name}")
 
 
 def _is_json(column: Column[Any]) -> bool:

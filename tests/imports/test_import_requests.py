@@ -109,7 +109,10 @@ async def test_another_brand_answers_404_on_every_import_route(
         ("GET", "/01a20d85-e2eb-78a6-aa55-b28d88104b43/rejections.csv"),
     ):
         response = await client.request(
-            method, other + path, content=b"email\n", headers={**world.owner_a.headers, "content-type": "text/csv"}
+            method,
+            other + path,
+            content=b"email\n",
+            headers={**world.owner_a.headers, "content-type": "text/csv"},
         )
         problem(response, 404)
 
@@ -131,7 +134,9 @@ async def test_an_import_of_one_brand_is_not_found_from_another(
 async def test_viewer_cannot_upload(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     problem(await upload(client, world, "email\na@b.co\n", person=world.viewer_a), 403)
-    problem(await upload(client, world, "email\na@b.co\n", kind="orders", person=world.viewer_a), 403)
+    problem(
+        await upload(client, world, "email\na@b.co\n", kind="orders", person=world.viewer_a), 403
+    )
     assert await stored_imports(app, world.brand_a.id) == (0, 0)
 
 
@@ -151,5 +156,7 @@ async def test_token_without_read_scope_cannot_follow_an_import(
     result = await imported(app, client, world, "email\na@b.co\n")
     headers = await headers_with_scopes(app, world.manager_a, "profiles:write")
     for path in ("", "/rejections", "/rejections.csv"):
-        response = await client.get(brand_url(world, f"/imports/{result['id']}{path}"), headers=headers)
+        response = await client.get(
+            brand_url(world, f"/imports/{result['id']}{path}"), headers=headers
+        )
         problem(response, 403)

@@ -55,9 +55,7 @@ async def test_orders_upsert_on_order_id_and_replace_lines(
     }
     await imported(app, client, world, ndjson(first), kind="orders", content_type=NDJSON)
     second = {**first, "amount": "30", "lines": [{"product": "cake", "quantity": 1, "price": "30"}]}
-    result = await imported(
-        app, client, world, ndjson(second), kind="orders", content_type=NDJSON
-    )
+    result = await imported(app, client, world, ndjson(second), kind="orders", content_type=NDJSON)
     assert (result["created"], result["updated"]) == (0, 1)
     (order,) = await orders_of(client, world, ada["id"])
     assert order["amount"] == "30.0000"
@@ -69,7 +67,9 @@ async def test_order_create_mode_rejects_known_order_ids(
 ) -> None:
     world = await make_world(app)
     await create_profile(client, world, email="ada@example.com")
-    body = "orderId,email,occurredAt,amount,currency\nW-1,ada@example.com,2026-11-01T10:00:00Z,1,EUR\n"
+    body = (
+        "orderId,email,occurredAt,amount,currency\nW-1,ada@example.com,2026-11-01T10:00:00Z,1,EUR\n"
+    )
     await imported(app, client, world, body, kind="orders")
     result = await imported(app, client, world, body, kind="orders", mode="create")
     assert (result["created"], result["rejected"]) == (0, 1)

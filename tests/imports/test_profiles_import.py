@@ -95,7 +95,9 @@ async def test_changing_an_email_releases_the_old_key(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
-    await create_profile(client, world, email="old@example.com", externalIds=[{"source": "erp", "id": "1"}])
+    await create_profile(
+        client, world, email="old@example.com", externalIds=[{"source": "erp", "id": "1"}]
+    )
     await imported(app, client, world, "externalIds.erp,email\n1,new@example.com\n")
     result = await imported(app, client, world, "email,firstName\nold@example.com,Other\n")
     assert result["created"] == 1  # the old address now belongs to nobody
@@ -146,7 +148,10 @@ async def test_import_keeps_valid_rows_when_some_fail(
     )
     result = await imported(app, client, world, body)
     assert (result["created"], result["rejected"], result["rowsProcessed"]) == (2, 6, 8)
-    found = {(r["line"], r["reason"].split(":")[0]) for r in await rejections(client, world, result["id"])}
+    found = {
+        (r["line"], r["reason"].split(":")[0])
+        for r in await rejections(client, world, result["id"])
+    }
     assert found == {
         (3, "email"),
         (4, "phone"),
@@ -240,7 +245,9 @@ async def test_required_attribute_missing_rejects_new_profiles_only(
     world = await make_world(app)
     await create_profile(client, world, email="ada@example.com")
     await define_attribute(client, world, key="tier", type="text", required=True, default=None)
-    result = await imported(app, client, world, "email,firstName\nada@example.com,A\nbob@example.com,B\n")
+    result = await imported(
+        app, client, world, "email,firstName\nada@example.com,A\nbob@example.com,B\n"
+    )
     assert (result["updated"], result["rejected"]) == (1, 1)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from uuid import UUID
 
 import httpx
-import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
