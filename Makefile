@@ -38,6 +38,9 @@ openapi: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_relay
+	@test -n "$$LEVIER_BENCH_DATABASE_URL" && test -n "$$LEVIER_BENCH_REDIS_URL" \
+		&& $(BIN)/python -m bench.profiles_import \
+		|| echo "bench.profiles_import skipped: set LEVIER_BENCH_DATABASE_URL (PostgreSQL) and LEVIER_BENCH_REDIS_URL"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache levier.db levier.db-*

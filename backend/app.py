@@ -38,6 +38,7 @@ from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.graphql import graphql_controller
+from backend.imports.routes import ImportController
 from backend.profiles.exports_routes import ExportController, ProfileGdprController
 from backend.profiles.linked_routes import LinkedTableController, ProfileLinkedController
 from backend.profiles.routes import (
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileGdprController,
             LinkedTableController,
             ExportController,
+            ImportController,
             ClientController,
             SignInController,
             OAuthController,

@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_json: bool = True
     # Bodies above this answer 413 before the handler reads them.
     max_body_bytes: int = 10 * 1024 * 1024
+    # Bulk imports: the largest file one import takes, and the rows the job writes per batch.
+    import_max_bytes: int = 2 * 1024**3
+    import_batch_rows: int = 10_000
     idempotency_ttl_hours: int = 24
     access_token_ttl_minutes: int = 60
     # Where clients reach this deployment: the OAuth issuer, and the base of its endpoint URLs.

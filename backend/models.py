@@ -16,6 +16,7 @@ from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
+from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -50,6 +51,9 @@ __all__ = [
     "DueTask",
     "ExportChunk",
     "IdempotencyRecord",
+    "ImportChunk",
+    "ImportJob",
+    "ImportRejection",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",

@@ -24,6 +24,7 @@ TASK_MODULES = (
     "backend.auth.tasks",
     "backend.tenancy.tasks",
     "backend.profiles.tasks",
+    "backend.imports.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -23,6 +23,15 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from backend.core.db import Base, utcnow
 from backend.core.tenancy import TenantScopeError, tenant_tables
+from backend.imports.models import (
+    ImportChunk,
+    ImportFormat,
+    ImportJob,
+    ImportKind,
+    ImportMode,
+    ImportRejection,
+    ImportStatus,
+)
 from backend.profiles.models import (
     AttributeType,
     ConsentChange,
@@ -58,6 +67,7 @@ class Parents:
     linked_table_id: UUID = field(default_factory=uuid4)
     linked_row_id: UUID = field(default_factory=uuid4)
     export_id: UUID = field(default_factory=uuid4)
+    import_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -127,6 +137,26 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "export_chunks": lambda p: ExportChunk(export_id=p.export_id, seq=0, data=b"id\r\n"),
     "suppressions": lambda _: Suppression(
         kind="email", hash="0" * 64, reason="isolation", erased_at=utcnow()
+    ),
+    "imports": lambda p: ImportJob(
+        id=p.import_id,
+        kind=ImportKind.PROFILES,
+        format=ImportFormat.CSV,
+        mode=ImportMode.UPSERT,
+        status=ImportStatus.QUEUED,
+        mapping={},
+        size_bytes=0,
+        chunk_count=0,
+        lines_done=0,
+        rows_done=0,
+        created_count=0,
+        updated_count=0,
+        rejected_count=0,
+        attempts=0,
+    ),
+    "import_chunks": lambda p: ImportChunk(import_id=p.import_id, seq=0, data=b"email\n"),
+    "import_rejections": lambda p: ImportRejection(
+        import_id=p.import_id, line=2, reason="isolation", raw="x"
     ),
 }
 

@@ -1,0 +1,130 @@
+"""Bulk imports: the job row, the uploaded file kept as chunks in the database, and the rows the
+job rejected.
+
+The file lives in ``import_chunks`` (about 1 MiB per row) so the API pod that received it and the
+worker pod that reads it need no shared disk. Chunks and rejections belong to their job by
+``(tenant_id, import_id)``: deleting the job deletes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.core.db import Base, JSONType, TimestampMixin
+from backend.core.ids import new_id
+from backend.core.tenancy import TenantMixin
+
+
+def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda cls: [member.value for member in cls],
+    )
+
+
+class ImportKind(StrEnum):
+    PROFILES = "profiles"
+    ORDERS = "orders"
+
+
+class ImportFormat(StrEnum):
+    CSV = "csv"
+    NDJSON = "ndjson"
+
+
+class ImportMode(StrEnum):
+    """``upsert`` creates or updates; ``create`` rejects rows that match a stored record;
+    ``update`` rejects rows that match none."""
+
+    UPSERT = "upsert"
+    CREATE = "create"
+    UPDATE = "update"
+
+
+class ImportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _of_import() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["tenant_id", "import_id"], ["imports.tenant_id", "imports.id"], ondelete="CASCADE"
+    )
+
+
+class ImportJob(TenantMixin, TimestampMixin, Base):
+    """One import: what was sent, how to read it, and how far the job got.
+
+    ``lines_done``/``rows_done`` are the checkpoint: written in the transaction of each batch,
+    so a restarted job skips exactly what is committed.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
+    kind: Mapped[ImportKind] = mapped_column(_enum(ImportKind, "import_kind"))
+    format: Mapped[ImportFormat] = mapped_column(_enum(ImportFormat, "import_format"))
+    mode: Mapped[ImportMode] = mapped_column(_enum(ImportMode, "import_mode"))
+    status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus, "import_status"))
+    # Column (or NDJSON key) → target field; ``None`` ignores the column.
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    lines_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ImportChunk(TenantMixin, TimestampMixin, Base):
+    """One slice (``seq`` from 0) of an uploaded file."""
+
+    __tablename__ = "import_chunks"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "import_id", "seq"), _of_import())
+
+    import_id: Mapped[UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ImportRejection(TenantMixin, TimestampMixin, Base):
+    """A row the job refused: its line number in the file, why, and the row as sent.
+
+    Keyed by line, so a replayed batch writes each rejection once.
+    """
+
+    __tablename__ = "import_rejections"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "import_id", "line"), _of_import())
+
+    import_id: Mapped[UUID] = mapped_column(primary_key=True)
+    line: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,386 @@
+"""Queries of the imports domain: the job row, rejections, and the set-based writes of profile
+and order rows through staging tables. Core statements here stamp and filter ``tenant_id``
+themselves (the session scopes ORM statements only); RLS still binds them on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+    and_,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import JSONType
+from backend.core.tenancy import TenantId
+from backend.imports import staging
+from backend.imports.mapping import PROFILE_FIELDS
+from backend.imports.models import ImportJob, ImportRejection
+from backend.profiles.models import Order, OrderLine, Profile, ProfileIdentity, ProfileUniqueValue
+
+_LOOKUP = staging.staging_table(
+    "levier_stage_lookup", Column("kind", String), Column("value", String)
+)
+_PROFILES = staging.staging_table(
+    "levier_stage_profiles",
+    Column("profile_id", Uuid),
+    Column("is_new", Boolean),
+    *[Column(name, Date if name == "birth_date" else String) for name in PROFILE_FIELDS],
+    Column("attributes", JSONType),
+)
+_KEYS = staging.staging_table(
+    "levier_stage_keys", Column("kind", String), Column("value", String), Column("profile_id", Uuid)
+)
+_UNIQUE = staging.staging_table(
+    "levier_stage_unique",
+    Column("attribute", String),
+    Column("value", String),
+    Column("profile_id", Uuid),
+)
+_ORDERS = staging.staging_table(
+    "levier_stage_orders",
+    Column("id", Uuid),
+    Column("order_id", String),
+    Column("profile_id", Uuid),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("amount", Numeric(16, 4)),
+    Column("currency", String),
+    Column("store", String),
+    Column("channel", String),
+    Column("has_lines", Boolean),
+)
+_LINES = staging.staging_table(
+    "levier_stage_lines",
+    Column("id", Uuid),
+    Column("order_id", String),
+    Column("product", String),
+    Column("category", String),
+    Column("quantity", Numeric(12, 3)),
+    Column("price", Numeric(16, 4)),
+)
+
+_P: Table = Profile.__table__  # type: ignore[assignment]
+_I: Table = ProfileIdentity.__table__  # type: ignore[assignment]
+_U: Table = ProfileUniqueValue.__table__  # type: ignore[assignment]
+_O: Table = Order.__table__  # type: ignore[assignment]
+_L: Table = OrderLine.__table__  # type: ignore[assignment]
+
+
+async def _staged(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    await staging.create(session, table)
+    await staging.load(session, table, rows)
+
+
+async def _drop(session: AsyncSession, *tables: Table) -> None:
+    for table in tables:
+        await staging.drop(session, table)
+
+
+# Jobs ------------------------------------------------------------------------------------------
+
+
+async def get_job(session: AsyncSession, import_id: UUID) -> ImportJob | None:
+    return await session.scalar(
+        select(ImportJob).where(ImportJob.id == import_id).execution_options(populate_existing=True)
+    )
+
+
+async def hold(session: AsyncSession, import_id: UUID, lines_done: int | None) -> bool:
+    """Write-lock the job row if its checkpoint is still ``lines_done`` (False: another run
+    moved it; None: whatever the checkpoint). Opening each batch's transaction with a write
+    also keeps SQLite from failing a read transaction's later upgrade to a write."""
+    statement = update(ImportJob).where(ImportJob.id == import_id)
+    if lines_done is not None:
+        statement = statement.where(ImportJob.lines_done == lines_done)
+    result = await session.execute(
+        statement.values(updated_at=func.now()).execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def record_progress(
+    session: AsyncSession,
+    import_id: UUID,
+    *,
+    lines_done: int,
+    rows: int,
+    created: int,
+    updated: int,
+    rejected: int,
+) -> None:
+    """Move the checkpoint and the counters, in the batch's own transaction."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == import_id)
+        .values(
+            lines_done=lines_done,
+            rows_done=ImportJob.rows_done + rows,
+            created_count=ImportJob.created_count + created,
+            updated_count=ImportJob.updated_count + updated,
+            rejected_count=ImportJob.rejected_count + rejected,
+            updated_at=func.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def add_rejections(
+    session: AsyncSession, tenant: TenantId, import_id: UUID, rows: Sequence[tuple[int, str, str]]
+) -> None:
+    if not rows:
+        return
+    table: Table = ImportRejection.__table__  # type: ignore[assignment]
+    values = [
+        {"tenant_id": tenant, "import_id": import_id, "line": line, "reason": reason, "raw": raw}
+        for line, reason, raw in rows
+    ]
+    statement = staging.insert_for(session, table).on_conflict_do_nothing()
+    await session.execute(statement, values)
+
+
+async def list_rejections(
+    session: AsyncSession, import_id: UUID, after_line: int, limit: int
+) -> list[ImportRejection]:
+    query = (
+        select(ImportRejection)
+        .where(ImportRejection.import_id == import_id, ImportRejection.line > after_line)
+        .order_by(ImportRejection.line)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+# Identity keys and unique values, in bulk -------------------------------------------------------
+
+
+async def owners_of_keys(
+    session: AsyncSession, tenant: TenantId, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], UUID]:
+    """The profile each known identity key points to."""
+    if not keys:
+        return {}
+    await _staged(session, _LOOKUP, [{"kind": k, "value": v} for k, v in set(keys)])
+    rows = await session.execute(
+        select(_I.c.kind, _I.c.value, _I.c.profile_id)
+        .join(_LOOKUP, and_(_I.c.kind == _LOOKUP.c.kind, _I.c.value == _LOOKUP.c.value))
+        .where(_I.c.tenant_id == tenant)
+    )
+    owners = {(kind, value): profile_id for kind, value, profile_id in rows}
+    await _drop(session, _LOOKUP)
+    return owners
+
+
+async def holders_of_unique_values(
+    session: AsyncSession, tenant: TenantId, claims: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], UUID]:
+    """The profile holding each (unique attribute, value) already taken."""
+    if not claims:
+        return {}
+    await _staged(session, _LOOKUP, [{"kind": a, "value": v} for a, v in set(claims)])
+    rows = await session.execute(
+        select(_U.c.attribute, _U.c.value, _U.c.profile_id)
+        .join(_LOOKUP, and_(_U.c.attribute == _LOOKUP.c.kind, _U.c.value == _LOOKUP.c.value))
+        .where(_U.c.tenant_id == tenant)
+    )
+    holders = {(attribute, value): profile_id for attribute, value, profile_id in rows}
+    await _drop(session, _LOOKUP)
+    return holders
+
+
+async def existing_profiles(
+    session: AsyncSession, tenant: TenantId, profile_ids: Sequence[UUID]
+) -> set[UUID]:
+    found: set[UUID] = set()
+    unique = sorted(set(profile_ids))
+    for start in range(0, len(unique), 5000):
+        part = unique[start : start + 5000]
+        found |= set(
+            await session.scalars(
+                select(_P.c.id).where(_P.c.tenant_id == tenant, _P.c.id.in_(part))
+            )
+        )
+    return found
+
+
+# Profiles, set-based -----------------------------------------------------------------------------
+
+
+async def write_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    profiles: Sequence[dict[str, Any]],
+    keys: Sequence[dict[str, Any]],
+    claims: Sequence[dict[str, Any]],
+) -> None:
+    """Insert the new profiles, update the found ones (given fields overwrite, attributes merge
+    key by key), move their identity keys and unique values; replaying it changes nothing."""
+    if not profiles:
+        return
+    s = _PROFILES
+    await _staged(session, s, profiles)
+    await _staged(session, _KEYS, keys)
+    await _staged(session, _UNIQUE, claims)
+    brand = literal(tenant, _P.c.tenant_id.type)
+    pg = staging.dialect_of(session) == "postgresql"
+    updates = [row for row in profiles if not row["is_new"]]
+    # An updated profile whose email or phone changes gives up the old key. (Skipped when no
+    # update gives one: on fresh tables the planner's guesses make the join needlessly slow.)
+    for name in ("email", "phone"):
+        if not any(row[name] for row in updates):
+            continue
+        changed = (
+            _P.c.tenant_id == tenant,
+            _P.c.id == s.c.profile_id,
+            s.c.is_new.is_(False),
+            s.c[name].is_not(None),
+            _P.c[name].is_not(None),
+            _P.c[name] != s.c[name],
+        )
+        key = (_I.c.tenant_id == tenant, _I.c.kind == name)
+        if pg:  # DELETE … USING: a join the planner can hash
+            released = delete(_I).where(
+                *key, _I.c.value == _P.c[name], _I.c.profile_id == _P.c.id, *changed
+            )
+        else:
+            old = select(_P.c[name], _P.c.id).where(*changed)
+            released = delete(_I).where(*key, tuple_(_I.c.value, _I.c.profile_id).in_(old))
+        await session.execute(released)
+    u = _UNIQUE
+    if not updates or not claims:
+        pass
+    elif pg:
+        await session.execute(
+            delete(_U).where(
+                _U.c.tenant_id == tenant,
+                _U.c.attribute == u.c.attribute,
+                _U.c.profile_id == u.c.profile_id,
+            )
+        )
+    else:
+        await session.execute(
+            delete(_U).where(
+                _U.c.tenant_id == tenant,
+                tuple_(_U.c.attribute, _U.c.profile_id).in_(select(u.c.attribute, u.c.profile_id)),
+            )
+        )
+    empty = literal([], JSONType)
+    await session.execute(
+        _P.insert().from_select(
+            ["tenant_id", "id", *PROFILE_FIELDS, "attributes", "bounced", "suppressed"],
+            select(
+                brand,
+                s.c.profile_id,
+                *[s.c[n] for n in PROFILE_FIELDS],
+                s.c.attributes,
+                empty,
+                empty,
+            ).where(s.c.is_new.is_(True)),
+        )
+    )
+    await session.execute(
+        update(_P)
+        .where(_P.c.tenant_id == tenant, _P.c.id == s.c.profile_id, s.c.is_new.is_(False))
+        .values(
+            **{n: func.coalesce(s.c[n], _P.c[n]) for n in PROFILE_FIELDS},
+            attributes=staging.json_merge(session, _P.c.attributes, s.c.attributes),
+            updated_at=func.now(),
+        )
+    )
+    for target, stage, columns in (
+        (_I, _KEYS, ("kind", "value")),
+        (_U, _UNIQUE, ("attribute", "value")),
+    ):
+        await session.execute(
+            staging.insert_for(session, target)
+            .from_select(
+                ["tenant_id", *columns, "profile_id"],
+                select(brand, *[stage.c[c] for c in columns], stage.c.profile_id).where(true()),
+            )
+            .on_conflict_do_nothing()
+        )
+    await _drop(session, s, _KEYS, _UNIQUE)
+
+
+# Orders, set-based -------------------------------------------------------------------------------
+
+
+async def existing_orders(
+    session: AsyncSession, tenant: TenantId, order_ids: Sequence[str]
+) -> dict[str, UUID]:
+    if not order_ids:
+        return {}
+    await _staged(session, _LOOKUP, [{"kind": "", "value": v} for v in set(order_ids)])
+    rows = await session.execute(
+        select(_O.c.order_id, _O.c.id)
+        .join(_LOOKUP, _O.c.order_id == _LOOKUP.c.value)
+        .where(_O.c.tenant_id == tenant)
+    )
+    found = {order_id: uuid for order_id, uuid in rows}
+    await _drop(session, _LOOKUP)
+    return found
+
+
+async def write_orders(
+    session: AsyncSession,
+    tenant: TenantId,
+    orders: Sequence[dict[str, Any]],
+    lines: Sequence[dict[str, Any]],
+) -> None:
+    """Upsert orders on ``(tenant_id, order_id)``; an order given with lines has its lines
+    replaced by them. Replaying it changes nothing."""
+    if not orders:
+        return
+    s = _ORDERS
+    await _staged(session, s, orders)
+    await _staged(session, _LINES, lines)
+    brand = literal(tenant, _O.c.tenant_id.type)
+    fields = ("profile_id", "occurred_at", "amount", "currency", "store", "channel")
+    insert = staging.insert_for(session, _O).from_select(
+        ["tenant_id", "id", "order_id", *fields],
+        select(brand, s.c.id, s.c.order_id, *[s.c[f] for f in fields]).where(true()),
+    )
+    await session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["tenant_id", "order_id"],
+            set_={**{f: insert.excluded[f] for f in fields}, "updated_at": func.now()},
+        )
+    )
+    replaced = (
+        select(_O.c.id)
+        .join(s, _O.c.order_id == s.c.order_id)
+        .where(_O.c.tenant_id == tenant, s.c.has_lines.is_(True))
+    )
+    await session.execute(delete(_L).where(_L.c.tenant_id == tenant, _L.c.order_uuid.in_(replaced)))
+    line = _LINES
+    await session.execute(
+        _L.insert().from_select(
+            ["tenant_id", "id", "order_uuid", "product", "category", "quantity", "price"],
+            select(
+                brand,
+                line.c.id,
+                _O.c.id,
+                line.c.product,
+                line.c.category,
+                line.c.quantity,
+                line.c.price,
+            ).join(_O, and_(_O.c.tenant_id == tenant, _O.c.order_id == line.c.order_id)),
+        )
+    )
+    await _drop(session, s, _LINES)

@@ -1,0 +1,242 @@
+"""REST routes of bulk imports: upload a file (202), follow the job, read its rejected rows.
+
+Under ``/v1/brands/{brand_id}``: the brand guard answers 404 for a brand out of reach, then 403
+for a role or scope that falls short (uploads: manager and ``profiles:write``; reads: viewer and
+``profiles:read``). The body is streamed into storage, never read whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Stream
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from backend.auth.guards import brand_guard
+from backend.auth.scopes import needs
+from backend.core.dependencies import DbSession, Tenant, provide_tenant
+from backend.core.errors import InvalidInput, problem_responses
+from backend.core.jobs import actor_of
+from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from backend.core.tenancy import open_session
+from backend.imports import service
+from backend.imports.models import ImportJob, ImportKind, ImportMode
+from backend.imports.schemas import ImportOut, RejectionOut, RejectionPage
+
+UPLOAD_ERRORS = problem_responses(401, 403, 404, 413, 415, 422)
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+
+Mode = Annotated[
+    ImportMode,
+    QueryParameter(
+        description=(
+            "`upsert` (default) creates or updates; `create` rejects rows matching a stored "
+            "record; `update` rejects rows matching none."
+        )
+    ),
+]
+Mapping = Annotated[
+    str | None,
+    QueryParameter(
+        description=(
+            'A JSON object of column → target, e.g. `{"Mail": "email", "Tier": '
+            '"attributes.tier", "ERP": "externalIds.erp", "Notes": null}`. Unmapped columns '
+            "target their own name (camelCase or snake_case); `null` ignores a column."
+        )
+    ),
+]
+
+
+def import_out(job: ImportJob) -> ImportOut:
+    return ImportOut(
+        id=job.id,
+        kind=job.kind,
+        format=job.format,
+        mode=job.mode,
+        status=job.status,
+        size_bytes=job.size_bytes,
+        rows_processed=job.rows_done,
+        created=job.created_count,
+        updated=job.updated_count,
+        rejected=job.rejected_count,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+    )
+
+
+def _cursor(line: int | None) -> str | None:
+    return None if line is None else base64.urlsafe_b64encode(str(line).encode()).decode()
+
+
+def _after(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not valid", errors=[{"field": "cursor"}]) from None
+
+
+async def _upload(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    tenant: Tenant,
+    kind: ImportKind,
+    mode: ImportMode,
+    mapping: str | None,
+) -> Response[ImportOut]:
+    settings = request.app.state.settings
+    job = await service.create_import(
+        db_session,
+        tenant,
+        kind=kind,
+        content_type=request.headers.get("content-type"),
+        mode=mode,
+        mapping=mapping,
+        body=request.stream(),
+        content_length=request.content_length,
+        max_bytes=settings.import_max_bytes,
+        actor=actor_of(request.scope.get("user")),
+    )
+    location = f"/v1/brands/{tenant}/imports/{job.id}"
+    return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers={"Location": location})
+
+
+class ImportController(Controller):
+    """Bulk imports of profiles and orders (CSV or NDJSON), run by a background job."""
+
+    path = "/v1/brands/{brand_id:uuid}/imports"
+    tags = ["imports"]
+    guards = [brand_guard]
+    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
+
+    @post(
+        "/profiles",
+        operation_id="importProfiles",
+        summary="Import profiles from a CSV or NDJSON file",
+        **needs("profiles:write"),
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,  # LEVIER_IMPORT_MAX_BYTES applies, counted while streaming
+        responses=UPLOAD_ERRORS,
+    )
+    async def import_profiles(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        tenant: Tenant,
+        mode: Mode = ImportMode.UPSERT,
+        mapping: Mapping = None,
+    ) -> Response[ImportOut]:
+        """Send the file as the body (`Content-Type: text/csv` with a header line, or
+        `application/x-ndjson` with one object per line; anything else answers 415). Answers
+        202 with the import and its URL in `Location`; a job then validates each row with the
+        profile rules, upserts by identity key (email, phone, `externalIds.<source>`), and keeps
+        the valid rows when others fail. Empty cells are "not given": an import never clears a
+        stored value. A row whose keys point to several profiles merges them (the older
+        survives), as `POST …/profiles?mode=upsert` does."""
+        return await _upload(request, db_session, tenant, ImportKind.PROFILES, mode, mapping)
+
+    @post(
+        "/orders",
+        operation_id="importOrders",
+        summary="Import orders from a CSV or NDJSON file",
+        **needs("profiles:write"),
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,
+        responses=UPLOAD_ERRORS,
+    )
+    async def import_orders(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        tenant: Tenant,
+        mode: Mode = ImportMode.UPSERT,
+        mapping: Mapping = None,
+    ) -> Response[ImportOut]:
+        """Columns `orderId`, `occurredAt`, `amount`, `currency`, `store`, `channel`, and the
+        profile as `profileId` or an identity key (`email`, `phone`, `externalIds.<source>`);
+        NDJSON rows may carry `lines` (`product`, `category`, `quantity`, `price`), which
+        replace the order's lines. Orders are upserted on `orderId`. Answers 202 as for
+        profiles."""
+        return await _upload(request, db_session, tenant, ImportKind.ORDERS, mode, mapping)
+
+    @get(
+        "/{import_id:uuid}",
+        operation_id="getImport",
+        summary="Read an import's status and counts",
+        **needs("profiles:read"),
+        responses=READ_ERRORS,
+    )
+    async def get_import(self, db_session: DbSession, import_id: FromPath[UUID]) -> ImportOut:
+        """Status (`queued`, `running`, `succeeded`, `failed`), rows processed, created,
+        updated and rejected so far."""
+        return import_out(await service.get_import(db_session, import_id))
+
+    @get(
+        "/{import_id:uuid}/rejections",
+        operation_id="listImportRejections",
+        summary="List an import's rejected rows",
+        **needs("profiles:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_rejections(
+        self,
+        db_session: DbSession,
+        import_id: FromPath[UUID],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, QueryParameter()] = None,
+    ) -> RejectionPage:
+        """Rejected rows in file order: line number (1 is the CSV header), reason, raw row."""
+        items, last = await service.list_rejections(db_session, import_id, _after(cursor), limit)
+        return RejectionPage(
+            [RejectionOut(line=r.line, reason=r.reason, raw=r.raw) for r in items], _cursor(last)
+        )
+
+    @get(
+        "/{import_id:uuid}/rejections.csv",
+        operation_id="downloadImportRejections",
+        summary="Download an import's rejected rows as CSV",
+        **needs("profiles:read"),
+        media_type="text/csv",
+        responses=READ_ERRORS,
+    )
+    async def download_rejections(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        tenant: Tenant,
+        import_id: FromPath[UUID],
+    ) -> Stream:
+        """A CSV of `line,reason,raw`, streamed."""
+        await service.get_import(db_session, import_id)
+        factory = request.app.state.session_factory
+
+        async def rows() -> AsyncIterator[str]:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(["line", "reason", "raw"])
+            async with open_session(factory, tenant) as session:
+                async for item in service.iter_rejections(session, import_id):
+                    writer.writerow([item.line, item.reason, item.raw])
+                    if buffer.tell() > 64 * 1024:
+                        yield buffer.getvalue()
+                        buffer.seek(0)
+                        buffer.truncate()
+            yield buffer.getvalue()
+
+        return Stream(
+            rows(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="rejections-{import_id}.csv"'},
+        )

@@ -1,0 +1,37 @@
+"""What the REST API answers about imports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from uuid import UUID
+
+from backend.core.schemas import Schema
+from backend.imports.models import ImportFormat, ImportKind, ImportMode, ImportStatus
+
+
+class ImportOut(Schema):
+    id: UUID
+    kind: ImportKind
+    format: ImportFormat
+    mode: ImportMode
+    status: ImportStatus
+    size_bytes: int
+    rows_processed: int
+    created: int
+    updated: int
+    rejected: int
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class RejectionOut(Schema):
+    line: int
+    reason: str
+    raw: str
+
+
+class RejectionPage(Schema):
+    items: list[RejectionOut]
+    next_cursor: str | None

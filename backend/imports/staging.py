@@ -1,0 +1,91 @@
+"""Temporary staging tables and how rows get into them: ``COPY`` on PostgreSQL (asyncpg's binary
+copy), batched ``executemany`` on SQLite. The set-based statements then read them with joins.
+
+Staging tables are per connection and per transaction (``ON COMMIT DROP`` on PostgreSQL, dropped
+explicitly on SQLite), so nothing leaks between batches or tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Column, MetaData, Table, func, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import CreateTable, DropTable
+from sqlalchemy.sql.expression import ColumnElement
+
+from backend.core.db import JSONType
+
+_METADATA = MetaData()
+TRUE = true
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def staging_table(name: str, *columns: Column[Any]) -> Table:
+    return Table(
+        name,
+        _METADATA,
+        *columns,
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
+async def create(session: AsyncSession, table: Table) -> None:
+    connection = await session.connection()
+    await connection.execute(DropTable(table, if_exists=True))
+    await connection.execute(CreateTable(table))
+
+
+async def drop(session: AsyncSession, table: Table) -> None:
+    connection = await session.connection()
+    await connection.execute(DropTable(table, if_exists=True))
+
+
+async def load(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Fill a staging table: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if dialect_of(session) != "postgresql":
+        await session.execute(table.insert(), list(rows))
+        return
+    names = [column.name for column in table.columns]
+    json_columns = {c.name for c in table.columns if c.type is JSONType or _is_json(c)}
+    records = [
+        tuple(
+            msgspec.json.encode(row.get(name)).decode()
+            if name in json_columns and row.get(name) is not None
+            else row.get(name)
+            for name in names
+        )
+        for row in rows
+    ]
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(table.name, records=records, columns=names)
+    # Temporary tables get no statistics otherwise: the planner would guess, and loop.
+    await driver.execute(f"ANALYZE {table.name}")
+
+
+def _is_json(column: Column[Any]) -> bool:
+    return "JSON" in type(column.type).__name__.upper() or "JSON" in repr(column.type).upper()
+
+
+def insert_for(session: AsyncSession, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    return insert(table)
+
+
+def json_merge(session: AsyncSession, stored: Any, given: Any) -> ColumnElement[Any]:
+    """``stored`` with the keys of ``given`` written over it (both JSON objects)."""
+    if dialect_of(session) == "postgresql":
+        return stored.op("||", return_type=JSONType)(given)  # type: ignore[no-any-return]
+    return func.json_patch(stored, given, type_=JSONType)
