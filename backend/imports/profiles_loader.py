@@ -34,11 +34,7 @@ from backend.profiles import service as profiles_service
 from backend.profiles.attributes import unique_key, validate_values
 from backend.profiles.fields import (
     FieldErrors,
-    normalise_country,
-    normalise_email,
-    normalise_phone,
-    valid_locale,
-    valid_time_zone,
+    normalise_standard_fields,
 )
 from backend.profiles.models import AttributeType, ProfileAttribute
 from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
@@ -171,23 +167,7 @@ class ProfileLoader:
 
     def _normalise(self, fields: dict[str, Any], errors: FieldErrors) -> None:
         # The same rules as the profiles service applies to a REST write.
-        if fields.get("email") is not None:
-            fields["email"] = normalise_email(fields["email"])
-            if fields["email"] is None:
-                errors.add("email", "not a valid email address")
-        if fields.get("country") is not None:
-            fields["country"] = normalise_country(fields["country"])
-            if fields["country"] is None:
-                errors.add("country", "not an ISO 3166-1 alpha-2 country code")
-        if fields.get("phone") is not None:
-            raw = fields["phone"]
-            fields["phone"] = normalise_phone(raw, fields.get("country") or self.region)
-            if fields["phone"] is None:
-                errors.add("phone", "not a valid phone number")
-        if fields.get("locale") is not None and not valid_locale(fields["locale"]):
-            errors.add("locale", "expected a language tag such as fr or fr-BE")
-        if fields.get("time_zone") is not None and not valid_time_zone(fields["time_zone"]):
-            errors.add("timeZone", "unknown time zone")
+        fields.update(normalise_standard_fields(fields, errors, self.region))
         if fields.get("channel_appetency") is not None:
             fields["channel_appetency"] = str(fields["channel_appetency"])
 

@@ -35,10 +35,9 @@ from backend.profiles.fields import (
     normalise_country,
     normalise_email,
     normalise_phone,
+    normalise_standard_fields,
     region_of_locale,
-    valid_locale,
     valid_source,
-    valid_time_zone,
 )
 from backend.profiles.models import (
     ConsentChange,
@@ -211,33 +210,6 @@ async def list_profiles(
 # Writing ---------------------------------------------------------------------------------------
 
 
-def _standard_changes(
-    given: dict[str, Any], errors: FieldErrors, default_region: str | None
-) -> dict[str, Any]:
-    """Normalised standard fields of a write (``None`` clears one); errors name the field."""
-    changes = dict(given)
-    if given.get("email") is not None:
-        changes["email"] = normalise_email(given["email"])
-        if changes["email"] is None:
-            errors.add("email", "not a valid email address")
-    if given.get("country") is not None:
-        changes["country"] = normalise_country(given["country"])
-        if changes["country"] is None:
-            errors.add("country", "not an ISO 3166-1 alpha-2 country code")
-    if given.get("phone") is not None:
-        region = changes.get("country") or default_region
-        changes["phone"] = normalise_phone(given["phone"], region)
-        if changes["phone"] is None:
-            bare = not region and not given["phone"].strip().startswith("+")
-            hint = " (give it as +<country code>…, or give the country)" if bare else ""
-            errors.add("phone", f"not a valid phone number{hint}")
-    if given.get("locale") is not None and not valid_locale(given["locale"]):
-        errors.add("locale", "expected a language tag such as fr or fr-BE")
-    if given.get("time_zone") is not None and not valid_time_zone(given["time_zone"]):
-        errors.add("timeZone", "unknown time zone")
-    return changes
-
-
 def _external_keys(
     external_ids: Sequence[ExternalId], errors: FieldErrors
 ) -> list[tuple[str, str]]:
@@ -279,7 +251,7 @@ async def _prepare(
     region = current.country if current is not None and current.country else None
     if region is None:
         region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
-    fields = _standard_changes(given, errors, region)
+    fields = normalise_standard_fields(given, errors, region)
     external = _external_keys(external_ids, errors)
     return _Write(fields, attributes, external), errors
 
