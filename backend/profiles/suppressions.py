@@ -35,21 +35,29 @@ def _hash(salt: bytes, value: str) -> str:
     return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
 
 
+_LOOKUP_SLICE = 1000
+
+
 async def suppressed(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> set[tuple[str, str]]:
     """The keys of ``keys`` (normalised ``(kind, value)`` identity keys) that belong to erased
-    people of the session's brand, in one query."""
-    if not keys:
+    people of the session's brand: one query per thousand keys, none when nobody was erased."""
+    if not keys or await session.scalar(select(Suppression.hash).limit(1)) is None:
         return set()
     salt = _brand_salt(session)
     by_hash = {(kind, _hash(salt, value)): (kind, value) for kind, value in keys}
-    found = await session.execute(
-        select(Suppression.kind, Suppression.hash).where(
-            tuple_(Suppression.kind, Suppression.hash).in_(list(by_hash))
+    hashes = sorted({digest for _, digest in by_hash})
+    found: set[tuple[str, str]] = set()
+    # Flat IN lists in slices: a batch of an import holds tens of thousands of keys.
+    for start in range(0, len(hashes), _LOOKUP_SLICE):
+        rows = await session.execute(
+            select(Suppression.kind, Suppression.hash).where(
+                Suppression.hash.in_(hashes[start : start + _LOOKUP_SLICE])
+            )
         )
-    )
-    return {by_hash[(kind, digest)] for kind, digest in found.all()}
+        found |= {by_hash[(kind, digest)] for kind, digest in rows if (kind, digest) in by_hash}
+    return found
 
 
 async def suppress(session: AsyncSession, keys: Sequence[tuple[str, str]], reason: str) -> int:

@@ -109,6 +109,18 @@ async def test_suppressed_answers_the_erased_keys_only(
     assert found == {("email", "ada@example.com"), ("external:erp", "A-1")}
 
 
+async def test_suppressed_answers_for_a_whole_import_batch_of_keys(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    ada = await create_profile(client, world, **ADA)
+    await _erase(client, world, ada["id"])
+    keys = [("email", f"person{i}@example.com") for i in range(20_000)]
+    async with session_of(app, world.brand_a.id) as session:
+        found = await gdpr.suppressed(session, [*keys, ("email", "ada@example.com")])
+    assert found == {("email", "ada@example.com")}
+
+
 async def test_suppression_is_per_brand(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     ada = await create_profile(client, world, **ADA)
