@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from authlib.oauth2 import AuthorizationServer as _AuthorizationServer
-from authlib.oauth2 import OAuth2Request
+from authlib.oauth2 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
@@ -38,7 +38,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from backend.auth.models import AccessToken, AuthorizationCode, OAuthClient, User
+from backend.auth.models import AccessToken, AuthorizationCode, OAuthClient, OAuthConsent, User
 from backend.auth.scopes import ALL_SCOPES, UnknownScopeError, format_scopes, parse_scopes
 from backend.auth.service import ACCESS_TOKEN_PREFIX
 from backend.config import Settings
@@ -236,6 +236,48 @@ def _token_row(value: str, *, refresh: bool) -> AccessToken | None:
     return _session().scalar(select(AccessToken).where(column == hash_secret(value)))
 
 
+def has_consent(session: Session, user_id: UUID, client_id: UUID, scopes: frozenset[str]) -> bool:
+    granted = session.scalar(
+        select(OAuthConsent.scopes).where(
+            OAuthConsent.user_id == user_id, OAuthConsent.client_id == client_id
+        )
+    )
+    return granted is not None and scopes <= set(granted.split())
+
+
+def record_consent(
+    session: Session, user_id: UUID, client_id: UUID, scopes: frozenset[str]
+) -> None:
+    """Remember what the user allowed the client (added to what they allowed before)."""
+    row = session.scalar(
+        select(OAuthConsent).where(
+            OAuthConsent.user_id == user_id, OAuthConsent.client_id == client_id
+        )
+    )
+    if row is None:
+        session.add(
+            OAuthConsent(user_id=user_id, client_id=client_id, scopes=format_scopes(scopes))
+        )
+    else:
+        row.scopes = format_scopes(scopes | set(row.scopes.split()))
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    client_name: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One of: a response for the client (a redirect with a code or an error), a consent to
+    ask for, or an error to show because no redirect URI can be trusted."""
+
+    response: tuple[int, Any, list[tuple[str, str]]] | None = None
+    consent: ConsentRequest | None = None
+    error: OAuth2Error | None = None
+
+
 # -- grants ---------------------------------------------------------------------------------------
 
 
@@ -407,6 +449,40 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
         self.register_endpoint(RevocationEndpoint)
         self.register_endpoint(IntrospectionEndpoint)
 
+    def authorize(
+        self,
+        session: Session,
+        request: LevierOAuth2Request,
+        user: AuthorizedUser,
+        decision: str | None,
+    ) -> Authorization:
+        """The authorization endpoint's answer for a signed-in user. ``decision`` is None on
+        the first visit, else the consent form's answer (``approve`` or anything else)."""
+
+        def decide() -> Authorization:
+            try:
+                grant = self.get_consent_grant(request, end_user=user)
+            except OAuth2Error as error:
+                if error.redirect_uri:
+                    return Authorization(response=self.handle_error_response(request, error))
+                return Authorization(error=error)
+            client: Client = grant.client
+            scopes = frozenset((request.scope or "").split()) & user.scope_ceiling
+            first_visit = decision is None
+            asks_consent = first_visit and not client.row.first_party
+            if asks_consent and not has_consent(session, user.id, client.id, scopes):
+                return Authorization(consent=ConsentRequest(client.row.name, scopes))
+            approved = first_visit or decision == "approve"
+            if decision == "approve":
+                record_consent(session, user.id, client.id, scopes)
+            return Authorization(
+                response=self.create_authorization_response(
+                    request, grant_user=user if approved else None, grant=grant
+                )
+            )
+
+        return self.run(session, decide)
+
     def run(self, session: Session, call: Callable[[], T]) -> T:
         """Run ``call`` (which calls into authlib) with ``session`` available to the hooks."""
         reset = _db.set(session)
@@ -492,9 +568,6 @@ class AuthorizationServer(_AuthorizationServer):  # type: ignore[misc]
 
     def create_oauth2_request(self, request: LevierOAuth2Request) -> LevierOAuth2Request:
         return request
-
-    def create_json_request(self, request: Any) -> Any:
-        raise NotImplementedError("no JSON endpoint is served")
 
     def handle_response(
         self, status: int, body: Any, headers: Iterable[tuple[str, str]]

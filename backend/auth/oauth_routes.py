@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import msgspec
-from authlib.oauth2 import OAuth2Error
 from litestar import Controller, Request, Response, get, post
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
@@ -22,14 +21,11 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from backend.auth import sessions
-from backend.auth.models import OAuthConsent
 from backend.auth.oauth import AuthorizationServer, AuthorizedUser, LevierOAuth2Request
-from backend.auth.scopes import SCOPES, format_scopes
+from backend.auth.scopes import SCOPES
 from backend.auth.service import load_caller, user_scope_ceiling
 from backend.config import Settings
 from backend.core.dependencies import DbSession
@@ -264,31 +260,6 @@ async def _form(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
 
 
-def _consented(session: Session, user: AuthorizedUser, client_id: Any, scopes: set[str]) -> bool:
-    granted = session.scalar(
-        select(OAuthConsent.scopes).where(
-            OAuthConsent.user_id == user.id, OAuthConsent.client_id == client_id
-        )
-    )
-    return granted is not None and scopes <= set(granted.split())
-
-
-def _record_consent(
-    session: Session, user: AuthorizedUser, client_id: Any, scopes: set[str]
-) -> None:
-    row = session.scalar(
-        select(OAuthConsent).where(
-            OAuthConsent.user_id == user.id, OAuthConsent.client_id == client_id
-        )
-    )
-    if row is None:
-        session.add(
-            OAuthConsent(user_id=user.id, client_id=client_id, scopes=format_scopes(scopes))
-        )
-    else:
-        row.scopes = format_scopes(scopes | set(row.scopes.split()))
-
-
 class OAuthController(Controller):
     tags = ["oauth"]
     include_in_schema = False
@@ -311,52 +282,28 @@ class OAuthController(Controller):
             return Redirect(f"/auth/login?next={quote(target, safe='')}", status_code=303)
         server = _server(request)
         oauth_request = _oauth_request(request)
-
-        def decide(session: Session) -> tuple[str, Any]:
-            def run() -> tuple[str, Any]:
-                try:
-                    grant = server.get_consent_grant(oauth_request, end_user=user)
-                except OAuth2Error as error:
-                    if error.redirect_uri:
-                        return "response", server.handle_error_response(oauth_request, error)
-                    return "error", error
-                client = grant.client
-                scopes = set((oauth_request.scope or "").split()) & user.scope_ceiling
-                needs_consent = decision is None and not client.row.first_party
-                if needs_consent and not _consented(session, user, client.id, scopes):
-                    return "consent", (client.row.name, scopes)
-                if decision is not None and decision != "approve":
-                    granted = None
-                else:
-                    granted = user
-                    if decision == "approve":
-                        _record_consent(session, user, client.id, scopes)
-                return "response", server.create_authorization_response(
-                    oauth_request, grant_user=granted, grant=grant
-                )
-
-            return server.run(session, run)
-
-        outcome, value = await db_session.run_sync(decide)
-        if outcome == "error":
+        outcome = await db_session.run_sync(
+            lambda session: server.authorize(session, oauth_request, user, decision)
+        )
+        if outcome.error is not None:
             return _page(
                 "message.html",
                 400,
                 title="This sign-in link is not valid",
-                message=value.description or value.error,
+                message=outcome.error.description or outcome.error.error,
                 error=True,
                 email=None,
             )
-        if outcome == "consent":
-            name, scopes = value
+        if outcome.consent is not None:
             return _page(
                 "consent.html",
-                client_name=name,
+                client_name=outcome.consent.client_name,
                 email=user.email,
-                scopes=[(s, SCOPES[s]) for s in sorted(scopes)],
+                scopes=[(s, SCOPES[s]) for s in sorted(outcome.consent.scopes)],
                 action=request.url.path + "?" + request.url.query,
             )
-        return _as_response(value)
+        assert outcome.response is not None
+        return _as_response(outcome.response)
 
     @get("/oauth/authorize", middleware=[CSRFProtection])
     async def authorize(self, request: Request[Any, Any, Any], db_session: DbSession) -> Any:
