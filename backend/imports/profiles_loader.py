@@ -252,11 +252,17 @@ class ProfileLoader:
                     "attributes": attributes,
                 }
             )
+            # Keys and values the profile already holds are left alone: a re-import of the same
+            # file then writes no index entry at all.
             keys += [
-                {"kind": k, "value": v, "profile_id": profile_id} for k, v in row.identity_keys()
+                {"kind": k, "value": v, "profile_id": profile_id}
+                for k, v in row.identity_keys()
+                if owners.get((k, v)) != profile_id
             ]
             claims += [
-                {"attribute": a, "value": v, "profile_id": profile_id} for a, v in row.unique
+                {"attribute": a, "value": v, "profile_id": profile_id}
+                for a, v in row.unique
+                if holders.get((a, v)) != profile_id
             ]
             if is_new:
                 outcome.created += 1

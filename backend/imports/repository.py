@@ -21,12 +21,15 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    not_,
+    or_,
     select,
     true,
     tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnElement
 
 from backend.core.db import JSONType
 from backend.core.tenancy import TenantId
@@ -240,10 +243,10 @@ async def write_profiles(
     brand = literal(tenant, _P.c.tenant_id.type)
     pg = staging.dialect_of(session) == "postgresql"
     updates = [row for row in profiles if not row["is_new"]]
-    # An updated profile whose email or phone changes gives up the old key. (Skipped when no
-    # update gives one: on fresh tables the planner's guesses make the join needlessly slow.)
+    # An updated profile whose email or phone changes gives up the old key. A changed value is
+    # a key the profile does not hold yet, so it is staged in ``keys``: without one, no release.
     for name in ("email", "phone"):
-        if not any(row[name] for row in updates):
+        if not any(key["kind"] == name for key in keys) or not updates:
             continue
         changed = (
             _P.c.tenant_id == tenant,
@@ -294,9 +297,20 @@ async def write_profiles(
             ).where(s.c.is_new.is_(True)),
         )
     )
+    changes: list[ColumnElement[bool]] = []
+    if pg:  # rows equal to the stored ones are left alone (no dead tuple, no index churn)
+        changes = [
+            or_(
+                *[
+                    and_(s.c[n].is_not(None), s.c[n].is_distinct_from(_P.c[n]))
+                    for n in PROFILE_FIELDS
+                ],
+                not_(_P.c.attributes.op("@>", return_type=Boolean)(s.c.attributes)),
+            )
+        ]
     await session.execute(
         update(_P)
-        .where(_P.c.tenant_id == tenant, _P.c.id == s.c.profile_id, s.c.is_new.is_(False))
+        .where(_P.c.tenant_id == tenant, _P.c.id == s.c.profile_id, s.c.is_new.is_(False), *changes)
         .values(
             **{n: func.coalesce(s.c[n], _P.c[n]) for n in PROFILE_FIELDS},
             attributes=staging.json_merge(session, _P.c.attributes, s.c.attributes),

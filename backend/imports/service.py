@@ -9,7 +9,8 @@ transaction, so a job killed midway restarts after its last committed batch and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
@@ -177,43 +178,70 @@ async def run_batches(
     definitions = await attribute_rules.definitions(session)
     targets = Targets(kind, job.mapping or {}, definitions)
     region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
-    validate: Callable[[Record], Any]
     loader: ProfileLoader | OrderLoader
     if kind is ImportKind.PROFILES:
         loader = ProfileLoader(tenant, mode, targets, definitions, region)
     else:
         loader = OrderLoader(tenant, mode, targets, region)
-    validate = loader.validate
+    # Each batch is checked in a thread while the one before it is written: the CPU-bound row
+    # checks overlap the database's work instead of waiting for it.
+    checking: tuple[reader.Batch, asyncio.Future[tuple[list[Any], Outcome]]] | None = None
     async for batch in reader.batches(
         session, import_id, fmt, skip_lines=lines_done, batch_size=batch_size
     ):
-        outcome = Outcome()
-        valid: list[Any] = []
-        for record in batch.records:
-            checked = validate(record)
-            if isinstance(checked, str):
-                outcome.reject(record.line, checked, record.raw)
-            else:
-                valid.append(checked)
-        await loader.write(session, valid, outcome)
-        await repository.add_rejections(session, tenant, import_id, outcome.rejections)
-        await repository.record_progress(
-            session,
-            import_id,
-            lines_done=batch.lines_done,
-            rows=len(batch.records),
-            created=outcome.created,
-            updated=outcome.updated,
-            rejected=len(outcome.rejections),
-        )
-        yield len(batch.records)
-        if not await repository.hold(session, import_id, batch.lines_done):
+        upcoming = (batch, asyncio.ensure_future(asyncio.to_thread(_check, loader, batch.records)))
+        if checking is not None:
+            yield await _write(session, tenant, import_id, loader, *checking)
+            if not await repository.hold(session, import_id, checking[0].lines_done):
+                await upcoming[1]  # a thread cannot be cancelled: let it end
+                return
+        checking = upcoming
+    if checking is not None:
+        yield await _write(session, tenant, import_id, loader, *checking)
+        if not await repository.hold(session, import_id, checking[0].lines_done):
             return
     job = await get_import(session, import_id)
     job.status = ImportStatus.SUCCEEDED
     job.finished_at = utcnow()
     await session.flush()
     yield 0
+
+
+def _check(loader: ProfileLoader | OrderLoader, records: list[Record]) -> tuple[list[Any], Outcome]:
+    """The batch's valid rows, and the outcome holding the rejected ones."""
+    outcome = Outcome()
+    valid: list[Any] = []
+    for record in records:
+        checked = loader.validate(record)
+        if isinstance(checked, str):
+            outcome.reject(record.line, checked, record.raw)
+        else:
+            valid.append(checked)
+    return valid, outcome
+
+
+async def _write(
+    session: AsyncSession,
+    tenant: TenantId,
+    import_id: UUID,
+    loader: ProfileLoader | OrderLoader,
+    batch: reader.Batch,
+    checked: asyncio.Future[tuple[list[Any], Outcome]],
+) -> int:
+    """Write a checked batch with its rejections and checkpoint; its record count."""
+    valid, outcome = await checked
+    await loader.write(session, valid, outcome)
+    await repository.add_rejections(session, tenant, import_id, outcome.rejections)
+    await repository.record_progress(
+        session,
+        import_id,
+        lines_done=batch.lines_done,
+        rows=len(batch.records),
+        created=outcome.created,
+        updated=outcome.updated,
+        rejected=len(outcome.rejections),
+    )
+    return len(batch.records)
 
 
 async def record_failure(

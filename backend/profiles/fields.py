@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from typing import Any
 
 import phonenumbers
+from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 from backend.core.errors import InvalidInput
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_E164 = re.compile(r"^\+([1-9][0-9]{6,14})$")
 # The ISO 3166-1 alpha-2 codes that phone numbering knows (every inhabited country).
 _COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
@@ -49,8 +52,30 @@ def region_of_locale(locale: str | None) -> str | None:
     return None
 
 
+def _from_e164(digits: str) -> phonenumbers.PhoneNumber | None:
+    """A number written ``+<country code><national number>`` without the general parser (the
+    common case of bulk files, and a third of the parser's cost); None when unsure."""
+    for size in (1, 2, 3):
+        if int(digits[:size]) in COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            if national.startswith("0"):  # Italian leading zeros: the parser knows them
+                return None
+            return phonenumbers.PhoneNumber(
+                country_code=int(digits[:size]), national_number=int(national)
+            )
+    return None
+
+
 def normalise_phone(value: str, region: str | None) -> str | None:
     """The number in E.164, read in ``region`` unless it starts with ``+``; None if not valid."""
+    text = value.strip()
+    if (
+        (written := _E164.match(text))
+        and (quick := _from_e164(written[1])) is not None
+        and phonenumbers.is_valid_number(quick)
+        and phonenumbers.format_number(quick, phonenumbers.PhoneNumberFormat.E164) == text
+    ):
+        return text  # anything less certain goes through the parser below
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -74,6 +99,7 @@ def normalise_country(value: str) -> str | None:
     return country if country in _COUNTRIES else None
 
 
+@functools.lru_cache(maxsize=1024)  # a file repeats a handful of zones a million times
 def valid_time_zone(value: str) -> bool:
     try:
         zoneinfo.ZoneInfo(value)
