@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +35,9 @@ from backend.profiles import service as profiles_service
 from backend.profiles.attributes import unique_key, validate_values
 from backend.profiles.fields import (
     FieldErrors,
+    normalise_country,
+    normalise_email,
+    normalise_phone,
     normalise_standard_fields,
 )
 from backend.profiles.models import AttributeType, ProfileAttribute
@@ -171,17 +175,104 @@ class ProfileLoader:
         if fields.get("channel_appetency") is not None:
             fields["channel_appetency"] = str(fields["channel_appetency"])
 
+    # Re-imports ----------------------------------------------------------------------------
+
+    async def unchanged(
+        self, session: AsyncSession, records: list[Record], busy: set[UUID]
+    ) -> tuple[set[int], set[UUID]]:
+        """Lines of ``records`` that would change nothing (each equal to the one profile all its
+        identity keys point to), and every profile the batch's known keys point to.
+
+        A re-import of an unchanged file then costs one join per batch instead of the row
+        checks and writes. A line is skipped only when nothing else can touch its profile
+        first: no other line of the batch points to it, nor did the previous batch (``busy``:
+        its profiles, found before it was written). ``create`` skips nothing (such lines are
+        rejected)."""
+        if self.mode is ImportMode.CREATE or not records:
+            return set(), set()
+        columns: dict[str, int] = {}
+        targets: list[tuple[str, str]] = []
+        staged: list[dict[str, Any]] = []
+        key_counts: dict[int, int] = {}
+        for record in records:
+            if record.error:
+                continue
+            keys = self._raw_keys(record)
+            if not keys:
+                continue
+            # A cell the database cannot compare makes the line opaque: its keys still count
+            # (it may touch their profiles), but it is never skipped.
+            cells: dict[str, Any] = {"opaque": False}
+            for column, value in record.values.items():
+                target = self.targets.of(column)
+                if target is None:
+                    continue
+                comparable = isinstance(value, str | int) and not isinstance(value, bool)
+                if isinstance(target, str) or not comparable:
+                    cells["opaque"] = True
+                else:
+                    if column not in columns:
+                        columns[column] = len(targets)
+                        targets.append((target.kind, target.name))
+                    cells[f"c{columns[column]}"] = str(value)
+            key_counts[record.line] = len(keys)
+            staged += [{"line": record.line, "kind": k, "value": v, **cells} for k, v in keys]
+        found = await repository.rows_matching_profiles(session, self.tenant, targets, staged)
+        profiles_of: dict[int, set[UUID]] = {}
+        found_keys: dict[int, int] = {}
+        equal: dict[int, bool] = {}
+        lines_of: dict[UUID, set[int]] = {}
+        for line, profile_id, same in found:
+            profiles_of.setdefault(line, set()).add(profile_id)
+            found_keys[line] = found_keys.get(line, 0) + 1
+            equal[line] = equal.get(line, True) and same
+            lines_of.setdefault(profile_id, set()).add(line)
+        skip: set[int] = set()
+        for line, profiles in profiles_of.items():
+            if len(profiles) != 1 or not equal[line] or found_keys[line] != key_counts[line]:
+                continue
+            (profile_id,) = profiles
+            if len(lines_of[profile_id]) == 1 and profile_id not in busy:
+                skip.add(line)
+        return skip, set(lines_of)
+
+    def _raw_keys(self, record: Record) -> list[tuple[str, str]]:
+        """The identity keys of a record, normalised as the row checks would (no key: [])."""
+        keys: list[tuple[str, str]] = []
+        phone: str | None = None
+        country: str | None = None
+        for column, value in record.values.items():
+            target = self.targets.of(column)
+            if not isinstance(target, Target) or target.kind == "attribute":
+                continue
+            if target.kind == "external":
+                keys.append((EXTERNAL + target.name, str(value).strip()))
+            elif target.name == "email" and isinstance(value, str):
+                if email := normalise_email(value):
+                    keys.append((EMAIL, email))
+            elif target.name == "phone" and isinstance(value, str):
+                phone = value
+            elif target.name == "country" and isinstance(value, str):
+                country = normalise_country(value)
+        if phone is not None and (number := normalise_phone(phone, country or self.region)):
+            keys.append((PHONE, number))
+        return keys
+
     # Writing -------------------------------------------------------------------------------
 
     async def write(self, session: AsyncSession, rows: list[ProfileRow], outcome: Outcome) -> None:
         pending = rows
         while pending:
             current, pending = _split_pass(pending)
-            await self._write_pass(session, current, outcome)
+            deferred = await self._write_pass(session, current, outcome)
+            if deferred:
+                pending = sorted(deferred + pending, key=lambda row: row.line)
 
     async def _write_pass(
         self, session: AsyncSession, rows: list[ProfileRow], outcome: Outcome
-    ) -> None:
+    ) -> list[ProfileRow]:
+        """Write the rows of a pass; answer those left for the next one (a row whose keys
+        differ from an earlier row's but find the same profile: one write per profile)."""
         owners = await repository.owners_of_keys(
             session, self.tenant, [key for row in rows for key in row.identity_keys()]
         )
@@ -198,8 +289,14 @@ class ProfileLoader:
         keys: list[dict[str, Any]] = []
         claims: list[dict[str, Any]] = []
         joining: list[ProfileRow] = []
+        deferred: list[ProfileRow] = []
+        claimed: set[UUID] = set()
         for row in rows:
             found = {owners[key] for key in row.identity_keys() if key in owners}
+            if found & claimed:
+                deferred.append(row)
+                continue
+            claimed |= found
             if found and self.mode is ImportMode.CREATE:
                 kinds = sorted(
                     {kind for kind, value in row.identity_keys() if (kind, value) in owners}
@@ -271,6 +368,7 @@ class ProfileLoader:
         await repository.write_profiles(session, self.tenant, staged, keys, claims)
         for row in joining:
             await self._merge_row(session, row, outcome)
+        return deferred
 
     async def _merge_row(self, session: AsyncSession, row: ProfileRow, outcome: Outcome) -> None:
         """A row joining several profiles: the profiles service merges them, then writes it."""

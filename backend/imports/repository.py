@@ -13,12 +13,16 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Integer,
+    MetaData,
     Numeric,
     String,
     Table,
     Uuid,
     and_,
+    cast,
     delete,
+    exists,
     func,
     literal,
     not_,
@@ -219,6 +223,71 @@ async def existing_profiles(
                 select(_P.c.id).where(_P.c.tenant_id == tenant, _P.c.id.in_(part))
             )
         )
+    return found
+
+
+# Rows equal to their profile (re-imports) -------------------------------------------------------
+
+
+async def rows_matching_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[dict[str, Any]],
+) -> list[tuple[int, UUID, bool]]:
+    """For each staged (line, identity key) whose key is known: the line, the profile the key
+    points to, and whether every given cell of the line equals what that profile holds (never
+    for an ``opaque`` line, one with a cell that cannot be compared here).
+
+    ``columns`` are the (kind, name) targets of the cells ``c0``, ``c1``…: ``field`` (trimmed of
+    spaces, compared with the stored text), ``attribute`` (compared exactly with the stored JSON
+    value as text) or ``external`` (the profile holds that external id). An empty cell (NULL)
+    matches anything: imports never clear a value. Equal means "writing the line would change
+    nothing"; a cell the database cannot prove equal sends the line through the full checks.
+    """
+    if not rows:
+        return []
+    stage = Table(
+        "levier_stage_rows",
+        MetaData(),
+        Column("line", Integer),
+        Column("kind", String),
+        Column("value", String),
+        Column("opaque", Boolean),
+        *[Column(f"c{index}", String) for index in range(len(columns))],
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+    await _staged(session, stage, rows)
+    held = _I.alias("held")
+    same: list[ColumnElement[bool]] = []
+    for index, (kind, name) in enumerate(columns):
+        cell = stage.c[f"c{index}"]
+        if kind == "field":
+            stored: ColumnElement[Any] = _P.c[name]
+            if name in ("birth_date", "channel_appetency"):
+                stored = cast(stored, String)
+            equal = func.trim(cell) == stored
+        elif kind == "attribute":
+            equal = cell == _P.c.attributes[name].as_string()
+        else:
+            equal = exists().where(
+                held.c.tenant_id == tenant,
+                held.c.kind == f"external:{name}",
+                held.c.value == func.trim(cell),
+                held.c.profile_id == _P.c.id,
+            )
+        same.append(or_(cell.is_(None), equal))
+    query = (
+        select(stage.c.line, _P.c.id, and_(stage.c.opaque.is_(False), *same))
+        .join(
+            _I,
+            and_(_I.c.tenant_id == tenant, _I.c.kind == stage.c.kind, _I.c.value == stage.c.value),
+        )
+        .join(_P, and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id))
+    )
+    found = [(line, profile, bool(equal)) for line, profile, equal in await session.execute(query)]
+    await _drop(session, stage)
     return found
 
 

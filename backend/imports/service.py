@@ -185,15 +185,27 @@ async def run_batches(
         loader = OrderLoader(tenant, mode, targets, region)
     # Each batch is checked in a thread while the one before it is written: the CPU-bound row
     # checks overlap the database's work instead of waiting for it.
-    checking: tuple[reader.Batch, asyncio.Future[tuple[list[Any], Outcome]]] | None = None
+    # Lines equal to their stored profile (a re-import) are neither checked nor written.
+    checking: tuple[reader.Batch, int, asyncio.Future[tuple[list[Any], Outcome]]] | None = None
+    busy: set[UUID] = set()
     async for batch in reader.batches(
         session, import_id, fmt, skip_lines=lines_done, batch_size=batch_size
     ):
-        upcoming = (batch, asyncio.ensure_future(asyncio.to_thread(_check, loader, batch.records)))
+        records, unchanged = batch.records, 0
+        if isinstance(loader, ProfileLoader):
+            skipped, busy = await loader.unchanged(session, records, busy)
+            if skipped:
+                records = [record for record in records if record.line not in skipped]
+                unchanged = len(skipped)
+        upcoming = (
+            batch,
+            unchanged,
+            asyncio.ensure_future(asyncio.to_thread(_check, loader, records)),
+        )
         if checking is not None:
             yield await _write(session, tenant, import_id, loader, *checking)
             if not await repository.hold(session, import_id, checking[0].lines_done):
-                await upcoming[1]  # a thread cannot be cancelled: let it end
+                await upcoming[2]  # a thread cannot be cancelled: let it end
                 return
         checking = upcoming
     if checking is not None:
@@ -226,10 +238,12 @@ async def _write(
     import_id: UUID,
     loader: ProfileLoader | OrderLoader,
     batch: reader.Batch,
+    unchanged: int,
     checked: asyncio.Future[tuple[list[Any], Outcome]],
 ) -> int:
     """Write a checked batch with its rejections and checkpoint; its record count."""
     valid, outcome = await checked
+    outcome.updated += unchanged
     await loader.write(session, valid, outcome)
     await repository.add_rejections(session, tenant, import_id, outcome.rejections)
     await repository.record_progress(

@@ -52,10 +52,10 @@ async def load(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any
     """Fill a staging table: COPY on PostgreSQL, executemany elsewhere."""
     if not rows:
         return
-    if dialect_of(session) != "postgresql":
-        await session.execute(table.insert(), list(rows))
-        return
     names = [column.name for column in table.columns]
+    if dialect_of(session) != "postgresql":  # a missing key is NULL, as in the COPY below
+        await session.execute(table.insert(), [{n: row.get(n) for n in names} for row in rows])
+        return
     json_columns = {c.name for c in table.columns if c.type is JSONType or _is_json(c)}
     records = [
         tuple(
