@@ -192,6 +192,7 @@ class ProfileLoader:
             return set(), set()
         columns: dict[str, int] = {}
         targets: list[tuple[str, str]] = []
+        lines: list[dict[str, Any]] = []
         staged: list[dict[str, Any]] = []
         key_counts: dict[int, int] = {}
         for record in records:
@@ -216,8 +217,12 @@ class ProfileLoader:
                         targets.append((target.kind, target.name))
                     cells[f"c{columns[column]}"] = str(value)
             key_counts[record.line] = len(keys)
-            staged += [{"line": record.line, "kind": k, "value": v, **cells} for k, v in keys]
-        found = await repository.rows_matching_profiles(session, self.tenant, targets, staged)
+            cells["line"] = record.line
+            lines.append(cells)
+            staged += [{"line": record.line, "kind": k, "value": v} for k, v in keys]
+        found = await repository.rows_matching_profiles(
+            session, self.tenant, targets, lines, staged
+        )
         profiles_of: dict[int, set[UUID]] = {}
         found_keys: dict[int, int] = {}
         equal: dict[int, bool] = {}

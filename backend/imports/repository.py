@@ -42,6 +42,12 @@ from backend.imports.mapping import PROFILE_FIELDS
 from backend.imports.models import ImportJob, ImportRejection
 from backend.profiles.models import Order, OrderLine, Profile, ProfileIdentity, ProfileUniqueValue
 
+_LINE_KEYS = staging.staging_table(
+    "levier_stage_line_keys",
+    Column("line", Integer),
+    Column("kind", String),
+    Column("value", String),
+)
 _LOOKUP = staging.staging_table(
     "levier_stage_lookup", Column("kind", String), Column("value", String)
 )
@@ -233,32 +239,33 @@ async def rows_matching_profiles(
     session: AsyncSession,
     tenant: TenantId,
     columns: Sequence[tuple[str, str]],
-    rows: Sequence[dict[str, Any]],
+    lines: Sequence[dict[str, Any]],
+    keys: Sequence[dict[str, Any]],
 ) -> list[tuple[int, UUID, bool]]:
-    """For each staged (line, identity key) whose key is known: the line, the profile the key
-    points to, and whether every given cell of the line equals what that profile holds (never
-    for an ``opaque`` line, one with a cell that cannot be compared here).
+    """For each staged identity key (``line``, ``kind``, ``value``) that is known: its line, the
+    profile it points to, and whether every given cell of the line (``lines``: ``line``,
+    ``opaque``, ``c0``, ``c1``…) equals what that profile holds (never for an ``opaque`` line,
+    one with a cell that cannot be compared here).
 
-    ``columns`` are the (kind, name) targets of the cells ``c0``, ``c1``…: ``field`` (trimmed of
-    spaces, compared with the stored text), ``attribute`` (compared exactly with the stored JSON
-    value as text) or ``external`` (the profile holds that external id). An empty cell (NULL)
-    matches anything: imports never clear a value. Equal means "writing the line would change
-    nothing"; a cell the database cannot prove equal sends the line through the full checks.
+    ``columns`` are the (kind, name) targets of the cells: ``field`` (trimmed of spaces,
+    compared with the stored text), ``attribute`` (compared exactly with the stored JSON value as
+    text) or ``external`` (the profile holds that external id). An empty cell (NULL) matches
+    anything: imports never clear a value. Equal means "writing the line would change nothing";
+    a cell the database cannot prove equal sends the line through the full checks.
     """
-    if not rows:
+    if not keys:
         return []
     stage = Table(
-        "levier_stage_rows",
+        "levier_stage_lines",
         MetaData(),
         Column("line", Integer),
-        Column("kind", String),
-        Column("value", String),
         Column("opaque", Boolean),
         *[Column(f"c{index}", String) for index in range(len(columns))],
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
     )
-    await _staged(session, stage, rows)
+    await _staged(session, stage, lines)
+    await _staged(session, _LINE_KEYS, keys)
     held = _I.alias("held")
     same: list[ColumnElement[bool]] = []
     for index, (kind, name) in enumerate(columns):
@@ -278,16 +285,15 @@ async def rows_matching_profiles(
                 held.c.profile_id == _P.c.id,
             )
         same.append(or_(cell.is_(None), equal))
+    k = _LINE_KEYS
     query = (
-        select(stage.c.line, _P.c.id, and_(stage.c.opaque.is_(False), *same))
-        .join(
-            _I,
-            and_(_I.c.tenant_id == tenant, _I.c.kind == stage.c.kind, _I.c.value == stage.c.value),
-        )
+        select(k.c.line, _P.c.id, and_(stage.c.opaque.is_(False), *same))
+        .join(_I, and_(_I.c.tenant_id == tenant, _I.c.kind == k.c.kind, _I.c.value == k.c.value))
         .join(_P, and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id))
+        .join(stage, stage.c.line == k.c.line)
     )
     found = [(line, profile, bool(equal)) for line, profile, equal in await session.execute(query)]
-    await _drop(session, stage)
+    await _drop(session, stage, _LINE_KEYS)
     return found
 
 
