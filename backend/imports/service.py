@@ -1,5 +1,5 @@
-"""Bulk imports of profiles and orders. Services never commit: the request's unit of work
-commits an upload; the task commits after each batch this module yields.
+"""Bulk imports of profiles, orders and linked-table rows. Services never commit: the request's
+unit of work commits an upload; the task commits after each batch this module yields.
 
 An upload is streamed into ``import_chunks`` in the request's transaction together with the job
 row and the outbox row of its task: a refused or broken upload leaves nothing behind. The task
@@ -9,28 +9,33 @@ transaction, so a job killed midway restarts after its last committed batch and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import hashlib
+from collections.abc import AsyncIterator, Callable, Collection
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
-from backend.core.errors import InvalidInput, LevierError, NotFound
+from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.tenancy import TenantId
 from backend.imports import reader, repository, storage
+from backend.imports.linked_loader import LinkedLoader
 from backend.imports.mapping import Targets, parse_mapping
 from backend.imports.models import ImportFormat, ImportJob, ImportKind, ImportMode, ImportStatus
 from backend.imports.orders_loader import OrderLoader
 from backend.imports.profiles_loader import Outcome, ProfileLoader
 from backend.imports.reader import Record
 from backend.profiles import attributes as attribute_rules
+from backend.profiles import gdpr, linked
 from backend.profiles.fields import region_of_locale
 from backend.tenancy import service as tenancy_service
 
 RUN_TASK = "imports.run"
+MAX_IDEMPOTENCY_KEY = 255
 MEDIA_TYPES = {
     "text/csv": ImportFormat.CSV,
     "application/x-ndjson": ImportFormat.NDJSON,
@@ -60,6 +65,30 @@ def format_of(content_type: str | None) -> ImportFormat:
     return fmt
 
 
+async def _target_keys(
+    session: AsyncSession, kind: ImportKind, linked_table: str | None
+) -> Collection[str]:
+    """What ``attributes.``/column targets may name: the brand's attributes, or the linked
+    table's columns (404 for a table the brand does not have)."""
+    if kind is ImportKind.LINKED:
+        assert linked_table is not None
+        return linked.definitions(await linked.get_table(session, linked_table)).keys()
+    return (await attribute_rules.definitions(session)).keys()
+
+
+async def _hashed(
+    stream: AsyncIterator[bytes], digest: Any, max_bytes: int
+) -> AsyncIterator[bytes]:
+    """The stream, unchanged, feeding ``digest`` on the way (413 past ``max_bytes``)."""
+    size = 0
+    async for part in stream:
+        size += len(part)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
+        digest.update(part)
+        yield part
+
+
 async def create_import(
     session: AsyncSession,
     tenant: TenantId,
@@ -72,31 +101,60 @@ async def create_import(
     content_length: int | None,
     max_bytes: int,
     actor: str | None,
-) -> ImportJob:
-    """Store an uploaded file and queue its import (202). Malformed mapping, unknown targets,
-    an empty body, a wrong content type (415) or a body above ``max_bytes`` (413) refuse it
-    whole."""
+    linked_table: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[ImportJob, bool]:
+    """Store an uploaded file and queue its import (202); answers the job and whether it is
+    new. Malformed mapping, unknown targets, an empty body, a wrong content type (415), a body
+    above ``max_bytes`` (413) or an unknown linked table (404) refuse it whole.
+
+    ``idempotency_key`` (the ``Idempotency-Key`` header) is kept on the job, unique per brand:
+    the same key with the same upload (parameters and body, hashed while streaming, never
+    buffered) answers the first job; with another upload, 409."""
     fmt = format_of(content_type)
     if content_length is not None and content_length > max_bytes:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            errors=[{"field": "Idempotency-Key"}],
+        )
     columns = parse_mapping(mapping)
-    definitions = await attribute_rules.definitions(session)
-    targets = Targets(kind, columns, definitions)
+    targets = Targets(kind, columns, await _target_keys(session, kind, linked_table))
     targets.check([])
+    digest = hashlib.sha256(
+        msgspec.json.encode([kind, linked_table, fmt, mode, sorted(columns.items())]) + b"\n"
+    )
+    if idempotency_key is not None:
+        earlier = await repository.job_by_idempotency_key(session, idempotency_key)
+        if earlier is not None:
+            async for _ in _hashed(body, digest, max_bytes):
+                pass
+            if earlier.request_hash != digest.hexdigest():
+                raise Conflict(
+                    "this Idempotency-Key was used for a different import",
+                    errors=[{"field": "Idempotency-Key", "message": "used for another upload"}],
+                )
+            return earlier, False
     job = ImportJob(
         kind=kind,
         format=fmt,
         mode=mode,
         status=ImportStatus.QUEUED,
         mapping=columns,
+        linked_table=linked_table,
+        idempotency_key=idempotency_key,
         created_by=actor,
     )
     session.add(job)
-    await session.flush()
+    await session.flush()  # a concurrent upload with the same key fails here (409)
     try:
-        size, chunks, first = await storage.store_stream(session, tenant, job.id, body, max_bytes)
+        size, chunks, first = await storage.store_stream(
+            session, tenant, job.id, _hashed(body, digest, max_bytes), max_bytes
+        )
     except storage.TooLarge:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes") from None
+    job.request_hash = digest.hexdigest()
     if not first.strip():
         raise InvalidInput("the file is empty", errors=[{"field": "body", "message": "empty"}])
     if fmt is ImportFormat.CSV:
@@ -111,7 +169,7 @@ async def create_import(
     job.chunk_count = chunks
     await session.flush()
     await enqueue(session, RUN_TASK, import_id=str(job.id))
-    return job
+    return job, True
 
 
 async def get_import(session: AsyncSession, import_id: UUID) -> ImportJob:
@@ -174,15 +232,21 @@ async def run_batches(
         raise NotFound("import not found")
     job = await get_import(session, import_id)
     fmt, kind, mode, lines_done = job.format, job.kind, job.mode, job.lines_done
-    definitions = await attribute_rules.definitions(session)
-    targets = Targets(kind, job.mapping or {}, definitions)
     region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
     validate: Callable[[Record], Any]
-    loader: ProfileLoader | OrderLoader
-    if kind is ImportKind.PROFILES:
-        loader = ProfileLoader(tenant, mode, targets, definitions, region)
+    loader: ProfileLoader | OrderLoader | LinkedLoader
+    if kind is ImportKind.LINKED:
+        assert job.linked_table is not None
+        table = await linked.get_table(session, job.linked_table)
+        targets = Targets(kind, job.mapping or {}, linked.definitions(table).keys())
+        loader = LinkedLoader(tenant, mode, targets, table, region)
     else:
-        loader = OrderLoader(tenant, mode, targets, region)
+        definitions = await attribute_rules.definitions(session)
+        targets = Targets(kind, job.mapping or {}, definitions)
+        if kind is ImportKind.PROFILES:
+            loader = ProfileLoader(tenant, mode, targets, definitions, region)
+        else:
+            loader = OrderLoader(tenant, mode, targets, region)
     validate = loader.validate
     async for batch in reader.batches(
         session, import_id, fmt, skip_lines=lines_done, batch_size=batch_size
@@ -195,6 +259,8 @@ async def run_batches(
                 outcome.reject(record.line, checked, record.raw)
             else:
                 valid.append(checked)
+        if kind is ImportKind.PROFILES and mode is not ImportMode.CREATE:
+            valid = await _without_erased(session, valid, outcome)
         await loader.write(session, valid, outcome)
         await repository.add_rejections(session, tenant, import_id, outcome.rejections)
         await repository.record_progress(
@@ -214,6 +280,27 @@ async def run_batches(
     job.finished_at = utcnow()
     await session.flush()
     yield 0
+
+
+async def _without_erased(session: AsyncSession, rows: list[Any], outcome: Outcome) -> list[Any]:
+    """Profile rows that update or create: those carrying an identifier of an erased person are
+    rejected, whether they would create a profile or give the identifier to an existing one
+    (only a request with new consent, through the API, may bring it back)."""
+    erased = await gdpr.suppressed(session, [key for row in rows for key in row.identity_keys()])
+    if not erased:
+        return rows
+    kept: list[Any] = []
+    for row in rows:
+        gone = sorted(kind for kind, value in row.identity_keys() if (kind, value) in erased)
+        if gone:
+            reason = (
+                f"identity key ({', '.join(gone)}) belongs to an erased person: "
+                "it needs new consent, given through the API"
+            )
+            outcome.reject(row.line, reason, row.raw)
+        else:
+            kept.append(row)
+    return kept
 
 
 async def record_failure(

@@ -54,6 +54,8 @@ def export_out(export: ProfileExport) -> ExportOut:
         created_at=export.created_at,
         started_at=export.started_at,
         finished_at=export.finished_at,
+        expires_at=export.expires_at,
+        expired_reason=export.expired_reason,
     )
 
 
