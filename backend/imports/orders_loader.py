@@ -1,7 +1,8 @@
 """Order rows of an import: validated like ``POST …/profiles/{id}/orders``, the profile found by
 ``profileId`` (a merged id means its survivor) or by an identity key (``email``, ``phone``,
-``externalIds.<source>``), upserted set-based on ``(tenant_id, order_id)``. NDJSON rows may carry ``lines``: they replace the
-order's lines; CSV rows have none (an order's stored lines are then kept)."""
+``externalIds.<source>``), upserted set-based on ``(tenant_id, order_id)``. NDJSON rows may
+carry ``lines``: they replace the order's lines; CSV rows have none (an order's stored lines are
+then kept)."""
 
 from __future__ import annotations
 
