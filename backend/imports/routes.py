@@ -134,11 +134,10 @@ class ImportController(Controller):
         "/profiles",
         operation_id="importProfiles",
         summary="Import profiles from a CSV or NDJSON file",
-        **needs("profiles:write"),
+        **needs("profiles:write", opt=UPLOAD_OPT),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # LEVIER_IMPORT_MAX_BYTES applies, counted while streaming
         responses=UPLOAD_ERRORS,
-        opt=UPLOAD_OPT,
     )
     async def import_profiles(
         self,
@@ -163,11 +162,10 @@ class ImportController(Controller):
         "/orders",
         operation_id="importOrders",
         summary="Import orders from a CSV or NDJSON file",
-        **needs("profiles:write"),
+        **needs("profiles:write", opt=UPLOAD_OPT),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,
         responses=UPLOAD_ERRORS,
-        opt=UPLOAD_OPT,
     )
     async def import_orders(
         self,
@@ -188,11 +186,10 @@ class ImportController(Controller):
         "/linked/{table:str}",
         operation_id="importLinkedRows",
         summary="Import rows of a linked table from a CSV or NDJSON file",
-        **needs("profiles:write"),
+        **needs("profiles:write", opt=UPLOAD_OPT),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,
         responses=UPLOAD_ERRORS,
-        opt=UPLOAD_OPT,
     )
     async def import_linked_rows(
         self,
