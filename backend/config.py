@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     import_max_bytes: int = 2 * 1024**3
     import_batch_rows: int = 10_000
     idempotency_ttl_hours: int = 24
+    # Profile exports hold personal data: their files are purged this long after being written.
+    export_ttl_hours: int = 72
     access_token_ttl_minutes: int = 60
     # Where clients reach this deployment: the OAuth issuer, and the base of its endpoint URLs.
     public_url: str = "http://127.0.0.1:8000"

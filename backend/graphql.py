@@ -23,6 +23,7 @@ from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
+from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 
 BRAND_HEADER = "levier-brand"
@@ -34,7 +35,7 @@ class Query(TenancyQuery, ClientQuery, ProfilesQuery):
 
 
 @strawberry.type
-class Mutation(TenancyMutation, ClientMutation, ProfilesMutation):
+class Mutation(TenancyMutation, ClientMutation, ProfilesMutation, ProfileOperationsMutation):
     pass
 
 

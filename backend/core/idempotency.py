@@ -4,6 +4,8 @@ Same key and same request (method, path, query, body) → the stored response is
 ``Idempotent-Replayed: true``. Same key, other request → 422. Same key while the first request
 is still running → 409. Server errors are not stored, so the client may retry them. Keys are
 scoped to the credentials that sent them and expire after ``LEVIER_IDEMPOTENCY_TTL_HOURS``.
+Routes flagged with ``opt={HANDLED_BY_ROUTE: True}`` (bulk uploads, too large to buffer) honour
+the key themselves.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from backend.core.db import Base, IdMixin, utcnow
 from backend.core.errors import send_problem
 
 HEADER = b"idempotency-key"
+# Route ``opt`` flag: the handler honours the key itself (bulk uploads, never buffered here).
+HANDLED_BY_ROUTE = "idempotency_handled_by_route"
 MAX_KEY_LENGTH = 255
 # Response headers that describe this delivery, not the stored result.
 _NOT_REPLAYED = {b"date", b"x-request-id", b"set-cookie", b"content-length"}
@@ -59,7 +63,8 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         raw_key = _header(scope, HEADER)
-        if raw_key is None:
+        handler = scope.get("route_handler")
+        if raw_key is None or (handler is not None and handler.opt.get(HANDLED_BY_ROUTE)):
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1").strip()

@@ -2,8 +2,10 @@
 
 Targets: a standard field (``email``, ``firstName`` or ``first_name``…), ``attributes.<key>`` (a
 defined attribute), ``externalIds.<source>`` (an external id of that source system); for orders
-the order fields and the identity keys that find the profile. A mapping maps a column to a
-target, or to ``null`` to ignore it; unmapped columns target their own name.
+the order fields and the identity keys that find the profile; for a linked table ``key`` (the
+row's key in its table), ``profileId`` or an identity key, and ``values.<column>`` or a bare
+column name (a column named like one of those fields is reached as ``values.<column>``). A mapping
+maps a column to a target, or to ``null`` to ignore it; unmapped columns target their own name.
 """
 
 from __future__ import annotations
@@ -43,14 +45,15 @@ ORDER_FIELDS = (
     "email",
     "phone",
 )
-ATTRIBUTES, EXTERNAL = "attributes.", "externalIds."
+LINKED_FIELDS = ("key", "profile_id", "email", "phone")
+ATTRIBUTES, EXTERNAL, VALUES = "attributes.", "externalIds.", "values."
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 @dataclass(frozen=True)
 class Target:
-    kind: str  # "field", "attribute" or "external"
-    name: str  # snake_case field, attribute key or source
+    kind: str  # "field", "attribute" (or a linked table's column) or "external"
+    name: str  # snake_case field, attribute or column key, or source
 
 
 def snake(name: str) -> str:
@@ -78,7 +81,10 @@ def parse_mapping(text: str | None) -> dict[str, str | None]:
 
 
 def resolve(kind: ImportKind, name: str, attribute_keys: Collection[str]) -> Target | str:
-    """The target ``name`` designates, or why it designates none."""
+    """The target ``name`` designates, or why it designates none (``attribute_keys`` are a
+    linked table's column keys for a linked import)."""
+    if kind is ImportKind.LINKED:
+        return _resolve_linked(name, attribute_keys)
     if name.startswith(ATTRIBUTES) and kind is ImportKind.PROFILES:
         key = name.removeprefix(ATTRIBUTES)
         return Target("attribute", key) if key in attribute_keys else "unknown attribute"
@@ -88,6 +94,18 @@ def resolve(kind: ImportKind, name: str, attribute_keys: Collection[str]) -> Tar
     field = snake(name)
     fields = PROFILE_FIELDS if kind is ImportKind.PROFILES else ORDER_FIELDS
     return Target("field", field) if field in fields else "unknown field"
+
+
+def _resolve_linked(name: str, column_keys: Collection[str]) -> Target | str:
+    if name.startswith(VALUES):
+        key = name.removeprefix(VALUES)
+        return Target("attribute", key) if key in column_keys else "unknown column"
+    if name.startswith(EXTERNAL) or name.startswith("external_ids."):
+        source = name.split(".", 1)[1]
+        return Target("external", source) if valid_source(source) else "invalid source name"
+    if snake(name) in LINKED_FIELDS:
+        return Target("field", snake(name))
+    return Target("attribute", name) if name in column_keys else "unknown column"
 
 
 class Targets:

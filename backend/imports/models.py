@@ -22,6 +22,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -44,6 +45,7 @@ def _enum(enum_cls: type[StrEnum], name: str) -> Enum:
 class ImportKind(StrEnum):
     PROFILES = "profiles"
     ORDERS = "orders"
+    LINKED = "linked"  # rows of one linked table (``linked_table``)
 
 
 class ImportFormat(StrEnum):
@@ -81,7 +83,10 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     """
 
     __tablename__ = "imports"
-    __table_args__ = (PrimaryKeyConstraint("tenant_id", "id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "id"),
+        UniqueConstraint("tenant_id", "idempotency_key"),
+    )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
     kind: Mapped[ImportKind] = mapped_column(_enum(ImportKind, "import_kind"))
@@ -90,6 +95,12 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     status: Mapped[ImportStatus] = mapped_column(_enum(ImportStatus, "import_status"))
     # Column (or NDJSON key) → target field; ``None`` ignores the column.
     mapping: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # The linked table's key, for a ``linked`` import.
+    linked_table: Mapped[str | None] = mapped_column(String(64))
+    # ``Idempotency-Key`` of the upload and a hash of what was sent (parameters and body), so a
+    # retried upload answers the same job without the body ever being buffered.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     chunk_count: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(String(200))

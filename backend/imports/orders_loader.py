@@ -1,7 +1,8 @@
 """Order rows of an import: validated like ``POST …/profiles/{id}/orders``, the profile found by
-``profileId`` or by an identity key (``email``, ``phone``, ``externalIds.<source>``), upserted
-set-based on ``(tenant_id, order_id)``. NDJSON rows may carry ``lines``: they replace the
-order's lines; CSV rows have none (an order's stored lines are then kept)."""
+``profileId`` (a merged id means its survivor) or by an identity key (``email``, ``phone``,
+``externalIds.<source>``), upserted set-based on ``(tenant_id, order_id)``. NDJSON rows may
+carry ``lines``: they replace the order's lines; CSV rows have none (an order's stored lines are
+then kept)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from backend.imports.mapping import Targets
 from backend.imports.models import ImportMode
 from backend.imports.profiles_loader import EMAIL, EXTERNAL, PHONE, Outcome
 from backend.imports.reader import Record
+from backend.profiles import service as profiles_service
 from backend.profiles.fields import normalise_email, normalise_phone
 from backend.profiles.orders import MAX_MONEY, MAX_QUANTITY
 from backend.profiles.schemas import OrderIn
@@ -115,9 +117,13 @@ class OrderLoader:
         owners = await repository.owners_of_keys(
             session, self.tenant, [key for row in rows for key in row.keys]
         )
-        known = await repository.existing_profiles(
-            session, self.tenant, [row.profile_id for row in rows if row.profile_id]
-        )
+        named = [row.profile_id for row in rows if row.profile_id]
+        known = await repository.existing_profiles(session, self.tenant, named)
+        # A merged id names its survivor (as everywhere else); such ids are few.
+        survivors = {
+            profile_id: await profiles_service.survivor_of(session, profile_id)
+            for profile_id in set(named) - known
+        }
         existing = await repository.existing_orders(
             session, self.tenant, [row.order.order_id for row in rows]
         )
@@ -126,10 +132,11 @@ class OrderLoader:
         for row in rows:
             found = {owners[key] for key in row.keys if key in owners}
             if row.profile_id is not None:
-                if row.profile_id not in known:
+                survivor = row.profile_id if row.profile_id in known else survivors[row.profile_id]
+                if survivor is None:
                     outcome.reject(row.line, "profileId: no such profile", row.raw)
                     continue
-                found.add(row.profile_id)
+                found.add(survivor)
             if len(found) != 1:
                 reason = (
                     "no profile has these identity keys"

@@ -319,7 +319,8 @@ class ProfileLoader:
                 joining.append(row)
                 continue
             is_new = not found
-            if is_new and (gone := sorted(k for k, v in row.identity_keys() if (k, v) in erased)):
+            # Also when an update would give one to an existing profile.
+            if gone := sorted(k for k, v in row.identity_keys() if (k, v) in erased):
                 outcome.reject(
                     row.line,
                     f"identity key ({', '.join(gone)}) belongs to an erased person: "

@@ -115,6 +115,10 @@ async def get_job(session: AsyncSession, import_id: UUID) -> ImportJob | None:
     )
 
 
+async def job_by_idempotency_key(session: AsyncSession, key: str) -> ImportJob | None:
+    return await session.scalar(select(ImportJob).where(ImportJob.idempotency_key == key))
+
+
 async def hold(session: AsyncSession, import_id: UUID, lines_done: int | None) -> bool:
     """Write-lock the job row if its checkpoint is still ``lines_done`` (False: another run
     moved it; None: whatever the checkpoint). Opening each batch's transaction with a write

@@ -25,6 +25,7 @@ from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Tenant, provide_tenant
 from backend.core.errors import InvalidInput, problem_responses
+from backend.core.idempotency import HANDLED_BY_ROUTE
 from backend.core.jobs import actor_of
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from backend.core.tenancy import open_session
@@ -32,7 +33,9 @@ from backend.imports import service
 from backend.imports.models import ImportJob, ImportKind, ImportMode
 from backend.imports.schemas import ImportOut, RejectionOut, RejectionPage
 
-UPLOAD_ERRORS = problem_responses(401, 403, 404, 413, 415, 422)
+UPLOAD_ERRORS = problem_responses(401, 403, 404, 409, 413, 415, 422)
+# Uploads honour `Idempotency-Key` themselves: the file is streamed, never buffered.
+UPLOAD_OPT = {HANDLED_BY_ROUTE: True}
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 
 Mode = Annotated[
@@ -60,6 +63,7 @@ def import_out(job: ImportJob) -> ImportOut:
     return ImportOut(
         id=job.id,
         kind=job.kind,
+        linked_table=job.linked_table,
         format=job.format,
         mode=job.mode,
         status=job.status,
@@ -95,9 +99,10 @@ async def _upload(
     kind: ImportKind,
     mode: ImportMode,
     mapping: str | None,
+    linked_table: str | None = None,
 ) -> Response[ImportOut]:
     settings = request.app.state.settings
-    job = await service.create_import(
+    job, created = await service.create_import(
         db_session,
         tenant,
         kind=kind,
@@ -108,9 +113,13 @@ async def _upload(
         content_length=request.content_length,
         max_bytes=settings.import_max_bytes,
         actor=actor_of(request.scope.get("user")),
+        linked_table=linked_table,
+        idempotency_key=request.headers.get("idempotency-key"),
     )
-    location = f"/v1/brands/{tenant}/imports/{job.id}"
-    return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers={"Location": location})
+    headers = {"Location": f"/v1/brands/{tenant}/imports/{job.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers=headers)
 
 
 class ImportController(Controller):
@@ -125,7 +134,7 @@ class ImportController(Controller):
         "/profiles",
         operation_id="importProfiles",
         summary="Import profiles from a CSV or NDJSON file",
-        **needs("profiles:write"),
+        **needs("profiles:write", opt=UPLOAD_OPT),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # LEVIER_IMPORT_MAX_BYTES applies, counted while streaming
         responses=UPLOAD_ERRORS,
@@ -144,14 +153,16 @@ class ImportController(Controller):
         profile rules, upserts by identity key (email, phone, `externalIds.<source>`), and keeps
         the valid rows when others fail. Empty cells are "not given": an import never clears a
         stored value. A row whose keys point to several profiles merges them (the older
-        survives), as `POST …/profiles?mode=upsert` does."""
+        survives), as `POST …/profiles?mode=upsert` does. An `Idempotency-Key` header makes a
+        retried upload answer the first import (`Idempotent-Replayed: true`), whatever the
+        file's size; the same key with another file answers 409."""
         return await _upload(request, db_session, tenant, ImportKind.PROFILES, mode, mapping)
 
     @post(
         "/orders",
         operation_id="importOrders",
         summary="Import orders from a CSV or NDJSON file",
-        **needs("profiles:write"),
+        **needs("profiles:write", opt=UPLOAD_OPT),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,
         responses=UPLOAD_ERRORS,
@@ -170,6 +181,36 @@ class ImportController(Controller):
         replace the order's lines. Orders are upserted on `orderId`. Answers 202 as for
         profiles."""
         return await _upload(request, db_session, tenant, ImportKind.ORDERS, mode, mapping)
+
+    @post(
+        "/linked/{table:str}",
+        operation_id="importLinkedRows",
+        summary="Import rows of a linked table from a CSV or NDJSON file",
+        **needs("profiles:write", opt=UPLOAD_OPT),
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,
+        responses=UPLOAD_ERRORS,
+    )
+    async def import_linked_rows(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        tenant: Tenant,
+        table: FromPath[str],
+        mode: Mode = ImportMode.UPSERT,
+        mapping: Mapping = None,
+    ) -> Response[ImportOut]:
+        """Rows of the linked table `table` (404 if the brand has none of that name). Columns:
+        `key` (the row's key in the table, optional), the profile as `profileId` (a merged id
+        means its survivor) or an identity key (`email`, `phone`, `externalIds.<source>`), and
+        the table's columns by their key (or `values.<column>`). A row whose `key` names a
+        stored row updates it (values merged); one without a key always adds a row; `create`
+        rejects a stored key, `update` a missing or unknown one. Values are checked against the
+        table's typed columns, and every write appends to the row's history. Answers 202 as
+        for profiles."""
+        return await _upload(
+            request, db_session, tenant, ImportKind.LINKED, mode, mapping, linked_table=table
+        )
 
     @get(
         "/{import_id:uuid}",

@@ -12,6 +12,7 @@ from backend.imports.models import ImportFormat, ImportKind, ImportMode, ImportS
 class ImportOut(Schema):
     id: UUID
     kind: ImportKind
+    linked_table: str | None  # the table a `linked` import fills
     format: ImportFormat
     mode: ImportMode
     status: ImportStatus

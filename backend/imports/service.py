@@ -1,5 +1,5 @@
-"""Bulk imports of profiles and orders. Services never commit: the request's unit of work
-commits an upload; the task commits after each batch this module yields.
+"""Bulk imports of profiles, orders and linked-table rows. Services never commit: the request's
+unit of work commits an upload; the task commits after each batch this module yields.
 
 An upload is streamed into ``import_chunks`` in the request's transaction together with the job
 row and the outbox row of its task: a refused or broken upload leaves nothing behind. The task
@@ -10,28 +10,33 @@ transaction, so a job killed midway restarts after its last committed batch and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Collection
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
-from backend.core.errors import InvalidInput, LevierError, NotFound
+from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.tenancy import TenantId
 from backend.imports import reader, repository, storage
+from backend.imports.linked_loader import LinkedLoader
 from backend.imports.mapping import Targets, parse_mapping
 from backend.imports.models import ImportFormat, ImportJob, ImportKind, ImportMode, ImportStatus
 from backend.imports.orders_loader import OrderLoader
 from backend.imports.profiles_loader import Outcome, ProfileLoader
 from backend.imports.reader import Record
 from backend.profiles import attributes as attribute_rules
+from backend.profiles import linked
 from backend.profiles.fields import region_of_locale
 from backend.tenancy import service as tenancy_service
 
 RUN_TASK = "imports.run"
+MAX_IDEMPOTENCY_KEY = 255
 MEDIA_TYPES = {
     "text/csv": ImportFormat.CSV,
     "application/x-ndjson": ImportFormat.NDJSON,
@@ -61,6 +66,30 @@ def format_of(content_type: str | None) -> ImportFormat:
     return fmt
 
 
+async def _target_keys(
+    session: AsyncSession, kind: ImportKind, linked_table: str | None
+) -> Collection[str]:
+    """What ``attributes.``/column targets may name: the brand's attributes, or the linked
+    table's columns (404 for a table the brand does not have)."""
+    if kind is ImportKind.LINKED:
+        assert linked_table is not None
+        return linked.definitions(await linked.get_table(session, linked_table)).keys()
+    return (await attribute_rules.definitions(session)).keys()
+
+
+async def _hashed(
+    stream: AsyncIterator[bytes], digest: Any, max_bytes: int
+) -> AsyncIterator[bytes]:
+    """The stream, unchanged, feeding ``digest`` on the way (413 past ``max_bytes``)."""
+    size = 0
+    async for part in stream:
+        size += len(part)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
+        digest.update(part)
+        yield part
+
+
 async def create_import(
     session: AsyncSession,
     tenant: TenantId,
@@ -73,31 +102,60 @@ async def create_import(
     content_length: int | None,
     max_bytes: int,
     actor: str | None,
-) -> ImportJob:
-    """Store an uploaded file and queue its import (202). Malformed mapping, unknown targets,
-    an empty body, a wrong content type (415) or a body above ``max_bytes`` (413) refuse it
-    whole."""
+    linked_table: str | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[ImportJob, bool]:
+    """Store an uploaded file and queue its import (202); answers the job and whether it is
+    new. Malformed mapping, unknown targets, an empty body, a wrong content type (415), a body
+    above ``max_bytes`` (413) or an unknown linked table (404) refuse it whole.
+
+    ``idempotency_key`` (the ``Idempotency-Key`` header) is kept on the job, unique per brand:
+    the same key with the same upload (parameters and body, hashed while streaming, never
+    buffered) answers the first job; with another upload, 409."""
     fmt = format_of(content_type)
     if content_length is not None and content_length > max_bytes:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(
+            f"Idempotency-Key must have 1 to {MAX_IDEMPOTENCY_KEY} characters",
+            errors=[{"field": "Idempotency-Key"}],
+        )
     columns = parse_mapping(mapping)
-    definitions = await attribute_rules.definitions(session)
-    targets = Targets(kind, columns, definitions)
+    targets = Targets(kind, columns, await _target_keys(session, kind, linked_table))
     targets.check([])
+    digest = hashlib.sha256(
+        msgspec.json.encode([kind, linked_table, fmt, mode, sorted(columns.items())]) + b"\n"
+    )
+    if idempotency_key is not None:
+        earlier = await repository.job_by_idempotency_key(session, idempotency_key)
+        if earlier is not None:
+            async for _ in _hashed(body, digest, max_bytes):
+                pass
+            if earlier.request_hash != digest.hexdigest():
+                raise Conflict(
+                    "this Idempotency-Key was used for a different import",
+                    errors=[{"field": "Idempotency-Key", "message": "used for another upload"}],
+                )
+            return earlier, False
     job = ImportJob(
         kind=kind,
         format=fmt,
         mode=mode,
         status=ImportStatus.QUEUED,
         mapping=columns,
+        linked_table=linked_table,
+        idempotency_key=idempotency_key,
         created_by=actor,
     )
     session.add(job)
-    await session.flush()
+    await session.flush()  # a concurrent upload with the same key fails here (409)
     try:
-        size, chunks, first = await storage.store_stream(session, tenant, job.id, body, max_bytes)
+        size, chunks, first = await storage.store_stream(
+            session, tenant, job.id, _hashed(body, digest, max_bytes), max_bytes
+        )
     except storage.TooLarge:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes") from None
+    job.request_hash = digest.hexdigest()
     if not first.strip():
         raise InvalidInput("the file is empty", errors=[{"field": "body", "message": "empty"}])
     if fmt is ImportFormat.CSV:
@@ -112,7 +170,7 @@ async def create_import(
     job.chunk_count = chunks
     await session.flush()
     await enqueue(session, RUN_TASK, import_id=str(job.id))
-    return job
+    return job, True
 
 
 async def get_import(session: AsyncSession, import_id: UUID) -> ImportJob:
@@ -175,14 +233,20 @@ async def run_batches(
         raise NotFound("import not found")
     job = await get_import(session, import_id)
     fmt, kind, mode, lines_done = job.format, job.kind, job.mode, job.lines_done
-    definitions = await attribute_rules.definitions(session)
-    targets = Targets(kind, job.mapping or {}, definitions)
     region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
-    loader: ProfileLoader | OrderLoader
-    if kind is ImportKind.PROFILES:
-        loader = ProfileLoader(tenant, mode, targets, definitions, region)
+    loader: ProfileLoader | OrderLoader | LinkedLoader
+    if kind is ImportKind.LINKED:
+        assert job.linked_table is not None
+        table = await linked.get_table(session, job.linked_table)
+        targets = Targets(kind, job.mapping or {}, linked.definitions(table).keys())
+        loader = LinkedLoader(tenant, mode, targets, table, region)
     else:
-        loader = OrderLoader(tenant, mode, targets, region)
+        definitions = await attribute_rules.definitions(session)
+        targets = Targets(kind, job.mapping or {}, definitions)
+        if kind is ImportKind.PROFILES:
+            loader = ProfileLoader(tenant, mode, targets, definitions, region)
+        else:
+            loader = OrderLoader(tenant, mode, targets, region)
     # Each batch is checked in a thread while the one before it is written: the CPU-bound row
     # checks overlap the database's work instead of waiting for it.
     # Lines equal to their stored profile (a re-import) are neither checked nor written.
@@ -219,7 +283,9 @@ async def run_batches(
     yield 0
 
 
-def _check(loader: ProfileLoader | OrderLoader, records: list[Record]) -> tuple[list[Any], Outcome]:
+def _check(
+    loader: ProfileLoader | OrderLoader | LinkedLoader, records: list[Record]
+) -> tuple[list[Any], Outcome]:
     """The batch's valid rows, and the outcome holding the rejected ones."""
     outcome = Outcome()
     valid: list[Any] = []
@@ -236,7 +302,7 @@ async def _write(
     session: AsyncSession,
     tenant: TenantId,
     import_id: UUID,
-    loader: ProfileLoader | OrderLoader,
+    loader: ProfileLoader | OrderLoader | LinkedLoader,
     batch: reader.Batch,
     unchanged: int,
     checked: asyncio.Future[tuple[list[Any], Outcome]],

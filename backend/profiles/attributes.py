@@ -22,6 +22,28 @@ MAX_TEXT = 2000
 MAX_UNIQUE_TEXT = 400  # the unique-values key holds at most this much
 
 
+_TRUE, _FALSE = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
+
+
+def coerce_text(definition: ProfileAttribute, value: Any) -> Any:
+    """A text cell (from a CSV file) as the attribute's type expects it: numbers and booleans
+    are parsed; anything else passes unchanged, for :func:`normalise_value` to judge."""
+    if not isinstance(value, str):
+        return value
+    if definition.type is AttributeType.NUMBER:
+        text = value.strip()
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                continue
+        return value
+    if definition.type is AttributeType.BOOLEAN:
+        lowered = value.strip().lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else value
+    return value
+
+
 def normalise_value(definition: ProfileAttribute, value: Any) -> Any:
     """The stored (JSON) form of ``value`` for the attribute; ValueError says what is wrong."""
     kind = definition.type

@@ -5,6 +5,12 @@ in keyset batches (never all in memory), encodes them and stores the file in ``e
 pieces of about 1 MiB, handing control back after each piece so its caller can commit; a download
 streams the pieces back one query at a time. Running the job again starts the file over, so a
 retried or duplicated message never leaves a mixed file.
+
+Files hold personal data, so they do not stay: a written export expires ``export_ttl_hours``
+after it was written (a due task, ``profiles.expire_export``, purges its chunks and marks it
+``expired``; downloads answer 410 from that time on, even before the task ran), and erasing a
+person expires at once every export written or being written until then, since it may hold them.
+CSV cells that a spreadsheet would run as a formula are neutralised (OWASP CSV injection).
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
@@ -20,8 +28,9 @@ import msgspec
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.core import due_work
 from backend.core.db import utcnow
-from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId, open_session, session_tenant
@@ -38,6 +47,19 @@ from backend.profiles.schemas import ExportCreate, ExportFilter
 from backend.profiles.service import ProfileView
 
 EXPORT_TASK = "profiles.export"
+EXPIRE_TASK = "profiles.expire_export"
+DEFAULT_TTL = dt.timedelta(hours=72)
+TTL_PASSED = "its time to live passed"
+PERSON_ERASED = "a person it may hold was erased"
+# Leading characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+class Gone(LevierError):
+    status, slug, title = HTTPStatus.GONE, "gone", "Gone"
+
+
 CHUNK_BYTES = 1024 * 1024
 BATCH = 1000
 ATTRIBUTE = "attributes."
@@ -164,13 +186,23 @@ def _record(view: ProfileView, fields: Sequence[str]) -> dict[str, Any]:
     return record
 
 
+def neutralised(text: str) -> str:
+    """Text a spreadsheet shows as written: a cell starting like a formula gets a leading
+    single quote (plain signed numbers, such as E.164 phone numbers, run nothing and stay)."""
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):  # external ids: source:id;source:id
-        return ";".join(f"{e['source']}:{e['id']}" for e in value)
+        return neutralised(";".join(f"{e['source']}:{e['id']}" for e in value))
+    if isinstance(value, str):
+        return neutralised(value)
     return str(_plain(value))
 
 
@@ -206,15 +238,21 @@ class _Encoder:
 
 
 async def run_export(
-    session: AsyncSession, export_id: UUID, checkpoint: Callable[[], Awaitable[None]]
+    session: AsyncSession,
+    export_id: UUID,
+    checkpoint: Callable[[], Awaitable[None]],
+    *,
+    ttl: dt.timedelta = DEFAULT_TTL,
 ) -> None:
     """Write the export's file from the start, calling ``checkpoint`` (the job commits there)
-    after marking it running and after each stored chunk. A finished export is left alone."""
+    after marking it running and after each stored chunk, then schedule its expiry ``ttl``
+    later. A finished or expired export is left alone; one that a person's erasure expired
+    while it was written keeps no file."""
     tenant = session_tenant(session)
     if tenant is None:
         raise RuntimeError("exports are written in a brand's session")
     export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
-    if export is None or export.status is ExportStatus.SUCCEEDED:
+    if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
         return
     await session.execute(
         delete(ExportChunk)
@@ -266,10 +304,81 @@ async def run_export(
             break
     if buffer:
         await store(bytes(buffer))
-    export = await get_export(session, export_id)
-    export.status, export.finished_at = ExportStatus.SUCCEEDED, utcnow()
+    export = await _fresh(session, export_id)
+    if export.status is ExportStatus.EXPIRED:  # a person was erased meanwhile
+        await _purge(session, export, export.expired_reason or PERSON_ERASED)
+        return
+    now = utcnow()
+    export.status, export.finished_at, export.expires_at = ExportStatus.SUCCEEDED, now, now + ttl
     export.row_count, export.byte_count, export.chunk_count = rows, size, chunks
     await session.flush()
+    await due_work.schedule(
+        session,
+        EXPIRE_TASK,
+        export.expires_at,
+        tenant=tenant,
+        dedupe_key=f"{EXPIRE_TASK}:{export_id}",
+        export_id=str(export_id),
+    )
+
+
+async def _fresh(session: AsyncSession, export_id: UUID) -> ProfileExport:
+    """The export as stored now (another transaction may have expired it)."""
+    export = await session.scalar(
+        select(ProfileExport)
+        .where(ProfileExport.id == export_id)
+        .execution_options(populate_existing=True)
+    )
+    if export is None:
+        raise NotFound("export not found")
+    return export
+
+
+async def _purge(session: AsyncSession, export: ProfileExport, reason: str) -> None:
+    await session.execute(
+        delete(ExportChunk)
+        .where(ExportChunk.export_id == export.id)
+        .execution_options(synchronize_session=False)
+    )
+    export.status, export.expired_reason = ExportStatus.EXPIRED, reason
+    export.chunk_count = 0
+    if export.expires_at is None or export.expires_at > utcnow():
+        export.expires_at = utcnow()
+    await session.flush()
+
+
+def is_expired(export: ProfileExport, now: dt.datetime | None = None) -> bool:
+    """Whether the file is gone, or past its time (the due task may not have run yet)."""
+    if export.status is ExportStatus.EXPIRED:
+        return True
+    return export.expires_at is not None and export.expires_at <= (now or utcnow())
+
+
+async def expire_export(session: AsyncSession, export_id: UUID) -> bool:
+    """Purge the export's file once its time to live passed; safe to run twice (False when it
+    had nothing to do)."""
+    export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
+    if export is None or export.status is not ExportStatus.SUCCEEDED:
+        return False
+    if not is_expired(export):
+        return False
+    await _purge(session, export, TTL_PASSED)
+    return True
+
+
+async def expire_for_erasure(session: AsyncSession) -> int:
+    """Expire every export written or being written (the erased person may be in it): their
+    files go now; a running one keeps none when it ends. Answers how many."""
+    found = (
+        await session.scalars(
+            select(ProfileExport).where(
+                ProfileExport.status.in_([ExportStatus.SUCCEEDED, ExportStatus.RUNNING])
+            )
+        )
+    ).all()
+    for export in found:
+        await _purge(session, export, PERSON_ERASED)
+    return len(found)
 
 
 async def mark_failed(session: AsyncSession, export_id: UUID, reason: str) -> None:
@@ -289,8 +398,11 @@ async def mark_failed(session: AsyncSession, export_id: UUID, reason: str) -> No
 
 
 async def ready_export(session: AsyncSession, export_id: UUID) -> ProfileExport:
-    """The export, when its file is complete (409 while queued or running, or if it failed)."""
+    """The export, when its file is complete (409 while queued or running, or if it failed;
+    410 once expired)."""
     export = await get_export(session, export_id)
+    if is_expired(export):
+        raise Gone(f"the export expired ({export.expired_reason or TTL_PASSED}): request another")
     if export.status is not ExportStatus.SUCCEEDED:
         raise Conflict(f"the export is {export.status.value}, not ready to download")
     return export

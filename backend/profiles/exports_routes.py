@@ -17,7 +17,7 @@ from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import problem_responses
 from backend.profiles import exports, gdpr
 from backend.profiles.linked_routes import row_out, version_out
-from backend.profiles.models import ProfileExport
+from backend.profiles.models import ExportStatus, ProfileExport
 from backend.profiles.routes import (
     PROFILE_READ_ERRORS,
     PROFILE_WRITE_ERRORS,
@@ -42,10 +42,12 @@ from backend.profiles.schemas import (
 
 
 def export_out(export: ProfileExport) -> ExportOut:
+    expired = exports.is_expired(export)
     return ExportOut(
         id=export.id,
         format=export.format,
-        status=export.status,
+        # Past its time the file is as good as gone, whether or not the purge has run yet.
+        status=ExportStatus.EXPIRED if expired else export.status,
         filter=dict(export.filter or {}),
         fields=list(export.fields or []),
         row_count=export.row_count,
@@ -54,6 +56,8 @@ def export_out(export: ProfileExport) -> ExportOut:
         created_at=export.created_at,
         started_at=export.started_at,
         finished_at=export.finished_at,
+        expires_at=export.expires_at,
+        expired_reason=export.expired_reason or (exports.TTL_PASSED if expired else None),
     )
 
 
@@ -101,7 +105,8 @@ class ExportController(_BrandScoped):
         responses=READ_ERRORS,
     )
     async def get_export(self, db_session: DbSession, export_id: FromPath[UUID]) -> ExportOut:
-        """Status (`queued`, `running`, `succeeded`, `failed`), rows and bytes written."""
+        """Status (`queued`, `running`, `succeeded`, `failed`, `expired`), rows and bytes
+        written, when the file expires and, once expired, why."""
         return export_out(await exports.get_export(db_session, export_id))
 
     @get(
@@ -117,7 +122,7 @@ class ExportController(_BrandScoped):
                 generate_examples=False,
             ),
             **READ_ERRORS,
-            **problem_responses(409),
+            **problem_responses(409, 410),
         },
     )
     async def download(
@@ -127,7 +132,10 @@ class ExportController(_BrandScoped):
         tenant: Tenant,
         export_id: FromPath[UUID],
     ) -> Stream:
-        """The file, streamed a chunk at a time; 409 until the export has succeeded."""
+        """The file, streamed a chunk at a time; 409 until the export has succeeded, 410 once
+        it expired (`LEVIER_EXPORT_TTL_HOURS` after it was written, or at once when a person
+        it may hold is erased). CSV cells starting like a formula (`=`, `+`, `-`, `@`, tab,
+        carriage return) are prefixed with `'` so that spreadsheets show them as text."""
         export = await exports.ready_export(db_session, export_id)
         return Stream(
             exports.stream_file(request.app.state.session_factory, tenant, export),

@@ -8,7 +8,8 @@ phone, external ids, merged-in ones included) are kept only as keyed hashes in t
 suppression list (:mod:`backend.profiles.suppressions`), so that no later write or import brings
 the person back without new consent. The audit log records the deletion (who, when, which id).
 
-Exports already written (``profile_exports``) are files of their time and are not rewritten.
+Exports written or being written (``profile_exports``) may hold the person: they expire at once
+(their files are purged, the export says ``expired`` and why).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import utcnow
 from backend.core.pagination import MAX_LIMIT, PageRequest, decode_cursor
 from backend.core.tenancy import TenantId
-from backend.profiles import consents, linked, orders, repository, service, suppressions
+from backend.profiles import consents, exports, linked, orders, repository, service, suppressions
 from backend.profiles.linked import RowView
 from backend.profiles.models import (
     ConsentChange,
@@ -90,6 +91,7 @@ async def erase_profile(
         .execution_options(synchronize_session=False)
     )
     await service.delete_profile(session, tenant, profile.id)
+    await exports.expire_for_erasure(session)
     return Erasure(profile.id, len(keys), utcnow())
 
 

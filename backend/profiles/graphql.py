@@ -80,6 +80,8 @@ def _linked_rows_loader(
 class LinkedRowType:
     id: strawberry.ID
     table: str
+    key: str | None = strawberry.field(description="The row's own key in its table.")
+    profile_id: strawberry.ID
     values: JSON
     version: int = strawberry.field(description="How many changes the row went through.")
     created_at: dt.datetime
@@ -90,6 +92,8 @@ class LinkedRowType:
         return cls(
             id=strawberry.ID(str(row.id)),
             table=table,
+            key=row.key,
+            profile_id=strawberry.ID(str(row.profile_id)),
             values=cast(JSON, dict(row.values or {})),
             version=row.version,
             created_at=row.created_at,

@@ -56,6 +56,7 @@ def row_out(view: RowView) -> LinkedRowOut:
     return LinkedRowOut(
         id=r.id,
         table=view.table,
+        key=r.key,
         profile_id=r.profile_id,
         values=dict(r.values or {}),
         version=r.version,
@@ -162,7 +163,8 @@ class LinkedTableController(_BrandScoped):
     ) -> LinkedRowOut:
         """Add a row for one profile, named by `profileId` (a merged id means its survivor) or
         by `profileKey` (`{"kind": "email"|"phone"|"external:<source>", "value": …}`). Values
-        are checked against the columns: 422 naming `values.<column>` otherwise."""
+        are checked against the columns: 422 naming `values.<column>` otherwise. An optional
+        `key` names the row in its table (unique: 409 when taken); imports upsert on it."""
         return row_out(await linked.create_row(db_session, tenant, key, data))
 
     @get(

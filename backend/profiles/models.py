@@ -279,12 +279,16 @@ class LinkedRow(TenantKeyMixin, TimestampMixin, Base):
         Index(
             "ix_linked_rows_tenant_id_profile_id_table_id", "tenant_id", "profile_id", "table_id"
         ),
+        Index("ix_linked_rows_tenant_id_table_id_key", "tenant_id", "table_id", "key", unique=True),
         _of_linked_table(),
         _of_profile(),
     )
 
     table_id: Mapped[UUID]
     profile_id: Mapped[UUID]
+    # The row's own key in its table (a coupon code, a contract number…), unique per table when
+    # given: imports upsert on it.
+    key: Mapped[str | None] = mapped_column(String(200))
     values: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     version: Mapped[int] = mapped_column(default=1)
 
@@ -337,6 +341,7 @@ class ExportStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    EXPIRED = "expired"  # its file is gone: past its time to live, or a person in it was erased
 
 
 class ProfileExport(TenantKeyMixin, TimestampMixin, Base):
@@ -355,6 +360,8 @@ class ProfileExport(TenantKeyMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
+    expired_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class ExportChunk(TenantMixin, TimestampMixin, Base):

@@ -338,6 +338,8 @@ class LinkedRowCreate(Schema):
     values: dict[str, Any] = {}
     profile_id: UUID | None = None
     profile_key: ProfileKey | None = None
+    # The row's own key in its table (a coupon code…), unique per table; imports upsert on it.
+    key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
 
 
 class LinkedRowUpdate(Schema):
@@ -349,6 +351,7 @@ class LinkedRowUpdate(Schema):
 class LinkedRowOut(Schema):
     id: UUID
     table: str
+    key: str | None
     profile_id: UUID
     values: dict[str, Any]
     version: int
@@ -410,6 +413,10 @@ class ExportOut(Schema):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # When the file is purged (``export_ttl_hours`` after it was written), and once ``expired``
+    # why: its time to live passed, or a person it may hold was erased.
+    expires_at: dt.datetime | None
+    expired_reason: str | None
 
 
 class ExportPage(Schema):

@@ -409,7 +409,8 @@ async def _record_consents(session: AsyncSession, profile: Profile, data: Profil
 async def update_profile(
     session: AsyncSession, tenant: TenantId, profile_id: UUID, data: ProfileUpdate
 ) -> Profile:
-    """Apply a partial update (see :class:`ProfileUpdate`)."""
+    """Apply a partial update (see :class:`ProfileUpdate`). Identifiers of an erased person
+    answer 409 naming the field (an update carries no new consent)."""
     profile = await get_profile(session, profile_id)
     given = {
         name: getattr(data, name) for name in _STANDARD if getattr(data, name) is not msgspec.UNSET
@@ -421,6 +422,18 @@ async def update_profile(
         write.bounced = [str(c) for c in data.bounced]
     if data.suppressed is not msgspec.UNSET:
         write.suppressed = [str(c) for c in data.suppressed]
+    errors.raise_if_any()
+    held = {(i.kind, i.value) for i in await repository.identities_of(session, [profile.id])}
+    new_keys = [key for key in write.keys() if key not in held]  # noqa: SIM118 (a method)
+    blocked = await suppressions.suppressed(session, new_keys)
+    if blocked:
+        # An update carries no consent: it cannot give an erased person's identifier back.
+        fields = sorted({_key_field(kind) for kind, _ in blocked})
+        raise Conflict(
+            "these identifiers belong to an erased person: only a create or upsert carrying new "
+            "consent (a granted consent in `consents`) may bring them back",
+            errors=[{"field": f, "message": "identifier erased (GDPR)"} for f in fields],
+        )
     await _apply(session, tenant, profile, write, errors, creating=False)
     return profile
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from uuid import UUID
 
 import structlog
@@ -17,9 +18,20 @@ async def export_profiles(ctx: TaskContext, export_id: str) -> None:
     """Write an export's file, committing after each chunk; a failure is recorded on the export
     (the client requests a new one) rather than retried from scratch behind its back."""
     try:
-        await exports.run_export(ctx.session, UUID(export_id), checkpoint=ctx.session.commit)
+        await exports.run_export(
+            ctx.session,
+            UUID(export_id),
+            checkpoint=ctx.session.commit,
+            ttl=dt.timedelta(hours=ctx.settings.export_ttl_hours),
+        )
     except Exception as exc:
         log.exception("export_failed", export_id=export_id)
         await ctx.session.rollback()
         reason = f"the export stopped: {exc!r}"[:500]
         await exports.mark_failed(ctx.session, UUID(export_id), reason)
+
+
+@task(exports.EXPIRE_TASK, queue="exports")
+async def expire_export(ctx: TaskContext, export_id: str) -> None:
+    """Purge an export's file once its time to live passed (scheduled when it was written)."""
+    await exports.expire_export(ctx.session, UUID(export_id))

@@ -89,3 +89,24 @@ async def test_order_rows_with_bad_values_are_rejected_with_the_field(
     reasons = [r["reason"] for r in await rejections(client, world, result["id"])]
     assert "amount" in reasons[0]
     assert reasons[1].startswith("occurredAt")
+
+
+async def test_an_order_naming_a_merged_profile_goes_to_the_survivor(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    older = await create_profile(client, world, email="old@example.com")
+    newer = await create_profile(client, world, email="new@example.com")
+    merged = await client.post(
+        brand_url(world, f"/profiles/{newer['id']}/merge"),
+        json={"otherId": older["id"]},
+        headers=world.manager_a.headers,
+    )
+    assert merged.status_code == 200, merged.text
+    body = (
+        "orderId,profileId,occurredAt,amount,currency\n"
+        f"M-1,{newer['id']},2026-11-01T10:00:00Z,12,EUR\n"
+    )
+    result = await imported(app, client, world, body, kind="orders")
+    assert (result["created"], result["rejected"]) == (1, 0)
+    assert [o["orderId"] for o in await orders_of(client, world, older["id"])] == ["M-1"]

@@ -281,3 +281,26 @@ async def test_an_import_cannot_bring_back_an_erased_person(
     assert rejection["line"] == 2
     assert "erased" in rejection["reason"]
     assert [p["email"] for p in await profiles(client, world)] == ["bob@example.com"]
+
+
+async def test_update_rows_cannot_give_a_profile_an_erased_identifier(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    gone = await create_profile(client, world, email="gone@example.com")
+    erased = await client.post(
+        brand_url(world, f"/profiles/{gone['id']}/erase"), headers=world.manager_a.headers
+    )
+    assert erased.status_code == 200, erased.text
+    await create_profile(
+        client, world, email="kept@example.com", externalIds=[{"source": "erp", "id": "K"}]
+    )
+    body = "externalIds.erp,email,firstName\nK,gone@example.com,Kim\nK,,Kim\n"
+    for mode in ("update", "upsert"):
+        result = await imported(app, client, world, body, mode=mode)
+        assert (result["updated"], result["rejected"]) == (1, 1), mode
+        (rejection,) = await rejections(client, world, result["id"])
+        assert rejection["line"] == 2
+        assert "erased person" in rejection["reason"]
+    (kept,) = await profiles(client, world)
+    assert (kept["email"], kept["firstName"]) == ("kept@example.com", "Kim")

@@ -12,9 +12,10 @@ from backend.core.jobs import TaskContext
 from backend.core.tenancy import TenantId
 from backend.imports import service
 from backend.imports.tasks import run_import
-from backend.profiles.models import Profile, ProfileIdentity
+from backend.profiles.models import LinkedRow, LinkedRowVersion, Profile, ProfileIdentity
 from tests.factories import make_world, session_of
 from tests.imports.helpers import rejections, status, upload
+from tests.profiles.helpers import create_profile, define_table
 
 ROWS = 7
 
@@ -80,3 +81,38 @@ async def test_running_a_finished_import_again_changes_nothing(
     await rerun_task(app, tenant, import_id)
     assert await status(client, world, response.json()["id"]) == before
     assert await counts(app, world.brand_a.id) == (ROWS - 1, ROWS - 1)
+
+
+async def test_linked_import_killed_midway_resumes_without_duplicates(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    tenant = TenantId(world.brand_a.id)
+    await create_profile(client, world, email="ada@example.com")
+    await define_table(client, world, key="points", columns=[{"key": "amount", "type": "number"}])
+    # Keyless rows: only the checkpoint stops a replayed batch from adding them twice.
+    lines = [f"ada@example.com,{i}" for i in range(ROWS)]
+    lines[3] = "ada@example.com,many"
+    response = await upload(
+        client, world, "email,amount\n" + "\n".join(lines) + "\n", kind="linked/points"
+    )
+    import_id = UUID(response.json()["id"])
+    async with session_of(app, tenant) as session:
+        assert await service.start(session, import_id)
+        await session.commit()
+        batches = service.run_batches(session, tenant, import_id, batch_size=2)
+        for _ in range(2):
+            await anext(batches)
+            await session.commit()
+        await anext(batches)  # written, never committed: the kill
+        await session.rollback()
+        await batches.aclose()
+    await rerun_task(app, tenant, import_id)
+    final = await status(client, world, str(import_id))
+    assert (final["status"], final["created"], final["rejected"]) == ("succeeded", ROWS - 1, 1)
+    async with session_of(app, world.brand_a.id) as session:
+        amounts = (await session.scalars(select(LinkedRow.values))).all()
+        versions = await session.scalar(select(func.count()).select_from(LinkedRowVersion))
+    assert sorted(v["amount"] for v in amounts) == [0, 1, 2, 4, 5, 6]
+    assert versions == ROWS - 1
+    assert [r["line"] for r in await rejections(client, world, str(import_id))] == [5]

@@ -241,3 +241,34 @@ async def test_the_access_export_holds_everything_on_the_person(
     assert [(r["table"], r["values"]) for r in body["linkedRows"]] == [("coupons", {"code": "A"})]
     assert [v["operation"] for v in body["linkedRows"][0]["history"]] == ["created"]
     assert body["merges"] == []
+
+
+async def test_an_update_cannot_give_a_profile_an_erased_identifier(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    ada = await create_profile(client, world, **ADA)
+    bob = await create_profile(client, world, email="bob@example.com", firstName="Bob")
+    await _erase(client, world, ada["id"])
+    for change, field in (
+        ({"email": "ADA@example.com"}, "email"),
+        ({"phone": "+32 470 12 34 56"}, "phone"),
+        ({"externalIds": [{"source": "erp", "id": "A-1"}]}, "externalIds"),
+    ):
+        response = await client.patch(
+            brand_url(world, f"/profiles/{bob['id']}"),
+            json={**change, "firstName": "Robert"},
+            headers=world.manager_a.headers,
+        )
+        assert fields_of(problem(response, 409)) == [field]
+    kept = await client.get(
+        brand_url(world, f"/profiles/{bob['id']}"), headers=world.viewer_a.headers
+    )
+    assert (kept.json()["email"], kept.json()["firstName"]) == ("bob@example.com", "Bob")
+    # Keeping one's own identifiers while changing others is no reuse.
+    fine = await client.patch(
+        brand_url(world, f"/profiles/{bob['id']}"),
+        json={"email": "bob@example.com", "firstName": "Robert"},
+        headers=world.manager_a.headers,
+    )
+    assert fine.status_code == 200, fine.text

@@ -293,3 +293,30 @@ async def test_mutation_on_another_brand_answers_an_operation_error_404(
         "createProfile"
     ]
     assert (result["__typename"], result["httpStatus"]) == ("OperationError", 404)
+
+
+async def test_update_profile_mutation_refuses_an_erased_identifier(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    gone = await create_profile(client, world, email="gone@example.com")
+    erased = await client.post(
+        f"/v1/brands/{world.brand_a.id}/profiles/{gone['id']}/erase",
+        headers=world.manager_a.headers,
+    )
+    assert erased.status_code == 200, erased.text
+    kept = await create_profile(client, world, email="kept@example.com")
+    mutation = (
+        """mutation($brand: ID!, $id: ID!, $input: ProfilePatch!) {
+        updateProfile(brand: $brand, id: $id, input: $input) { """
+        + RESULT
+        + " } }"
+    )
+    variables = {
+        "brand": str(world.brand_a.id),
+        "id": kept["id"],
+        "input": {"email": "gone@example.com"},
+    }
+    result = (await gql_data(client, mutation, world.manager_a, variables))["updateProfile"]
+    assert (result["__typename"], result["httpStatus"]) == ("OperationError", 409)
+    assert "erased person" in result["detail"]
