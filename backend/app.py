@@ -47,6 +47,7 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
+from backend.webhooks.routes import WebhookEndpointController
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LinkedTableController,
             ExportController,
             ImportController,
+            WebhookEndpointController,
             ClientController,
             SignInController,
             OAuthController,

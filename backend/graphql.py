@@ -24,17 +24,18 @@ from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
+from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenancyMutation, ClientMutation, ProfilesMutation):
+class Mutation(TenancyMutation, ClientMutation, ProfilesMutation, WebhooksMutation):
     pass
 
 

@@ -9,7 +9,7 @@ transaction, so a job killed midway restarts after its last committed batch and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,21 @@ from backend.profiles.fields import region_of_locale
 from backend.tenancy import service as tenancy_service
 
 RUN_TASK = "imports.run"
+
+# (session, job): other domains learn that an import ended (succeeded or failed for good).
+FinishHook = Callable[[AsyncSession, ImportJob], Awaitable[None]]
+_FINISH_HOOKS: list[FinishHook] = []
+
+
+def on_finish(hook: FinishHook) -> FinishHook:
+    """Register a domain's reaction to an import that ended, run in the transaction ending it."""
+    _FINISH_HOOKS.append(hook)
+    return hook
+
+
+async def _finished(session: AsyncSession, job: ImportJob) -> None:
+    for hook in _FINISH_HOOKS:
+        await hook(session, job)
 MEDIA_TYPES = {
     "text/csv": ImportFormat.CSV,
     "application/x-ndjson": ImportFormat.NDJSON,
@@ -213,6 +228,7 @@ async def run_batches(
     job.status = ImportStatus.SUCCEEDED
     job.finished_at = utcnow()
     await session.flush()
+    await _finished(session, job)
     yield 0
 
 
@@ -226,3 +242,5 @@ async def record_failure(
         job.status = ImportStatus.FAILED
         job.finished_at = utcnow()
     await session.flush()
+    if final:
+        await _finished(session, job)
