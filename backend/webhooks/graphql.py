@@ -109,7 +109,9 @@ class WebhooksQuery:
         page = PageRequest.parse(first, after)
         async with ctx.transaction(tenant) as session:
             items, cursor = await service.list_endpoints(session, page)
-        return WebhookEndpointPageType([WebhookEndpointType.of(e) for e in items], cursor)
+        return WebhookEndpointPageType(
+            items=[WebhookEndpointType.of(e) for e in items], next_cursor=cursor
+        )
 
 
 @strawberry.type
@@ -127,7 +129,7 @@ class WebhooksMutation:
             data = parse_input(EndpointCreate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 endpoint, secret = await service.create_endpoint(session, _settings(ctx), data)
-            return CreatedWebhookEndpointType(WebhookEndpointType.of(endpoint), secret)
+            return CreatedWebhookEndpointType(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
 
         return await attempt(run)
 
