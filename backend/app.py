@@ -27,6 +27,7 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings, load_settings
+from backend.connectors.routes import ConnectorController, HookController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.errors import EXCEPTION_HANDLERS
@@ -191,6 +192,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExportController,
             ImportController,
             WebhookEndpointController,
+            ConnectorController,
+            HookController,
             ClientController,
             SignInController,
             OAuthController,

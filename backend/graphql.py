@@ -18,6 +18,7 @@ from backend.auth.caller import Caller
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
+from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
@@ -30,7 +31,7 @@ BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery, ConnectorsQuery):
     pass
 
 

@@ -26,6 +26,7 @@ TASK_MODULES = (
     "backend.profiles.tasks",
     "backend.imports.tasks",
     "backend.webhooks.tasks",
+    "backend.connectors.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

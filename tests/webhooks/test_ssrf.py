@@ -7,7 +7,7 @@ import pytest
 from litestar import Litestar
 
 from backend.webhooks import sending
-from tests.conftest import test_settings
+from tests.conftest import test_settings as deployment_settings
 from tests.factories import make_world, problem
 from tests.profiles.helpers import brand_url
 from tests.webhooks.receiver import receiver
@@ -37,7 +37,7 @@ async def test_endpoints_refuse_plain_http_and_private_addresses(
 
 
 async def test_a_host_resolving_to_a_private_address_is_never_contacted() -> None:
-    settings = test_settings(webhook_allow_http=True)
+    settings = deployment_settings(webhook_allow_http=True)
     with receiver() as target:
         url = target.url.replace("127.0.0.1", "localhost")
         outcome = await sending.post(settings, url, "whsec_" + "A" * 44, "msg", "{}")
@@ -49,7 +49,7 @@ async def test_a_host_resolving_to_a_private_address_is_never_contacted() -> Non
 
 
 async def test_private_targets_are_reached_only_when_the_deployment_allows_them() -> None:
-    settings = test_settings(webhook_allow_http=True, webhook_allow_private_targets=True)
+    settings = deployment_settings(webhook_allow_http=True, webhook_allow_private_targets=True)
     with receiver() as target:
         outcome = await sending.post(settings, target.url, "whsec_" + "A" * 44, "msg", "{}")
         assert len(target.requests) == 1
