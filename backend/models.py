@@ -1,7 +1,7 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
-import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
+import backend.profiles.linked
 import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -38,7 +39,7 @@ class ConnectorGraphType:
             type=connector.type,
             name=connector.name,
             hook_path=service.hook_path(connector.id),
-            mapping=dict(connector.mapping or {}),
+            mapping=cast(JSON, dict(connector.mapping or {})),
             event_name=connector.event_name,
             secret_hint=connector.secret_hint,
             enabled=connector.enabled,

@@ -59,8 +59,7 @@ def _check_target(target: str, where: str) -> None:
     if target.startswith(ATTRIBUTE_PREFIX) and len(target) > len(ATTRIBUTE_PREFIX):
         return
     raise InvalidInput(
-        f"{target!r} is neither a profile field ({', '.join(PROFILE_FIELDS)}) nor "
-        "attributes.<key>",
+        f"{target!r} is neither a profile field ({', '.join(PROFILE_FIELDS)}) nor attributes.<key>",
         errors=[{"field": where, "message": "unknown target"}],
     )
 

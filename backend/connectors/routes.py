@@ -171,9 +171,7 @@ class ConnectorController(Controller):
         return delivery_out(await service.replay(db_session, tenant, connector_id, delivery_id))
 
 
-async def hook_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
+async def hook_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """The hook's brand, from its connector id: the request session is then scoped to it."""
     connector_id: UUID = connection.path_params["connector_id"]
     async with open_session(connection.app.state.session_factory) as session:

@@ -19,7 +19,9 @@ from backend.core.schemas import Schema
 from backend.profiles.models import Channel
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-EventName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,99}$", examples=["form_submitted"])]
+EventName = Annotated[
+    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,99}$", examples=["form_submitted"])
+]
 Target = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["firstName"])]
 Pointer = Annotated[str, msgspec.Meta(pattern=r"^(/.*)?$", examples=["/data/email"])]
 Secret = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]

@@ -246,8 +246,9 @@ async def receive(
     except ValueError:
         raise InvalidInput("the body is not JSON", errors=[{"field": "body"}]) from None
     external_id = _delivery_id(connector, body, headers)
+    delivery_id = new_id()
     values = {
-        "id": new_id(),
+        "id": delivery_id,
         "tenant_id": tenant,
         "connector_id": connector.id,
         "external_id": external_id,
@@ -270,8 +271,8 @@ async def receive(
         )
         assert existing is not None
         return existing, True
-    await enqueue(session, PROCESS_TASK, tenant=tenant, delivery_id=str(values["id"]))
-    return values["id"], False
+    await enqueue(session, PROCESS_TASK, tenant=tenant, delivery_id=str(delivery_id))
+    return delivery_id, False
 
 
 # Deliveries ------------------------------------------------------------------------------------
@@ -345,7 +346,9 @@ async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) ->
     """Map a received delivery and write it: profile upsert by identity keys with its consents,
     and the event (kept in the delivery's ``result``). Raises MappingFailed or a LevierError
     when the delivery does not fit: the caller rolls back and records the failure."""
-    delivery = await session.scalar(select(InboundDelivery).where(InboundDelivery.id == delivery_id))
+    delivery = await session.scalar(
+        select(InboundDelivery).where(InboundDelivery.id == delivery_id)
+    )
     if delivery is None or delivery.status is not InboundStatus.RECEIVED:
         return  # processed already (delivery is at least once) or gone
     connector = await get_connector(session, delivery.connector_id)
@@ -376,7 +379,9 @@ async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) ->
         "profileId": str(profile.id),
         "profileCreated": created,
         "consents": len(mapped.consents),
-        "event": form_submitted_event(connector, delivery, profile.id, occurred_at, mapped.properties),
+        "event": form_submitted_event(
+            connector, delivery, profile.id, occurred_at, mapped.properties
+        ),
     }
     await session.flush()
 
@@ -390,7 +395,9 @@ def failure_reason(exc: Exception) -> str:
 
 
 async def mark_failed(session: AsyncSession, delivery_id: UUID, reason: str) -> None:
-    delivery = await session.scalar(select(InboundDelivery).where(InboundDelivery.id == delivery_id))
+    delivery = await session.scalar(
+        select(InboundDelivery).where(InboundDelivery.id == delivery_id)
+    )
     if delivery is None:
         return
     delivery.status = InboundStatus.FAILED

@@ -46,6 +46,8 @@ def on_finish(hook: FinishHook) -> FinishHook:
 async def _finished(session: AsyncSession, job: ImportJob) -> None:
     for hook in _FINISH_HOOKS:
         await hook(session, job)
+
+
 MEDIA_TYPES = {
     "text/csv": ImportFormat.CSV,
     "application/x-ndjson": ImportFormat.NDJSON,

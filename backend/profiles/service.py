@@ -97,7 +97,9 @@ def on_change(hook: ChangeHook) -> ChangeHook:
     return hook
 
 
-async def _changed(session: AsyncSession, tenant: TenantId, profile: Profile, created: bool) -> None:
+async def _changed(
+    session: AsyncSession, tenant: TenantId, profile: Profile, created: bool
+) -> None:
     for hook in _CHANGE_HOOKS:
         await hook(session, tenant, profile, created)
 

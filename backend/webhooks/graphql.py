@@ -129,7 +129,9 @@ class WebhooksMutation:
             data = parse_input(EndpointCreate, **vars(input))
             async with ctx.transaction(tenant) as session:
                 endpoint, secret = await service.create_endpoint(session, _settings(ctx), data)
-            return CreatedWebhookEndpointType(endpoint=WebhookEndpointType.of(endpoint), secret=secret)
+            return CreatedWebhookEndpointType(
+                endpoint=WebhookEndpointType.of(endpoint), secret=secret
+            )
 
         return await attempt(run)
 

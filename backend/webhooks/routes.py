@@ -38,7 +38,9 @@ def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
     return msgspec.convert(endpoint, EndpointOut, from_attributes=True)
 
 
-def delivery_out(delivery: WebhookDelivery, payload: dict[str, object] | None = None) -> DeliveryOut:
+def delivery_out(
+    delivery: WebhookDelivery, payload: dict[str, object] | None = None
+) -> DeliveryOut:
     pending = delivery.status is DeliveryStatus.PENDING
     return DeliveryOut(
         id=delivery.id,

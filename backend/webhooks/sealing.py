@@ -30,7 +30,9 @@ def unseal(session: AsyncSession, ciphertext: str) -> str:
         return _fernet(session).decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:
         # Only a changed LEVIER_SECRET_KEY does this: the secrets must then be rotated.
-        raise RuntimeError("a signing secret no longer decrypts: was the secret key changed?") from exc
+        raise RuntimeError(
+            "a signing secret no longer decrypts: was the secret key changed?"
+        ) from exc
 
 
 def new_standard_webhooks_secret() -> str:

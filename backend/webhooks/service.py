@@ -66,7 +66,11 @@ def check_url(url: str, settings: Settings, *, field: str = "url") -> str:
     if parts.username or parts.password:
         raise InvalidInput("the URL must not carry credentials", errors=[{"field": field}])
     literal = literal_address(parts.hostname)
-    if literal is not None and not settings.webhook_allow_private_targets and not is_public(literal):
+    if (
+        literal is not None
+        and not settings.webhook_allow_private_targets
+        and not is_public(literal)
+    ):
         raise InvalidInput(
             "the URL names a private, loopback or link-local address",
             errors=[{"field": field, "message": "address not allowed"}],
@@ -145,7 +149,9 @@ async def publish(
     enqueue their senders, all in the caller's transaction. An event nobody subscribed to is not
     stored (None), except ``webhook_endpoint.disabled``, which is always kept as a record."""
     WebhookEventType(event_type)  # a programming error to publish an unknown type
-    endpoints = [e for e in await repository.enabled_endpoints(session) if event_type in e.event_types]
+    endpoints = [
+        e for e in await repository.enabled_endpoints(session) if event_type in e.event_types
+    ]
     if not endpoints and event_type != WebhookEventType.ENDPOINT_DISABLED:
         return None
     event = WebhookEvent(type=event_type, payload=payload)
@@ -288,8 +294,10 @@ async def _schedule_send(
 
 
 def backoff(settings: Settings, attempt: int) -> dt.timedelta:
-    """Exponential backoff with jitter: half to all of base × 2^(attempt-1), capped."""
-    ceiling = min(settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** (attempt - 1))
+    """Exponential backoff with jitter: half to all of base * 2^(attempt-1), capped."""
+    ceiling = min(
+        settings.webhook_retry_max_seconds, settings.webhook_retry_base_seconds * 2 ** (attempt - 1)
+    )
     return dt.timedelta(seconds=ceiling * random.uniform(0.5, 1.0))  # noqa: S311  (not a secret)
 
 
@@ -339,7 +347,10 @@ async def record_outcome(
         delivery.next_attempt_at = now + backoff(settings, delivery.attempt_count)
         await _schedule_send(session, tenant, endpoint_id, delivery.next_attempt_at, "retry")
     await session.flush()
-    if endpoint.enabled and endpoint.consecutive_failures >= settings.webhook_disable_after_failures:
+    if (
+        endpoint.enabled
+        and endpoint.consecutive_failures >= settings.webhook_disable_after_failures
+    ):
         await _disable(session, tenant, endpoint, now, outcome.error)
         return False
     return moves_on
@@ -371,7 +382,6 @@ async def _disable(
             "disabledAt": now.isoformat(),
         },
     )
-
 
 
 async def enqueue_send(session: AsyncSession, tenant: TenantId, endpoint_id: UUID) -> None:

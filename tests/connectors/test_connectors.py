@@ -48,21 +48,48 @@ def participation(participation_id: str = "9f1c2b7e-part-0001", **overrides: Any
             },
         },
         "form": [
-            {"id": 1, "label": "E-mail", "type": "EMAIL", "variable": "email",
-             "responses": [{"value": "Ada@Example.com", "label": None, "file": None}]},
-            {"id": 2, "label": "First name", "type": "FIRSTNAME", "variable": "firstname",
-             "responses": [{"value": "Ada", "label": None, "file": None}]},
-            {"id": 3, "label": "Favourite store", "type": "TEXT", "variable": "store",
-             "responses": [{"value": "Namur", "label": None, "file": None}]},
+            {
+                "id": 1,
+                "label": "E-mail",
+                "type": "EMAIL",
+                "variable": "email",
+                "responses": [{"value": "Ada@Example.com", "label": None, "file": None}],
+            },
+            {
+                "id": 2,
+                "label": "First name",
+                "type": "FIRSTNAME",
+                "variable": "firstname",
+                "responses": [{"value": "Ada", "label": None, "file": None}],
+            },
+            {
+                "id": 3,
+                "label": "Favourite store",
+                "type": "TEXT",
+                "variable": "store",
+                "responses": [{"value": "Namur", "label": None, "file": None}],
+            },
         ],
         "optins": [
-            {"id": 11, "label": "Newsletter", "description": "I want the weekly offers by email",
-             "response": True, "variable": "optin_newsletter", "categories": []},
+            {
+                "id": 11,
+                "label": "Newsletter",
+                "description": "I want the weekly offers by email",
+                "response": True,
+                "variable": "optin_newsletter",
+                "categories": [],
+            },
         ],
         "questionnaire": [
-            {"id": 21, "label": "Best season?", "type": "QCM", "score": 1, "maxScore": 1,
-             "variable": "season", "responses": [{"value": "summer", "score": 1,
-                                                  "isCorrect": True}]},
+            {
+                "id": 21,
+                "label": "Best season?",
+                "type": "QCM",
+                "score": 1,
+                "maxScore": 1,
+                "variable": "season",
+                "responses": [{"value": "summer", "score": 1, "isCorrect": True}],
+            },
         ],
     }
     body.update(overrides)
@@ -73,9 +100,7 @@ def qualifio_signature(body: bytes, secret: str = QUALIFIO_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-async def create_connector(
-    client: httpx.AsyncClient, world: World, **body: Any
-) -> dict[str, Any]:
+async def create_connector(client: httpx.AsyncClient, world: World, **body: Any) -> dict[str, Any]:
     response = await client.post(
         brand_url(world, "/connectors"), json=body, headers=world.manager_a.headers
     )
@@ -336,9 +361,7 @@ async def test_a_delivery_failing_its_mapping_is_kept_and_replayed_after_the_fix
         headers=world.manager_a.headers,
     )
     assert fixed.status_code == 200, fixed.text
-    replay_url = brand_url(
-        world, f"/connectors/{connector['id']}/deliveries/{failed['id']}/replay"
-    )
+    replay_url = brand_url(world, f"/connectors/{connector['id']}/deliveries/{failed['id']}/replay")
     replayed = await client.post(replay_url, headers=world.manager_a.headers)
     assert replayed.status_code == 202, replayed.text
     await run_jobs(app)
@@ -365,8 +388,11 @@ async def test_connector_input_is_checked_field_by_field(
     assert problem(bad_target, 422)["errors"][0]["field"] == "mapping.fields.x"
     bad_pointer = await client.post(
         url,
-        json={"type": "standard_webhooks", "name": "G",
-              "mapping": {"fields": {"email": "no-slash"}}},
+        json={
+            "type": "standard_webhooks",
+            "name": "G",
+            "mapping": {"fields": {"email": "no-slash"}},
+        },
         headers=headers,
     )
     assert problem(bad_pointer, 422)["errors"][0]["field"] == "mapping"

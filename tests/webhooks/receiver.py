@@ -32,7 +32,9 @@ def receiver(*statuses: int) -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with lock:
-                state.requests.append(Received({k.lower(): v for k, v in self.headers.items()}, body))
+                state.requests.append(
+                    Received({k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = state.statuses.pop(0) if state.statuses else 200
             payload = b'{"received": true}' if status < 300 else b"try again later"
             self.send_response(status)

@@ -61,7 +61,18 @@ def test_public_addresses_pass_and_others_do_not() -> None:
     import ipaddress
 
     assert sending.is_public(ipaddress.ip_address("93.184.216.34"))
-    for address in ("127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.0.1", "169.254.1.1",
-                    "224.0.0.1", "0.0.0.0", "240.0.0.1", "::1", "fe80::1", "fc00::1",
-                    "::ffff:10.0.0.1"):
+    for address in (
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.0.1",
+        "192.168.0.1",
+        "169.254.1.1",
+        "224.0.0.1",
+        "0.0.0.0",  # noqa: S104  (an address judged, not bound)
+        "240.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:10.0.0.1",
+    ):
         assert not sending.is_public(ipaddress.ip_address(address)), address

@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 from backend.config import Settings
 from tests.factories import World, make_world, problem, run_jobs
 from tests.profiles.helpers import brand_url, create_profile
-from tests.webhooks.receiver import Receiver, receiver
+from tests.webhooks.receiver import receiver
 from workers.scheduler import Scheduler
 
 pytestmark = pytest.mark.worker
