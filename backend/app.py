@@ -27,6 +27,7 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings, load_settings
+from backend.connectors.routes import ConnectorController, HookController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.errors import EXCEPTION_HANDLERS
@@ -47,6 +48,7 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
+from backend.webhooks.routes import WebhookEndpointController
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
@@ -189,6 +191,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LinkedTableController,
             ExportController,
             ImportController,
+            WebhookEndpointController,
+            ConnectorController,
+            HookController,
             ClientController,
             SignInController,
             OAuthController,

@@ -72,6 +72,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_per_caller: str = "1200/minute"
     # Per brand: shared by every caller working on that brand.
     rate_limit_per_brand: str = "6000/minute"
+    # Outbound webhooks. Plain http and private, loopback or link-local targets are refused
+    # unless allowed (SSRF guard); a test or an on-premises deployment may allow them.
+    webhook_allow_http: bool = False
+    webhook_allow_private_targets: bool = False
+    webhook_connect_timeout_seconds: float = 5.0
+    webhook_read_timeout_seconds: float = 15.0
+    # Attempts per delivery, and the exponential backoff between them (with jitter).
+    webhook_max_attempts: int = 8
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_max_seconds: float = 6 * 3600.0
+    # An endpoint is disabled after this many failed attempts in a row.
+    webhook_disable_after_failures: int = 20
+    # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
+    connector_secret_grace_minutes: int = 30
 
     @property
     def is_production(self) -> bool:

@@ -18,6 +18,7 @@ from backend.auth.caller import Caller
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
+from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
@@ -25,17 +26,20 @@ from backend.core.logging import bind_log_context
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
+from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery, ConnectorsQuery):
     pass
 
 
 @strawberry.type
-class Mutation(TenancyMutation, ClientMutation, ProfilesMutation, ProfileOperationsMutation):
+class Mutation(
+    TenancyMutation, ClientMutation, ProfilesMutation, ProfileOperationsMutation, WebhooksMutation
+):
     pass
 
 

@@ -1,7 +1,8 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
-import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
+import backend.profiles.linked
+import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
     AccessToken,
@@ -12,6 +13,7 @@ from backend.auth.models import (
     User,
     WebSession,
 )
+from backend.connectors.models import Connector, HookRoute, InboundDelivery
 from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
@@ -35,6 +37,7 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
+from backend.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "AccessToken",
@@ -46,14 +49,17 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "Connector",
     "ConsentChange",
     "ConsentTopic",
     "DueTask",
     "ExportChunk",
+    "HookRoute",
     "IdempotencyRecord",
     "ImportChunk",
     "ImportJob",
     "ImportRejection",
+    "InboundDelivery",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
@@ -72,4 +78,8 @@ __all__ = [
     "Suppression",
     "User",
     "WebSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -25,6 +25,8 @@ TASK_MODULES = (
     "backend.tenancy.tasks",
     "backend.profiles.tasks",
     "backend.imports.tasks",
+    "backend.webhooks.tasks",
+    "backend.connectors.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -13,8 +13,9 @@ from backend.core.errors import send_problem
 from backend.core.logging import bind_log_context
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="levier"'}
-# The OAuth endpoints authenticate clients themselves (HTTP Basic or form fields).
-_OWN_AUTHENTICATION = ("/oauth/",)
+# The OAuth endpoints authenticate clients themselves (HTTP Basic or form fields); partner
+# hooks are authenticated by their signature (a partner's own Authorization header is ignored).
+_OWN_AUTHENTICATION = ("/oauth/", "/v1/hooks/")
 
 
 class AuthenticationMiddleware:

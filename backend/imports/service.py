@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
@@ -37,6 +37,23 @@ from backend.tenancy import service as tenancy_service
 
 RUN_TASK = "imports.run"
 MAX_IDEMPOTENCY_KEY = 255
+
+# (session, job): other domains learn that an import ended (succeeded or failed for good).
+FinishHook = Callable[[AsyncSession, ImportJob], Awaitable[None]]
+_FINISH_HOOKS: list[FinishHook] = []
+
+
+def on_finish(hook: FinishHook) -> FinishHook:
+    """Register a domain's reaction to an import that ended, run in the transaction ending it."""
+    _FINISH_HOOKS.append(hook)
+    return hook
+
+
+async def _finished(session: AsyncSession, job: ImportJob) -> None:
+    for hook in _FINISH_HOOKS:
+        await hook(session, job)
+
+
 MEDIA_TYPES = {
     "text/csv": ImportFormat.CSV,
     "application/x-ndjson": ImportFormat.NDJSON,
@@ -280,6 +297,7 @@ async def run_batches(
     job.status = ImportStatus.SUCCEEDED
     job.finished_at = utcnow()
     await session.flush()
+    await _finished(session, job)
     yield 0
 
 
@@ -334,3 +352,5 @@ async def record_failure(
         job.status = ImportStatus.FAILED
         job.finished_at = utcnow()
     await session.flush()
+    if final:
+        await _finished(session, job)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,16 @@ from backend.profiles.schemas import (
 
 # A consent may be dated a little ahead of the server clock, not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)
+
+# (session, profile, change): other domains learn of a consent change, in its transaction.
+ConsentHook = Callable[[AsyncSession, Profile, ConsentChange], Awaitable[None]]
+_CONSENT_HOOKS: list[ConsentHook] = []
+
+
+def on_consent_change(hook: ConsentHook) -> ConsentHook:
+    """Register a domain's reaction to a consent change appended to a profile's history."""
+    _CONSENT_HOOKS.append(hook)
+    return hook
 
 
 # Topics ----------------------------------------------------------------------------------------
@@ -105,6 +115,8 @@ async def append_change(
     )
     session.add(change)
     await session.flush()
+    for hook in _CONSENT_HOOKS:
+        await hook(session, profile, change)
     return change
 
 

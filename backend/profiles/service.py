@@ -60,6 +60,9 @@ _MERGE_HOOKS: list[MergeHook] = []
 # (session, tenant, profile id): other domains delete their rows of a deleted profile.
 DeleteHook = Callable[[AsyncSession, TenantId, UUID], Awaitable[None]]
 _DELETE_HOOKS: list[DeleteHook] = []
+# (session, tenant, profile, created): other domains learn of a profile created or changed here.
+ChangeHook = Callable[[AsyncSession, TenantId, Profile, bool], Awaitable[None]]
+_CHANGE_HOOKS: list[ChangeHook] = []
 
 _STANDARD = (
     "email",
@@ -85,6 +88,20 @@ def on_delete(hook: DeleteHook) -> DeleteHook:
     """Register a domain's deletion of its rows of a deleted profile."""
     _DELETE_HOOKS.append(hook)
     return hook
+
+
+def on_change(hook: ChangeHook) -> ChangeHook:
+    """Register a domain's reaction to a profile created or updated, run in the write's
+    transaction."""
+    _CHANGE_HOOKS.append(hook)
+    return hook
+
+
+async def _changed(
+    session: AsyncSession, tenant: TenantId, profile: Profile, created: bool
+) -> None:
+    for hook in _CHANGE_HOOKS:
+        await hook(session, tenant, profile, created)
 
 
 class ProfileMerged(LevierError):
@@ -368,6 +385,7 @@ async def create_profile(
     if not found:
         profile = Profile(id=new_id(), attributes={}, bounced=[], suppressed=[])
         await _apply(session, tenant, profile, write, errors, creating=True)
+        await _changed(session, tenant, profile, True)
         await _record_consents(session, profile, data)
         return profile, True
 
@@ -377,6 +395,7 @@ async def create_profile(
         joined = [f"{k}:{v}" for (k, v), owner in owners.items() if owner == other.id]
         await _merge(session, tenant, survivor, other, reason="identity", keys=joined)
     await _apply(session, tenant, survivor, write, errors, creating=False)
+    await _changed(session, tenant, survivor, False)
     await _record_consents(session, survivor, data)
     return survivor, False
 
@@ -435,6 +454,7 @@ async def update_profile(
             errors=[{"field": f, "message": "identifier erased (GDPR)"} for f in fields],
         )
     await _apply(session, tenant, profile, write, errors, creating=False)
+    await _changed(session, tenant, profile, False)
     return profile
 
 

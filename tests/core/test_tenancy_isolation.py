@@ -21,6 +21,7 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
+from backend.connectors.models import Connector, ConnectorType, InboundDelivery, InboundStatus
 from backend.core.db import Base, utcnow
 from backend.core.tenancy import TenantScopeError, tenant_tables
 from backend.imports.models import (
@@ -55,6 +56,13 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import BrandSettings
+from backend.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from tests.factories import make_brand, make_world, problem, session_of
 
 
@@ -68,6 +76,10 @@ class Parents:
     linked_row_id: UUID = field(default_factory=uuid4)
     export_id: UUID = field(default_factory=uuid4)
     import_id: UUID = field(default_factory=uuid4)
+    connector_id: UUID = field(default_factory=uuid4)
+    endpoint_id: UUID = field(default_factory=uuid4)
+    event_id: UUID = field(default_factory=uuid4)
+    delivery_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -157,6 +169,50 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "import_chunks": lambda p: ImportChunk(import_id=p.import_id, seq=0, data=b"email\n"),
     "import_rejections": lambda p: ImportRejection(
         import_id=p.import_id, line=2, reason="isolation", raw="x"
+    ),
+    "connectors": lambda p: Connector(
+        id=p.connector_id,
+        type=ConnectorType.QUALIFIO,
+        name="isolation",
+        secret_ciphertext="x",
+        secret_hint="x",
+        mapping={},
+        event_name="form_submitted",
+        enabled=True,
+    ),
+    "inbound_deliveries": lambda p: InboundDelivery(
+        connector_id=p.connector_id,
+        external_id="isolation",
+        body=b"{}",
+        status=InboundStatus.RECEIVED,
+        attempts=0,
+        received_at=utcnow(),
+    ),
+    "webhook_endpoints": lambda p: WebhookEndpoint(
+        id=p.endpoint_id,
+        url="https://isolation.example/h",
+        event_types=["profile.created"],
+        secret_ciphertext="x",
+        secret_hint="x",
+        enabled=True,
+        consecutive_failures=0,
+    ),
+    "webhook_events": lambda p: WebhookEvent(id=p.event_id, type="profile.created", payload={}),
+    "webhook_deliveries": lambda p: WebhookDelivery(
+        id=p.delivery_id,
+        endpoint_id=p.endpoint_id,
+        event_id=p.event_id,
+        event_type="profile.created",
+        status=DeliveryStatus.PENDING,
+        attempt_count=0,
+        next_attempt_at=utcnow(),
+    ),
+    "webhook_attempts": lambda p: WebhookAttempt(
+        delivery_id=p.delivery_id,
+        attempted_at=utcnow(),
+        succeeded=True,
+        status_code=200,
+        duration_ms=1,
     ),
 }
 

@@ -70,7 +70,7 @@ async def test_a_line_equal_to_the_stored_profile_after_a_change_in_the_previous
 ) -> None:
     world = await make_world(app)
     await create_profile(client, world, email="ada@example.com", firstName="Ann")
-    # Lines 2–3 make the first batch (line 3 renames her), line 4 the second: it equals what
+    # Lines 2 and 3 make the first batch (line 3 renames her), line 4 the second: it equals what
     # was stored before the first batch was written, and must still be applied.
     body = "email,firstName\nzoe@example.com,Zoe\nada@example.com,Bob\nada@example.com,Ann\n"
     result = await imported(app, client, world, body)

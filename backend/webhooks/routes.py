@@ -1,0 +1,215 @@
+"""REST routes for a brand's outbound webhook endpoints, their deliveries and attempts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from backend.auth.guards import brand_guard
+from backend.auth.scopes import needs
+from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
+from backend.core.errors import problem_responses
+from backend.webhooks import service
+from backend.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backend.webhooks.schemas import (
+    AttemptOut,
+    AttemptPage,
+    DeliveryOut,
+    DeliveryPage,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointOut,
+    EndpointPage,
+    EndpointUpdate,
+)
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+
+
+def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
+    return msgspec.convert(endpoint, EndpointOut, from_attributes=True)
+
+
+def delivery_out(
+    delivery: WebhookDelivery, payload: dict[str, object] | None = None
+) -> DeliveryOut:
+    pending = delivery.status is DeliveryStatus.PENDING
+    return DeliveryOut(
+        id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
+        attempt_count=delivery.attempt_count,
+        next_attempt_at=delivery.next_attempt_at if pending else None,
+        last_status_code=delivery.last_status_code,
+        last_error=delivery.last_error,
+        created_at=delivery.created_at,
+        finished_at=delivery.finished_at,
+        payload=payload,
+    )
+
+
+def attempt_out(attempt: WebhookAttempt) -> AttemptOut:
+    return msgspec.convert(attempt, AttemptOut, from_attributes=True)
+
+
+class WebhookEndpointController(Controller):
+    """Endpoints that receive the brand's events, signed with Standard Webhooks."""
+
+    path = "/v1/brands/{brand_id:uuid}/webhook-endpoints"
+    tags = ["webhooks"]
+    guards = [brand_guard]
+    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
+
+    @get(
+        "/",
+        operation_id="listWebhookEndpoints",
+        summary="List webhook endpoints",
+        **needs("webhooks:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_endpoints(self, db_session: DbSession, page: Paging) -> EndpointPage:
+        """The brand's endpoints in creation order (secrets are never shown again)."""
+        items, cursor = await service.list_endpoints(db_session, page)
+        return EndpointPage([endpoint_out(e) for e in items], cursor)
+
+    @post(
+        "/",
+        operation_id="createWebhookEndpoint",
+        summary="Create a webhook endpoint",
+        **needs("webhooks:write"),
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def create_endpoint(
+        self, db_session: DbSession, state: State, data: JSONBody[EndpointCreate]
+    ) -> EndpointCreated:
+        """Subscribe an HTTPS URL to event types (`profile.created`, `profile.updated`,
+        `consent.changed`, `segment.entered`, `import.finished`, `webhook_endpoint.disabled`).
+        The answer carries the signing secret (`whsec_…`), shown this once."""
+        endpoint, secret = await service.create_endpoint(db_session, state.settings, data)
+        out = endpoint_out(endpoint)
+        return EndpointCreated(**msgspec.structs.asdict(out), secret=secret)
+
+    @get(
+        "/{endpoint_id:uuid}",
+        operation_id="getWebhookEndpoint",
+        summary="Read a webhook endpoint",
+        **needs("webhooks:read"),
+        responses=READ_ERRORS,
+    )
+    async def get_endpoint(self, db_session: DbSession, endpoint_id: FromPath[UUID]) -> EndpointOut:
+        """One endpoint, with its failure count and why it was disabled, if it was."""
+        return endpoint_out(await service.get_endpoint(db_session, endpoint_id))
+
+    @patch(
+        "/{endpoint_id:uuid}",
+        operation_id="updateWebhookEndpoint",
+        summary="Change a webhook endpoint",
+        **needs("webhooks:write"),
+        responses=WRITE_ERRORS,
+    )
+    async def update_endpoint(
+        self,
+        db_session: DbSession,
+        state: State,
+        endpoint_id: FromPath[UUID],
+        data: JSONBody[EndpointUpdate],
+    ) -> EndpointOut:
+        """Change the URL, event types, description or enabled flag; enabling a disabled
+        endpoint resets its failure count and resumes its pending deliveries."""
+        return endpoint_out(
+            await service.update_endpoint(db_session, state.settings, endpoint_id, data)
+        )
+
+    @delete(
+        "/{endpoint_id:uuid}",
+        operation_id="deleteWebhookEndpoint",
+        summary="Delete a webhook endpoint",
+        **needs("webhooks:write"),
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def delete_endpoint(self, db_session: DbSession, endpoint_id: FromPath[UUID]) -> None:
+        """Delete the endpoint, its deliveries and their attempt log."""
+        await service.delete_endpoint(db_session, endpoint_id)
+
+    @get(
+        "/{endpoint_id:uuid}/deliveries",
+        operation_id="listWebhookDeliveries",
+        summary="List an endpoint's deliveries",
+        **needs("webhooks:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_deliveries(
+        self,
+        db_session: DbSession,
+        page: Paging,
+        endpoint_id: FromPath[UUID],
+        status: Annotated[
+            DeliveryStatus | None, QueryParameter(description="Only deliveries in this state.")
+        ] = None,
+    ) -> DeliveryPage:
+        """Deliveries in the order the endpoint receives them."""
+        items, cursor = await service.list_deliveries(db_session, endpoint_id, page, status)
+        return DeliveryPage([delivery_out(d) for d in items], cursor)
+
+    @get(
+        "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}",
+        operation_id="getWebhookDelivery",
+        summary="Read a delivery",
+        **needs("webhooks:read"),
+        responses=READ_ERRORS,
+    )
+    async def get_delivery(
+        self, db_session: DbSession, endpoint_id: FromPath[UUID], delivery_id: FromPath[UUID]
+    ) -> DeliveryOut:
+        """One delivery with the event's payload."""
+        delivery, event = await service.get_delivery(db_session, endpoint_id, delivery_id)
+        return delivery_out(delivery, event.payload)
+
+    @get(
+        "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/attempts",
+        operation_id="listWebhookAttempts",
+        summary="List a delivery's attempts",
+        **needs("webhooks:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_attempts(
+        self,
+        db_session: DbSession,
+        page: Paging,
+        endpoint_id: FromPath[UUID],
+        delivery_id: FromPath[UUID],
+    ) -> AttemptPage:
+        """Every request made for the delivery: status code, duration, response excerpt, error."""
+        items, cursor = await service.list_attempts(db_session, endpoint_id, delivery_id, page)
+        return AttemptPage([attempt_out(a) for a in items], cursor)
+
+    @post(
+        "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
+        operation_id="redeliverWebhook",
+        summary="Send a delivery's event again",
+        **needs("webhooks:write"),
+        status_code=HTTP_202_ACCEPTED,
+        responses=WRITE_ERRORS,
+    )
+    async def redeliver(
+        self,
+        db_session: DbSession,
+        tenant: Tenant,
+        endpoint_id: FromPath[UUID],
+        delivery_id: FromPath[UUID],
+    ) -> DeliveryOut:
+        """Queue the event again for this endpoint, as a new delivery behind its pending ones."""
+        delivery = await service.redeliver(db_session, tenant, endpoint_id, delivery_id)
+        return delivery_out(delivery)
