@@ -1,6 +1,7 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
+import backend.events.service  # noqa: F401  (registers the events' merge and delete hooks)
 import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
@@ -16,6 +17,7 @@ from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
+from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.profiles.models import (
     ConsentChange,
@@ -46,9 +48,13 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "Cart",
     "ConsentChange",
     "ConsentTopic",
     "DueTask",
+    "Event",
+    "EventSettings",
+    "EventType",
     "ExportChunk",
     "IdempotencyRecord",
     "ImportChunk",
