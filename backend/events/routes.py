@@ -217,7 +217,7 @@ class EventController(_BrandScoped):
         db_session: DbSession,
         name: Annotated[str | None, QueryParameter(description="Only events of this name.")] = None,
         profile_id: Annotated[
-            UUID | None, QueryParameter(query="profileId", description="Only this profile's.")
+            UUID | None, QueryParameter(name="profileId", description="Only this profile's.")
         ] = None,
         since: Annotated[
             dt.datetime | None, QueryParameter(description="Occurred at or after this time.")

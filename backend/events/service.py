@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,11 +277,18 @@ def _malformed(index: int, item: msgspec.Raw, message: str) -> EventOutcome:
 
 
 def _field_of(message: str) -> str:
-    # msgspec names the path as `$.name` or `$.properties`; report it without the root marker.
-    start = message.find("`$.")
-    if start == -1:
-        return "event"
-    return message[start + 3 : message.find("`", start + 1)]
+    """The wire name of the field a msgspec error names (``$.externalId.source`` →
+    ``externalId.source``; a missing or unknown field by its name)."""
+    path = _AT_PATH.search(message)
+    named = _NAMED_FIELD.search(message)
+    prefix = path.group(1) if path else ""
+    if named:
+        return f"{prefix}.{named.group(1)}" if prefix else named.group(1)
+    return prefix or "event"
+
+
+_AT_PATH = re.compile(r"at `\$\.([^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
 async def ingest_decoded(
