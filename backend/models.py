@@ -1,7 +1,7 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
-import backend.events.service  # noqa: F401  (registers the events' merge and delete hooks)
+import backend.events.service  # registers the events' merge and delete hooks
 import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (

@@ -37,11 +37,11 @@ def _of_profile() -> ForeignKeyConstraint:
     )
 
 
-class Event(TenantMixin, Base):
+class Event(TenantMixin, TimestampMixin, Base):
     """One event of one profile, stored once per client ``event_id``.
 
-    Written by set-based inserts (no ORM object on the hot path); ``received_at`` is when Levier
-    stored it, ``occurred_at`` when the client says it happened.
+    Written by set-based inserts (no ORM object on the hot path); ``created_at`` is when Levier
+    received it, ``occurred_at`` when the client says it happened.
     """
 
     __tablename__ = "events"
@@ -64,7 +64,6 @@ class Event(TenantMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     profile_id: Mapped[UUID]
     occurred_at: Mapped[dt.datetime]
-    received_at: Mapped[dt.datetime]
     source: Mapped[str] = mapped_column(String(64))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 

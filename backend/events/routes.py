@@ -71,7 +71,7 @@ def event_out(event: Event) -> EventOut:
         name=event.name,
         profile_id=event.profile_id,
         occurred_at=event.occurred_at,
-        received_at=event.received_at,
+        received_at=event.created_at,
         source=event.source,
         properties=dict(event.properties or {}),
     )

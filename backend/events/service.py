@@ -373,7 +373,8 @@ async def ingest(
             "name": item.data.name,
             "profile_id": item.profile_id,
             "occurred_at": item.occurred_at,
-            "received_at": now,
+            "created_at": now,
+            "updated_at": now,
             "source": source,
             "properties": item.data.properties,
         }

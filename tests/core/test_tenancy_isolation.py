@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from backend.core.db import Base, utcnow
 from backend.core.tenancy import TenantScopeError, tenant_tables
+from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
 from backend.imports.models import (
     ImportChunk,
     ImportFormat,
@@ -157,6 +158,25 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "import_chunks": lambda p: ImportChunk(import_id=p.import_id, seq=0, data=b"email\n"),
     "import_rejections": lambda p: ImportRejection(
         import_id=p.import_id, line=2, reason="isolation", raw="x"
+    ),
+    "event_settings": lambda _: EventSettings(
+        create_unknown_profiles=True, require_declared_types=False, max_future_skew_seconds=600
+    ),
+    "event_types": lambda _: EventType(name="isolation", properties_schema={}),
+    "events": lambda p: Event(
+        event_id="isolation",
+        name="isolation",
+        profile_id=p.profile_id,
+        occurred_at=utcnow(),
+        source="isolation",
+        properties={},
+    ),
+    "carts": lambda p: Cart(
+        profile_id=p.profile_id,
+        cart_id="isolation",
+        items=[],
+        status=CartStatus.OPEN,
+        changed_at=utcnow(),
     ),
 }
 
