@@ -22,6 +22,7 @@ from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
+from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 
@@ -29,7 +30,7 @@ BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, EventsQuery):
     pass
 
 

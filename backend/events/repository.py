@@ -11,7 +11,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Table, delete, select, tuple_, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -168,20 +168,29 @@ async def list_events(
 async def latest_events_of(
     session: AsyncSession, profile_ids: Sequence[UUID], per_profile: int
 ) -> dict[UUID, list[Event]]:
-    """The latest events of each profile, newest first (one query per slice of profiles)."""
+    """The latest ``per_profile`` events of each profile, newest first (a window query per
+    slice of profiles)."""
     found: dict[UUID, list[Event]] = {}
     unique = sorted(set(profile_ids))
     for start in range(0, len(unique), SLICE):
         part = unique[start : start + SLICE]
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=Event.profile_id,
+                order_by=(Event.occurred_at.desc(), Event.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(Event.id, rank).where(Event.profile_id.in_(part)).subquery()
         query = (
             select(Event)
-            .where(Event.profile_id.in_(part))
+            .join(ranked, ranked.c.id == Event.id)
+            .where(ranked.c.rank <= per_profile)
             .order_by(Event.profile_id, Event.occurred_at.desc(), Event.id.desc())
         )
         for event in await session.scalars(query):
-            events = found.setdefault(event.profile_id, [])
-            if len(events) < per_profile:
-                events.append(event)
+            found.setdefault(event.profile_id, []).append(event)
     return found
 
 
