@@ -11,7 +11,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Table, delete, func, select, tuple_, update
+from sqlalchemy import Table, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,14 @@ SLICE = 1000
 
 def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def take_write_lock(session: AsyncSession) -> None:
+    """SQLite: start the transaction as a writer now. A savepoint opened by a reader would
+    later fail at once ("database is locked") if another connection wrote meanwhile, where a
+    writer's first statement waits out the busy timeout instead. Nothing to do elsewhere."""
+    if _dialect(session) == "sqlite":
+        await session.execute(text("UPDATE event_settings SET tenant_id = tenant_id WHERE 1 = 0"))
 
 
 # Settings and types ----------------------------------------------------------------------------

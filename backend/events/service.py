@@ -527,6 +527,7 @@ async def _resolve_profiles(
         reject(item.index, reason, errors)
 
     upserted = False
+    locked = False
     for item in by_keys:
         found = {owners[k] for k in item.keys if k in owners}
         complete = all(k in owners for k in item.keys)
@@ -542,6 +543,9 @@ async def _resolve_profiles(
             )
             refuse(item, reason, [{"field": f, "message": reason} for f in _fields(item)])
             continue
+        if not locked:
+            await repository.take_write_lock(session)
+            locked = True
         try:
             async with session.begin_nested():
                 profile, _ = await profiles_service.create_profile(
