@@ -38,6 +38,12 @@ from backend.core.outbox import OutboxRelay
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
+from backend.events.routes import (
+    EventController,
+    EventSettingsController,
+    EventTypeController,
+    ProfileEventsController,
+)
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
 from backend.profiles.exports_routes import ExportController, ProfileGdprController
@@ -194,6 +200,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookEndpointController,
             ConnectorController,
             HookController,
+            EventController,
+            ProfileEventsController,
+            EventTypeController,
+            EventSettingsController,
             ClientController,
             SignInController,
             OAuthController,

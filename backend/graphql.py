@@ -23,6 +23,7 @@ from backend.core.dependencies import DbSession
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
+from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
@@ -32,7 +33,7 @@ BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery, ConnectorsQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery, ConnectorsQuery, EventsQuery):
     pass
 
 

@@ -1,7 +1,8 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
-import backend.profiles.linked
+import backend.events.service  # registers the events' merge and delete hooks
+import backend.profiles.linked  # registers the linked rows' merge and delete hooks
 import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
@@ -18,6 +19,7 @@ from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
+from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.profiles.models import (
     ConsentChange,
@@ -49,10 +51,14 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "Cart",
     "Connector",
     "ConsentChange",
     "ConsentTopic",
     "DueTask",
+    "Event",
+    "EventSettings",
+    "EventType",
     "ExportChunk",
     "HookRoute",
     "IdempotencyRecord",

@@ -19,6 +19,7 @@ from backend.core.graphql_results import OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
 from backend.core.tenancy import TenantId
+from backend.events import graphql as events_graphql
 from backend.profiles import consents, linked, orders, service
 from backend.profiles.models import Channel, ConsentChange, ConsentState, LinkedRow, Profile
 from backend.profiles.orders import OrderView
@@ -254,6 +255,10 @@ class ProfileType:
             f"profiles.linked:{self.tenant}:{table}", _linked_rows_loader(ctx, self.tenant, table)
         )
         return [LinkedRowType.of(r, table) for r in await loader.load(self.row.id)]
+
+    @strawberry.field(description="The latest events of the profile, newest first (events:read).")
+    async def events(self, info: Ctx, last: int = 20) -> list[events_graphql.EventType]:
+        return await events_graphql.events_of_profile(info.context, self.tenant, self.row.id, last)
 
     @strawberry.field(description="Whether each channel may be used now, and why not.")
     async def contactability(self, info: Ctx) -> list[ContactabilityType]:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from backend.connectors.models import Connector, ConnectorType, InboundDelivery, InboundStatus
 from backend.core.db import Base, utcnow
 from backend.core.tenancy import TenantScopeError, tenant_tables
+from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
 from backend.imports.models import (
     ImportChunk,
     ImportFormat,
@@ -213,6 +214,25 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         succeeded=True,
         status_code=200,
         duration_ms=1,
+    ),
+    "event_settings": lambda _: EventSettings(
+        create_unknown_profiles=True, require_declared_types=False, max_future_skew_seconds=600
+    ),
+    "event_types": lambda _: EventType(name="isolation", properties_schema={}),
+    "events": lambda p: Event(
+        event_id="isolation",
+        name="isolation",
+        profile_id=p.profile_id,
+        occurred_at=utcnow(),
+        source="isolation",
+        properties={},
+    ),
+    "carts": lambda p: Cart(
+        profile_id=p.profile_id,
+        cart_id="isolation",
+        items=[],
+        status=CartStatus.OPEN,
+        changed_at=utcnow(),
     ),
 }
 

@@ -1,0 +1,256 @@
+"""Queries of the events domain. ORM statements are scoped to the session's brand; the Core
+inserts of the ingestion path stamp ``tenant_id`` themselves (and RLS checks it on PostgreSQL)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, cast
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import Table, delete, func, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.errors import InvalidInput
+from backend.core.pagination import PageRequest, paginate
+from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
+from backend.profiles.models import Profile, ProfileIdentity
+
+EVENTS = cast(Table, Event.__table__)
+# Lookups by list are sent in slices, well below every driver's parameter limit.
+SLICE = 1000
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def take_write_lock(session: AsyncSession) -> None:
+    """SQLite: start the transaction as a writer now. A savepoint opened by a reader would
+    later fail at once ("database is locked") if another connection wrote meanwhile, where a
+    writer's first statement waits out the busy timeout instead. Nothing to do elsewhere."""
+    if _dialect(session) == "sqlite":
+        await session.execute(text("UPDATE event_settings SET tenant_id = tenant_id WHERE 1 = 0"))
+
+
+# Settings and types ----------------------------------------------------------------------------
+
+
+async def get_settings(session: AsyncSession) -> EventSettings | None:
+    return await session.scalar(select(EventSettings))
+
+
+async def event_types_named(session: AsyncSession, names: Sequence[str]) -> list[EventType]:
+    if not names:
+        return []
+    query = select(EventType).where(EventType.name.in_(sorted(set(names))))
+    return list((await session.scalars(query)).all())
+
+
+async def event_type_by_name(session: AsyncSession, name: str) -> EventType | None:
+    return await session.scalar(select(EventType).where(EventType.name == name))
+
+
+async def list_event_types(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[EventType], str | None]:
+    return await paginate(session, select(EventType), EventType.id, page)
+
+
+# Profiles, as identity resolution needs them ---------------------------------------------------
+
+
+async def existing_profiles(session: AsyncSession, profile_ids: Sequence[UUID]) -> set[UUID]:
+    found: set[UUID] = set()
+    unique = sorted(set(profile_ids))
+    for start in range(0, len(unique), SLICE):
+        part = unique[start : start + SLICE]
+        found |= set(await session.scalars(select(Profile.id).where(Profile.id.in_(part))))
+    return found
+
+
+async def owners_of_keys(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], UUID]:
+    owners: dict[tuple[str, str], UUID] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), SLICE):
+        part = unique[start : start + SLICE]
+        rows = await session.execute(
+            select(ProfileIdentity.kind, ProfileIdentity.value, ProfileIdentity.profile_id).where(
+                tuple_(ProfileIdentity.kind, ProfileIdentity.value).in_(part)
+            )
+        )
+        owners.update({(kind, value): profile_id for kind, value, profile_id in rows})
+    return owners
+
+
+# Events ----------------------------------------------------------------------------------------
+
+
+async def stored_events(
+    session: AsyncSession, event_ids: Sequence[str]
+) -> dict[str, tuple[UUID, UUID]]:
+    """The stored id and profile of each of these client event ids that is already stored."""
+    found: dict[str, tuple[UUID, UUID]] = {}
+    unique = sorted(set(event_ids))
+    for start in range(0, len(unique), SLICE):
+        part = unique[start : start + SLICE]
+        rows = await session.execute(
+            select(Event.event_id, Event.id, Event.profile_id).where(Event.event_id.in_(part))
+        )
+        found.update({event_id: (id_, profile_id) for event_id, id_, profile_id in rows})
+    return found
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows in one set-based statement, skipping event ids stored meanwhile (the
+    unique key decides); the client event ids actually inserted."""
+    if not rows:
+        return set()
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = (
+        insert(EVENTS)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
+        .returning(EVENTS.c.event_id)
+    )
+    connection = await session.connection()
+    # An executemany: SQLAlchemy sends it as multi-row VALUES from one cached compiled statement.
+    result = await connection.execute(statement, list(rows))
+    return set(result.scalars())
+
+
+class _Cursor(msgspec.Struct):
+    at: dt.datetime
+    id: UUID
+
+
+def encode_cursor(event: Event) -> str:
+    raw = msgspec.json.encode(_Cursor(at=event.occurred_at, id=event.id))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> _Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=_Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InvalidInput("cursor is not valid", errors=[{"field": "cursor"}]) from None
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None,
+    profile_ids: Sequence[UUID] | None = None,
+    name: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> tuple[list[Event], str | None]:
+    """Events newest first (by ``occurred_at`` then id), keyset-paginated."""
+    query = select(Event)
+    if profile_ids is not None:
+        query = query.where(Event.profile_id.in_(list(profile_ids)))
+    if name is not None:
+        query = query.where(Event.name == name)
+    if since is not None:
+        query = query.where(Event.occurred_at >= since)
+    if until is not None:
+        query = query.where(Event.occurred_at < until)
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        query = query.where(tuple_(Event.occurred_at, Event.id) < (after.at, after.id))
+    query = query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
+    items = list((await session.scalars(query)).all())
+    if len(items) > limit:
+        items = items[:limit]
+        return items, encode_cursor(items[-1])
+    return items, None
+
+
+async def latest_events_of(
+    session: AsyncSession, profile_ids: Sequence[UUID], per_profile: int
+) -> dict[UUID, list[Event]]:
+    """The latest ``per_profile`` events of each profile, newest first (a window query per
+    slice of profiles)."""
+    found: dict[UUID, list[Event]] = {}
+    unique = sorted(set(profile_ids))
+    for start in range(0, len(unique), SLICE):
+        part = unique[start : start + SLICE]
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=Event.profile_id,
+                order_by=(Event.occurred_at.desc(), Event.id.desc()),
+            )
+            .label("rank")
+        )
+        ranked = select(Event.id, rank).where(Event.profile_id.in_(part)).subquery()
+        query = (
+            select(Event)
+            .join(ranked, ranked.c.id == Event.id)
+            .where(ranked.c.rank <= per_profile)
+            .order_by(Event.profile_id, Event.occurred_at.desc(), Event.id.desc())
+        )
+        for event in await session.scalars(query):
+            found.setdefault(event.profile_id, []).append(event)
+    return found
+
+
+async def repoint_profile(
+    session: AsyncSession, model: type[Event] | type[Cart], merged: UUID, survivor: UUID
+) -> None:
+    await session.execute(
+        update(model)
+        .where(model.profile_id == merged)
+        .values(profile_id=survivor)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_of_profile(
+    session: AsyncSession, model: type[Event] | type[Cart], profile_id: UUID
+) -> None:
+    await session.execute(
+        delete(model)
+        .where(model.profile_id == profile_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Carts -----------------------------------------------------------------------------------------
+
+
+async def cart_of(session: AsyncSession, profile_id: UUID, cart_id: str) -> Cart | None:
+    return await session.scalar(
+        select(Cart).where(Cart.profile_id == profile_id, Cart.cart_id == cart_id)
+    )
+
+
+async def open_carts_of(session: AsyncSession, profile_id: UUID) -> list[Cart]:
+    query = select(Cart).where(Cart.profile_id == profile_id, Cart.status == CartStatus.OPEN)
+    return list((await session.scalars(query)).all())
+
+
+async def carts_of_profile(session: AsyncSession, profile_id: UUID) -> list[Cart]:
+    query = select(Cart).where(Cart.profile_id == profile_id).order_by(Cart.changed_at.desc())
+    return list((await session.scalars(query)).all())
+
+
+async def idle_open_carts(
+    session: AsyncSession, idle_since: dt.datetime, page: PageRequest
+) -> tuple[list[Cart], str | None]:
+    query = select(Cart).where(Cart.status == CartStatus.OPEN, Cart.changed_at <= idle_since)
+    return await paginate(session, query, Cart.id, page)
+
+
+async def cart_conflicts(session: AsyncSession, merged: UUID, survivor: UUID) -> list[Cart]:
+    """Carts of the merged profile whose cart id the survivor already holds."""
+    held = select(Cart.cart_id).where(Cart.profile_id == survivor)
+    query = select(Cart).where(Cart.profile_id == merged, Cart.cart_id.in_(held))
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,699 @@
+"""Event ingestion, event types, ingestion settings, reading, and live carts. Services never commit.
+
+:func:`ingest` is the one way events come in (REST, GraphQL, partner connectors): each event is
+accepted, acknowledged as a duplicate of one stored under the same ``event_id``, or rejected with
+its reason, and one bad event never sinks the others. The accepted events are stored in one
+set-based insert and handed to the hooks registered with :func:`on_accepted` (triggers plug in
+there), in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import jsonschema
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import utcnow
+from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
+from backend.core.ids import new_id
+from backend.core.pagination import PageRequest
+from backend.core.tenancy import TenantId
+from backend.events import commerce, repository
+from backend.events.models import (
+    DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+    Cart,
+    Event,
+    EventSettings,
+    EventType,
+)
+from backend.events.schemas import (
+    MAX_BATCH,
+    EventIn,
+    EventSettingsUpdate,
+    EventTypeCreate,
+    EventTypeUpdate,
+    Outcome,
+)
+from backend.profiles import service as profiles_service
+from backend.profiles.fields import (
+    FieldErrors,
+    normalise_email,
+    normalise_phone,
+    region_of_locale,
+    valid_source,
+)
+from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
+from backend.tenancy import service as tenancy_service
+
+EMAIL, PHONE, EXTERNAL = profiles_service.EMAIL, profiles_service.PHONE, profiles_service.EXTERNAL
+
+
+class BatchTooLarge(LevierError):
+    status, slug, title = 413, "payload-too-large", "Batch too large"
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    """An event stored by this ingestion (not a duplicate): what later steps act upon."""
+
+    id: UUID
+    event_id: str
+    name: str
+    profile_id: UUID
+    occurred_at: dt.datetime
+    properties: dict[str, Any]
+    source: str
+
+
+@dataclass
+class EventOutcome:
+    """What became of the event at ``index`` of an ingestion."""
+
+    index: int
+    event_id: str | None
+    outcome: Outcome
+    id: UUID | None = None
+    profile_id: UUID | None = None
+    reason: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    create_unknown_profiles: bool = True
+    require_declared_types: bool = False
+    max_future_skew_seconds: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS
+
+
+# (session, tenant, accepted events): run after the events are stored, in their transaction.
+AcceptedHook = Callable[[AsyncSession, TenantId, Sequence[AcceptedEvent]], Awaitable[None]]
+_ACCEPTED_HOOKS: list[AcceptedHook] = []
+
+
+def on_accepted(hook: AcceptedHook) -> AcceptedHook:
+    """Register a step run on every ingestion's accepted events (e.g. raising triggers)."""
+    _ACCEPTED_HOOKS.append(hook)
+    return hook
+
+
+# Settings --------------------------------------------------------------------------------------
+
+
+async def get_settings(session: AsyncSession) -> IngestSettings:
+    row = await repository.get_settings(session)
+    if row is None:
+        return IngestSettings()
+    return IngestSettings(
+        row.create_unknown_profiles, row.require_declared_types, row.max_future_skew_seconds
+    )
+
+
+async def update_settings(session: AsyncSession, data: EventSettingsUpdate) -> IngestSettings:
+    row = await repository.get_settings(session)
+    if row is None:
+        defaults = IngestSettings()
+        row = EventSettings(
+            create_unknown_profiles=defaults.create_unknown_profiles,
+            require_declared_types=defaults.require_declared_types,
+            max_future_skew_seconds=defaults.max_future_skew_seconds,
+        )
+        session.add(row)
+    for name in ("create_unknown_profiles", "require_declared_types", "max_future_skew_seconds"):
+        value = getattr(data, name)
+        if value is not msgspec.UNSET:
+            setattr(row, name, value)
+    await session.flush()
+    return await get_settings(session)
+
+
+# Event types -----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def _validator(schema_json: str) -> jsonschema.protocols.Validator:
+    # Keyed by the schema's text: compiled once per process, whichever brand declared it.
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def _schema_errors(schema: dict[str, Any], field_name: str) -> list[dict[str, Any]]:
+    if not schema:
+        return []
+    try:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return [{"field": field_name, "message": f"not a valid JSON Schema: {exc.message}"}]
+    return []
+
+
+def property_errors(event_type: EventType, properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The violations of ``properties`` against the type's schema, each naming its path."""
+    if not event_type.properties_schema:
+        return []
+    validator = _validator(json.dumps(event_type.properties_schema, sort_keys=True))
+    errors = []
+    for error in sorted(validator.iter_errors(properties), key=lambda e: list(e.absolute_path)):
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        errors.append({"field": f"properties{path}", "message": error.message})
+    return errors
+
+
+async def list_event_types(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[EventType], str | None]:
+    return await repository.list_event_types(session, page)
+
+
+async def get_event_type(session: AsyncSession, name: str) -> EventType:
+    event_type = await repository.event_type_by_name(session, name)
+    if event_type is None:
+        raise NotFound(f"no event type {name!r}", errors=[{"field": "name"}])
+    return event_type
+
+
+async def create_event_type(session: AsyncSession, data: EventTypeCreate) -> EventType:
+    """Declare an event name and the JSON Schema its properties must satisfy."""
+    errors = _schema_errors(data.properties_schema, "propertiesSchema")
+    if errors:
+        raise InvalidInput("the properties schema is not valid", errors=errors)
+    if await repository.event_type_by_name(session, data.name) is not None:
+        raise Conflict(f"event type {data.name!r} exists", errors=[{"field": "name"}])
+    event_type = EventType(
+        name=data.name, description=data.description, properties_schema=data.properties_schema
+    )
+    session.add(event_type)
+    await session.flush()
+    return event_type
+
+
+async def update_event_type(session: AsyncSession, name: str, data: EventTypeUpdate) -> EventType:
+    """Change the description or the schema; stored events are not checked again."""
+    event_type = await get_event_type(session, name)
+    if data.properties_schema is not msgspec.UNSET:
+        errors = _schema_errors(data.properties_schema, "propertiesSchema")
+        if errors:
+            raise InvalidInput("the properties schema is not valid", errors=errors)
+        event_type.properties_schema = data.properties_schema
+    if data.description is not msgspec.UNSET:
+        event_type.description = data.description
+    await session.flush()
+    return event_type
+
+
+async def delete_event_type(session: AsyncSession, name: str) -> None:
+    """Forget the declaration; the events of that name stay."""
+    await session.delete(await get_event_type(session, name))
+    await session.flush()
+
+
+# Ingestion -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """An event being ingested, once its own fields are valid."""
+
+    index: int
+    data: EventIn
+    occurred_at: dt.datetime
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    profile_id: UUID | None = None
+
+
+def decode_batch(body: bytes) -> tuple[list[EventIn | EventOutcome], int]:
+    """The events of a batch body, each decoded on its own (a malformed one becomes a rejected
+    outcome), and their count. Raises 413 past :data:`MAX_BATCH` and 422 for a body that is not a
+    batch at all."""
+    try:
+        raw = msgspec.json.decode(body, type=_RawBatch)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the body is not a batch of events: {exc}") from None
+    if len(raw.events) > MAX_BATCH:
+        raise BatchTooLarge(
+            f"a batch holds at most {MAX_BATCH} events, this one {len(raw.events)}",
+            errors=[{"field": "events", "message": f"at most {MAX_BATCH} events"}],
+        )
+    decoded: list[EventIn | EventOutcome] = []
+    for index, item in enumerate(raw.events):
+        try:
+            decoded.append(msgspec.json.decode(item, type=EventIn))
+        except msgspec.DecodeError as exc:
+            decoded.append(_malformed(index, item, str(exc)))
+    return decoded, len(raw.events)
+
+
+class _RawBatch(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+class _EventIdOnly(msgspec.Struct, rename="camel"):
+    event_id: str | None = None
+
+
+def _malformed(index: int, item: msgspec.Raw, message: str) -> EventOutcome:
+    try:
+        event_id = msgspec.json.decode(item, type=_EventIdOnly).event_id
+    except msgspec.DecodeError:
+        event_id = None
+    return EventOutcome(
+        index,
+        event_id,
+        Outcome.REJECTED,
+        reason="the event is malformed",
+        errors=[{"field": _field_of(message), "message": message}],
+    )
+
+
+def _field_of(message: str) -> str:
+    """The wire name of the field a msgspec error names (``$.externalId.source`` →
+    ``externalId.source``; a missing or unknown field by its name)."""
+    path = _AT_PATH.search(message)
+    named = _NAMED_FIELD.search(message)
+    prefix = path.group(1) if path else ""
+    if named:
+        return f"{prefix}.{named.group(1)}" if prefix else named.group(1)
+    return prefix or "event"
+
+
+_AT_PATH = re.compile(r"at `\$\.([^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
+
+
+async def ingest_decoded(
+    session: AsyncSession,
+    tenant: TenantId,
+    decoded: Sequence[EventIn | EventOutcome],
+    *,
+    source: str,
+) -> list[EventOutcome]:
+    """:func:`ingest` the well-formed events of a decoded batch; outcomes in batch order."""
+    events = [e for e in decoded if isinstance(e, EventIn)]
+    positions = [i for i, e in enumerate(decoded) if isinstance(e, EventIn)]
+    outcomes = [e for e in decoded if isinstance(e, EventOutcome)]
+    for outcome in await ingest(session, tenant, events, source=source):
+        outcome.index = positions[outcome.index]
+        outcomes.append(outcome)
+    return sorted(outcomes, key=lambda o: o.index)
+
+
+async def ingest(
+    session: AsyncSession, tenant: TenantId, events: Sequence[EventIn], *, source: str
+) -> list[EventOutcome]:
+    """Store the events (once each per ``event_id``) and answer one outcome per event, in order.
+
+    A rejected event stores nothing; an accepted one is stored with its profile resolved (a
+    merged id resolves to the survivor; unknown identity keys create a profile when the brand's
+    settings allow it), standard commerce events update orders and carts, and the hooks of
+    :func:`on_accepted` run on the accepted events.
+    """
+    if len(events) > MAX_BATCH:
+        raise BatchTooLarge(f"at most {MAX_BATCH} events at once")
+    now = utcnow()
+    outcomes: dict[int, EventOutcome] = {}
+    settings = await get_settings(session)
+    skew = dt.timedelta(seconds=settings.max_future_skew_seconds)
+
+    def reject(index: int, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        outcomes[index] = EventOutcome(
+            index, events[index].event_id, Outcome.REJECTED, reason=reason, errors=errors
+        )
+
+    # 1. Each event's own fields; a second event with an event id seen earlier is a duplicate.
+    region: str | None = None
+    if any(e.phone for e in events):
+        region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
+    pending: list[_Pending] = []
+    first_of: dict[str, int] = {}
+    repeats: list[int] = []
+    for index, data in enumerate(events):
+        if data.event_id in first_of:
+            repeats.append(index)
+            continue
+        first_of[data.event_id] = index
+        item = _check_fields(index, data, now, skew, region, reject)
+        if item is not None:
+            pending.append(item)
+
+    # 2. Already stored: acknowledged, nothing else done.
+    stored = await repository.stored_events(session, [p.data.event_id for p in pending])
+    fresh: list[_Pending] = []
+    for item in pending:
+        found = stored.get(item.data.event_id)
+        if found is None:
+            fresh.append(item)
+        else:
+            outcomes[item.index] = EventOutcome(
+                item.index, item.data.event_id, Outcome.DUPLICATE, id=found[0], profile_id=found[1]
+            )
+
+    # 3. Declared types and property schemas; standard commerce properties.
+    fresh = await _check_types(session, fresh, settings, reject)
+
+    # 4. Profiles.
+    fresh = await _resolve_profiles(session, tenant, fresh, settings, reject)
+
+    # 5. One set-based insert; an event id stored meanwhile by a concurrent request is skipped.
+    rows: list[dict[str, Any]] = [
+        {
+            "tenant_id": tenant,
+            "id": new_id(),
+            "event_id": item.data.event_id,
+            "name": item.data.name,
+            "profile_id": item.profile_id,
+            "occurred_at": item.occurred_at,
+            "created_at": now,
+            "updated_at": now,
+            "source": source,
+            "properties": item.data.properties,
+        }
+        for item in fresh
+    ]
+    inserted = await repository.insert_events(session, rows)
+    accepted: list[AcceptedEvent] = []
+    lost: list[_Pending] = []
+    for item, row in zip(fresh, rows, strict=True):
+        if item.data.event_id not in inserted:
+            lost.append(item)
+            continue
+        assert item.profile_id is not None
+        accepted.append(
+            AcceptedEvent(
+                row["id"],
+                item.data.event_id,
+                item.data.name,
+                item.profile_id,
+                item.occurred_at,
+                item.data.properties,
+                source,
+            )
+        )
+        outcomes[item.index] = EventOutcome(
+            item.index,
+            item.data.event_id,
+            Outcome.ACCEPTED,
+            id=row["id"],
+            profile_id=item.profile_id,
+        )
+    if lost:
+        raced = await repository.stored_events(session, [i.data.event_id for i in lost])
+        for item in lost:
+            id_, profile_id = raced[item.data.event_id]
+            outcomes[item.index] = EventOutcome(
+                item.index, item.data.event_id, Outcome.DUPLICATE, id=id_, profile_id=profile_id
+            )
+
+    # 6. What stored events change elsewhere.
+    for event in accepted:
+        await commerce.apply(
+            session, event.name, event.profile_id, event.occurred_at, event.properties
+        )
+    if accepted:
+        for hook in _ACCEPTED_HOOKS:
+            await hook(session, tenant, accepted)
+
+    for index in repeats:
+        first = outcomes[first_of[events[index].event_id]]
+        if first.outcome is Outcome.REJECTED:
+            outcomes[index] = EventOutcome(
+                index, first.event_id, Outcome.REJECTED, reason=first.reason, errors=first.errors
+            )
+        else:
+            outcomes[index] = EventOutcome(
+                index, first.event_id, Outcome.DUPLICATE, id=first.id, profile_id=first.profile_id
+            )
+    return [outcomes[i] for i in range(len(events))]
+
+
+def _check_fields(
+    index: int,
+    data: EventIn,
+    now: dt.datetime,
+    skew: dt.timedelta,
+    region: str | None,
+    reject: Callable[[int, str, list[dict[str, Any]] | None], None],
+) -> _Pending | None:
+    errors = FieldErrors()
+    occurred_at = data.occurred_at or now
+    if occurred_at.tzinfo is None:
+        errors.add("occurredAt", "expected a date and time with its UTC offset")
+    elif occurred_at > now + skew:
+        errors.add("occurredAt", f"more than {int(skew.total_seconds())} s in the future")
+    keys: list[tuple[str, str]] = []
+    if data.email is not None:
+        email = normalise_email(data.email)
+        if email is None:
+            errors.add("email", "not a valid email address")
+        else:
+            keys.append((EMAIL, email))
+    if data.phone is not None:
+        phone = normalise_phone(data.phone, region)
+        if phone is None:
+            errors.add("phone", "not a valid phone number")
+        else:
+            keys.append((PHONE, phone))
+    if data.external_id is not None:
+        if not valid_source(data.external_id.source):
+            errors.add("externalId.source", "not a valid source name")
+        else:
+            keys.append((EXTERNAL + data.external_id.source, data.external_id.id))
+    if data.profile_id is None and not keys and not errors.errors:
+        errors.add("profileId", "name the profile: profileId, email, phone or externalId")
+    errors.errors.extend(commerce.check(data.name, data.properties))
+    if errors.errors:
+        fields = ", ".join(e["field"] for e in errors.errors)
+        reject(index, f"invalid value for {fields}", errors.errors)
+        return None
+    return _Pending(index, data, occurred_at, keys)
+
+
+async def _check_types(
+    session: AsyncSession,
+    items: list[_Pending],
+    settings: IngestSettings,
+    reject: Callable[[int, str, list[dict[str, Any]] | None], None],
+) -> list[_Pending]:
+    types = {
+        t.name: t for t in await repository.event_types_named(session, [i.data.name for i in items])
+    }
+    kept = []
+    for item in items:
+        event_type = types.get(item.data.name)
+        if event_type is None:
+            if settings.require_declared_types:
+                reject(
+                    item.index,
+                    f"event type {item.data.name!r} is not declared, and the brand accepts "
+                    "declared types only",
+                    [{"field": "name", "message": "undeclared event type"}],
+                )
+                continue
+        else:
+            errors = property_errors(event_type, item.data.properties)
+            if errors:
+                reject(item.index, f"properties do not match {item.data.name!r}", errors)
+                continue
+        kept.append(item)
+    return kept
+
+
+async def _resolve_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    items: list[_Pending],
+    settings: IngestSettings,
+    reject: Callable[[int, str, list[dict[str, Any]] | None], None],
+) -> list[_Pending]:
+    """Set each item's profile: by id (a merged id resolves to the survivor), or by identity
+    keys; unknown keys create a profile (an upsert, merging when keys point to several) when the
+    brand allows it. Rejects the items that name no profile."""
+    by_keys = [i for i in items if i.data.profile_id is None]
+    owners = await repository.owners_of_keys(session, [k for i in by_keys for k in i.keys])
+    rejected: set[int] = set()
+
+    def refuse(item: _Pending, reason: str, errors: list[dict[str, Any]] | None) -> None:
+        rejected.add(item.index)
+        reject(item.index, reason, errors)
+
+    upserted = False
+    locked = False
+    for item in by_keys:
+        found = {owners[k] for k in item.keys if k in owners}
+        complete = all(k in owners for k in item.keys)
+        if len(found) == 1 and (complete or not settings.create_unknown_profiles):
+            item.profile_id = found.pop()
+            continue
+        if not settings.create_unknown_profiles:
+            reason = (
+                "the identity keys point to several profiles"
+                if found
+                else "no profile has these identity keys, and the brand does not create "
+                "profiles from events"
+            )
+            refuse(item, reason, [{"field": f, "message": reason} for f in _fields(item)])
+            continue
+        if not locked:
+            await repository.take_write_lock(session)
+            locked = True
+        try:
+            async with session.begin_nested():
+                profile, _ = await profiles_service.create_profile(
+                    session, tenant, _profile_of(item), WriteMode.UPSERT
+                )
+        except LevierError as exc:
+            refuse(item, exc.detail or exc.title, exc.errors)
+            continue
+        upserted = True
+        item.profile_id = profile.id
+        for key in item.keys:
+            owners[key] = profile.id
+
+    kept = [i for i in items if i.index not in rejected]
+    # Named by id, or resolved before an upsert merged its profile away: check they exist.
+    checked = {i.index for i in kept if upserted or i.profile_id is None}
+    wanted = [i.profile_id or i.data.profile_id for i in kept if i.index in checked]
+    existing = await repository.existing_profiles(session, [w for w in wanted if w is not None])
+    resolved = []
+    for item in kept:
+        candidate = item.profile_id or item.data.profile_id
+        assert candidate is not None
+        if item.index in checked and candidate not in existing:
+            survivor = await profiles_service.survivor_of(session, candidate)
+            if survivor is None:
+                reject(
+                    item.index,
+                    "no profile has this id",
+                    [{"field": "profileId", "message": "unknown profile"}],
+                )
+                continue
+            candidate = survivor
+        item.profile_id = candidate
+        resolved.append(item)
+    return resolved
+
+
+def _fields(item: _Pending) -> list[str]:
+    names = {EMAIL: "email", PHONE: "phone"}
+    return sorted({names.get(kind, "externalId") for kind, _ in item.keys})
+
+
+def _profile_of(item: _Pending) -> ProfileCreate:
+    data = item.data
+    email = next((v for k, v in item.keys if k == EMAIL), None)
+    phone = next((v for k, v in item.keys if k == PHONE), None)
+    external = (
+        [ExternalId(source=data.external_id.source, id=data.external_id.id)]
+        if data.external_id is not None
+        else []
+    )
+    return ProfileCreate(email=email, phone=phone, external_ids=external)
+
+
+# Reading ---------------------------------------------------------------------------------------
+
+
+def _checked_range(since: dt.datetime | None, until: dt.datetime | None) -> None:
+    errors = FieldErrors()
+    if since is not None and since.tzinfo is None:
+        errors.add("since", "expected a date and time with its UTC offset")
+    if until is not None and until.tzinfo is None:
+        errors.add("until", "expected a date and time with its UTC offset")
+    errors.raise_if_any()
+
+
+async def list_events(
+    session: AsyncSession,
+    page: PageRequest,
+    cursor: str | None,
+    *,
+    name: str | None = None,
+    profile_id: UUID | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> tuple[list[Event], str | None]:
+    """The brand's events, newest first, filtered by name, profile and time range
+    (``since`` included, ``until`` excluded)."""
+    _checked_range(since, until)
+    profile_ids = None
+    if profile_id is not None:
+        survivor = await profiles_service.survivor_of(session, profile_id)
+        profile_ids = [survivor] if survivor is not None else []
+    return await repository.list_events(
+        session,
+        limit=page.limit,
+        cursor=cursor,
+        profile_ids=profile_ids,
+        name=name,
+        since=since,
+        until=until,
+    )
+
+
+async def timeline(
+    session: AsyncSession,
+    profile_id: UUID,
+    page: PageRequest,
+    cursor: str | None,
+    *,
+    name: str | None = None,
+) -> tuple[list[Event], str | None]:
+    """The profile's events, newest first (ProfileMerged for a merged id, 404 if unknown)."""
+    profile = await profiles_service.get_profile(session, profile_id)
+    return await repository.list_events(
+        session, limit=page.limit, cursor=cursor, profile_ids=[profile.id], name=name
+    )
+
+
+async def latest_events_of(
+    session: AsyncSession, profile_ids: Sequence[UUID], per_profile: int
+) -> dict[UUID, list[Event]]:
+    """The latest ``per_profile`` events of each profile (for dataloaders)."""
+    return await repository.latest_events_of(session, profile_ids, per_profile)
+
+
+# Carts -----------------------------------------------------------------------------------------
+
+
+async def carts_of_profile(session: AsyncSession, profile_id: UUID) -> list[Cart]:
+    profile = await profiles_service.get_profile(session, profile_id)
+    return await repository.carts_of_profile(session, profile.id)
+
+
+async def open_carts_idle_since(
+    session: AsyncSession, idle_since: dt.datetime, page: PageRequest
+) -> tuple[list[Cart], str | None]:
+    """Open carts of the session's brand whose last change is at or before ``idle_since``
+    (abandoned-cart candidates), in id order, keyset-paginated."""
+    return await repository.idle_open_carts(session, idle_since, page)
+
+
+# Profiles' lifecycle ---------------------------------------------------------------------------
+
+
+@profiles_service.on_merge
+async def _follow_merge(
+    session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
+) -> None:
+    await repository.repoint_profile(session, Event, merged_id, survivor_id)
+    # A cart id the survivor already holds keeps the survivor's cart; the other goes.
+    for cart in await repository.cart_conflicts(session, merged_id, survivor_id):
+        await session.delete(cart)
+    await session.flush()
+    await repository.repoint_profile(session, Cart, merged_id, survivor_id)
+
+
+@profiles_service.on_delete
+async def _forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
+    await repository.delete_of_profile(session, Event, profile_id)
+    await repository.delete_of_profile(session, Cart, profile_id)
