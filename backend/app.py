@@ -47,6 +47,11 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
+from backend.triggers.routes import (
+    ProfileTriggerOccurrenceController,
+    TriggerController,
+    TriggerOccurrenceController,
+)
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
@@ -189,6 +194,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LinkedTableController,
             ExportController,
             ImportController,
+            TriggerController,
+            TriggerOccurrenceController,
+            ProfileTriggerOccurrenceController,
             ClientController,
             SignInController,
             OAuthController,

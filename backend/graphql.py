@@ -24,12 +24,13 @@ from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
+from backend.triggers.graphql import TriggersQuery
 
 BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery):
+class Query(TenancyQuery, ClientQuery, ProfilesQuery, TriggersQuery):
     pass
 
 

@@ -1,7 +1,8 @@
 """Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
 
 import backend.audit.recorder  # registers the audit hook on every session
-import backend.profiles.linked  # noqa: F401  (registers the linked rows' merge and delete hooks)
+import backend.profiles.linked
+import backend.triggers.service  # noqa: F401  (registers the occurrences' merge and delete hooks)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
     AccessToken,
@@ -35,6 +36,12 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
+from backend.triggers.models import (
+    TriggerCart,
+    TriggerDefinition,
+    TriggerOccurrence,
+    TriggerWatermark,
+)
 
 __all__ = [
     "AccessToken",
@@ -70,6 +77,10 @@ __all__ = [
     "ProfileMerge",
     "ProfileUniqueValue",
     "Suppression",
+    "TriggerCart",
+    "TriggerDefinition",
+    "TriggerOccurrence",
+    "TriggerWatermark",
     "User",
     "WebSession",
 ]

@@ -25,6 +25,7 @@ TASK_MODULES = (
     "backend.tenancy.tasks",
     "backend.profiles.tasks",
     "backend.imports.tasks",
+    "backend.triggers.tasks",
 )
 
 log = structlog.get_logger("levier.worker")
