@@ -55,6 +55,13 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import BrandSettings
+from backend.triggers.models import (
+    TriggerCart,
+    TriggerDefinition,
+    TriggerKind,
+    TriggerOccurrence,
+    TriggerWatermark,
+)
 from tests.factories import make_brand, make_world, problem, session_of
 
 
@@ -68,6 +75,7 @@ class Parents:
     linked_row_id: UUID = field(default_factory=uuid4)
     export_id: UUID = field(default_factory=uuid4)
     import_id: UUID = field(default_factory=uuid4)
+    trigger_definition_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -157,6 +165,27 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "import_chunks": lambda p: ImportChunk(import_id=p.import_id, seq=0, data=b"email\n"),
     "import_rejections": lambda p: ImportRejection(
         import_id=p.import_id, line=2, reason="isolation", raw="x"
+    ),
+    "trigger_definitions": lambda p: TriggerDefinition(
+        id=p.trigger_definition_id,
+        key="isolation",
+        label="Isolation",
+        kind=TriggerKind.INACTIVITY,
+        enabled=True,
+        settings={"inactivity_days": 30},
+    ),
+    "trigger_watermarks": lambda p: TriggerWatermark(
+        definition_id=p.trigger_definition_id, scanned_until=utcnow()
+    ),
+    "trigger_occurrences": lambda p: TriggerOccurrence(
+        profile_id=p.profile_id,
+        type="isolation",
+        dedupe_key="isolation",
+        occurred_at=utcnow(),
+        payload={},
+    ),
+    "trigger_carts": lambda p: TriggerCart(
+        cart_id="isolation", profile_id=p.profile_id, cart_updated_at=utcnow()
     ),
 }
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
+import pytest
 from litestar import Litestar
 
+from backend.core.db import utcnow
 from backend.core.tenancy import TenantId
 from backend.profiles import service as profile_service
 from backend.profiles.models import AttributeType
 from backend.profiles.schemas import ProfileUpdate
 from backend.triggers import scan
 from backend.triggers.models import TriggerKind
-from tests.factories import make_world, session_of
+from backend.triggers.tasks import SCAN_EVERY
+from tests.factories import make_world, run_jobs, session_of
 from tests.triggers.helpers import (
     add_order,
     at,
@@ -23,6 +26,7 @@ from tests.triggers.helpers import (
     make_profile,
     occurrences,
 )
+from workers.scheduler import Scheduler
 
 NINE = dt.time(9, 0)
 
@@ -317,3 +321,35 @@ async def test_a_disabled_trigger_is_not_scanned_and_resumes_from_its_reenabling
     # Down for over a year: the 2028 birthday is older than the catch-up bound.
     assert await run_scan(app, brand, "2028-06-10T00:00:00") == 0
     assert await occurrences(app, brand) == []
+
+
+@pytest.mark.worker
+async def test_the_scheduler_scans_every_active_brand_periodically(app: Litestar) -> None:
+    async with app.lifespan():
+        world = await make_world(app)
+        brand = world.brand_a.id
+        now = utcnow()
+        yesterday = (now - dt.timedelta(days=1)).date()
+        # 28 years earlier keeps a 29 February a 29 February.
+        born = yesterday.replace(year=yesterday.year - 28)
+        profile = await make_profile(
+            app, brand, email="tick@example.test", birth_date=born, time_zone="UTC"
+        )
+        await define_trigger(
+            app,
+            brand,
+            "birthday",
+            TriggerKind.DATE_ATTRIBUTE,
+            (now - dt.timedelta(days=2)).isoformat(),
+            date_field="birth_date",
+            yearly=True,
+            local_time=NINE,
+        )
+        # The next scan period (the app's own scheduler may have used the current one at start).
+        later = now + SCAN_EVERY
+        await Scheduler(app.state.session_factory, app.state.relay).tick(later)
+        await run_jobs(app)
+        raised = await occurrences(app, brand)
+        assert [(o.profile_id, o.occurred_at) for o in raised] == [
+            (profile, dt.datetime.combine(yesterday, NINE, tzinfo=dt.UTC))
+        ]
