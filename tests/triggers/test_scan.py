@@ -3,6 +3,7 @@ inactivity; raised once whatever the scans, and caught up after the scheduler wa
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from uuid import UUID
 
@@ -353,3 +354,28 @@ async def test_the_scheduler_scans_every_active_brand_periodically(app: Litestar
         assert [(o.profile_id, o.occurred_at) for o in raised] == [
             (profile, dt.datetime.combine(yesterday, NINE, tzinfo=dt.UTC))
         ]
+
+
+async def test_concurrent_scans_raise_a_birthday_once(app: Litestar) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    await make_profile(
+        app, brand, email="twice@example.test", birth_date=dt.date(1990, 7, 14), time_zone="UTC"
+    )
+    await define_trigger(
+        app,
+        brand,
+        "birthday",
+        TriggerKind.DATE_ATTRIBUTE,
+        "2027-07-01T00:00:00",
+        date_field="birth_date",
+        yearly=True,
+        local_time=NINE,
+    )
+    # Two replicas scanning at once: one holds the watermark, the other skips it (or, on
+    # SQLite, waits for it and finds the window already covered).
+    results = await asyncio.gather(
+        run_scan(app, brand, "2027-07-15T00:00:00"), run_scan(app, brand, "2027-07-15T00:00:00")
+    )
+    assert sorted(results) == [0, 1]
+    assert len(await occurrences(app, brand)) == 1
