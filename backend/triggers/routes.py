@@ -180,7 +180,7 @@ class TriggerOccurrenceController(_BrandScoped):
 class ProfileTriggerOccurrenceController(_BrandScoped):
     """One profile's trigger occurrences."""
 
-    path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}/trigger-occurrences"
+    path = "/v1/brands/{brand_id:uuid}/triggers/profiles/{profile_id:uuid}/occurrences"
     tags = ["triggers"]
 
     @get(

@@ -159,7 +159,7 @@ async def test_occurrences_are_listed_with_filters_and_pages(
     )
     # Per profile.
     per_profile = await client.get(
-        f"/v1/brands/{brand}/profiles/{bob}/trigger-occurrences", headers=v
+        f"/v1/brands/{brand}/triggers/profiles/{bob}/occurrences", headers=v
     )
     assert [o["dedupeKey"] for o in per_profile.json()["items"]] == ["b"]
 
@@ -201,12 +201,12 @@ async def test_occurrences_of_another_brand_are_never_listed(
     assert filtered.json()["items"] == []
     problem(
         await client.get(
-            f"/v1/brands/{world.brand_b.id}/profiles/{ada}/trigger-occurrences", headers=b
+            f"/v1/brands/{world.brand_b.id}/triggers/profiles/{ada}/occurrences", headers=b
         ),
         404,
     )
     problem(
-        await client.get(f"/v1/brands/{brand}/profiles/{ada}/trigger-occurrences", headers=b), 404
+        await client.get(f"/v1/brands/{brand}/triggers/profiles/{ada}/occurrences", headers=b), 404
     )
 
 
@@ -228,7 +228,7 @@ async def test_occurrences_follow_a_merge_and_go_with_an_erased_profile(
     assert [o.profile_id for o in await occurrences(app, brand)] == [older]
     # The merged id answers 308 to the survivor's occurrences.
     moved = await client.get(
-        f"/v1/brands/{brand}/profiles/{newer}/trigger-occurrences", headers=world.viewer_a.headers
+        f"/v1/brands/{brand}/triggers/profiles/{newer}/occurrences", headers=world.viewer_a.headers
     )
     assert moved.status_code == 308
     assert str(older) in moved.headers["location"]
