@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 
 import backend.models  # noqa: F401  (every table and the audit hook, registered)
 from backend.audit.routes import AuditController
+from backend.auth.caller_cache import CallerCache
 from backend.auth.middleware import AuthenticationMiddleware
 from backend.auth.oauth import AuthorizationServer
 from backend.auth.oauth_routes import OAuthController, SignInController
@@ -54,6 +55,11 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
+from backend.triggers.routes import (
+    ProfileTriggerOccurrenceController,
+    TriggerController,
+    TriggerOccurrenceController,
+)
 from backend.webhooks.routes import WebhookEndpointController
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
@@ -178,6 +184,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "ping_broker": lambda: ping(broker),
         "worker": None,
         "rate_limiter": rate_limiter,
+        "caller_cache": CallerCache(settings.caller_cache_seconds),
         "oauth_server": AuthorizationServer(settings),
     }
     app = Litestar(
@@ -204,6 +211,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileEventsController,
             EventTypeController,
             EventSettingsController,
+            TriggerController,
+            TriggerOccurrenceController,
+            ProfileTriggerOccurrenceController,
             ClientController,
             SignInController,
             OAuthController,

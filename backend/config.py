@@ -53,6 +53,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Sign-in: browser sessions, and the backoff after consecutive wrong passwords (the wait
     # doubles with each failure past the limit, up to 15 minutes).
     web_session_hours: int = 12
+    # How long a process keeps a resolved bearer token; also how long a revocation or a withdrawn
+    # role takes to reach the other processes (a commit in the same process forgets at once).
+    caller_cache_seconds: float = 5.0
     login_max_failures: int = 5
     login_lockout_seconds: int = 60
     # GraphQL guards against hostile queries.

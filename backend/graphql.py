@@ -27,13 +27,22 @@ from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
+from backend.triggers.graphql import TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
 
 
 @strawberry.type
-class Query(TenancyQuery, ClientQuery, ProfilesQuery, WebhooksQuery, ConnectorsQuery, EventsQuery):
+class Query(
+    TenancyQuery,
+    ClientQuery,
+    ProfilesQuery,
+    WebhooksQuery,
+    ConnectorsQuery,
+    EventsQuery,
+    TriggersQuery,
+):
     pass
 
 

@@ -3,6 +3,8 @@
 import backend.audit.recorder  # registers the audit hook on every session
 import backend.events.service  # registers the events' merge and delete hooks
 import backend.profiles.linked  # registers the linked rows' merge and delete hooks
+import backend.triggers.service  # registers the occurrences' merge and delete hooks
+import backend.triggers.sources  # raises triggers from accepted events and their carts
 import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
@@ -39,6 +41,12 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
+from backend.triggers.models import (
+    TriggerCart,
+    TriggerDefinition,
+    TriggerOccurrence,
+    TriggerWatermark,
+)
 from backend.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -82,6 +90,10 @@ __all__ = [
     "ProfileMerge",
     "ProfileUniqueValue",
     "Suppression",
+    "TriggerCart",
+    "TriggerDefinition",
+    "TriggerOccurrence",
+    "TriggerWatermark",
     "User",
     "WebSession",
     "WebhookAttempt",

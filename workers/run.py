@@ -27,6 +27,7 @@ TASK_MODULES = (
     "backend.imports.tasks",
     "backend.webhooks.tasks",
     "backend.connectors.tasks",
+    "backend.triggers.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from backend.auth.service import resolve_token
+from backend.auth.caller import Caller
+from backend.auth.caller_cache import CallerCache
+from backend.auth.service import resolve_token_until
 from backend.core.errors import send_problem
 from backend.core.logging import bind_log_context
+from backend.core.security import hash_secret
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="levier"'}
 # The OAuth endpoints authenticate clients themselves (HTTP Basic or form fields); partner
@@ -42,8 +45,7 @@ class AuthenticationMiddleware:
                     headers=_CHALLENGE,
                 )
                 return
-            async with scope["litestar_app"].state.session_factory() as session:
-                caller = await resolve_token(session, token.strip())
+            caller = await _caller_of(scope, token.strip())
             if caller is None:
                 await send_problem(
                     scope,
@@ -60,3 +62,19 @@ class AuthenticationMiddleware:
                 client_id=str(caller.client_id) if caller.client_id else None,
             )
         await self.app(scope, receive, send)
+
+
+async def _caller_of(scope: Scope, token: str) -> Caller | None:
+    state = scope["litestar_app"].state
+    cache: CallerCache = state.caller_cache
+    key = hash_secret(token)
+    caller = cache.get(key)
+    if caller is not None:
+        return caller
+    async with state.session_factory() as session:
+        resolved = await resolve_token_until(session, token)
+    if resolved is None:
+        return None
+    caller, expires_at = resolved
+    cache.put(key, caller, expires_at)
+    return caller

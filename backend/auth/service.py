@@ -108,6 +108,14 @@ async def issue_access_token(
 
 async def resolve_token(session: AsyncSession, token: str) -> Caller | None:
     """The caller a bearer token stands for, or None if unknown, expired, revoked or disabled."""
+    resolved = await resolve_token_until(session, token)
+    return None if resolved is None else resolved[0]
+
+
+async def resolve_token_until(
+    session: AsyncSession, token: str
+) -> tuple[Caller, dt.datetime] | None:
+    """:func:`resolve_token`, with the instant the token expires (how long it may be kept)."""
     row = (
         await session.execute(
             select(AccessToken, User, OAuthClient)
@@ -127,7 +135,7 @@ async def resolve_token(session: AsyncSession, token: str) -> Caller | None:
     if user is None:
         if client is None:
             return None
-        return await load_client_caller(session, client, scopes)
+        return await load_client_caller(session, client, scopes), access_token.expires_at
     if user.disabled:
         return None
     caller = await load_caller(session, user, requested=scopes)
@@ -135,7 +143,7 @@ async def resolve_token(session: AsyncSession, token: str) -> Caller | None:
         # A user's token obtained through a client reaches the user's brands that the
         # client was also granted, nothing more.
         caller = _through_client(caller, client, await client_brand_ids(session, client.id))
-    return caller
+    return caller, access_token.expires_at
 
 
 def _known_scopes(text: str) -> frozenset[str]:

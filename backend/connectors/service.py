@@ -39,6 +39,9 @@ from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId
+from backend.events import service as events_service
+from backend.events.schemas import EventIn
+from backend.events.schemas import Outcome as EventOutcomeKind
 from backend.profiles import service as profiles_service
 from backend.profiles.schemas import ProfileCreate, WriteMode
 from backend.webhooks import service as webhooks_service
@@ -344,8 +347,9 @@ def form_submitted_event(
 
 async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) -> None:
     """Map a received delivery and write it: profile upsert by identity keys with its consents,
-    and the event (kept in the delivery's ``result``). Raises MappingFailed or a LevierError
-    when the delivery does not fit: the caller rolls back and records the failure."""
+    and the event, ingested like any other (its id kept in the delivery's ``result``). Raises
+    MappingFailed or a LevierError when the delivery does not fit: the caller rolls back and
+    records the failure."""
     delivery = await session.scalar(
         select(InboundDelivery).where(InboundDelivery.id == delivery_id)
     )
@@ -371,6 +375,12 @@ async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) ->
         session, tenant, data, WriteMode.UPSERT
     )
     occurred_at = mapped.occurred_at or delivery.received_at
+    event = form_submitted_event(connector, delivery, profile.id, occurred_at, mapped.properties)
+    (outcome,) = await events_service.ingest(
+        session, tenant, [msgspec.convert(event, EventIn)], source=connector.type.value
+    )
+    if outcome.outcome is EventOutcomeKind.REJECTED:
+        raise mappings.MappingFailed(f"the event was refused: {outcome.reason}")
     delivery.status = InboundStatus.PROCESSED
     delivery.error = None
     delivery.attempts += 1
@@ -379,9 +389,7 @@ async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) ->
         "profileId": str(profile.id),
         "profileCreated": created,
         "consents": len(mapped.consents),
-        "event": form_submitted_event(
-            connector, delivery, profile.id, occurred_at, mapped.properties
-        ),
+        "event": {**event, "id": str(outcome.id)},
     }
     await session.flush()
 

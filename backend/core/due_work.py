@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -84,3 +84,13 @@ async def claim_due(session: AsyncSession, now: dt.datetime, limit: int = 500) -
     if rows:
         session.info[OUTBOX_WRITTEN] = True
     return len(rows)
+
+
+async def cancel_scheduled(session: AsyncSession, dedupe_keys: list[str]) -> int:
+    """Drop scheduled tasks not yet handed to the outbox (by their keys); return how many."""
+    if not dedupe_keys:
+        return 0
+    result = await session.execute(
+        delete(DueTask).where(DueTask.dedupe_key.in_(dedupe_keys), DueTask.enqueued_at.is_(None))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -6,8 +6,10 @@ cart."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
+from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -98,6 +100,31 @@ def check(name: str, properties: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _fits(value: Decimal, bound: Decimal) -> bool:
     return value.is_finite() and abs(value) < bound
+
+
+@dataclass(frozen=True)
+class CartChange:
+    """What a stored standard event did to a profile's carts."""
+
+    profile_id: UUID
+    cart_id: str | None  # None: every open cart of the profile (an order naming no cart)
+    changed_at: dt.datetime
+    still_open: bool  # updated (True), or cleared or converted by an order (False)
+
+
+def cart_change(
+    name: str, profile_id: UUID, occurred_at: dt.datetime, properties: dict[str, Any]
+) -> CartChange | None:
+    """The cart change a stored event stands for (None for events that touch no cart)."""
+    schema = STANDARD.get(name)
+    if schema is None:
+        return None
+    data = msgspec.convert(properties, schema, strict=False)
+    if isinstance(data, CartUpdated):
+        return CartChange(profile_id, data.cart_id, occurred_at, still_open=True)
+    if isinstance(data, CartCleared | OrderCompleted):
+        return CartChange(profile_id, data.cart_id, occurred_at, still_open=False)
+    return None
 
 
 async def apply(

@@ -105,6 +105,16 @@ def on_accepted(hook: AcceptedHook) -> AcceptedHook:
     return hook
 
 
+def cart_changes(events: Sequence[AcceptedEvent]) -> list[commerce.CartChange]:
+    """What accepted events did to carts (``cart_updated``, ``cart_cleared``, and
+    ``order_completed`` converting a cart), in the events' order."""
+    changes = [
+        commerce.cart_change(event.name, event.profile_id, event.occurred_at, event.properties)
+        for event in events
+    ]
+    return [change for change in changes if change is not None]
+
+
 # Settings --------------------------------------------------------------------------------------
 
 

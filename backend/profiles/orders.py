@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -97,3 +98,18 @@ async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> dic
     """The latest order of each profile that has one, with lines, in two queries."""
     views = await _with_lines(session, await repository.last_orders(session, profile_ids))
     return {v.order.profile_id: v for v in views}
+
+
+async def profiles_by_last_order(
+    session: AsyncSession,
+    after: dt.datetime,
+    until: dt.datetime,
+    *,
+    after_profile: UUID | None = None,
+    limit: int = 1000,
+) -> list[tuple[UUID, dt.datetime]]:
+    """The profiles whose latest order occurred in (after, until], with that order's time, in
+    pages by profile id (pass the last id as ``after_profile``): what inactivity triggers read."""
+    return await repository.profiles_by_last_order(
+        session, after, until, after_profile=after_profile, limit=limit
+    )

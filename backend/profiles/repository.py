@@ -331,3 +331,25 @@ async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> lis
     ranked = select(Order, rank).where(Order.profile_id.in_(profile_ids)).subquery()
     latest = aliased(Order, ranked)
     return list((await session.scalars(select(latest).where(ranked.c.rank == 1))).all())
+
+
+async def profiles_by_last_order(
+    session: AsyncSession,
+    after: dt.datetime,
+    until: dt.datetime,
+    *,
+    after_profile: UUID | None,
+    limit: int,
+) -> list[tuple[UUID, dt.datetime]]:
+    """(profile id, latest order time) of the profiles whose latest order occurred in
+    (after, until]; one keyset page by profile id, grouped in SQL."""
+    latest = func.max(Order.occurred_at)
+    query = (
+        select(Order.profile_id, latest)
+        .group_by(Order.profile_id)
+        .having(latest > after, latest <= until)
+    )
+    if after_profile is not None:
+        query = query.where(Order.profile_id > after_profile)
+    rows = await session.execute(query.order_by(Order.profile_id).limit(limit))
+    return [(row[0], row[1]) for row in rows]

@@ -200,6 +200,15 @@ async def test_qualifio_participation_upserts_the_profile_with_consents_and_an_e
         "season": "summer",
     }
     assert event["properties"]["campaign"] == {"id": 4242, "name": "Summer contest"}
+    # The event is ingested like any other: on the profile's timeline, with the answers.
+    timeline = await client.get(
+        brand_url(world, f"/profiles/{profile['id']}/events"), headers=world.viewer_a.headers
+    )
+    assert timeline.status_code == 200, timeline.text
+    [stored] = timeline.json()["items"]
+    assert (stored["id"], stored["eventId"]) == (event["id"], event["eventId"])
+    assert (stored["name"], stored["source"]) == ("form_submitted", "qualifio")
+    assert stored["properties"]["answers"]["season"] == "summer"
 
 
 async def test_a_redelivered_participation_changes_nothing(
@@ -223,6 +232,10 @@ async def test_a_redelivered_participation_changes_nothing(
     )
     assert len(history.json()["items"]) == 1
     assert len(await deliveries(client, world, connector["id"])) == 1
+    timeline = await client.get(
+        brand_url(world, f"/profiles/{profile['id']}/events"), headers=world.viewer_a.headers
+    )
+    assert len(timeline.json()["items"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,13 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.tenancy.models import BrandSettings
+from backend.triggers.models import (
+    TriggerCart,
+    TriggerDefinition,
+    TriggerKind,
+    TriggerOccurrence,
+    TriggerWatermark,
+)
 from backend.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -81,6 +88,7 @@ class Parents:
     endpoint_id: UUID = field(default_factory=uuid4)
     event_id: UUID = field(default_factory=uuid4)
     delivery_id: UUID = field(default_factory=uuid4)
+    trigger_definition_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -233,6 +241,27 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         items=[],
         status=CartStatus.OPEN,
         changed_at=utcnow(),
+    ),
+    "trigger_definitions": lambda p: TriggerDefinition(
+        id=p.trigger_definition_id,
+        key="isolation",
+        label="Isolation",
+        kind=TriggerKind.INACTIVITY,
+        enabled=True,
+        settings={"inactivity_days": 30},
+    ),
+    "trigger_watermarks": lambda p: TriggerWatermark(
+        definition_id=p.trigger_definition_id, scanned_until=utcnow()
+    ),
+    "trigger_occurrences": lambda p: TriggerOccurrence(
+        profile_id=p.profile_id,
+        type="isolation",
+        dedupe_key="isolation",
+        occurred_at=utcnow(),
+        payload={},
+    ),
+    "trigger_carts": lambda p: TriggerCart(
+        cart_id="isolation", profile_id=p.profile_id, cart_updated_at=utcnow()
     ),
 }
 

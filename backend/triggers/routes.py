@@ -1,0 +1,205 @@
+"""REST routes for trigger definitions and occurrences, under ``/v1/brands/{brand_id}``: the
+brand guard answers 404 for a brand out of reach; reads need `events:read`, writes
+`events:write`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from uuid import UUID
+
+from litestar import delete, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from backend.auth.scopes import needs
+from backend.core.dependencies import DbSession, Paging
+from backend.core.errors import problem_responses
+from backend.profiles.routes import _BrandScoped
+from backend.triggers import service
+from backend.triggers.models import TriggerDefinition, TriggerOccurrence
+from backend.triggers.schemas import (
+    OccurrenceOut,
+    OccurrencePage,
+    TriggerCreate,
+    TriggerOut,
+    TriggerPage,
+    TriggerUpdate,
+)
+
+READ_ERRORS = problem_responses(401, 403, 404, 422)
+WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
+
+
+def trigger_out(definition: TriggerDefinition) -> TriggerOut:
+    settings = service.settings_of(definition)
+    return TriggerOut(
+        id=definition.id,
+        key=definition.key,
+        label=definition.label,
+        kind=definition.kind,
+        enabled=definition.enabled,
+        created_at=definition.created_at,
+        updated_at=definition.updated_at,
+        event_name=settings.event_name,
+        property_equals=settings.property_equals,
+        date_field=settings.date_field,
+        offset_days=settings.offset_days,
+        local_time=settings.local_time,
+        yearly=settings.yearly,
+        inactivity_days=settings.inactivity_days,
+        delay_minutes=settings.delay_minutes,
+    )
+
+
+def occurrence_out(occurrence: TriggerOccurrence) -> OccurrenceOut:
+    return OccurrenceOut(
+        id=occurrence.id,
+        profile_id=occurrence.profile_id,
+        type=occurrence.type,
+        dedupe_key=occurrence.dedupe_key,
+        occurred_at=occurrence.occurred_at,
+        payload=dict(occurrence.payload or {}),
+        created_at=occurrence.created_at,
+    )
+
+
+class TriggerController(_BrandScoped):
+    """The brand's trigger definitions: what raises occurrences, and when."""
+
+    path = "/v1/brands/{brand_id:uuid}/triggers"
+    tags = ["triggers"]
+
+    @get(
+        "/",
+        operation_id="listTriggers",
+        summary="List trigger definitions",
+        **needs("events:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_triggers(self, db_session: DbSession, page: Paging) -> TriggerPage:
+        """The brand's trigger definitions, in creation order."""
+        items, cursor = await service.list_definitions(db_session, page)
+        return TriggerPage([trigger_out(d) for d in items], cursor)
+
+    @post(
+        "/",
+        operation_id="createTrigger",
+        summary="Define a trigger",
+        **needs("events:write"),
+        status_code=HTTP_201_CREATED,
+        responses=WRITE_ERRORS,
+    )
+    async def create_trigger(
+        self, db_session: DbSession, data: JSONBody[TriggerCreate]
+    ) -> TriggerOut:
+        """Define a trigger of a `kind` (event, date_attribute, inactivity, abandoned_cart) with
+        that kind's settings; its `key` becomes the `type` of the occurrences it raises."""
+        return trigger_out(await service.create_definition(db_session, data))
+
+    @get(
+        "/{trigger_id:uuid}",
+        operation_id="getTrigger",
+        summary="Read a trigger definition",
+        **needs("events:read"),
+        responses=READ_ERRORS,
+    )
+    async def get_trigger(self, db_session: DbSession, trigger_id: FromPath[UUID]) -> TriggerOut:
+        """One trigger definition."""
+        return trigger_out(await service.get_definition(db_session, trigger_id))
+
+    @patch(
+        "/{trigger_id:uuid}",
+        operation_id="updateTrigger",
+        summary="Change a trigger definition",
+        **needs("events:write"),
+        responses=WRITE_ERRORS,
+    )
+    async def update_trigger(
+        self, db_session: DbSession, trigger_id: FromPath[UUID], data: JSONBody[TriggerUpdate]
+    ) -> TriggerOut:
+        """Change the label, switch the trigger on or off, or change its settings (its key and
+        kind are fixed)."""
+        return trigger_out(await service.update_definition(db_session, trigger_id, data))
+
+    @delete(
+        "/{trigger_id:uuid}",
+        operation_id="deleteTrigger",
+        summary="Delete a trigger definition",
+        **needs("events:write"),
+        status_code=HTTP_204_NO_CONTENT,
+        responses=WRITE_ERRORS,
+    )
+    async def delete_trigger(self, db_session: DbSession, trigger_id: FromPath[UUID]) -> None:
+        """Delete the definition; the occurrences it raised stay listed."""
+        await service.delete_definition(db_session, trigger_id)
+
+
+class TriggerOccurrenceController(_BrandScoped):
+    """Trigger occurrences: each raised once per (type, dedupe key)."""
+
+    path = "/v1/brands/{brand_id:uuid}/triggers/occurrences"
+    tags = ["triggers"]
+
+    @get(
+        "/",
+        operation_id="listTriggerOccurrences",
+        summary="List trigger occurrences",
+        **needs("events:read"),
+        responses=READ_ERRORS,
+    )
+    async def list_occurrences(
+        self,
+        db_session: DbSession,
+        page: Paging,
+        type: Annotated[str | None, QueryParameter(description="A trigger's key.")] = None,
+        profile_id: Annotated[UUID | None, QueryParameter(name="profileId")] = None,
+        occurred_from: Annotated[
+            dt.datetime | None,
+            QueryParameter(name="occurredFrom", description="Inclusive (ISO 8601 with offset)."),
+        ] = None,
+        occurred_until: Annotated[
+            dt.datetime | None,
+            QueryParameter(name="occurredUntil", description="Exclusive (ISO 8601 with offset)."),
+        ] = None,
+    ) -> OccurrencePage:
+        """The brand's occurrences in the order they were raised (keyset pages), filtered by
+        type, profile and when they occurred."""
+        items, cursor = await service.list_occurrences(
+            db_session,
+            page,
+            type=type,
+            profile_id=profile_id,
+            occurred_from=occurred_from,
+            occurred_until=occurred_until,
+        )
+        return OccurrencePage([occurrence_out(o) for o in items], cursor)
+
+
+class ProfileTriggerOccurrenceController(_BrandScoped):
+    """One profile's trigger occurrences."""
+
+    path = "/v1/brands/{brand_id:uuid}/triggers/profiles/{profile_id:uuid}/occurrences"
+    tags = ["triggers"]
+
+    @get(
+        "/",
+        operation_id="listProfileTriggerOccurrences",
+        summary="List a profile's trigger occurrences",
+        **needs("events:read"),
+        responses=PROFILE_READ_ERRORS,
+    )
+    async def list_profile_occurrences(
+        self,
+        db_session: DbSession,
+        page: Paging,
+        profile_id: FromPath[UUID],
+        type: Annotated[str | None, QueryParameter(description="A trigger's key.")] = None,
+    ) -> OccurrencePage:
+        """The profile's occurrences in the order they were raised; a merged profile's id
+        answers 308 to the survivor's."""
+        items, cursor = await service.list_profile_occurrences(
+            db_session, profile_id, page, type=type
+        )
+        return OccurrencePage([occurrence_out(o) for o in items], cursor)
