@@ -33,7 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import ColumnElement
+from sqlalchemy.sql.expression import ColumnElement, Select
 
 from backend.core.db import JSONType
 from backend.core.tenancy import TenantId
@@ -104,6 +104,35 @@ async def _staged(session: AsyncSession, table: Table, rows: Sequence[dict[str, 
 async def _drop(session: AsyncSession, *tables: Table) -> None:
     for table in tables:
         await staging.drop(session, table)
+
+
+def _lookup(
+    session: AsyncSession,
+    tenant: TenantId,
+    stage: Table,
+    table: Table,
+    on: Sequence[tuple[str, str]],
+    columns: Sequence[str],
+) -> Select[Any]:
+    """The staged rows' ``on`` columns with the ``columns`` of the ``table`` row each matches
+    (``on``: staged column, table column; staged rows without a match are left out).
+
+    On PostgreSQL the table is probed once per staged row (LATERAL): a plain join would let the
+    planner hash the brand's whole table whenever its statistics lag behind (a table an import
+    just grew by a million rows, before autovacuum analyses it), and read all of it on every
+    batch. SQLite probes indexes per row anyway, and has no LATERAL."""
+    keys = [stage.c[staged] for staged, _ in on]
+    matches = [table.c[column] == stage.c[staged] for staged, column in on]
+    if staging.dialect_of(session) == "postgresql":
+        found = (
+            select(*[table.c[c] for c in columns])
+            .where(table.c.tenant_id == tenant, *matches)
+            .lateral()
+        )
+        return select(*keys, *[found.c[c] for c in columns]).select_from(stage.join(found, true()))
+    return select(*keys, *[table.c[c] for c in columns]).select_from(
+        stage.join(table, and_(table.c.tenant_id == tenant, *matches))
+    )
 
 
 # Jobs ------------------------------------------------------------------------------------------
@@ -195,9 +224,9 @@ async def owners_of_keys(
         return {}
     await _staged(session, _LOOKUP, [{"kind": k, "value": v} for k, v in set(keys)])
     rows = await session.execute(
-        select(_I.c.kind, _I.c.value, _I.c.profile_id)
-        .join(_LOOKUP, and_(_I.c.kind == _LOOKUP.c.kind, _I.c.value == _LOOKUP.c.value))
-        .where(_I.c.tenant_id == tenant)
+        _lookup(
+            session, tenant, _LOOKUP, _I, [("kind", "kind"), ("value", "value")], ["profile_id"]
+        )
     )
     owners = {(kind, value): profile_id for kind, value, profile_id in rows}
     await _drop(session, _LOOKUP)
@@ -212,9 +241,14 @@ async def holders_of_unique_values(
         return {}
     await _staged(session, _LOOKUP, [{"kind": a, "value": v} for a, v in set(claims)])
     rows = await session.execute(
-        select(_U.c.attribute, _U.c.value, _U.c.profile_id)
-        .join(_LOOKUP, and_(_U.c.attribute == _LOOKUP.c.kind, _U.c.value == _LOOKUP.c.value))
-        .where(_U.c.tenant_id == tenant)
+        _lookup(
+            session,
+            tenant,
+            _LOOKUP,
+            _U,
+            [("kind", "attribute"), ("value", "value")],
+            ["profile_id"],
+        )
     )
     holders = {(attribute, value): profile_id for attribute, value, profile_id in rows}
     await _drop(session, _LOOKUP)
@@ -270,31 +304,36 @@ async def rows_matching_profiles(
     )
     await _staged(session, stage, lines)
     await _staged(session, _LINE_KEYS, keys)
+    k = _LINE_KEYS
+    key_matches = [_I.c.tenant_id == tenant, _I.c.kind == k.c.kind, _I.c.value == k.c.value]
+    profile_of_key = and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id)
+    if staging.dialect_of(session) == "postgresql":  # one probe per key (see _lookup)
+        profile: Any = select(_P).join(_I, profile_of_key).where(*key_matches).lateral("profile")
+        joined = k.join(profile, true())
+    else:
+        profile = _P
+        joined = k.join(_I, and_(*key_matches)).join(_P, profile_of_key)
     held = _I.alias("held")
     same: list[ColumnElement[bool]] = []
     for index, (kind, name) in enumerate(columns):
         cell = stage.c[f"c{index}"]
         if kind == "field":
-            stored: ColumnElement[Any] = _P.c[name]
+            stored: ColumnElement[Any] = profile.c[name]
             if name in ("birth_date", "channel_appetency"):
                 stored = cast(stored, String)
             equal = func.trim(cell) == stored
         elif kind == "attribute":
-            equal = cell == _P.c.attributes[name].as_string()
+            equal = cell == profile.c.attributes[name].as_string()
         else:
             equal = exists().where(
                 held.c.tenant_id == tenant,
                 held.c.kind == f"external:{name}",
                 held.c.value == func.trim(cell),
-                held.c.profile_id == _P.c.id,
+                held.c.profile_id == profile.c.id,
             )
         same.append(or_(cell.is_(None), equal))
-    k = _LINE_KEYS
-    query = (
-        select(k.c.line, _P.c.id, and_(stage.c.opaque.is_(False), *same))
-        .join(_I, and_(_I.c.tenant_id == tenant, _I.c.kind == k.c.kind, _I.c.value == k.c.value))
-        .join(_P, and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id))
-        .join(stage, stage.c.line == k.c.line)
+    query = select(k.c.line, profile.c.id, and_(stage.c.opaque.is_(False), *same)).select_from(
+        joined.join(stage, stage.c.line == k.c.line)
     )
     found = [(line, profile, bool(equal)) for line, profile, equal in await session.execute(query)]
     await _drop(session, stage, _LINE_KEYS)
@@ -421,9 +460,7 @@ async def existing_orders(
         return {}
     await _staged(session, _LOOKUP, [{"kind": "", "value": v} for v in set(order_ids)])
     rows = await session.execute(
-        select(_O.c.order_id, _O.c.id)
-        .join(_LOOKUP, _O.c.order_id == _LOOKUP.c.value)
-        .where(_O.c.tenant_id == tenant)
+        _lookup(session, tenant, _LOOKUP, _O, [("value", "order_id")], ["id"])
     )
     found = {order_id: uuid for order_id, uuid in rows}
     await _drop(session, _LOOKUP)

@@ -61,7 +61,9 @@ _MERGE_HOOKS: list[MergeHook] = []
 DeleteHook = Callable[[AsyncSession, TenantId, UUID], Awaitable[None]]
 _DELETE_HOOKS: list[DeleteHook] = []
 # (session, tenant, profile, created): other domains learn of a profile created or changed here.
-ChangeHook = Callable[[AsyncSession, TenantId, Profile, bool], Awaitable[None]]
+# (session, tenant, profile, created, changed): ``changed`` names what the write changed (stored
+# field names, and ``attributes.<key>``); on creation, every field it was given.
+ChangeHook = Callable[[AsyncSession, TenantId, Profile, bool, frozenset[str]], Awaitable[None]]
 _CHANGE_HOOKS: list[ChangeHook] = []
 
 _STANDARD = (
@@ -98,10 +100,14 @@ def on_change(hook: ChangeHook) -> ChangeHook:
 
 
 async def _changed(
-    session: AsyncSession, tenant: TenantId, profile: Profile, created: bool
+    session: AsyncSession,
+    tenant: TenantId,
+    profile: Profile,
+    created: bool,
+    changed: frozenset[str],
 ) -> None:
     for hook in _CHANGE_HOOKS:
-        await hook(session, tenant, profile, created)
+        await hook(session, tenant, profile, created, changed)
 
 
 class ProfileMerged(LevierError):
@@ -281,11 +287,13 @@ async def _apply(
     errors: FieldErrors,
     *,
     creating: bool,
-) -> None:
+) -> frozenset[str]:
     """Validate attributes, then write fields, keys and unique values; nothing is half-written
-    because every failure raises and the unit of work rolls the transaction back."""
+    because every failure raises and the unit of work rolls the transaction back. Answers what
+    changed (stored field names, and ``attributes.<key>``)."""
     definitions = await attribute_rules.definitions(session)
     old_attributes = {} if creating else dict(profile.attributes or {})
+    before = {name: None if creating else getattr(profile, name) for name in write.fields}
     new_attributes = attribute_rules.validate_values(
         definitions, old_attributes, write.attributes, errors, creating=creating
     )
@@ -331,6 +339,13 @@ async def _apply(
                     f"another profile holds this {key}",
                     errors=[{"field": f"attributes.{key}", "message": "value already taken"}],
                 )
+    changed = {name for name, old in before.items() if getattr(profile, name) != old}
+    changed |= {
+        f"attributes.{key}"
+        for key in {*old_attributes, *new_attributes}
+        if old_attributes.get(key) != new_attributes.get(key)
+    }
+    return frozenset(changed)
 
 
 async def _claim(
@@ -384,8 +399,8 @@ async def create_profile(
     found = await repository.profiles_by_ids(session, sorted(set(owners.values())))
     if not found:
         profile = Profile(id=new_id(), attributes={}, bounced=[], suppressed=[])
-        await _apply(session, tenant, profile, write, errors, creating=True)
-        await _changed(session, tenant, profile, True)
+        changed = await _apply(session, tenant, profile, write, errors, creating=True)
+        await _changed(session, tenant, profile, True, changed)
         await _record_consents(session, profile, data)
         return profile, True
 
@@ -394,8 +409,8 @@ async def create_profile(
     for other in found[1:]:
         joined = [f"{k}:{v}" for (k, v), owner in owners.items() if owner == other.id]
         await _merge(session, tenant, survivor, other, reason="identity", keys=joined)
-    await _apply(session, tenant, survivor, write, errors, creating=False)
-    await _changed(session, tenant, survivor, False)
+    changed = await _apply(session, tenant, survivor, write, errors, creating=False)
+    await _changed(session, tenant, survivor, False, changed)
     await _record_consents(session, survivor, data)
     return survivor, False
 
@@ -453,8 +468,8 @@ async def update_profile(
             "consent (a granted consent in `consents`) may bring them back",
             errors=[{"field": f, "message": "identifier erased (GDPR)"} for f in fields],
         )
-    await _apply(session, tenant, profile, write, errors, creating=False)
-    await _changed(session, tenant, profile, False)
+    changed = await _apply(session, tenant, profile, write, errors, creating=False)
+    await _changed(session, tenant, profile, False, changed)
     return profile
 
 

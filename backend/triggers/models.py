@@ -27,6 +27,7 @@ class TriggerKind(StrEnum):
     DATE_ATTRIBUTE = "date_attribute"  # a date field plus an offset, once or yearly
     INACTIVITY = "inactivity"  # no order for N days since the last one
     ABANDONED_CART = "abandoned_cart"  # a cart updated and not converted within a delay
+    PROFILE_CHANGE = "profile_change"  # a profile field or attribute changed (to a value)
 
 
 # Kinds the periodic scan finds (the others are raised as things happen).

@@ -50,6 +50,8 @@ def trigger_out(definition: TriggerDefinition) -> TriggerOut:
         yearly=settings.yearly,
         inactivity_days=settings.inactivity_days,
         delay_minutes=settings.delay_minutes,
+        changed_field=settings.changed_field,
+        changed_to=settings.changed_to,
     )
 
 

@@ -30,6 +30,9 @@ class TriggerSettings(Schema):
       profile's time zone and cannot recur yearly.
     - `inactivity`: `inactivityDays` (1 to 3650) after the profile's last order.
     - `abandoned_cart`: `delayMinutes` (1 to 43200) after the cart's last update.
+    - `profile_change`: `changedField` (a profile field as the profiles API names it, such as
+      `email` or `preferredStore`, or `attributes.<key>`), optionally `changedTo` (the new value
+      it must have). A profile's creation counts as a change of every field it is given.
     """
 
     event_name: Annotated[str, msgspec.Meta(examples=["product_viewed"])] | None = None
@@ -40,6 +43,8 @@ class TriggerSettings(Schema):
     yearly: bool | None = None
     inactivity_days: int | None = None
     delay_minutes: int | None = None
+    changed_field: Annotated[str, msgspec.Meta(examples=["attributes.tier"])] | None = None
+    changed_to: PropertyValue | None = None
 
 
 class TriggerCreate(TriggerSettings, kw_only=True):
@@ -65,6 +70,8 @@ class TriggerUpdate(Schema):
     yearly: bool | msgspec.UnsetType | None = msgspec.UNSET
     inactivity_days: int | msgspec.UnsetType | None = msgspec.UNSET
     delay_minutes: int | msgspec.UnsetType | None = msgspec.UNSET
+    changed_field: str | msgspec.UnsetType | None = msgspec.UNSET
+    changed_to: PropertyValue | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class TriggerOut(TriggerSettings, kw_only=True):

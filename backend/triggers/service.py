@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core import due_work
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
+from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as profile_attributes
 from backend.profiles import service as profile_service
 from backend.profiles.fields import FieldErrors
-from backend.profiles.models import AttributeType
+from backend.profiles.models import AttributeType, Profile
 from backend.triggers import repository
 from backend.triggers.models import (
     SCANNED_KINDS,
@@ -58,7 +59,22 @@ SETTINGS_OF_KIND: dict[TriggerKind, tuple[str, ...]] = {
     TriggerKind.DATE_ATTRIBUTE: ("date_field", "offset_days", "local_time", "yearly"),
     TriggerKind.INACTIVITY: ("inactivity_days",),
     TriggerKind.ABANDONED_CART: ("delay_minutes",),
+    TriggerKind.PROFILE_CHANGE: ("changed_field", "changed_to"),
 }
+# Standard profile fields a profile_change trigger may watch: API name → stored name.
+PROFILE_FIELDS = {
+    "email": "email",
+    "phone": "phone",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "birthDate": "birth_date",
+    "locale": "locale",
+    "timeZone": "time_zone",
+    "country": "country",
+    "preferredStore": "preferred_store",
+    "channelAppetency": "channel_appetency",
+}
+ATTRIBUTES = "attributes."
 _WIRE_NAMES = {f.name: f.encode_name for f in msgspec.structs.fields(TriggerSettings)}
 
 
@@ -201,6 +217,9 @@ async def _checked_settings(
                 "inactivityDays", f"expected a number of days from 1 to {MAX_INACTIVITY_DAYS}"
             )
         stored = {"inactivity_days": days}
+    elif kind is TriggerKind.PROFILE_CHANGE:
+        await _check_changed_field(session, given.changed_field, errors)
+        stored = {"changed_field": given.changed_field, "changed_to": given.changed_to}
     else:
         minutes = given.delay_minutes
         if minutes is None or not 1 <= minutes <= MAX_CART_DELAY_MINUTES:
@@ -210,6 +229,21 @@ async def _checked_settings(
         stored = {"delay_minutes": minutes}
     errors.raise_if_any()
     return stored
+
+
+async def _check_changed_field(
+    session: AsyncSession, field: str | None, errors: FieldErrors
+) -> None:
+    if field is None:
+        errors.add("changedField", "expected the profile field or attributes.<key> to watch")
+    elif field.startswith(ATTRIBUTES):
+        defined = await profile_attributes.definitions(session)
+        if field.removeprefix(ATTRIBUTES) not in defined:
+            errors.add("changedField", "unknown attribute")
+    elif field not in PROFILE_FIELDS:
+        errors.add(
+            "changedField", f"expected one of {', '.join(PROFILE_FIELDS)}, or attributes.<key>"
+        )
 
 
 async def _check_date_settings(
@@ -347,6 +381,48 @@ async def on_events_accepted(
         for definition in definitions
         if _matches(definition, event)
     ]
+    return await raise_many(session, tenant, occurrences)
+
+
+async def on_profile_changed(
+    session: AsyncSession,
+    tenant: TenantId,
+    profile: Profile,
+    changed: frozenset[str],
+    *,
+    now: dt.datetime | None = None,
+) -> list[UUID]:
+    """Raise the profile_change triggers a write matches: the watched field is among the
+    ``changed`` ones (stored names; ``attributes.<key>`` for attributes) and, when the trigger
+    names a value, now holds it. Each change is its own occurrence."""
+    if not changed:
+        return []
+    definitions = await repository.enabled_definitions(session, TriggerKind.PROFILE_CHANGE)
+    at = now or utcnow()
+    occurrences: list[NewOccurrence] = []
+    for definition in definitions:
+        field = str(definition.settings["changed_field"])
+        stored = PROFILE_FIELDS.get(field, field)
+        if stored not in changed:
+            continue
+        if stored.startswith(ATTRIBUTES):
+            value = (profile.attributes or {}).get(stored.removeprefix(ATTRIBUTES))
+        else:
+            value = getattr(profile, stored)
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        wanted = definition.settings.get("changed_to")
+        if wanted is not None and value != wanted:
+            continue
+        occurrences.append(
+            NewOccurrence(
+                profile_id=profile.id,
+                type=definition.key,
+                dedupe_key=f"{profile.id}:{field}:{new_id()}",  # every change counts once
+                occurred_at=at,
+                payload={"field": field, "value": value},
+            )
+        )
     return await raise_many(session, tenant, occurrences)
 
 

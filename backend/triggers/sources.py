@@ -1,5 +1,6 @@
 """What raises triggers from other domains: the events an ingestion accepted (event triggers),
-and the carts those events open and close (abandoned-cart triggers). Registered on import."""
+the carts those events open and close (abandoned-cart triggers), and profile writes
+(profile-change triggers). Registered on import."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
+from backend.profiles import service as profiles_service
+from backend.profiles.models import Profile
 from backend.triggers import service
 from backend.triggers.service import AcceptedEvent
 
@@ -55,3 +58,14 @@ async def events_accepted(
             )
         else:  # an order naming no cart converts every open cart of the profile
             await service.profile_carts_closed(session, tenant, profile_id=change.profile_id)
+
+
+@profiles_service.on_change
+async def profile_changed(
+    session: AsyncSession,
+    tenant: TenantId,
+    profile: Profile,
+    created: bool,
+    changed: frozenset[str],
+) -> None:
+    await service.on_profile_changed(session, tenant, profile, changed)

@@ -36,7 +36,11 @@ def profile_payload(profile: Profile) -> dict[str, Any]:
 
 @profiles_service.on_change
 async def profile_changed(
-    session: AsyncSession, tenant: TenantId, profile: Profile, created: bool
+    session: AsyncSession,
+    tenant: TenantId,
+    profile: Profile,
+    created: bool,
+    changed: frozenset[str],
 ) -> None:
     kind = WebhookEventType.PROFILE_CREATED if created else WebhookEventType.PROFILE_UPDATED
     await publish(session, tenant, kind, {"profile": profile_payload(profile)})
