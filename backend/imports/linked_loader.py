@@ -20,14 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.tenancy import TenantId
 from backend.imports import repository
-from backend.imports.mapping import Targets
+from backend.imports.mapping import Targets, identity_key_of
 from backend.imports.models import ImportMode
 from backend.imports.profiles_loader import Outcome
 from backend.imports.reader import Record
 from backend.profiles import linked
 from backend.profiles import service as profiles_service
 from backend.profiles.attributes import coerce_text
-from backend.profiles.fields import normalise_email, normalise_phone
 from backend.profiles.models import LinkedTable
 
 # Identity key kinds, as the profiles domain stores them.
@@ -83,26 +82,17 @@ class LinkedLoader:
                 problems.append(f"{column}: {target}")
             elif target.kind == "attribute":
                 values[target.name] = coerce_text(self.columns[target.name], value)
-            elif target.kind == "external":
-                identity_keys.append((EXTERNAL + target.name, str(value).strip()))
+            elif (found := identity_key_of(target, value, self.region)) is not None:
+                if isinstance(found, str):
+                    problems.append(found)
+                else:
+                    identity_keys.append(found)
             elif target.name == "key":
                 key = str(value).strip()
                 if not 1 <= len(key) <= MAX_KEY:
                     problems.append(f"key: expected 1 to {MAX_KEY} characters")
             elif target.name == "profile_id":
                 profile_id = value
-            elif target.name == "email":
-                email = normalise_email(str(value))
-                if email is None:
-                    problems.append("email: not a valid email address")
-                else:
-                    identity_keys.append((EMAIL, email))
-            elif target.name == "phone":
-                phone = normalise_phone(str(value), self.region)
-                if phone is None:
-                    problems.append("phone: not a valid phone number")
-                else:
-                    identity_keys.append((PHONE, phone))
         if problems:
             return "; ".join(problems)
         try:

@@ -19,7 +19,7 @@ import msgspec
 
 from backend.core.errors import InvalidInput
 from backend.imports.models import ImportKind
-from backend.profiles.fields import valid_source
+from backend.profiles.fields import normalise_email, normalise_phone, valid_source
 
 PROFILE_FIELDS = (
     "email",
@@ -140,3 +140,19 @@ class Targets:
         if errors:
             fields = ", ".join(e["field"] for e in errors)
             raise InvalidInput(f"no target for {fields}", errors=errors)
+
+
+def identity_key_of(target: Target, value: Any, region: str | None) -> tuple[str, str] | str | None:
+    """The identity key a cell gives (``email``, ``phone`` or ``external:<source>``, normalised
+    as profiles store them), why it is not valid (a text), or None for a cell that is no key."""
+    if target.kind == "external":
+        return (f"external:{target.name}", str(value).strip())
+    if target.kind != "field":
+        return None
+    if target.name == "email":
+        email = normalise_email(str(value))
+        return ("email", email) if email else "email: not a valid email address"
+    if target.name == "phone":
+        phone = normalise_phone(str(value), region)
+        return ("phone", phone) if phone else "phone: not a valid phone number"
+    return None

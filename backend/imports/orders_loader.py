@@ -16,12 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.ids import new_id
 from backend.core.tenancy import TenantId
 from backend.imports import repository
-from backend.imports.mapping import Targets
+from backend.imports.mapping import Targets, identity_key_of
 from backend.imports.models import ImportMode
-from backend.imports.profiles_loader import EMAIL, EXTERNAL, PHONE, Outcome
+from backend.imports.profiles_loader import Outcome
 from backend.imports.reader import Record
 from backend.profiles import service as profiles_service
-from backend.profiles.fields import normalise_email, normalise_phone
 from backend.profiles.orders import MAX_MONEY, MAX_QUANTITY
 from backend.profiles.schemas import OrderIn
 
@@ -60,22 +59,13 @@ class OrderLoader:
                 continue
             if isinstance(target, str):
                 problems.append(f"{column}: {target}")
-            elif target.kind == "external":
-                keys.append((EXTERNAL + target.name, str(value).strip()))
             elif target.name == "profile_id":
                 profile_id = value
-            elif target.name == "email":
-                email = normalise_email(str(value))
-                if email is None:
-                    problems.append("email: not a valid email address")
+            elif (key := identity_key_of(target, value, self.region)) is not None:
+                if isinstance(key, str):
+                    problems.append(key)
                 else:
-                    keys.append((EMAIL, email))
-            elif target.name == "phone":
-                phone = normalise_phone(str(value), self.region)
-                if phone is None:
-                    problems.append("phone: not a valid phone number")
-                else:
-                    keys.append((PHONE, phone))
+                    keys.append(key)
             else:
                 given[_CAMEL[target.name]] = value
         if problems:

@@ -178,7 +178,7 @@ class ProfileLoader:
     # Re-imports ----------------------------------------------------------------------------
 
     async def unchanged(
-        self, session: AsyncSession, records: list[Record], busy: set[UUID]
+        self, session: AsyncSession, records: list[Record], busy: set[UUID] | None
     ) -> tuple[set[int], set[UUID]]:
         """Lines of ``records`` that would change nothing (each equal to the one profile all its
         identity keys point to), and every profile the batch's known keys point to.
@@ -186,8 +186,8 @@ class ProfileLoader:
         A re-import of an unchanged file then costs one join per batch instead of the row
         checks and writes. A line is skipped only when nothing else can touch its profile
         first: no other line of the batch points to it, nor did the previous batch (``busy``:
-        its profiles, found before it was written). ``create`` skips nothing (such lines are
-        rejected)."""
+        its profiles, found before it was written; None when unknown: nothing is skipped).
+        ``create`` skips nothing (such lines are rejected)."""
         if self.mode is ImportMode.CREATE or not records:
             return set(), set()
         columns: dict[str, int] = {}
@@ -237,7 +237,7 @@ class ProfileLoader:
             if len(profiles) != 1 or not equal[line] or found_keys[line] != key_counts[line]:
                 continue
             (profile_id,) = profiles
-            if len(lines_of[profile_id]) == 1 and profile_id not in busy:
+            if busy is not None and len(lines_of[profile_id]) == 1 and profile_id not in busy:
                 skip.add(line)
         return skip, set(lines_of)
 

@@ -117,8 +117,9 @@ def _lookup(
     """The staged rows' ``on`` columns with the ``columns`` of the ``table`` row each matches
     (``on``: staged column, table column; staged rows without a match are left out).
 
-    On PostgreSQL the table is probed once per staged row (LATERAL): a plain join would let the
-    planner hash the brand's whole table whenever its statistics lag behind (a table an import
+    On PostgreSQL the table is probed once per staged row (LATERAL … LIMIT 1, which the planner
+    cannot flatten into a join): a plain join would let the planner hash the brand's whole table
+    whenever its statistics lag behind (a table an import
     just grew by a million rows, before autovacuum analyses it), and read all of it on every
     batch. SQLite probes indexes per row anyway, and has no LATERAL."""
     keys = [stage.c[staged] for staged, _ in on]
@@ -127,6 +128,7 @@ def _lookup(
         found = (
             select(*[table.c[c] for c in columns])
             .where(table.c.tenant_id == tenant, *matches)
+            .limit(1)  # the key is unique; and LIMIT keeps the planner from flattening it
             .lateral()
         )
         return select(*keys, *[found.c[c] for c in columns]).select_from(stage.join(found, true()))
@@ -308,7 +310,9 @@ async def rows_matching_profiles(
     key_matches = [_I.c.tenant_id == tenant, _I.c.kind == k.c.kind, _I.c.value == k.c.value]
     profile_of_key = and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id)
     if staging.dialect_of(session) == "postgresql":  # one probe per key (see _lookup)
-        profile: Any = select(_P).join(_I, profile_of_key).where(*key_matches).lateral("profile")
+        profile: Any = (
+            select(_P).join(_I, profile_of_key).where(*key_matches).limit(1).lateral("profile")
+        )
         joined = k.join(profile, true())
     else:
         profile = _P

@@ -266,14 +266,22 @@ async def run_batches(
             loader = OrderLoader(tenant, mode, targets, region)
     # Each batch is checked in a thread while the one before it is written: the CPU-bound row
     # checks overlap the database's work instead of waiting for it.
-    # Lines equal to their stored profile (a re-import) are neither checked nor written.
+    # Lines equal to their stored profile (a re-import) are neither checked nor written. Looking
+    # for them costs a join per batch: while batches find no stored profile (a file of new
+    # people), only every eighth batch looks.
     checking: tuple[reader.Batch, int, asyncio.Future[tuple[list[Any], Outcome]]] | None = None
-    busy: set[UUID] = set()
+    busy: set[UUID] | None = set()  # the previous batch's profiles (None: it was not looked at)
+    last_updated: int | None = None  # lines of the last written batch that found a profile
+    index = 0
     async for batch in reader.batches(
         session, import_id, fmt, skip_lines=lines_done, batch_size=batch_size
     ):
         records, unchanged = batch.records, 0
-        if isinstance(loader, ProfileLoader):
+        look = last_updated is None or last_updated > 0 or index % 8 == 0
+        index += 1
+        if not isinstance(loader, ProfileLoader) or not look:
+            busy = None
+        else:
             skipped, busy = await loader.unchanged(session, records, busy)
             if skipped:
                 records = [record for record in records if record.line not in skipped]
@@ -284,13 +292,14 @@ async def run_batches(
             asyncio.ensure_future(asyncio.to_thread(_check, loader, records)),
         )
         if checking is not None:
-            yield await _write(session, tenant, import_id, loader, *checking)
+            written, last_updated = await _write(session, tenant, import_id, loader, *checking)
+            yield written
             if not await repository.hold(session, import_id, checking[0].lines_done):
                 await upcoming[2]  # a thread cannot be cancelled: let it end
                 return
         checking = upcoming
     if checking is not None:
-        yield await _write(session, tenant, import_id, loader, *checking)
+        yield (await _write(session, tenant, import_id, loader, *checking))[0]
         if not await repository.hold(session, import_id, checking[0].lines_done):
             return
     job = await get_import(session, import_id)
@@ -324,8 +333,9 @@ async def _write(
     batch: reader.Batch,
     unchanged: int,
     checked: asyncio.Future[tuple[list[Any], Outcome]],
-) -> int:
-    """Write a checked batch with its rejections and checkpoint; its record count."""
+) -> tuple[int, int]:
+    """Write a checked batch with its rejections and checkpoint; its record count, and how many
+    of its lines found a stored profile."""
     valid, outcome = await checked
     outcome.updated += unchanged
     await loader.write(session, valid, outcome)
@@ -339,7 +349,7 @@ async def _write(
         updated=outcome.updated,
         rejected=len(outcome.rejections),
     )
-    return len(batch.records)
+    return len(batch.records), outcome.updated
 
 
 async def record_failure(
