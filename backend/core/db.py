@@ -114,6 +114,17 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: the dialect a session's statements are written for."""
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def insert_for(session: AsyncSession, target: Any) -> Any:
+    """The session dialect's INSERT of ``target`` (a model or table): it knows ``ON CONFLICT``."""
+    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    return insert(target)
+
+
 async def insert_ignoring_conflict(
     session: AsyncSession,
     model: type[Base],
@@ -124,8 +135,10 @@ async def insert_ignoring_conflict(
 
     The unique key, not a prior read, decides: safe when concurrent writers race.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(values).on_conflict_do_nothing(index_elements=conflict_columns)
+    statement = (
+        insert_for(session, model)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=conflict_columns)
+    )
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))

@@ -12,9 +12,9 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import Table, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.db import dialect_of, insert_for
 from backend.core.errors import InvalidInput
 from backend.core.pagination import PageRequest, paginate
 from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
@@ -25,15 +25,11 @@ EVENTS = cast(Table, Event.__table__)
 SLICE = 1000
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
-
-
 async def take_write_lock(session: AsyncSession) -> None:
     """SQLite: start the transaction as a writer now. A savepoint opened by a reader would
     later fail at once ("database is locked") if another connection wrote meanwhile, where a
     writer's first statement waits out the busy timeout instead. Nothing to do elsewhere."""
-    if _dialect(session) == "sqlite":
+    if dialect_of(session) == "sqlite":
         await session.execute(text("UPDATE event_settings SET tenant_id = tenant_id WHERE 1 = 0"))
 
 
@@ -112,9 +108,8 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     unique key decides); the client event ids actually inserted."""
     if not rows:
         return set()
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
     statement = (
-        insert(EVENTS)
+        insert_for(session, EVENTS)
         .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])
         .returning(EVENTS.c.event_id)
     )

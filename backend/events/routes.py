@@ -53,7 +53,7 @@ from backend.events.schemas import (
     Outcome,
 )
 from backend.events.service import EventOutcome, IngestSettings
-from backend.profiles.routes import PROFILE_READ_ERRORS, _BrandScoped
+from backend.profiles.routes import PROFILE_READ_ERRORS, BrandScopedController
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
 WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
@@ -151,7 +151,7 @@ class _BatchOperation(Operation):
         self.request_body = _BATCH_BODY
 
 
-class EventController(_BrandScoped):
+class EventController(BrandScopedController):
     """Events: send one or a batch (idempotent on `eventId`), and query the brand's events."""
 
     path = "/v1/brands/{brand_id:uuid}/events"
@@ -241,7 +241,7 @@ class EventController(_BrandScoped):
         return EventPage([event_out(e) for e in items], next_cursor)
 
 
-class ProfileEventsController(_BrandScoped):
+class ProfileEventsController(BrandScopedController):
     """A profile's events (its timeline) and carts."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}"
@@ -282,7 +282,7 @@ class ProfileEventsController(_BrandScoped):
         return CartPage([cart_out(c) for c in carts], None)
 
 
-class EventTypeController(_BrandScoped):
+class EventTypeController(BrandScopedController):
     """Event types the brand declares, with the JSON Schema of their properties."""
 
     path = "/v1/brands/{brand_id:uuid}/event-types"
@@ -352,7 +352,7 @@ class EventTypeController(_BrandScoped):
         await service.delete_event_type(db_session, name)
 
 
-class EventSettingsController(_BrandScoped):
+class EventSettingsController(BrandScopedController):
     """How the brand ingests events."""
 
     path = "/v1/brands/{brand_id:uuid}/event-settings"

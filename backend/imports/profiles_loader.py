@@ -27,7 +27,7 @@ from backend.core.errors import LevierError
 from backend.core.ids import new_id
 from backend.core.tenancy import TenantId
 from backend.imports import repository
-from backend.imports.mapping import PROFILE_FIELDS, Target, Targets
+from backend.imports.mapping import PROFILE_FIELDS, Target, Targets, identity_key_of
 from backend.imports.models import ImportMode
 from backend.imports.reader import Record
 from backend.profiles import gdpr
@@ -36,8 +36,6 @@ from backend.profiles.attributes import unique_key, validate_values
 from backend.profiles.fields import (
     FieldErrors,
     normalise_country,
-    normalise_email,
-    normalise_phone,
     normalise_standard_fields,
 )
 from backend.profiles.models import AttributeType, ProfileAttribute
@@ -243,24 +241,23 @@ class ProfileLoader:
 
     def _raw_keys(self, record: Record) -> list[tuple[str, str]]:
         """The identity keys of a record, normalised as the row checks would (no key: [])."""
+        targets = [(self.targets.of(column), value) for column, value in record.values.items()]
+        country = next(
+            (
+                normalise_country(str(value))
+                for target, value in targets
+                if isinstance(target, Target)
+                and target.kind == "field"
+                and target.name == "country"
+            ),
+            None,
+        )
         keys: list[tuple[str, str]] = []
-        phone: str | None = None
-        country: str | None = None
-        for column, value in record.values.items():
-            target = self.targets.of(column)
-            if not isinstance(target, Target) or target.kind == "attribute":
-                continue
-            if target.kind == "external":
-                keys.append((EXTERNAL + target.name, str(value).strip()))
-            elif target.name == "email" and isinstance(value, str):
-                if email := normalise_email(value):
-                    keys.append((EMAIL, email))
-            elif target.name == "phone" and isinstance(value, str):
-                phone = value
-            elif target.name == "country" and isinstance(value, str):
-                country = normalise_country(value)
-        if phone is not None and (number := normalise_phone(phone, country or self.region)):
-            keys.append((PHONE, number))
+        for target, value in targets:
+            if isinstance(target, Target):
+                key = identity_key_of(target, value, country or self.region)
+                if isinstance(key, tuple):
+                    keys.append(key)
         return keys
 
     # Writing -------------------------------------------------------------------------------

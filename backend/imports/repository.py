@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import ColumnElement, Select
 
-from backend.core.db import JSONType
+from backend.core.db import JSONType, dialect_of, insert_for
 from backend.core.tenancy import TenantId
 from backend.imports import staging
 from backend.imports.mapping import PROFILE_FIELDS
@@ -124,7 +124,7 @@ def _lookup(
     batch. SQLite probes indexes per row anyway, and has no LATERAL."""
     keys = [stage.c[staged] for staged, _ in on]
     matches = [table.c[column] == stage.c[staged] for staged, column in on]
-    if staging.dialect_of(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         found = (
             select(*[table.c[c] for c in columns])
             .where(table.c.tenant_id == tenant, *matches)
@@ -199,7 +199,7 @@ async def add_rejections(
         {"tenant_id": tenant, "import_id": import_id, "line": line, "reason": reason, "raw": raw}
         for line, reason, raw in rows
     ]
-    statement = staging.insert_for(session, table).on_conflict_do_nothing()
+    statement = insert_for(session, table).on_conflict_do_nothing()
     await session.execute(statement, values)
 
 
@@ -309,7 +309,7 @@ async def rows_matching_profiles(
     k = _LINE_KEYS
     key_matches = [_I.c.tenant_id == tenant, _I.c.kind == k.c.kind, _I.c.value == k.c.value]
     profile_of_key = and_(_P.c.tenant_id == tenant, _P.c.id == _I.c.profile_id)
-    if staging.dialect_of(session) == "postgresql":  # one probe per key (see _lookup)
+    if dialect_of(session) == "postgresql":  # one probe per key (see _lookup)
         profile: Any = (
             select(_P).join(_I, profile_of_key).where(*key_matches).limit(1).lateral("profile")
         )
@@ -363,7 +363,7 @@ async def write_profiles(
     await _staged(session, _KEYS, keys)
     await _staged(session, _UNIQUE, claims)
     brand = literal(tenant, _P.c.tenant_id.type)
-    pg = staging.dialect_of(session) == "postgresql"
+    pg = dialect_of(session) == "postgresql"
     updates = [row for row in profiles if not row["is_new"]]
     # An updated profile whose email or phone changes gives up the old key. A changed value is
     # a key the profile does not hold yet, so it is staged in ``keys``: without one, no release.
@@ -444,7 +444,7 @@ async def write_profiles(
         (_U, _UNIQUE, ("attribute", "value")),
     ):
         await session.execute(
-            staging.insert_for(session, target)
+            insert_for(session, target)
             .from_select(
                 ["tenant_id", *columns, "profile_id"],
                 select(brand, *[stage.c[c] for c in columns], stage.c.profile_id).where(true()),
@@ -486,7 +486,7 @@ async def write_orders(
     await _staged(session, _LINES, lines)
     brand = literal(tenant, _O.c.tenant_id.type)
     fields = ("profile_id", "occurred_at", "amount", "currency", "store", "channel")
-    insert = staging.insert_for(session, _O).from_select(
+    insert = insert_for(session, _O).from_select(
         ["tenant_id", "id", "order_id", *fields],
         select(brand, s.c.id, s.c.order_id, *[s.c[f] for f in fields]).where(true()),
     )

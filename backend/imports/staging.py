@@ -12,19 +12,14 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Column, MetaData, Table, func, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.sql.expression import ColumnElement
 
-from backend.core.db import JSONType
+from backend.core.db import JSONType, dialect_of
 
 _METADATA = MetaData()
 TRUE = true
-
-
-def dialect_of(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 def staging_table(name: str, *columns: Column[Any]) -> Table:
@@ -76,12 +71,6 @@ async def load(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any
 
 def _is_json(column: Column[Any]) -> bool:
     return "JSON" in type(column.type).__name__.upper() or "JSON" in repr(column.type).upper()
-
-
-def insert_for(session: AsyncSession, table: Table) -> Any:
-    """The dialect's INSERT, which knows ``ON CONFLICT``."""
-    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
-    return insert(table)
 
 
 def json_merge(session: AsyncSession, stored: Any, given: Any) -> ColumnElement[Any]:

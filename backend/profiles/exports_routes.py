@@ -23,7 +23,7 @@ from backend.profiles.routes import (
     PROFILE_WRITE_ERRORS,
     READ_ERRORS,
     WRITE_ERRORS,
-    _BrandScoped,
+    BrandScopedController,
     consent_out,
     merge_out,
     order_out,
@@ -61,7 +61,7 @@ def export_out(export: ProfileExport) -> ExportOut:
     )
 
 
-class ExportController(_BrandScoped):
+class ExportController(BrandScopedController):
     """Exports of the brand's profiles: request one, follow it, download the file."""
 
     path = "/v1/brands/{brand_id:uuid}/exports"
@@ -144,7 +144,7 @@ class ExportController(_BrandScoped):
         )
 
 
-class ProfileGdprController(_BrandScoped):
+class ProfileGdprController(BrandScopedController):
     """GDPR requests about one person: erasure and access (export of everything held)."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles"

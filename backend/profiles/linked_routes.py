@@ -23,7 +23,7 @@ from backend.profiles.routes import (
     PROFILE_READ_ERRORS,
     READ_ERRORS,
     WRITE_ERRORS,
-    _BrandScoped,
+    BrandScopedController,
 )
 from backend.profiles.schemas import (
     LinkedColumn,
@@ -75,7 +75,7 @@ def version_out(version: LinkedRowVersion) -> LinkedRowVersionOut:
     )
 
 
-class LinkedTableController(_BrandScoped):
+class LinkedTableController(BrandScopedController):
     """The brand's linked tables and their rows (each row belongs to one profile)."""
 
     path = "/v1/brands/{brand_id:uuid}/linked-tables"
@@ -249,7 +249,7 @@ class LinkedTableController(_BrandScoped):
         return LinkedRowHistory([version_out(v) for v in items], cursor)
 
 
-class ProfileLinkedController(_BrandScoped):
+class ProfileLinkedController(BrandScopedController):
     """A profile's rows in one linked table."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles"

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, String, delete, func, literal, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from backend.core.db import JSONType, insert_ignoring_conflict
+from backend.core.db import JSONType, dialect_of, insert_ignoring_conflict
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId
 from backend.profiles.models import (
@@ -51,7 +51,7 @@ async def attribute_by_key(session: AsyncSession, key: str) -> ProfileAttribute 
 async def strip_attribute(session: AsyncSession, key: str) -> None:
     """Remove ``key`` from every profile's attributes, set-based."""
     stripped: ColumnElement[Any]
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         stripped = Profile.attributes.op("-", return_type=JSONType)(literal(key, String))
     else:
         stripped = func.json_remove(Profile.attributes, f"$.{key}")
@@ -61,10 +61,6 @@ async def strip_attribute(session: AsyncSession, key: str) -> None:
 
 
 # Profiles --------------------------------------------------------------------------------------
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile | None:

@@ -166,13 +166,17 @@ def _named_fields(request: Request[Any, Any, Any], exc: ValidationException) -> 
     )
 
 
-class _BrandScoped(Controller):
+class BrandScopedController(Controller):
+    """Routes under a brand that may name a profile: the brand guard, the tenant, field-named
+    validation errors, and a 308 to the survivor for a merged profile id (events and triggers
+    nest their per-profile routes on it too)."""
+
     guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
     exception_handlers = {ValidationException: _named_fields, ProfileMerged: _merged_redirect}
 
 
-class ProfileAttributeController(_BrandScoped):
+class ProfileAttributeController(BrandScopedController):
     """The brand's profile attributes (its profile schema beyond the standard fields)."""
 
     path = "/v1/brands/{brand_id:uuid}/profile-attributes"
@@ -245,7 +249,7 @@ class ProfileAttributeController(_BrandScoped):
         await attributes.delete_attribute(db_session, attribute_id)
 
 
-class ConsentTopicController(_BrandScoped):
+class ConsentTopicController(BrandScopedController):
     """The brand's subscription topics (newsletter, offers…)."""
 
     path = "/v1/brands/{brand_id:uuid}/consent-topics"
@@ -312,7 +316,7 @@ class ConsentTopicController(_BrandScoped):
         await consents.delete_topic(db_session, topic_id)
 
 
-class ProfileController(_BrandScoped):
+class ProfileController(BrandScopedController):
     """Profiles: create, upsert by identity key, read, update, delete, merge, consents.
 
     A merged profile's id answers 308 with the survivor's URL in `Location`.

@@ -21,10 +21,9 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import utcnow
+from backend.core.db import dialect_of, insert_for, utcnow
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId
@@ -40,10 +39,6 @@ from backend.triggers.models import (
 
 # Rows per INSERT: well under SQLite's bound-parameter limit.
 INSERT_CHUNK = 500
-
-
-def dialect_of(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 # Occurrences -----------------------------------------------------------------------------------
@@ -66,7 +61,6 @@ async def insert_occurrences(
     ON CONFLICT DO NOTHING: the unique key, not a prior read, decides, so racing writers and
     scheduler replicas store an occurrence once.
     """
-    insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     table = TriggerOccurrence.__table__
     assert isinstance(table, Table)
     inserted: list[UUID] = []
@@ -88,7 +82,7 @@ async def insert_occurrences(
             for o in chunk
         ]
         statement = (
-            insert(table)
+            insert_for(session, table)
             .values(values)
             .on_conflict_do_nothing(index_elements=["tenant_id", "type", "dedupe_key"])
             .returning(table.c.id)

@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging
 from backend.core.errors import problem_responses
-from backend.profiles.routes import _BrandScoped
+from backend.profiles.routes import BrandScopedController
 from backend.triggers import service
 from backend.triggers.models import TriggerDefinition, TriggerOccurrence
 from backend.triggers.schemas import (
@@ -67,7 +67,7 @@ def occurrence_out(occurrence: TriggerOccurrence) -> OccurrenceOut:
     )
 
 
-class TriggerController(_BrandScoped):
+class TriggerController(BrandScopedController):
     """The brand's trigger definitions: what raises occurrences, and when."""
 
     path = "/v1/brands/{brand_id:uuid}/triggers"
@@ -138,7 +138,7 @@ class TriggerController(_BrandScoped):
         await service.delete_definition(db_session, trigger_id)
 
 
-class TriggerOccurrenceController(_BrandScoped):
+class TriggerOccurrenceController(BrandScopedController):
     """Trigger occurrences: each raised once per (type, dedupe key)."""
 
     path = "/v1/brands/{brand_id:uuid}/triggers/occurrences"
@@ -179,7 +179,7 @@ class TriggerOccurrenceController(_BrandScoped):
         return OccurrencePage([occurrence_out(o) for o in items], cursor)
 
 
-class ProfileTriggerOccurrenceController(_BrandScoped):
+class ProfileTriggerOccurrenceController(BrandScopedController):
     """One profile's trigger occurrences."""
 
     path = "/v1/brands/{brand_id:uuid}/triggers/profiles/{profile_id:uuid}/occurrences"
