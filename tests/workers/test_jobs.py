@@ -84,6 +84,9 @@ async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
     app = create_app(settings.replace(embedded_worker=True, relay_interval_seconds=3600))
     async with app.lifespan():
         world = await make_world(app)
+        # The app's scheduler claims the periodic tasks on its first tick, then wakes the app's
+        # relay: once that tick is over and drained, nothing but the failing relay sends.
+        await _first_tick_done(app)
         await run_jobs(app)  # the world's own jobs
         brand = await _create_brand(app, world.agency_a.id, "Patient")
         unreachable = build_broker(settings.replace(redis_url="redis://127.0.0.1:1/0"))
@@ -97,6 +100,21 @@ async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
         assert await _brand_status(app, brand.id) is BrandStatus.PROVISIONING
         await run_jobs(app)  # the broker of the app is reachable: the same row goes out
         assert await _brand_status(app, brand.id) is BrandStatus.ACTIVE
+
+
+async def _first_tick_done(app: Litestar) -> None:
+    """Wait (without a time bound: a condition) until periodic tasks exist and none is unclaimed."""
+    while True:
+        async with session_of(app) as session:
+            total = await session.scalar(select(func.count()).select_from(DueTask))
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(DueTask)
+                .where(DueTask.enqueued_at.is_(None), DueTask.due_at <= utcnow())
+            )
+        if total and not waiting:
+            return
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.worker
