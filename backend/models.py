@@ -40,6 +40,7 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.triggers.models import (
     TriggerCart,
@@ -89,6 +90,9 @@ __all__ = [
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "RfmRun",
+    "RfmScore",
+    "RfmSettings",
     "Suppression",
     "TriggerCart",
     "TriggerDefinition",

@@ -56,6 +56,14 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.rfm.models import (
+    RfmKind,
+    RfmMethod,
+    RfmRun,
+    RfmRunStatus,
+    RfmScore,
+    RfmSettings,
+)
 from backend.tenancy.models import BrandSettings
 from backend.triggers.models import (
     TriggerCart,
@@ -89,6 +97,7 @@ class Parents:
     event_id: UUID = field(default_factory=uuid4)
     delivery_id: UUID = field(default_factory=uuid4)
     trigger_definition_id: UUID = field(default_factory=uuid4)
+    rfm_run_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -262,6 +271,28 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     ),
     "trigger_carts": lambda p: TriggerCart(
         cart_id="isolation", profile_id=p.profile_id, cart_updated_at=utcnow()
+    ),
+    "rfm_settings": lambda _: RfmSettings(
+        purchase_window_days=365, engagement_window_days=365, engagement_events=[]
+    ),
+    "rfm_runs": lambda p: RfmRun(
+        id=p.rfm_run_id,
+        kind=RfmKind.PURCHASE,
+        as_of=utcnow(),
+        window_days=365,
+        status=RfmRunStatus.SUCCEEDED,
+        method=RfmMethod.QUINTILES,
+    ),
+    "rfm_scores": lambda p: RfmScore(
+        run_id=p.rfm_run_id,
+        profile_id=p.profile_id,
+        recency_days=1,
+        frequency=1,
+        monetary=Decimal("1"),
+        r=5,
+        f=1,
+        m=1,
+        segment="New",
     ),
 }
 

@@ -1,0 +1,1 @@
+"""RFM: purchase and engagement Recency / Frequency / Monetary scores per profile, per run."""
