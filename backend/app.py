@@ -37,6 +37,7 @@ from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
 from backend.core.outbox import OutboxRelay
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
+from backend.core.read_cache import config_cache_info
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
 from backend.events.routes import (
@@ -123,7 +124,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = (settings or load_settings()).validate()
     configure_logging(settings)
     engine = create_engine(settings.database_url)
-    session_factory = make_session_factory(engine, secret_key=settings.secret_key)
+    session_factory = make_session_factory(
+        engine,
+        secret_key=settings.secret_key,
+        info=config_cache_info(settings.config_cache_seconds),
+    )
     broker, runtime = build_job_system(settings)
     rate_limiter = build_rate_limiter(settings)
     relay = OutboxRelay(

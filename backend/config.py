@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # How long a process keeps a resolved bearer token; also how long a revocation or a withdrawn
     # role takes to reach the other processes (a commit in the same process forgets at once).
     caller_cache_seconds: float = 5.0
+    # How long a process keeps a brand's event settings, event types and trigger definitions;
+    # also how long a change to them takes to reach the other processes.
+    config_cache_seconds: float = 5.0
     login_max_failures: int = 5
     login_lockout_seconds: int = 60
     # GraphQL guards against hostile queries.

@@ -18,6 +18,7 @@ from backend.config import Settings
 from backend.core.db import create_engine
 from backend.core.jobs import TaskContext, TaskSpec, take_outbox_flag
 from backend.core.outbox import OutboxRelay, SendToBroker
+from backend.core.read_cache import config_cache_info
 from backend.core.tenancy import TenantId, make_session_factory, open_session
 
 log = structlog.get_logger("levier.tasks")
@@ -35,7 +36,11 @@ class TaskRuntime:
         loop = asyncio.get_running_loop()
         if self._factory is None or self._loop is not loop:
             self._engine = create_engine(self.settings.database_url)
-            self._factory = make_session_factory(self._engine, secret_key=self.settings.secret_key)
+            self._factory = make_session_factory(
+                self._engine,
+                secret_key=self.settings.secret_key,
+                info=config_cache_info(self.settings.config_cache_seconds),
+            )
             self._loop = loop
         return self._factory
 

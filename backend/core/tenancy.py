@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any, NewType
 from uuid import UUID
 
@@ -64,17 +65,21 @@ def session_tenant(session: Session | AsyncSession) -> TenantId | None:
 
 
 def make_session_factory(
-    engine: AsyncEngine, *, secret_key: str | None = None
+    engine: AsyncEngine,
+    *,
+    secret_key: str | None = None,
+    info: Mapping[str, Any] | None = None,
 ) -> async_sessionmaker[AsyncSession]:
     """Sessions of the application. With ``secret_key``, each session carries a key derived from
     it for keyed hashes of personal data (:func:`hash_key_of`), so a service needing one keeps
-    the plain ``(session, …)`` signature."""
-    info: dict[str, Any] = {}
+    the plain ``(session, …)`` signature; ``info`` adds other such shared objects (a read
+    cache)."""
+    shared: dict[str, Any] = dict(info or {})
     if secret_key is not None:
         derived = hmac.new(secret_key.encode(), b"levier:keyed-hashes", hashlib.sha256).digest()
-        info[HASH_KEY_INFO_KEY] = derived
+        shared[HASH_KEY_INFO_KEY] = derived
     return async_sessionmaker(
-        engine, sync_session_class=LevierSession, expire_on_commit=False, info=info
+        engine, sync_session_class=LevierSession, expire_on_commit=False, info=shared
     )
 
 

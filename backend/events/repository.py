@@ -40,11 +40,8 @@ async def get_settings(session: AsyncSession) -> EventSettings | None:
     return await session.scalar(select(EventSettings))
 
 
-async def event_types_named(session: AsyncSession, names: Sequence[str]) -> list[EventType]:
-    if not names:
-        return []
-    query = select(EventType).where(EventType.name.in_(sorted(set(names))))
-    return list((await session.scalars(query)).all())
+async def all_event_types(session: AsyncSession) -> list[EventType]:
+    return list((await session.scalars(select(EventType))).all())
 
 
 async def event_type_by_name(session: AsyncSession, name: str) -> EventType | None:

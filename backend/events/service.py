@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +27,8 @@ from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
-from backend.core.tenancy import TenantId
+from backend.core.read_cache import cached, watch_config_tables
+from backend.core.tenancy import TenantId, session_tenant
 from backend.events import commerce, repository
 from backend.events.models import (
     DEFAULT_MAX_FUTURE_SKEW_SECONDS,
@@ -55,6 +57,8 @@ from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
 from backend.tenancy import service as tenancy_service
 
 EMAIL, PHONE, EXTERNAL = profiles_service.EMAIL, profiles_service.PHONE, profiles_service.EXTERNAL
+
+watch_config_tables("event_settings", "event_types")
 
 
 class BatchTooLarge(LevierError):
@@ -119,12 +123,31 @@ def cart_changes(events: Sequence[AcceptedEvent]) -> list[commerce.CartChange]:
 
 
 async def get_settings(session: AsyncSession) -> IngestSettings:
-    row = await repository.get_settings(session)
-    if row is None:
-        return IngestSettings()
-    return IngestSettings(
-        row.create_unknown_profiles, row.require_declared_types, row.max_future_skew_seconds
-    )
+    """The brand's ingestion settings (kept by the configuration cache: read on every event)."""
+
+    async def load() -> IngestSettings:
+        row = await repository.get_settings(session)
+        if row is None:
+            return IngestSettings()
+        return IngestSettings(
+            row.create_unknown_profiles, row.require_declared_types, row.max_future_skew_seconds
+        )
+
+    return await cached(session, (session_tenant(session), "event_settings"), load)
+
+
+async def declared_schemas(session: AsyncSession) -> Mapping[str, str]:
+    """Each declared event type's property schema as canonical JSON text (``""``: none), by
+    name; kept by the configuration cache, as ingestion reads it on every event."""
+
+    async def load() -> Mapping[str, str]:
+        schemas = {
+            t.name: json.dumps(t.properties_schema, sort_keys=True) if t.properties_schema else ""
+            for t in await repository.all_event_types(session)
+        }
+        return MappingProxyType(schemas)
+
+    return await cached(session, (session_tenant(session), "event_types"), load)
 
 
 async def update_settings(session: AsyncSession, data: EventSettingsUpdate) -> IngestSettings:
@@ -168,11 +191,12 @@ def _schema_errors(schema: dict[str, Any], field_name: str) -> list[dict[str, An
     return []
 
 
-def property_errors(event_type: EventType, properties: dict[str, Any]) -> list[dict[str, Any]]:
-    """The violations of ``properties`` against the type's schema, each naming its path."""
-    if not event_type.properties_schema:
+def property_errors(schema_json: str, properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The violations of ``properties`` against a type's schema (its JSON text, ``""`` for
+    none), each naming its path."""
+    if not schema_json:
         return []
-    validator = _validator(json.dumps(event_type.properties_schema, sort_keys=True))
+    validator = _validator(schema_json)
     errors = []
     for error in sorted(validator.iter_errors(properties), key=lambda e: list(e.absolute_path)):
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
@@ -494,13 +518,11 @@ async def _check_types(
     settings: IngestSettings,
     reject: Callable[[int, str, list[dict[str, Any]] | None], None],
 ) -> list[_Pending]:
-    types = {
-        t.name: t for t in await repository.event_types_named(session, [i.data.name for i in items])
-    }
+    schemas = await declared_schemas(session) if items else {}
     kept = []
     for item in items:
-        event_type = types.get(item.data.name)
-        if event_type is None:
+        schema_json = schemas.get(item.data.name)
+        if schema_json is None:
             if settings.require_declared_types:
                 reject(
                     item.index,
@@ -510,7 +532,7 @@ async def _check_types(
                 )
                 continue
         else:
-            errors = property_errors(event_type, item.data.properties)
+            errors = property_errors(schema_json, item.data.properties)
             if errors:
                 reject(item.index, f"properties do not match {item.data.name!r}", errors)
                 continue

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -25,7 +26,8 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
-from backend.core.tenancy import TenantId
+from backend.core.read_cache import cached, watch_config_tables
+from backend.core.tenancy import TenantId, session_tenant
 from backend.profiles import attributes as profile_attributes
 from backend.profiles import service as profile_service
 from backend.profiles.fields import FieldErrors
@@ -339,6 +341,31 @@ async def delete_definition(session: AsyncSession, definition_id: UUID) -> None:
 # Events ----------------------------------------------------------------------------------------
 
 
+watch_config_tables("trigger_definitions")
+
+
+@dataclass(frozen=True)
+class EnabledDefinition:
+    """What the hot paths need of an enabled definition (kept by the configuration cache)."""
+
+    id: UUID
+    key: str
+    settings: Mapping[str, Any]
+
+
+async def enabled_definitions(
+    session: AsyncSession, kind: TriggerKind
+) -> tuple[EnabledDefinition, ...]:
+    """The brand's enabled definitions of ``kind``: read on every accepted event and profile
+    write, so kept by the configuration cache."""
+
+    async def load() -> tuple[EnabledDefinition, ...]:
+        rows = await repository.enabled_definitions(session, kind)
+        return tuple(EnabledDefinition(d.id, d.key, dict(d.settings or {})) for d in rows)
+
+    return await cached(session, (session_tenant(session), "trigger_definitions", kind), load)
+
+
 def _equal(expected: Any, actual: Any) -> bool:
     # true is not 1: a boolean only equals a boolean.
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -346,7 +373,7 @@ def _equal(expected: Any, actual: Any) -> bool:
     return bool(expected == actual)
 
 
-def _matches(definition: TriggerDefinition, event: AcceptedEvent) -> bool:
+def _matches(definition: EnabledDefinition, event: AcceptedEvent) -> bool:
     settings = definition.settings or {}
     if settings.get("event_name") != event.name:
         return False
@@ -364,7 +391,7 @@ async def on_events_accepted(
     re-sent event raises nothing new); the ids of the new occurrences."""
     if not events:
         return []
-    definitions = await repository.enabled_definitions(session, TriggerKind.EVENT)
+    definitions = await enabled_definitions(session, TriggerKind.EVENT)
     occurrences = [
         NewOccurrence(
             profile_id=event.profile_id,
@@ -397,7 +424,7 @@ async def on_profile_changed(
     names a value, now holds it. Each change is its own occurrence."""
     if not changed:
         return []
-    definitions = await repository.enabled_definitions(session, TriggerKind.PROFILE_CHANGE)
+    definitions = await enabled_definitions(session, TriggerKind.PROFILE_CHANGE)
     at = now or utcnow()
     occurrences: list[NewOccurrence] = []
     for definition in definitions:
@@ -436,7 +463,7 @@ def _cart_due_key(tenant: TenantId, definition_id: UUID, cart_id: str, at: dt.da
 
 
 async def _cancel_cart_checks(session: AsyncSession, tenant: TenantId, cart: TriggerCart) -> None:
-    definitions = await repository.enabled_definitions(session, TriggerKind.ABANDONED_CART)
+    definitions = await enabled_definitions(session, TriggerKind.ABANDONED_CART)
     keys = [_cart_due_key(tenant, d.id, cart.cart_id, cart.cart_updated_at) for d in definitions]
     await due_work.cancel_scheduled(session, keys)
 
@@ -464,7 +491,7 @@ async def cart_updated(
     else:
         session.add(TriggerCart(cart_id=cart_id, profile_id=profile_id, cart_updated_at=updated_at))
     await session.flush()
-    for definition in await repository.enabled_definitions(session, TriggerKind.ABANDONED_CART):
+    for definition in await enabled_definitions(session, TriggerKind.ABANDONED_CART):
         delay = dt.timedelta(minutes=int(definition.settings["delay_minutes"]))
         await due_work.schedule(
             session,
