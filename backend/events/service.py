@@ -380,25 +380,20 @@ async def ingest(
         if item is not None:
             pending.append(item)
 
-    # 2. Already stored: acknowledged, nothing else done.
-    stored = await repository.stored_events(session, [p.data.event_id for p in pending])
-    fresh: list[_Pending] = []
-    for item in pending:
-        found = stored.get(item.data.event_id)
-        if found is None:
-            fresh.append(item)
-        else:
-            outcomes[item.index] = EventOutcome(
-                item.index, item.data.event_id, Outcome.DUPLICATE, id=found[0], profile_id=found[1]
-            )
+    def duplicate(index: int, stored: tuple[UUID, UUID]) -> None:
+        outcomes[index] = EventOutcome(
+            index, events[index].event_id, Outcome.DUPLICATE, id=stored[0], profile_id=stored[1]
+        )
 
-    # 3. Declared types and property schemas; standard commerce properties.
-    fresh = await _check_types(session, fresh, settings, reject)
+    # 2. Declared types and property schemas; standard commerce properties.
+    fresh = await _check_types(session, pending, settings, reject)
 
-    # 4. Profiles.
-    fresh = await _resolve_profiles(session, tenant, fresh, settings, reject)
+    # 3. Profiles. An event stored earlier is found by the insert's conflict, not by a read
+    #    first (one round trip fewer for new events), except before creating a profile for it.
+    fresh = await _resolve_profiles(session, tenant, fresh, settings, reject, duplicate)
 
-    # 5. One set-based insert; an event id stored meanwhile by a concurrent request is skipped.
+    # 4. One set-based insert; an event id stored already (re-sent, or by a concurrent request)
+    #    is skipped, and acknowledged as a duplicate.
     rows: list[dict[str, Any]] = [
         {
             "tenant_id": tenant,
@@ -441,14 +436,18 @@ async def ingest(
             profile_id=item.profile_id,
         )
     if lost:
-        raced = await repository.stored_events(session, [i.data.event_id for i in lost])
+        stored = await repository.stored_events(session, [i.data.event_id for i in lost])
         for item in lost:
-            id_, profile_id = raced[item.data.event_id]
-            outcomes[item.index] = EventOutcome(
-                item.index, item.data.event_id, Outcome.DUPLICATE, id=id_, profile_id=profile_id
-            )
+            duplicate(item.index, stored[item.data.event_id])
+    # A re-sent event is acknowledged even if it would not pass the checks today.
+    refused = [o for o in outcomes.values() if o.outcome is Outcome.REJECTED]
+    if refused:
+        stored = await repository.stored_events(session, [o.event_id or "" for o in refused])
+        for outcome in refused:
+            if outcome.event_id is not None and outcome.event_id in stored:
+                duplicate(outcome.index, stored[outcome.event_id])
 
-    # 6. What stored events change elsewhere.
+    # 5. What stored events change elsewhere.
     for event in accepted:
         await commerce.apply(
             session, event.name, event.profile_id, event.occurred_at, event.properties
@@ -546,13 +545,30 @@ async def _resolve_profiles(
     items: list[_Pending],
     settings: IngestSettings,
     reject: Callable[[int, str, list[dict[str, Any]] | None], None],
+    duplicate: Callable[[int, tuple[UUID, UUID]], None],
 ) -> list[_Pending]:
     """Set each item's profile: by id (a merged id resolves to the survivor), or by identity
     keys; unknown keys create a profile (an upsert, merging when keys point to several) when the
-    brand allows it. Rejects the items that name no profile."""
+    brand allows it, unless the event is stored already (a duplicate). Rejects the items that
+    name no profile."""
     by_keys = [i for i in items if i.data.profile_id is None]
     owners = await repository.owners_of_keys(session, [k for i in by_keys for k in i.keys])
     rejected: set[int] = set()
+
+    def resolved_by_keys(item: _Pending) -> bool:
+        found = {owners[k] for k in item.keys if k in owners}
+        return len(found) == 1 and all(k in owners for k in item.keys)
+
+    if settings.create_unknown_profiles:
+        # A re-sent event must not create a profile its first sending did not need (the keys
+        # may have moved since): such events are found stored before any upsert.
+        upserting = [i for i in by_keys if not resolved_by_keys(i)]
+        stored = await repository.stored_events(session, [i.data.event_id for i in upserting])
+        for item in upserting:
+            if item.data.event_id in stored:
+                rejected.add(item.index)
+                duplicate(item.index, stored[item.data.event_id])
+        by_keys = [i for i in by_keys if i.index not in rejected]
 
     def refuse(item: _Pending, reason: str, errors: list[dict[str, Any]] | None) -> None:
         rejected.add(item.index)

@@ -57,6 +57,8 @@ async def test_configuration_is_read_once_for_many_events(
     for table in CONFIG_TABLES:
         assert any(table in s for s in warm_up), table
         assert not any(table in s for s in statements), table
+    # New events of a known profile are not looked up before their insert either.
+    assert not any("FROM events" in s for s in statements)
 
 
 async def test_a_settings_change_committed_here_bites_at_once(

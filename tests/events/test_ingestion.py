@@ -62,6 +62,41 @@ async def test_resent_event_is_acknowledged_as_duplicate_and_stored_once(
     assert len(await events_of(client, world)) == 1
 
 
+async def test_resent_event_is_a_duplicate_even_if_it_would_now_be_refused(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    first = await send(client, world, event("e-1", "signed_up", email="a@example.com"))
+    assert first.status_code == 202, first.text
+    declared = await client.post(
+        brand_url(world, "/event-types"),
+        json={"name": "signed_up", "propertiesSchema": {"type": "object", "required": ["plan"]}},
+        headers=world.manager_a.headers,
+    )
+    assert declared.status_code == 201, declared.text
+    again = await send(client, world, event("e-1", "signed_up", email="a@example.com"))
+    assert again.status_code == 200, again.text
+    assert (again.json()["outcome"], again.json()["id"]) == ("duplicate", first.json()["id"])
+
+
+async def test_resent_event_creates_no_profile_when_its_keys_moved_away(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    first = await send(client, world, event("e-1", email="old@example.com"))
+    profile_id = first.json()["profileId"]
+    moved = await client.patch(
+        brand_url(world, f"/profiles/{profile_id}"),
+        json={"email": "new@example.com"},
+        headers=world.manager_a.headers,
+    )
+    assert moved.status_code == 200, moved.text
+    again = await send(client, world, event("e-1", email="old@example.com"))
+    assert (again.json()["outcome"], again.json()["profileId"]) == ("duplicate", profile_id)
+    listed = await client.get(brand_url(world, "/profiles"), headers=world.viewer_a.headers)
+    assert [p["id"] for p in listed.json()["items"]] == [profile_id]
+
+
 async def test_batch_reports_each_event_and_a_bad_event_never_sinks_the_good_ones(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
