@@ -40,6 +40,7 @@ from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.read_cache import config_cache_info
 from backend.core.security_headers import SecurityHeadersMiddleware
 from backend.core.tenancy import make_session_factory
+from backend.events.batcher import SingleEventBatcher
 from backend.events.routes import (
     EventController,
     EventSettingsController,
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "worker": None,
         "rate_limiter": rate_limiter,
         "caller_cache": CallerCache(settings.caller_cache_seconds),
+        "event_batcher": SingleEventBatcher(session_factory, relay.wake),
         "oauth_server": AuthorizationServer(settings),
     }
     app = Litestar(

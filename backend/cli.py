@@ -96,14 +96,27 @@ def main(ctx: click.Context) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="API processes sharing the port (one per core pays on a busy node); needs Redis.",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+@handles_errors
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve the API and GraphQL (and, without Redis, the worker and scheduler in-process)."""
     import uvicorn
 
     from backend.app import create_app
 
     settings = settings_from(ctx)
+    if workers > 1 and settings.runs_embedded_worker:
+        # Each process would run its own in-memory broker: jobs queued in one never reach another.
+        raise SettingsError(
+            "levier serve --workers above 1 needs LEVIER_REDIS_URL (a shared broker)"
+        )
     emit(
         {
             "serving": f"http://{host}:{port}",
@@ -112,6 +125,18 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             "embedded_worker": settings.runs_embedded_worker,
         }
     )
+    if workers > 1:
+        # Each process builds its app from the environment, as this one did.
+        uvicorn.run(
+            "backend.app:create_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 

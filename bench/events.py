@@ -1,10 +1,11 @@
 """Sustained event ingestion over HTTP against PostgreSQL, the API run as in production.
 
-`levier serve` runs as a subprocess (PostgreSQL, Redis, rate limiting off so that the limiter does
-not cap the load); an asyncio httpx load generator on the same machine sends, for a fixed time,
-single events from many concurrent clients and batches of 100 from a few. A bare Litestar
-endpoint returning a constant, served the same way (uvicorn, one process) and loaded by the same
-generator with the same bodies, is the ceiling. Prints events/s and p50/p99 request latency.
+`levier serve --workers N` runs as a subprocess (PostgreSQL, Redis, rate limiting off so that the
+limiter does not cap the load); wrk on the same machine (one thread, keep-alive connections, a
+Lua script giving every request fresh event ids) sends, for a fixed time, single events from many
+concurrent clients and batches of 100 from a few. A bare Litestar endpoint returning a constant,
+served the same way (uvicorn, N processes) and loaded by the same generator with the same bodies,
+is the ceiling. Prints events/s and p50/p99 request latency. Needs wrk (`apt-get install wrk`).
 
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test@127.0.0.1:5432/levier_bench \
     LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.events [--seconds 20]
@@ -17,17 +18,17 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
-import statistics
+import re
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 import httpx
-import msgspec
 from sqlalchemy import text
 
 from backend.auth import service as auth_service
@@ -98,73 +99,106 @@ async def wait_ready(url: str) -> None:
 @dataclass
 class Run:
     label: str
-    requests: int
-    events: int
-    seconds: float
-    latencies: list[float]
+    requests_per_second: float
+    events_per_request: int
+    p50_ms: float
+    p99_ms: float
     failures: int
 
     def line(self) -> str:
-        ordered = sorted(self.latencies)
-        p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
-        p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else float("nan")
         return (
-            f"{self.label:<34} {self.events / self.seconds:10.0f} events/s "
-            f"{self.requests / self.seconds:8.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
-            f"  failures {self.failures}"
+            f"{self.label:<34} {self.requests_per_second * self.events_per_request:10.0f} "
+            f"events/s {self.requests_per_second:8.0f} req/s  p50 {self.p50_ms:6.1f} ms  "
+            f"p99 {self.p99_ms:6.1f} ms  failures {self.failures}"
         )
 
 
-async def load(
+# wrk's Lua: every request a new body (fresh event ids), built from the thread's own counter.
+WRK_SCRIPT = """
+local counter = 0
+local thread_id = 0
+local threads = 0
+function setup(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+local function event(n, i)
+  return string.format(
+    '{"eventId":"%s-%d-%d-%d","name":"page_viewed","email":"bench%d@example.com",'
+    .. '"properties":{"url":"/products/%d","referrer":"newsletter"}}',
+    RUN, thread_id, n, i, (thread_id * 7919 + n * 31 + i) % PROFILES, n % 500)
+end
+request = function()
+  counter = counter + 1
+  local body
+  if PER_REQUEST == 1 then
+    body = event(counter, 0)
+  else
+    local parts = {}
+    for i = 1, PER_REQUEST do parts[i] = event(counter, i) end
+    body = '{"events":[' .. table.concat(parts, ",") .. ']}'
+  end
+  return wrk.format("POST", nil, HEADERS, body)
+end
+"""
+
+
+def _milliseconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    assert match, text
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def load(
     label: str,
     url: str,
     headers: dict[str, str],
-    body_of: Any,
+    run: str,
     *,
     clients: int,
     per_request: int,
     seconds: float,
-    expect: int,
 ) -> Run:
-    """``clients`` closed-loop clients posting ``body_of(client, n)`` for ``seconds``."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    failures = 0
-    requests = 0
-    deadline = time.perf_counter() + seconds
-
-    async def client(number: int) -> None:
-        nonlocal failures, requests
-        # One connection per client: a shared httpx pool serialises many concurrent clients.
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-            n = 0
-            while time.perf_counter() < deadline:
-                content = body_of(number, n)
-                n += 1
-                start = time.perf_counter()
-                response = await http.post(url, content=content, headers=headers)
-                latencies.append(time.perf_counter() - start)
-                requests += 1
-                if response.status_code != expect:
-                    failures += 1
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(clients)))
-    elapsed = time.perf_counter() - started
-    if statuses:
-        print(f"{label}: unexpected statuses {statuses}", file=sys.stderr)
-    return Run(label, requests, requests * per_request, elapsed, latencies, failures)
-
-
-def event_body(run: str, client: int, n: int, index: int = 0) -> dict[str, Any]:
-    return {
-        "eventId": f"{run}-{client}-{n}-{index}",
-        "name": "page_viewed",
-        "email": f"bench{(client * 7919 + n * 31 + index) % PROFILES}@example.com",
-        "properties": {"url": f"/products/{n % 500}", "referrer": "newsletter"},
-    }
+    """``clients`` keep-alive connections posting new events for ``seconds``, driven by wrk
+    (one thread: the other core is the server's)."""
+    lua_headers = ", ".join(f'["{name}"] = "{value}"' for name, value in headers.items())
+    script = (
+        f'RUN = "{run}"\nPROFILES = {PROFILES}\nPER_REQUEST = {per_request}\n'
+        f"HEADERS = {{{lua_headers}}}\n{WRK_SCRIPT}"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        command = [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            file.name,
+        ]
+        printed = subprocess.run(  # noqa: S603  (wrk, our arguments)
+            [*command, url], capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        os.unlink(file.name)
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", printed).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"50%\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", printed)
+    errors = re.search(r"Socket errors: .*", printed)
+    if errors:
+        print(f"{label}: {errors.group(0)}", file=sys.stderr)
+    return Run(
+        label,
+        rate,
+        per_request,
+        _milliseconds(p50),
+        _milliseconds(p99),
+        int(failed.group(1)) if failed else 0,
+    )
 
 
 async def analyze(database_url: str) -> None:
@@ -176,83 +210,35 @@ async def analyze(database_url: str) -> None:
     await engine.dispose()
 
 
-async def measure(
-    base: str,
-    database_url: str,
-    brand: str,
-    token: str,
-    seconds: float,
-    clients: int,
-    batch: int,
-    batchers: int,
+def measure(
+    base: str, brand: str, token: str, seconds: float, clients: int, batch: int, batchers: int
 ) -> list[Run]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     run = uuid4().hex[:8]
-    encode = msgspec.json.encode
-
-    def single(client: int, n: int) -> bytes:
-        return encode(event_body(run, client, n))
-
-    def batched(client: int, n: int) -> bytes:
-        events = [event_body(run + "b", client, n, i) for i in range(batch)]
-        return encode({"events": events})
-
     ceiling = f"http://127.0.0.1:{CEILING_PORT}/constant"
     events_url = f"{base}/v1/brands/{brand}/events"
-    warm = await load(
-        "warm-up",
-        events_url,
-        headers,
-        lambda client, n: encode(event_body(run + "w", client, n)),
-        clients=4,
-        per_request=1,
-        seconds=2,
-        expect=202,
-    )
-    assert warm.failures == 0, "the API refused the warm-up events"
-    await analyze(database_url)
     return [
-        await load(
-            f"ceiling, 1-event body x{clients}",
-            ceiling,
-            headers,
-            single,
-            clients=clients,
-            per_request=1,
-            seconds=seconds,
-            expect=200,
-        ),
-        await load(
-            f"single events x{clients} clients",
-            events_url,
-            headers,
-            single,
-            clients=clients,
-            per_request=1,
-            seconds=seconds,
-            expect=202,
-        ),
-        await load(
-            f"ceiling, {batch}-event body x{batchers}",
-            ceiling,
-            headers,
-            batched,
-            clients=batchers,
-            per_request=batch,
-            seconds=seconds,
-            expect=200,
-        ),
-        await load(
-            f"batches of {batch} x{batchers} clients",
-            events_url + "/batch",
-            headers,
-            batched,
-            clients=batchers,
-            per_request=batch,
-            seconds=seconds,
-            expect=200,
-        ),
-    ]
+        load(f"ceiling, 1-event body x{clients}", ceiling, headers, run + "c",
+             clients=clients, per_request=1, seconds=seconds),
+        load(f"single events x{clients} clients", events_url, headers, run + "s",
+             clients=clients, per_request=1, seconds=seconds),
+        load(f"ceiling, {batch}-event body x{batchers}", ceiling, headers, run + "d",
+             clients=batchers, per_request=batch, seconds=seconds),
+        load(f"batches of {batch} x{batchers} clients", events_url + "/batch", headers, run + "b",
+             clients=batchers, per_request=batch, seconds=seconds),
+    ]  # fmt: skip
+
+
+async def stored_events(database_url: str, brand: str) -> int:
+    engine = create_engine(database_url)
+    async with engine.connect() as connection:
+        # Row-level security: the brand's rows are visible once the session names it.
+        await connection.execute(
+            text("SELECT set_config('levier.tenant_id', :b, false)"), {"b": brand}
+        )
+        count = await connection.scalar(text("SELECT count(*) FROM events"))
+    await engine.dispose()
+    return int(count or 0)
 
 
 def ceiling_app() -> Any:
@@ -272,15 +258,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--batch-clients", type=int, default=4)
-    parser.add_argument("--serve-ceiling", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="API processes")
     args = parser.parse_args()
-    if args.serve_ceiling:
-        import uvicorn
-
-        uvicorn.run(
-            ceiling_app(), host="127.0.0.1", port=CEILING_PORT, log_config=None, access_log=False
-        )
-        return
+    if shutil.which("wrk") is None:
+        sys.exit("bench.events needs wrk (Debian: apt-get install wrk)")
     url = os.environ["LEVIER_BENCH_DATABASE_URL"]
     redis_url = os.environ["LEVIER_BENCH_REDIS_URL"]
     settings = Settings(database_url=url, redis_url=redis_url, log_level="WARNING")
@@ -295,30 +276,33 @@ def main() -> None:
         "LEVIER_RATE_LIMIT_ENABLED": "false",
     }
     api = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1"]
-    api += ["--port", str(API_PORT)]
-    ceiling = [sys.executable, "-m", "bench.events", "--serve-ceiling"]
+    api += ["--port", str(API_PORT), "--workers", str(args.workers)]
+    # The ceiling is served the same way: uvicorn, as many processes.
+    ceiling = [sys.executable, "-m", "uvicorn", "bench.events:ceiling_app", "--factory"]
+    ceiling += ["--host", "127.0.0.1", "--port", str(CEILING_PORT), "--no-access-log"]
+    ceiling += ["--workers", str(args.workers), "--log-level", "warning"]
     base = f"http://127.0.0.1:{API_PORT}"
+    before = asyncio.run(stored_events(url, brand))
     with server(api, env), server(ceiling, env):
         asyncio.run(wait_ready(f"{base}/health"))
         asyncio.run(wait_ready(f"http://127.0.0.1:{CEILING_PORT}/constant"))
-        runs = asyncio.run(
-            measure(
-                base,
-                url,
-                brand,
-                token,
-                args.seconds,
-                args.clients,
-                args.batch,
-                args.batch_clients,
-            )
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        events_url = f"{base}/v1/brands/{brand}/events"
+        warm = load("warm-up", events_url, headers, uuid4().hex[:8], clients=4, per_request=1,
+                    seconds=2)  # fmt: skip
+        assert warm.failures == 0, "the API refused the warm-up events"
+        asyncio.run(analyze(url))
+        runs = measure(
+            base, brand, token, args.seconds, args.clients, args.batch, args.batch_clients
         )
+    stored = asyncio.run(stored_events(url, brand)) - before
     print(
         f"database=postgresql broker=redis seconds={args.seconds} profiles={PROFILES} "
-        f"cpus={os.cpu_count()}"
+        f"cpus={os.cpu_count()} api_processes={args.workers} load=wrk (1 thread)"
     )
     for result in runs:
         print(result.line())
+    print(f"events stored during the run (warm-up included): {stored}")
     print("targets: batched >= 10000 events/s; single-event p99 < 50 ms at 50 clients")
 
 

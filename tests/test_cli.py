@@ -329,6 +329,13 @@ def test_invalid_settings_exit_with_status_2() -> None:
     assert error(result, 2)["error"] == "invalid-settings"
 
 
+def test_serving_with_several_processes_needs_a_shared_broker(tmp_path: Path) -> None:
+    env: Env = {name: None for name in os.environ if name.startswith("LEVIER_")}
+    env["LEVIER_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
+    result = invoke(env, "serve", "--workers", "2")
+    assert "LEVIER_REDIS_URL" in error(result, 2)["detail"]
+
+
 def test_migrate_builds_a_fresh_database(tmp_path: Path) -> None:
     env: Env = {name: None for name in os.environ if name.startswith("LEVIER_")}
     env["LEVIER_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"

@@ -32,8 +32,10 @@ from litestar.status_codes import (
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import InvalidInput, problem_responses
+from backend.core.jobs import actor_of
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from backend.events import service
+from backend.events.batcher import SingleEventBatcher
 from backend.events.models import Cart, Event, EventType
 from backend.events.schemas import (
     MAX_BATCH,
@@ -166,13 +168,20 @@ class EventController(BrandScopedController):
         responses={**INGEST_ERRORS},
     )
     async def send_event(
-        self, db_session: DbSession, tenant: Tenant, data: JSONBody[EventIn]
+        self, request: Request[Any, Any, Any], tenant: Tenant, data: JSONBody[EventIn]
     ) -> Response[EventOutcomeOut]:
         """Store one event: 202 with its id when accepted, 200 with the stored id when an event
         with this `eventId` was stored before (nothing stored again), 422 naming the reason when
         rejected (unknown profile, undeclared type, properties failing the type's schema, a time
-        too far in the future)."""
-        [outcome] = await service.ingest(db_session, tenant, [data], source=API_SOURCE)
+        too far in the future). The answer comes once the event is committed."""
+        batcher: SingleEventBatcher = request.app.state.event_batcher
+        outcome = await batcher.submit(
+            tenant,
+            data,
+            actor=actor_of(request.scope.get("user")),
+            source=API_SOURCE,
+            request_id=request.scope["state"].get("request_id"),
+        )
         if outcome.outcome is Outcome.REJECTED:
             raise InvalidInput(outcome.reason, errors=outcome.errors)
         status = HTTP_202_ACCEPTED if outcome.outcome is Outcome.ACCEPTED else HTTP_200_OK
