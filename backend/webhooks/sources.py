@@ -42,6 +42,8 @@ async def profile_changed(
     created: bool,
     changed: frozenset[str],
 ) -> None:
+    if not created and not changed:
+        return  # a write that changed nothing (an upsert of the same values) tells no one
     kind = WebhookEventType.PROFILE_CREATED if created else WebhookEventType.PROFILE_UPDATED
     await publish(session, tenant, kind, {"profile": profile_payload(profile)})
 

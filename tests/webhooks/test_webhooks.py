@@ -177,6 +177,23 @@ async def test_only_subscribed_event_types_are_delivered(
     assert body["data"]["profile"]["firstName"] == "Ada"
 
 
+async def test_a_write_that_changes_nothing_publishes_nothing(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    with receiver() as target:
+        await create_endpoint(client, world, target.url, "profile.updated")
+        profile = await create_profile(client, world, email="ada@example.com")
+        url = brand_url(world, f"/profiles/{profile['id']}")
+        for name in ("Ada", "Ada"):  # the second write finds nothing to change
+            changed = await client.patch(
+                url, json={"firstName": name}, headers=world.manager_a.headers
+            )
+            assert changed.status_code == 200, changed.text
+        await run_jobs(app)
+    assert len(target.requests) == 1
+
+
 async def test_consent_changes_are_published(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     with receiver() as target:
