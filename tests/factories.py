@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import service as auth_service
@@ -128,6 +128,23 @@ async def make_world(app: Litestar) -> World:
         brand_b,
         owner_b,
     )
+
+
+@contextlib.contextmanager
+def statements_of(app: Litestar) -> Iterator[list[str]]:
+    """The SQL statements the app's engine sends while the block runs (the background relay's
+    polls included: filter on the tables of interest)."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 async def pending_outbox(app: Litestar) -> int:

@@ -9,7 +9,6 @@ from uuid import UUID
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import event
 
 from backend.app import create_app
 from backend.config import Environment, Settings
@@ -22,6 +21,7 @@ from tests.factories import (
     make_world,
     problem,
     session_of,
+    statements_of,
 )
 
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
@@ -968,17 +968,8 @@ async def test_brand_agencies_are_loaded_in_one_batch(
     for name in ("Brand C1", "Brand C2"):
         await make_brand(app, agency_c.id, name, provision=False)
 
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(app) as statements:
         data = await gql_data(client, "{ brands { name agency { name } } }", world.owner_a)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
     assert sorted((b["name"], b["agency"]["name"]) for b in data["brands"]) == [
         ("Brand A", "Agency A"),

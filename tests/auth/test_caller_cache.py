@@ -4,19 +4,18 @@ process commits a change to tokens, people, clients, roles, grants or brands."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from backend.auth.caller import Caller
 from backend.auth.caller_cache import CallerCache
 from backend.auth.models import AccessToken
 from backend.core.db import utcnow
 from backend.core.security import hash_secret
-from tests.factories import make_world, session_of
+from tests.factories import make_world, session_of, statements_of
 
 
 class Clock:
@@ -52,21 +51,12 @@ async def test_a_token_is_resolved_once_within_the_ttl(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(app) as statements:
         for _ in range(3):
             response = await client.get(
                 f"/v1/brands/{world.brand_a.id}", headers=world.viewer_a.headers
             )
             assert response.status_code == 200, response.text
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert len([s for s in statements if "FROM access_tokens" in s]) == 1
 
 

@@ -17,8 +17,7 @@ from backend.events.batcher import SingleEventBatcher
 from backend.events.schemas import EventIn
 from backend.events.service import EventOutcome
 from tests.events.helpers import event, events_of, send
-from tests.events.test_config_cache import statements_of
-from tests.factories import make_world
+from tests.factories import make_world, statements_of
 
 
 async def test_concurrent_single_events_share_transactions_and_get_their_own_outcomes(

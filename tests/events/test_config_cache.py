@@ -4,13 +4,9 @@ process is seen by the very next event; a session that changed them reads its ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import httpx
 from litestar import Litestar
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
@@ -21,26 +17,11 @@ from backend.triggers.models import TriggerKind
 from backend.triggers.schemas import TriggerCreate
 from tests.events.helpers import event as an_event
 from tests.events.helpers import send, set_settings
-from tests.factories import make_world, session_of
+from tests.factories import make_world, session_of, statements_of
 from tests.profiles.helpers import brand_url
 from tests.triggers.helpers import define_trigger, occurrences
 
 CONFIG_TABLES = ("FROM event_settings", "FROM event_types", "FROM trigger_definitions")
-
-
-@contextmanager
-def statements_of(app: Litestar) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_configuration_is_read_once_for_many_events(

@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from litestar import Litestar
-from sqlalchemy import event as sa_event
 
 from tests.events.helpers import event, send_batch
-from tests.factories import make_world
+from tests.factories import make_world, statements_of
 from tests.profiles.helpers import create_profile, headers_with_scopes
 from tests.test_graphql import gql, gql_data
 
@@ -64,14 +61,7 @@ async def test_profile_events_load_through_one_query_per_page(
             for n in (1, 2, 3)
         ],
     )
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = app.state.engine.sync_engine
-    sa_event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(app) as statements:
         data = await gql_data(
             client,
             "query($brand: ID!) { profiles(brand: $brand) { items { id events(last: 2) "
@@ -79,8 +69,6 @@ async def test_profile_events_load_through_one_query_per_page(
             world.viewer_a,
             {"brand": str(world.brand_a.id)},
         )
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", record)
     items = data["profiles"]["items"]
     assert len(items) == 4
     for item in items:

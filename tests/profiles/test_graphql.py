@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import event
 
 from backend.core.tenancy import TenantId
 from backend.profiles import consents, orders, service
 from backend.profiles.models import Channel, ConsentState
 from backend.profiles.schemas import ConsentChangeIn, OrderIn, OrderLineIn, ProfileCreate
-from tests.factories import World, make_world, session_of
+from tests.factories import World, make_world, session_of, statements_of
 from tests.profiles.helpers import create_profile, record_consent
 from tests.test_graphql import gql, gql_data
 
@@ -66,17 +65,8 @@ async def seed_profiles(app: Litestar, world: World, count: int) -> None:
 async def count_statements(
     app: Litestar, client: httpx.AsyncClient, query: str, world: World
 ) -> tuple[int, dict[str, Any]]:
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(app) as statements:
         data = await gql_data(client, query, world.viewer_a)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     # Only the profile domain's tables: the background outbox relay polls meanwhile.
     domain = [s for s in statements if re.search(r"\bFROM (profiles|profile_|consent_|order)", s)]
     return len(domain), data

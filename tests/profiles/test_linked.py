@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 from litestar import Litestar
-from sqlalchemy import event
 
-from tests.factories import World, make_world, problem
+from tests.factories import World, make_world, problem, statements_of
 from tests.profiles.helpers import (
     UNKNOWN_ID,
     add_row,
@@ -332,21 +331,12 @@ async def _linked_page(
     app: Litestar, client: httpx.AsyncClient, world: World, first: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """The profiles page with its coupons, and how many linked-table statements it cost."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(str(args[2]))
-
     query = f"""{{ profiles(brand: "{world.brand_a.id}", first: {first}) {{ items {{ email
         linkedRows(table: "coupons") {{ table values version }} }} }} }}"""
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_of(app) as statements:
         response = await client.post(
             "/graphql", json={"query": query}, headers=world.viewer_a.headers
         )
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["data"]["profiles"]["items"]
     return len([s for s in statements if re.search(r"\bFROM linked_", s)]), items
