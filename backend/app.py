@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        if settings.gc_freeze:
+            # What startup built lives as long as the process: keeping it out of the
+            # collector's full passes shortens the pauses they impose on requests in flight.
+            gc.collect()
+            gc.freeze()
         loops = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
         worker = None
         if settings.runs_embedded_worker:

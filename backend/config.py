@@ -59,6 +59,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # How long a process keeps a brand's event settings, event types and trigger definitions;
     # also how long a change to them takes to reach the other processes.
     config_cache_seconds: float = 5.0
+    # Move what startup built out of the garbage collector's reach (gc.freeze): shorter pauses
+    # for requests in flight. Off in tests, which build many apps in one process.
+    gc_freeze: bool = True
     login_max_failures: int = 5
     login_lockout_seconds: int = 60
     # GraphQL guards against hostile queries.

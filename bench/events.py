@@ -185,8 +185,9 @@ def load(
     finally:
         os.unlink(file.name)
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", printed).group(1))  # type: ignore[union-attr]
-    p50 = re.search(r"50%\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+(\S+)", printed).group(1)  # type: ignore[union-attr]
+    # The latency distribution's own lines (a stdev column may also end in "99%").
+    p50 = re.search(r"^\s+50%\s+(\S+)$", printed, re.M).group(1)  # type: ignore[union-attr]
+    p99 = re.search(r"^\s+99%\s+(\S+)$", printed, re.M).group(1)  # type: ignore[union-attr]
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)", printed)
     errors = re.search(r"Socket errors: .*", printed)
     if errors:

@@ -135,6 +135,7 @@ def test_settings(**overrides: object) -> Settings:
         relay_interval_seconds=0.05,
         scheduler_interval_seconds=3600,
         worker_poll_ms=50,
+        gc_freeze=False,
     )
     return base.replace(**overrides)
 

@@ -11,9 +11,10 @@ withdrawn role takes to bite there.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from backend.auth.caller import Caller
 from backend.core.db import utcnow
@@ -43,6 +44,7 @@ class CallerCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cache = ReadCache(ttl_seconds, ACCESS_TABLES, max_entries=max_entries, clock=clock)
+        self._resolving: dict[str, asyncio.Future[tuple[Caller, dt.datetime] | None]] = {}
 
     def get(self, token_hash: str) -> Caller | None:
         caller: Caller | None = self._cache.get(token_hash)
@@ -54,3 +56,26 @@ class CallerCache:
 
     def clear(self) -> None:
         self._cache.clear()
+
+    async def resolve(
+        self,
+        token_hash: str,
+        resolve: Callable[[], Awaitable[tuple[Caller, dt.datetime] | None]],
+    ) -> Caller | None:
+        """The cached caller, or ``resolve()``'s, kept. Concurrent misses of one token share one
+        resolution: when an entry expires under load, every request in flight would otherwise
+        run the same queries at once and queue for connections."""
+        caller = self.get(token_hash)
+        if caller is not None:
+            return caller
+        pending = self._resolving.get(token_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(resolve())
+            self._resolving[token_hash] = pending
+            pending.add_done_callback(lambda _: self._resolving.pop(token_hash, None))
+        resolved = await asyncio.shield(pending)
+        if resolved is None:
+            return None
+        caller, expires_at = resolved
+        self.put(token_hash, caller, expires_at)
+        return caller

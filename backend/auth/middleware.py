@@ -6,6 +6,8 @@ expired or revoked token is, at once: 401 before any route code runs.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.caller import Caller
@@ -67,14 +69,9 @@ class AuthenticationMiddleware:
 async def _caller_of(scope: Scope, token: str) -> Caller | None:
     state = scope["litestar_app"].state
     cache: CallerCache = state.caller_cache
-    key = hash_secret(token)
-    caller = cache.get(key)
-    if caller is not None:
-        return caller
-    async with state.session_factory() as session:
-        resolved = await resolve_token_until(session, token)
-    if resolved is None:
-        return None
-    caller, expires_at = resolved
-    cache.put(key, caller, expires_at)
-    return caller
+
+    async def resolve() -> tuple[Caller, dt.datetime] | None:
+        async with state.session_factory() as session:
+            return await resolve_token_until(session, token)
+
+    return await cache.resolve(hash_secret(token), resolve)

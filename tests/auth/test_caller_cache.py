@@ -3,6 +3,7 @@ process commits a change to tokens, people, clients, roles, grants or brands."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import httpx
@@ -57,6 +58,20 @@ async def test_a_token_is_resolved_once_within_the_ttl(
                 f"/v1/brands/{world.brand_a.id}", headers=world.viewer_a.headers
             )
             assert response.status_code == 200, response.text
+    assert len([s for s in statements if "FROM access_tokens" in s]) == 1
+
+
+async def test_concurrent_requests_of_a_cold_token_resolve_it_once(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    app.state.caller_cache.clear()
+    url = f"/v1/brands/{world.brand_a.id}"
+    with statements_of(app) as statements:
+        responses = await asyncio.gather(
+            *(client.get(url, headers=world.viewer_a.headers) for _ in range(8))
+        )
+    assert [r.status_code for r in responses] == [200] * 8
     assert len([s for s in statements if "FROM access_tokens" in s]) == 1
 
 
