@@ -21,6 +21,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     SmallInteger,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,6 +89,8 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_rfm_runs_tenant_id_kind_finished_at", "tenant_id", "kind", "finished_at"),
+        # One scheduled run per brand, kind and period, whatever the scheduler replicas.
+        UniqueConstraint("tenant_id", "kind", "scheduled_for"),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
@@ -103,6 +106,8 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # The start of the schedule's period for a scheduled run; None for a run asked on demand.
+    scheduled_for: Mapped[dt.datetime | None]
 
 
 class RfmScore(TenantMixin, TimestampMixin, Base):

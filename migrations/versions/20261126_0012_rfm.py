@@ -38,11 +38,13 @@ def upgrade() -> None:
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('scheduled_for', sa.DateTime(timezone=True), nullable=True),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_rfm_runs_tenant_id_brands'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_rfm_runs'))
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_rfm_runs')),
+    sa.UniqueConstraint('tenant_id', 'kind', 'scheduled_for', name=op.f('uq_rfm_runs_tenant_id_kind_scheduled_for'))
     )
     with op.batch_alter_table('rfm_runs', schema=None) as batch_op:
         batch_op.create_index('ix_rfm_runs_tenant_id_kind_finished_at', ['tenant_id', 'kind', 'finished_at'], unique=False)
