@@ -110,21 +110,26 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
     scheduled_for: Mapped[dt.datetime | None]
 
 
-class RfmScore(TenantMixin, TimestampMixin, Base):
-    """The score one run gave one profile (only profiles active in the run's window)."""
+class RfmScore(TimestampMixin, TenantMixin, Base):
+    """The score one run gave one profile (only profiles active in the run's window).
+
+    A bulk, derived table (a run writes one row per active profile): its only foreign key is to
+    its run, which cascades from the brand. Checking the profile and the brand for every row
+    as well cost more than the rest of the insert; a profile's scores go with it through the
+    profiles' delete and merge hooks instead (:mod:`backend.rfm.service`). No index on the
+    profile either: a profile's history is one primary-key lookup per run.
+    """
 
     __tablename__ = "rfm_scores"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "run_id", "profile_id"),
-        Index("ix_rfm_scores_tenant_id_profile_id", "tenant_id", "profile_id"),
         ForeignKeyConstraint(
             ["tenant_id", "run_id"], ["rfm_runs.tenant_id", "rfm_runs.id"], ondelete="CASCADE"
         ),
-        ForeignKeyConstraint(
-            ["tenant_id", "profile_id"], ["profiles.tenant_id", "profiles.id"], ondelete="CASCADE"
-        ),
     )
 
+    # The brand through the run's key (no foreign key of its own to brands: see above).
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
     run_id: Mapped[UUID] = mapped_column(primary_key=True)
     profile_id: Mapped[UUID] = mapped_column(primary_key=True)
     recency_days: Mapped[int]

@@ -29,7 +29,7 @@ EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MICROS_PER_DAY = 86_400_000_000
 
 
-def current_run_id_query(kind: RfmKind) -> Select[tuple[UUID]]:
+def current_run_id_query(kind: RfmKind) -> Select[UUID]:
     """The id of the brand's latest succeeded run of ``kind`` (a scalar subquery source)."""
     return (
         select(RfmRun.id)
@@ -41,7 +41,7 @@ def current_run_id_query(kind: RfmKind) -> Select[tuple[UUID]]:
 
 def current_scores_query(
     kind: RfmKind,
-) -> Select[tuple[UUID, int, int, Decimal, int, int, int, str]]:
+) -> Select[UUID, int, int, Decimal, int, int, int, str]:
     """profile_id, recency_days, frequency, monetary, r, f, m, segment of the current run."""
     return select(
         RfmScore.profile_id,
@@ -143,7 +143,12 @@ async def changed_scores(
 
 
 async def delete_profile_scores(session: AsyncSession, profile_id: UUID) -> None:
-    await session.execute(delete(RfmScore).where(RfmScore.profile_id == profile_id))
+    # Through the primary key, one lookup per run (scores carry no index on the profile).
+    await session.execute(
+        delete(RfmScore).where(
+            RfmScore.run_id.in_(select(RfmRun.id)), RfmScore.profile_id == profile_id
+        )
+    )
 
 
 # Scoring SQL -----------------------------------------------------------------------------------
@@ -190,7 +195,7 @@ def _statement(sql: str, values: dict[str, Any]) -> tuple[TextClause, dict[str, 
     """A text statement whose parameters are typed from their values (UUIDs and instants are
     stored differently by each dialect); only the parameters the SQL names are bound."""
     named = set(_PARAM.findall(sql))
-    params = []
+    params: list[Any] = []
     for name in sorted(named):
         value = values[name]
         if isinstance(value, tuple | list):
@@ -214,18 +219,20 @@ def _recency_sql(dialect: str, last: str) -> str:
 
 def base_sql(dialect: str, kind: RfmKind) -> str:
     """profile_id, recency_days, frequency, monetary of every profile active in the window."""
-    window = "{a}.tenant_id = :tenant AND {a}.occurred_at > :window_start AND {a}.occurred_at <= :as_of"
+    window = (
+        "{a}.tenant_id = :tenant AND {a}.occurred_at > :window_start AND {a}.occurred_at <= :as_of"
+    )
     orders = window.format(a="o")
     if kind is RfmKind.PURCHASE:
         return (
-            f"SELECT o.profile_id AS profile_id, "
+            f"SELECT o.profile_id AS profile_id, "  # noqa: S608
             f"{_recency_sql(dialect, 'max(o.occurred_at)')} AS recency_days, "
             f"CAST(count(*) AS integer) AS frequency, sum(o.amount) AS monetary "
             f"FROM orders o WHERE {orders} GROUP BY o.profile_id"
         )
     events = window.format(a="e")
     return (
-        "SELECT ev.profile_id AS profile_id, ev.recency_days AS recency_days, "
+        "SELECT ev.profile_id AS profile_id, ev.recency_days AS recency_days, "  # noqa: S608
         "ev.frequency AS frequency, coalesce(om.monetary, 0) AS monetary FROM ("
         f"SELECT e.profile_id AS profile_id, "
         f"{_recency_sql(dialect, 'max(e.occurred_at)')} AS recency_days, "
@@ -240,15 +247,17 @@ def base_sql(dialect: str, kind: RfmKind) -> str:
 
 def _cut_refs(in_sql: bool) -> dict[str, list[str]]:
     if in_sql:
-        return {
-            axis: [f"c.{axis[0]}c[{i}]" for i in range(1, 5)] for axis in grid.AXES
-        }
+        return {axis: [f"c.{axis[0]}c[{i}]" for i in range(1, 5)] for axis in grid.AXES}
     return {axis: [f":{axis[0]}c{i}" for i in range(1, 5)] for axis in grid.AXES}
 
 
-def insert_sql(kind: RfmKind, *, cuts_in_sql: bool) -> str:
+def insert_sql(kind: RfmKind, *, cuts_in_sql: bool, fence: bool) -> str:
     """INSERT … SELECT of the scores from ``base`` (a CTE), against cut points that are either
-    the ``cuts`` CTE's arrays or parameters; joined to the previous run for the change."""
+    the ``cuts`` CTE's arrays or parameters; joined to the previous run for the change.
+
+    ``fence`` (PostgreSQL) keeps each level a subquery of its own (``OFFSET 0``): flattened, the
+    planner would copy the score expressions into every branch of the segment CASE and the
+    segment CASE into every rank comparison, evaluating them dozens of times a row."""
     refs = _cut_refs(cuts_in_sql)
     r = grid.score_sql("b.recency_days", refs["recency"], lower_is_better=True)
     f = grid.score_sql("b.frequency", refs["frequency"])
@@ -266,8 +275,9 @@ def insert_sql(kind: RfmKind, *, cuts_in_sql: bool) -> str:
     )
     direction = grid.direction_sql(kind, "n.segment", "n.previous_segment")
     cross = " CROSS JOIN cuts c" if cuts_in_sql else ""
+    offset = " OFFSET 0" if fence else ""
     return (
-        "INSERT INTO rfm_scores (tenant_id, run_id, profile_id, recency_days, frequency, "
+        "INSERT INTO rfm_scores (tenant_id, run_id, profile_id, recency_days, frequency, "  # noqa: S608
         "monetary, r, f, m, segment, previous_segment, direction, created_at, updated_at) "
         "SELECT :tenant, :run_id, n.profile_id, n.recency_days, n.frequency, n.monetary, "
         f"n.r, n.f, n.m, n.segment, n.previous_segment, {direction}, :now, :now FROM ("
@@ -276,9 +286,9 @@ def insert_sql(kind: RfmKind, *, cuts_in_sql: bool) -> str:
         f"{segment} AS segment, p.segment AS previous_segment FROM ("
         "SELECT b.profile_id AS profile_id, b.recency_days AS recency_days, "
         "b.frequency AS frequency, b.monetary AS monetary, "
-        f"{r} AS r, {f} AS f, {m} AS m FROM base b{cross}"
+        f"{r} AS r, {f} AS f, {m} AS m FROM base b{cross}{offset}"
         ") s LEFT JOIN rfm_scores p ON p.tenant_id = :tenant AND p.run_id = :previous_run "
-        "AND p.profile_id = s.profile_id) n"
+        f"AND p.profile_id = s.profile_id{offset}) n"
     )
 
 
@@ -292,7 +302,9 @@ CUTS_SQL = (
 )
 
 
-def _values(window: Window, run_id: UUID, previous: UUID | None, now: dt.datetime) -> dict[str, Any]:
+def _values(
+    window: Window, run_id: UUID, previous: UUID | None, now: dt.datetime
+) -> dict[str, Any]:
     as_of_us = (window.as_of - EPOCH) // dt.timedelta(microseconds=1)
     return {
         "tenant": window.tenant,
@@ -321,8 +333,9 @@ async def score_run(
     if thresholds is None and dialect == "postgresql":
         # One statement: aggregate, cut points, scores, segments, previous run, insert.
         sql = (
-            f"WITH base AS ({base}), cuts AS ({CUTS_SQL}), ins AS ("
-            f"{insert_sql(window.kind, cuts_in_sql=True)} RETURNING previous_segment, segment) "
+            f"WITH base AS ({base}), cuts AS ({CUTS_SQL}), ins AS ("  # noqa: S608
+            f"{insert_sql(window.kind, cuts_in_sql=True, fence=True)} "
+            "RETURNING previous_segment, segment) "
             "SELECT c.rc, c.fc, c.mc, (SELECT count(*) FROM ins) AS scored, "
             "(SELECT count(*) FROM ins WHERE previous_segment IS NOT NULL "
             "AND previous_segment <> segment) AS changed FROM cuts c"
@@ -338,7 +351,8 @@ async def score_run(
     if cuts is None:
         # SQLite has no percentile_cont: the same interpolation over the sorted values.
         statement, params = _statement(
-            f"WITH base AS ({base}) SELECT recency_days, frequency, monetary FROM base", values
+            f"WITH base AS ({base}) SELECT recency_days, frequency, monetary FROM base",  # noqa: S608
+            values,
         )
         rows = (await session.execute(statement, params)).all()
         found = [grid.cut_points([row[i] for row in rows]) for i in range(3)]
@@ -349,7 +363,9 @@ async def score_run(
         for index, value in enumerate(cuts[axis], start=1):
             values[f"{axis[0]}c{index}"] = float(value)
     statement, params = _statement(
-        f"WITH base AS ({base}) {insert_sql(window.kind, cuts_in_sql=False)}", values
+        f"WITH base AS ({base}) "
+        f"{insert_sql(window.kind, cuts_in_sql=False, fence=dialect == 'postgresql')}",
+        values,
     )
     await session.execute(statement, params)
     scored, changed = await count_scores(session, run_id)
@@ -372,4 +388,3 @@ def _tenant_of(session: AsyncSession) -> UUID:
     if tenant is None:
         raise RuntimeError("RFM scores are read in a brand's session")
     return tenant
-

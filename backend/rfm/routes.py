@@ -161,7 +161,9 @@ class RfmController(BrandScopedController):
         self,
         db_session: DbSession,
         page: Paging,
-        kind: Annotated[RfmKind | None, QueryParameter(description="Only runs of this kind.")] = None,
+        kind: Annotated[
+            RfmKind | None, QueryParameter(description="Only runs of this kind.")
+        ] = None,
     ) -> RfmRunPage:
         """Every run of the brand, in the order they were asked for."""
         items, cursor = await service.list_runs(db_session, page, kind)
@@ -189,7 +191,9 @@ class RfmController(BrandScopedController):
         self,
         db_session: DbSession,
         page: Paging,
-        kind: Annotated[RfmKind, QueryParameter(description="Default purchase.")] = RfmKind.PURCHASE,
+        kind: Annotated[
+            RfmKind, QueryParameter(description="Default purchase.")
+        ] = RfmKind.PURCHASE,
         run_id: Annotated[
             UUID | None,
             QueryParameter(name="runId", description="A run (default: the current run of kind)."),

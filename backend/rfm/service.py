@@ -11,6 +11,7 @@ deterministic event id ``rfm:{run_id}:{profile_id}`` (a rerun stores nothing twi
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,7 @@ def _checked_thresholds(given: Thresholds | None, errors: FieldErrors) -> dict[s
             name = f"thresholds.{kind.value}.{axis}"
             if len(cuts) != 4 or not all(math.isfinite(c) for c in cuts):
                 errors.add(name, "expected 4 numbers")
-            elif any(b <= a for a, b in zip(cuts, cuts[1:], strict=False)):
+            elif any(b <= a for a, b in itertools.pairwise(cuts)):
                 errors.add(name, "expected 4 strictly ascending numbers")
             elif cuts[0] < 0:
                 errors.add(name, "expected numbers of 0 or more")
@@ -352,7 +353,9 @@ async def profile_scores(session: AsyncSession, profile_id: UUID) -> ProfileRfm:
     """The profile's current score of each kind and every score it had (a merged id raises
     ProfileMerged, as profiles do)."""
     profile = await profile_service.get_profile(session, profile_id)
-    history = [ProfileScore(s, r) for s, r in await repository.scores_of_profile(session, profile.id)]
+    history = [
+        ProfileScore(s, r) for s, r in await repository.scores_of_profile(session, profile.id)
+    ]
     current: dict[RfmKind, ProfileScore] = {}
     for kind in RfmKind:
         run_id = await repository.current_run_id(session, kind)

@@ -36,7 +36,9 @@ async def emit_changes(ctx: TaskContext, run_id: str, after: str | None = None) 
         ctx.session, tenant, UUID(run_id), UUID(after) if after else None
     )
     if cursor is not None:
-        await enqueue(ctx.session, service.EMIT_TASK, tenant=tenant, run_id=run_id, after=str(cursor))
+        await enqueue(
+            ctx.session, service.EMIT_TASK, tenant=tenant, run_id=run_id, after=str(cursor)
+        )
 
 
 @task(SCHEDULE_TASK, tenant_scoped=False, every=SCHEDULE_EVERY)

@@ -76,13 +76,9 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id', 'profile_id'], ['profiles.tenant_id', 'profiles.id'], name=op.f('fk_rfm_scores_tenant_id_profiles'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id', 'run_id'], ['rfm_runs.tenant_id', 'rfm_runs.id'], name=op.f('fk_rfm_scores_tenant_id_rfm_runs'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_rfm_scores_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'run_id', 'profile_id', name=op.f('pk_rfm_scores'))
     )
-    with op.batch_alter_table('rfm_scores', schema=None) as batch_op:
-        batch_op.create_index('ix_rfm_scores_tenant_id_profile_id', ['tenant_id', 'profile_id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         for table in TENANT_TABLES:
             for statement in row_level_security_sql(table):
@@ -94,9 +90,6 @@ def downgrade() -> None:
         for table in TENANT_TABLES:
             for statement in drop_row_level_security_sql(table):
                 op.execute(statement)
-    with op.batch_alter_table('rfm_scores', schema=None) as batch_op:
-        batch_op.drop_index('ix_rfm_scores_tenant_id_profile_id')
-
     op.drop_table('rfm_scores')
     op.drop_table('rfm_settings')
     with op.batch_alter_table('rfm_runs', schema=None) as batch_op:

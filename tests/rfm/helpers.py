@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Litestar
 from sqlalchemy import select
 
+from backend.core.schemas import parse_input
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
 from backend.events.models import Event
@@ -25,7 +25,7 @@ from backend.rfm.schemas import RfmRunIn, RfmSettingsIn
 from tests.factories import session_of
 
 UTC = dt.UTC
-AS_OF = dt.datetime(2027, 1, 1, tzinfo=UTC)
+AS_OF = dt.datetime(2026, 6, 1, tzinfo=UTC)
 DAY = dt.timedelta(days=1)
 
 
@@ -82,7 +82,7 @@ async def add_events(
 
 async def set_settings(app: Litestar, brand_id: UUID, **fields: Any) -> None:
     async with session_of(app, brand_id) as session:
-        await service.update_settings(session, msgspec.convert(fields, RfmSettingsIn))
+        await service.update_settings(session, parse_input(RfmSettingsIn, **fields))
         await session.commit()
 
 

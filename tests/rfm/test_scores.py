@@ -33,16 +33,25 @@ async def test_quintiles_score_ties_and_values_at_cut_points(app: Litestar) -> N
     await add_orders(
         app, brand, a, *[(AS_OF - i * DAY, "100") for i in range(5)]
     )  # last order at as_of itself (the window includes it): recency 0, F 5, M 500
-    await add_orders(app, brand, b, (AS_OF - 12 * DAY, "100"), (AS_OF - 10 * DAY - HOUR, "150"),
-                     (AS_OF - 11 * DAY, "50"))  # recency 10 (10 days 1 hour), F 3, M 300
-    await add_orders(app, brand, c, (AS_OF - 20 * DAY, "20"), (AS_OF - 15 * DAY, "40"),
-                     (AS_OF - 10 * DAY, "60"))  # recency 10, F 3, M 120
-    await add_orders(app, brand, d, (AS_OF - 31 * DAY, "60"),
-                     (AS_OF - 31 * DAY + HOUR, "60"))  # recency 30 (30 days 23 h), F 2, M 120
+    await add_orders(
+        app,
+        brand,
+        b,
+        (AS_OF - 12 * DAY, "100"),
+        (AS_OF - 10 * DAY - HOUR, "150"),
+        (AS_OF - 11 * DAY, "50"),
+    )  # recency 10 (10 days 1 hour), F 3, M 300
+    await add_orders(
+        app, brand, c, (AS_OF - 20 * DAY, "20"), (AS_OF - 15 * DAY, "40"), (AS_OF - 10 * DAY, "60")
+    )  # recency 10, F 3, M 120
+    await add_orders(
+        app, brand, d, (AS_OF - 31 * DAY, "60"), (AS_OF - 31 * DAY + HOUR, "60")
+    )  # recency 30 (30 days 23 h), F 2, M 120
     await add_orders(app, brand, e, (AS_OF - 200 * DAY, "50"))  # recency 200, F 1, M 50
     # One second inside the window: 364 days; the order exactly 365 days back is outside it.
-    await add_orders(app, brand, f, (AS_OF - 365 * DAY + dt_second(), "20"),
-                     (AS_OF - 365 * DAY, "999"))
+    await add_orders(
+        app, brand, f, (AS_OF - 365 * DAY + dt_second(), "20"), (AS_OF - 365 * DAY, "999")
+    )
     g = await make_profile(app, brand, "g@example.test")
     await add_orders(app, brand, g, (AS_OF - 365 * DAY, "10"), (AS_OF + HOUR, "10"))  # outside
 
