@@ -26,6 +26,7 @@ from backend.rfm.models import RfmKind, RfmRun, RfmRunStatus, RfmScore, RfmSetti
 from backend.tenancy.models import Brand, BrandStatus
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+WORK_MEM = "64MB"  # of the scoring transaction (PostgreSQL)
 MICROS_PER_DAY = 86_400_000_000
 
 
@@ -330,6 +331,10 @@ async def score_run(
     dialect = dialect_of(session)
     values = _values(window, run_id, previous, now)
     base = base_sql(dialect, window.kind)
+    if dialect == "postgresql":
+        # One bulk statement: sorts (cut points) and the hash of the previous run's scores stay
+        # in memory instead of spilling to disk at the default 4 MB.
+        await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     if thresholds is None and dialect == "postgresql":
         # One statement: aggregate, cut points, scores, segments, previous run, insert.
         sql = (
