@@ -20,6 +20,7 @@ from backend.rfm.models import RfmKind, RfmRun, RfmScore
 from backend.rfm.schemas import (
     ProfileRfmOut,
     ProfileRfmScoreOut,
+    RfmCutPoints,
     RfmRunIn,
     RfmRunOut,
     RfmRunPage,
@@ -27,7 +28,6 @@ from backend.rfm.schemas import (
     RfmScorePage,
     RfmSettingsIn,
     RfmSettingsOut,
-    RunCutPoints,
 )
 from backend.rfm.service import ProfileScore, SettingsView
 
@@ -55,7 +55,7 @@ def run_out(run: RfmRun) -> RfmRunOut:
         as_of=run.as_of,
         window_days=run.window_days,
         method=run.method,
-        cut_points=RunCutPoints(cuts["recency"], cuts["frequency"], cuts["monetary"])
+        cut_points=RfmCutPoints(cuts["recency"], cuts["frequency"], cuts["monetary"])
         if cuts
         else None,
         scored_count=run.scored_count,

@@ -23,7 +23,7 @@ from backend.rfm.models import (
 CutPoints = Annotated[list[float], msgspec.Meta(examples=[[7, 30, 90, 180]])]
 
 
-class AxisThresholds(Schema):
+class RfmAxisThresholds(Schema):
     """Four ascending cut points per axis: F and M score 1 + the number of cut points strictly
     below the value, R 1 + the number strictly above it (fewer days since is better)."""
 
@@ -32,11 +32,11 @@ class AxisThresholds(Schema):
     monetary: CutPoints
 
 
-class Thresholds(Schema):
+class RfmThresholds(Schema):
     """Fixed cut points per kind; a kind without them uses the quintiles of its distribution."""
 
-    purchase: AxisThresholds | None = None
-    engagement: AxisThresholds | None = None
+    purchase: RfmAxisThresholds | None = None
+    engagement: RfmAxisThresholds | None = None
 
 
 class RfmSettingsIn(Schema):
@@ -48,7 +48,7 @@ class RfmSettingsIn(Schema):
         default_factory=lambda: list(DEFAULT_ENGAGEMENT_EVENTS)
     )
     schedule: RfmSchedule = RfmSchedule.MONTHLY
-    thresholds: Thresholds | None = None
+    thresholds: RfmThresholds | None = None
 
 
 class RfmSettingsOut(Schema):
@@ -56,7 +56,7 @@ class RfmSettingsOut(Schema):
     engagement_window_days: int
     engagement_events: list[str]
     schedule: RfmSchedule
-    thresholds: Thresholds | None
+    thresholds: RfmThresholds | None
 
 
 class RfmRunIn(Schema):
@@ -66,7 +66,7 @@ class RfmRunIn(Schema):
     as_of: dt.datetime | None = None
 
 
-class RunCutPoints(Schema):
+class RfmCutPoints(Schema):
     recency: list[float]
     frequency: list[float]
     monetary: list[float]
@@ -82,7 +82,7 @@ class RfmRunOut(Schema):
     as_of: dt.datetime
     window_days: int
     method: RfmMethod
-    cut_points: RunCutPoints | None
+    cut_points: RfmCutPoints | None
     scored_count: int
     changed_count: int
     error: str | None

@@ -45,7 +45,7 @@ from backend.rfm.models import (
     RfmSettings,
 )
 from backend.rfm.repository import current_scores_query
-from backend.rfm.schemas import RfmRunIn, RfmSettingsIn, Thresholds
+from backend.rfm.schemas import RfmRunIn, RfmSettingsIn, RfmThresholds
 
 __all__ = ["current_scores_query"]
 
@@ -104,7 +104,7 @@ async def get_settings(session: AsyncSession) -> SettingsView:
     )
 
 
-def _checked_thresholds(given: Thresholds | None, errors: FieldErrors) -> dict[str, Any] | None:
+def _checked_thresholds(given: RfmThresholds | None, errors: FieldErrors) -> dict[str, Any] | None:
     if given is None:
         return None
     stored: dict[str, Any] = {}
@@ -156,10 +156,10 @@ async def update_settings(session: AsyncSession, data: RfmSettingsIn) -> Setting
     return await get_settings(session)
 
 
-def thresholds_out(view: SettingsView) -> Thresholds | None:
+def thresholds_out(view: SettingsView) -> RfmThresholds | None:
     if view.thresholds is None:
         return None
-    return msgspec.convert(view.thresholds, Thresholds)
+    return msgspec.convert(view.thresholds, RfmThresholds)
 
 
 # Runs ------------------------------------------------------------------------------------------
