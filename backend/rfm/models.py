@@ -15,7 +15,6 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ForeignKeyConstraint,
     Index,
     Numeric,
     PrimaryKeyConstraint,
@@ -113,22 +112,18 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
 class RfmScore(TimestampMixin, TenantMixin, Base):
     """The score one run gave one profile (only profiles active in the run's window).
 
-    A bulk, derived table (a run writes one row per active profile): its only foreign key is to
-    its run, which cascades from the brand. Checking the profile and the brand for every row
-    as well cost more than the rest of the insert; a profile's scores go with it through the
-    profiles' delete and merge hooks instead (:mod:`backend.rfm.service`). No index on the
-    profile either: a profile's history is one primary-key lookup per run.
+    A bulk, derived table (a run writes one row per active profile) without foreign keys:
+    checking the run, the profile and the brand for each row cost more than the rest of the
+    insert (``bench/rfm.py``). Its rows go through hooks instead: with their profile (the
+    profiles' delete and merge hooks) and with their brand (the tenancy's brand-delete hook), in
+    :mod:`backend.rfm.service`; runs are never deleted otherwise. No index on the profile either:
+    a profile's history is one primary-key lookup per run.
     """
 
     __tablename__ = "rfm_scores"
-    __table_args__ = (
-        PrimaryKeyConstraint("tenant_id", "run_id", "profile_id"),
-        ForeignKeyConstraint(
-            ["tenant_id", "run_id"], ["rfm_runs.tenant_id", "rfm_runs.id"], ondelete="CASCADE"
-        ),
-    )
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "profile_id"),)
 
-    # The brand through the run's key (no foreign key of its own to brands: see above).
+    # The brand, without a foreign key of its own (see above).
     tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
     run_id: Mapped[UUID] = mapped_column(primary_key=True)
     profile_id: Mapped[UUID] = mapped_column(primary_key=True)

@@ -14,7 +14,18 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Float, Integer, Select, String, Uuid, bindparam, delete, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
@@ -63,11 +74,23 @@ async def get_settings(session: AsyncSession) -> RfmSettings | None:
     return (await session.scalars(select(RfmSettings))).one_or_none()
 
 
-async def get_run(session: AsyncSession, run_id: UUID, *, lock: bool = False) -> RfmRun | None:
-    query = select(RfmRun).where(RfmRun.id == run_id)
-    if lock:
-        query = query.with_for_update()
+async def get_run(session: AsyncSession, run_id: UUID) -> RfmRun | None:
+    query = select(RfmRun).where(RfmRun.id == run_id).execution_options(populate_existing=True)
     return (await session.scalars(query)).one_or_none()
+
+
+async def claim_run(session: AsyncSession, run_id: UUID, now: dt.datetime) -> bool:
+    """Mark a queued (or interrupted) run running; False when it is finished or absent."""
+    result = await session.execute(
+        update(RfmRun)
+        .where(
+            RfmRun.id == run_id,
+            RfmRun.status.in_((RfmRunStatus.QUEUED, RfmRunStatus.RUNNING)),
+        )
+        .values(status=RfmRunStatus.RUNNING, started_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def list_runs(
@@ -141,6 +164,10 @@ async def changed_scores(
         query = query.where(RfmScore.profile_id > after)
     query = query.order_by(RfmScore.profile_id).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def delete_brand_scores(session: AsyncSession) -> None:
+    await session.execute(delete(RfmScore))  # the session's brand (scoped, and RLS)
 
 
 async def delete_profile_scores(session: AsyncSession, profile_id: UUID) -> None:

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_for, utcnow
@@ -46,6 +46,7 @@ from backend.rfm.models import (
 )
 from backend.rfm.repository import current_scores_query
 from backend.rfm.schemas import RfmRunIn, RfmSettingsIn, RfmThresholds
+from backend.tenancy import service as tenancy_service
 
 __all__ = ["current_scores_query"]
 
@@ -229,11 +230,15 @@ async def execute_run(
 ) -> RfmRun | None:
     """Score a queued run (what the ``rfm.run`` task does); a run already finished is left as
     it is, so a second delivery does nothing. A failing statement marks the run failed."""
-    run = await repository.get_run(session, run_id, lock=True)
-    if run is None or run.status in (RfmRunStatus.SUCCEEDED, RfmRunStatus.FAILED):
-        return run
-    await repository.lock_kind(session, tenant, run.kind)
     started = now or utcnow()
+    # Claim the run with a write first: it locks the row (PostgreSQL: a second delivery waits,
+    # then finds it finished) and takes SQLite's write lock before any read (no upgrade race).
+    if not await repository.claim_run(session, run_id, started):
+        return await repository.get_run(session, run_id)
+    run = await repository.get_run(session, run_id)
+    if run is None:
+        return None
+    await repository.lock_kind(session, tenant, run.kind)
     settings = await get_settings(session)
     window = repository.Window(
         tenant=tenant,
@@ -249,20 +254,19 @@ async def execute_run(
             outcome = await repository.score_run(
                 session, window, run.id, previous, started, thresholds
             )
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise  # the database went away: the task is retried
+    except (DataError, IntegrityError, ProgrammingError) as exc:
+        # A statement that will fail again the same way: the run fails (other errors, such as
+        # a lost connection or a locked database, raise and the task is retried).
         log.exception("rfm_run_failed", run_id=str(run.id))
         run.status = RfmRunStatus.FAILED
         run.error = f"{type(exc.orig).__name__}: {exc.orig}"[:500]
-        run.started_at, run.finished_at = started, utcnow()
+        run.finished_at = utcnow()
         await session.flush()
         return run
     run.status = RfmRunStatus.SUCCEEDED
     run.cut_points = outcome.cut_points
     run.scored_count = outcome.scored
     run.changed_count = outcome.changed
-    run.started_at = started
     run.finished_at = max(utcnow(), started)
     await session.flush()
     if outcome.changed:
@@ -425,3 +429,9 @@ async def forget_merged(
 @profile_service.on_delete
 async def forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     await repository.delete_profile_scores(session, profile_id)
+
+
+@tenancy_service.on_brand_delete
+async def forget_brand(session: AsyncSession, tenant: TenantId) -> None:
+    """Scores carry no foreign key (see RfmScore): they go with their brand here."""
+    await repository.delete_brand_scores(session)

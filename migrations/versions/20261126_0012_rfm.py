@@ -76,7 +76,6 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id', 'run_id'], ['rfm_runs.tenant_id', 'rfm_runs.id'], name=op.f('fk_rfm_scores_tenant_id_rfm_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'run_id', 'profile_id', name=op.f('pk_rfm_scores'))
     )
     if op.get_bind().dialect.name == 'postgresql':

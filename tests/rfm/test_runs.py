@@ -7,13 +7,15 @@ from __future__ import annotations
 import datetime as dt
 
 from litestar import Litestar
+from sqlalchemy import func, select
 
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import service as profile_service
 from backend.rfm import service
-from backend.rfm.models import RfmDirection, RfmKind, RfmRunStatus
+from backend.rfm.models import RfmDirection, RfmKind, RfmRunStatus, RfmScore
 from backend.rfm.schemas import RfmRunIn
+from backend.tenancy import service as tenancy_service
 from tests.factories import make_world, session_of
 from tests.rfm.helpers import (
     AS_OF,
@@ -260,3 +262,21 @@ async def test_the_previous_run_is_the_latest_succeeded_run_of_the_same_kind(
     # One profile: every cut point is its own value, so it scores 1 + 0 on F and M, 1 on R.
     assert after.previous_segment == "Lost"
     assert after.direction is RfmDirection.SAME
+
+
+async def test_a_deleted_brand_takes_its_scores_along(app: Litestar) -> None:
+    world = await make_world(app)
+    runs = {}
+    for brand in (world.brand_a.id, world.brand_b.id):
+        profile = await make_profile(app, brand, "both@example.test")
+        await add_orders(app, brand, profile, (AS_OF - DAY, "10"))
+        runs[brand] = await run_rfm(app, brand)
+    async with session_of(app, world.brand_a.id) as session:
+        await tenancy_service.delete_brand(session, TenantId(world.brand_a.id))
+        await session.commit()
+    async with session_of(app, world.brand_a.id) as session:
+        left = await session.scalar(
+            select(func.count()).select_from(RfmScore).where(RfmScore.tenant_id == world.brand_a.id)
+        )
+    assert left == 0
+    assert len(await scores_of(app, world.brand_b.id, runs[world.brand_b.id].id)) == 1
