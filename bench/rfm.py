@@ -6,18 +6,22 @@ profile, so some buy often and many never; dates over the last 500 days, so some
 outside the 365-day window; amounts 5 to 205). Then, as of T:
 
 1. the hand-written statement (aggregate, ``percentile_cont`` cut points, scores, the (R, F)
-   grid written out by hand) into a temporary table — the baseline;
+   grid and the rank written out by hand, the previous run's segment joined) into a temporary
+   table — the baseline, run before and after the service's run (their mean is the figure);
 2. the service's run (``execute_run``: scores inserted into ``rfm_scores`` with the previous
-   run joined, the run updated, committed); both results are checked identical;
-3. the same two at T + 30 days (a month later: the run now joins a previous run, and many
-   profiles change segment), then the emission of the ``rfm.segment_changed`` events in chunks
-   of 1,000 through the events service (``--emit-chunks`` bounds it; the rate is printed).
+   run joined, the run updated, committed); both results are checked identical, row for row;
+3. the same at T + 30 days (a month later: both now join a previous run of a million scores,
+   and many profiles change segment), then the emission of the ``rfm.segment_changed`` events
+   in chunks of 1,000 through the events service (``--emit-chunks`` bounds it).
 
+Both sides run with the scoring transaction's ``work_mem`` (64 MB), after one untimed warm-up
+of the baseline (the orders in the cache). ``--brand`` measures again on a brand generated
+before (its earlier runs are deleted first).
 Prints seconds, profiles/s and the ratios to the hand-written statement. PostgreSQL only: a
 scratch database owned by the non-superuser test role (RLS binds as in production).
 
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test@127.0.0.1:5432/levier_bench_rfm \
-    python -m bench.rfm [--profiles N] [--orders M] [--emit-chunks K]
+    python -m bench.rfm [--profiles N] [--orders M] [--emit-chunks K] [--brand ID]
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from backend.tenancy.schemas import AgencyCreate, BrandCreate
 from workers.run import load_tasks
 
 AS_OF = dt.datetime(2026, 9, 1, tzinfo=dt.UTC)
+NO_RUN = UUID(int=0)
 WINDOW = dt.timedelta(days=365)
 
 PROFILES_SQL = """INSERT INTO profiles (tenant_id, id, attributes, bounced, suppressed,
@@ -89,26 +94,40 @@ WITH base AS (
           + (mc[3] < monetary)::int + (mc[4] < monetary)::int AS m
     FROM base b CROSS JOIN cuts
 )
-SELECT profile_id, recency_days, frequency, monetary, r, f, m,
-    CASE WHEN r = 5 AND f >= 4 THEN 'Champions'
-        WHEN r >= 3 AND f >= 4 THEN 'Loyal'
-        WHEN r >= 4 AND f >= 2 THEN 'Potential loyalists'
-        WHEN r = 5 THEN 'New'
-        WHEN r = 4 THEN 'Promising'
-        WHEN r = 3 AND f = 3 THEN 'Need attention'
-        WHEN r = 3 THEN 'About to sleep'
-        WHEN f = 5 THEN 'Can''t lose'
-        WHEN f >= 3 THEN 'At risk'
-        WHEN r = 2 THEN 'Hibernating'
-        ELSE 'Lost' END
-FROM scored"""
+), named AS (
+    SELECT profile_id, recency_days, frequency, monetary, r, f, m,
+        CASE WHEN r = 5 AND f >= 4 THEN 'Champions'
+            WHEN r >= 3 AND f >= 4 THEN 'Loyal'
+            WHEN r >= 4 AND f >= 2 THEN 'Potential loyalists'
+            WHEN r = 5 THEN 'New'
+            WHEN r = 4 THEN 'Promising'
+            WHEN r = 3 AND f = 3 THEN 'Need attention'
+            WHEN r = 3 THEN 'About to sleep'
+            WHEN f = 5 THEN 'Can''t lose'
+            WHEN f >= 3 THEN 'At risk'
+            WHEN r = 2 THEN 'Hibernating'
+            ELSE 'Lost' END AS segment
+    FROM scored
+)
+SELECT n.*, p.segment,
+    CASE WHEN p.segment IS NULL THEN NULL
+        WHEN array_position(ranks, n.segment) < array_position(ranks, p.segment) THEN 'up'
+        WHEN array_position(ranks, n.segment) > array_position(ranks, p.segment) THEN 'down'
+        ELSE 'same' END
+FROM named n
+CROSS JOIN (SELECT ARRAY['Champions', 'Loyal', 'Potential loyalists', 'New', 'Promising',
+    'Need attention', 'About to sleep', 'Can''t lose', 'At risk', 'Hibernating', 'Lost'] AS ranks) k
+LEFT JOIN rfm_scores p
+    ON p.tenant_id = '{tenant}' AND p.run_id = '{previous}' AND p.profile_id = n.profile_id"""
 HAND_TABLE = """CREATE TEMP TABLE hand_scores (profile_id uuid, recency_days int, frequency int,
-    monetary numeric, r int, f int, m int, segment text)"""
+    monetary numeric, r int, f int, m int, segment text, previous_segment text, direction text)"""
 DIFFERENCES_SQL = """SELECT count(*) FROM hand_scores h
     FULL JOIN (SELECT * FROM rfm_scores WHERE tenant_id = $1 AND run_id = $2) s USING (profile_id)
     WHERE h.profile_id IS NULL OR s.profile_id IS NULL
-       OR (h.recency_days, h.frequency, h.monetary, h.r, h.f, h.m, h.segment)
-          IS DISTINCT FROM (s.recency_days, s.frequency, s.monetary, s.r, s.f, s.m, s.segment)"""
+       OR (h.recency_days, h.frequency, h.monetary, h.r, h.f, h.m, h.segment,
+           h.previous_segment, h.direction)
+          IS DISTINCT FROM (s.recency_days, s.frequency, s.monetary, s.r, s.f, s.m, s.segment,
+           s.previous_segment, s.direction)"""
 
 
 def dsn(url: str) -> str:
@@ -176,16 +195,25 @@ async def generate(url: str, tenant: UUID, profiles: int, orders: int) -> None:
         await connection.close()
 
 
-async def hand(url: str, tenant: UUID, as_of: dt.datetime, run_id: UUID | None = None) -> float:
-    """Time the hand-written statement (with the service's work_mem); with ``run_id``, then
-    check that its scores equal the run's, row for row."""
+async def hand(
+    url: str,
+    tenant: UUID,
+    as_of: dt.datetime,
+    previous: UUID | None,
+    run_id: UUID | None = None,
+) -> float:
+    """Time the hand-written statement (with the service's work_mem) against the ``previous``
+    run; with ``run_id``, then check that its rows equal the run's, row for row."""
     connection = await connect(url, tenant)
     try:
         await connection.execute(f"SET work_mem = '{repository.WORK_MEM}'")
         await connection.execute("DROP TABLE IF EXISTS hand_scores")
         await connection.execute(HAND_TABLE)
         sql = HAND_SQL.format(
-            tenant=tenant, as_of=as_of.isoformat(), start=(as_of - WINDOW).isoformat()
+            tenant=tenant,
+            as_of=as_of.isoformat(),
+            start=(as_of - WINDOW).isoformat(),
+            previous=previous or NO_RUN,
         )
         started = time.perf_counter()
         await connection.execute(sql)
@@ -268,13 +296,15 @@ def main() -> None:
     tenant = TenantId(brand)
     print(f"brand={brand} profiles={args.profiles:,} orders={args.orders:,} database=postgresql")
 
-    asyncio.run(hand(url, brand, AS_OF))  # warm-up: the orders in the cache, untimed
+    asyncio.run(hand(url, brand, AS_OF, None))  # warm-up: the orders in the cache, untimed
     figures = []
+    previous: UUID | None = None
     for label, as_of in (("T", AS_OF), ("T+30d", AS_OF + dt.timedelta(days=30))):
         # Hand, service, hand: the baseline is the mean of the two runs around the service's.
-        before = asyncio.run(hand(url, brand, as_of))
+        before = asyncio.run(hand(url, brand, as_of, previous))
         run_id, run_seconds = asyncio.run(service_run(settings, tenant, as_of))
-        after = asyncio.run(hand(url, brand, as_of, run_id))
+        after = asyncio.run(hand(url, brand, as_of, previous, run_id))
+        previous = run_id
         print(f"  [{label}] hand {before:.2f}s, service {run_seconds:.2f}s, hand {after:.2f}s")
         figures.append((label, (before + after) / 2, run_seconds, run_id))
     emitted, emit_seconds = asyncio.run(emit(settings, tenant, figures[-1][3], args.emit_chunks))
