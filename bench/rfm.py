@@ -93,7 +93,6 @@ WITH base AS (
         1 + (mc[1] < monetary)::int + (mc[2] < monetary)::int
           + (mc[3] < monetary)::int + (mc[4] < monetary)::int AS m
     FROM base b CROSS JOIN cuts
-)
 ), named AS (
     SELECT profile_id, recency_days, frequency, monetary, r, f, m,
         CASE WHEN r = 5 AND f >= 4 THEN 'Champions'
