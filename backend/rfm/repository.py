@@ -15,8 +15,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     Float,
-    Integer,
     Select,
     String,
     Uuid,
@@ -211,7 +211,7 @@ def _typed(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return UTCDateTime()
     if isinstance(value, bool | int):
-        return Integer()
+        return BigInteger()
     if isinstance(value, float):
         return Float()
     if isinstance(value, str):
