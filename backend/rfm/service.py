@@ -19,7 +19,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_for, utcnow
@@ -229,7 +229,8 @@ async def execute_run(
     session: AsyncSession, tenant: TenantId, run_id: UUID, *, now: dt.datetime | None = None
 ) -> RfmRun | None:
     """Score a queued run (what the ``rfm.run`` task does); a run already finished is left as
-    it is, so a second delivery does nothing. A failing statement marks the run failed."""
+    it is, so a second delivery does nothing. A statement that would fail again (a data or
+    constraint error) marks the run failed; transient errors raise, and the task is retried."""
     started = now or utcnow()
     # Claim the run with a write first: it locks the row (PostgreSQL: a second delivery waits,
     # then finds it finished) and takes SQLite's write lock before any read (no upgrade race).
@@ -254,9 +255,9 @@ async def execute_run(
             outcome = await repository.score_run(
                 session, window, run.id, previous, started, thresholds
             )
-    except (DataError, IntegrityError, ProgrammingError) as exc:
-        # A statement that will fail again the same way: the run fails (other errors, such as
-        # a lost connection or a locked database, raise and the task is retried).
+    except DBAPIError as exc:
+        if not _fails_again(exc):
+            raise  # a lost connection, a locked database…: the task is retried
         log.exception("rfm_run_failed", run_id=str(run.id))
         run.status = RfmRunStatus.FAILED
         run.error = f"{type(exc.orig).__name__}: {exc.orig}"[:500]
@@ -272,6 +273,19 @@ async def execute_run(
     if outcome.changed:
         await enqueue(session, EMIT_TASK, tenant=tenant, run_id=str(run.id), after=None)
     return run
+
+
+# SQLSTATE classes of errors a statement meets again on a retry: data exception, integrity
+# constraint violation, syntax error or access rule violation.
+_DETERMINISTIC_SQLSTATES = ("22", "23", "42")
+
+
+def _fails_again(exc: DBAPIError) -> bool:
+    """Whether running the same statement again would fail the same way (then the run fails)."""
+    if isinstance(exc, DataError | IntegrityError | ProgrammingError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None)
+    return isinstance(code, str) and code[:2] in _DETERMINISTIC_SQLSTATES
 
 
 async def emit_changes(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
 
@@ -280,3 +281,26 @@ async def test_a_deleted_brand_takes_its_scores_along(app: Litestar) -> None:
         )
     assert left == 0
     assert len(await scores_of(app, world.brand_b.id, runs[world.brand_b.id].id)) == 1
+
+
+async def test_a_statement_that_cannot_succeed_fails_the_run_and_stores_nothing(
+    app: Litestar, stack: str
+) -> None:
+    if stack != "postgres":
+        pytest.skip("SQLite does not bound numeric precision")
+    world = await make_world(app)
+    brand = world.brand_a.id
+    whale = await make_profile(app, brand, "whale@example.test")
+    # 101 orders just under the order bound: their sum overflows the scores' monetary column.
+    await add_orders(
+        app, brand, whale, *[(AS_OF - (1 + i) * DAY, "999999999999") for i in range(101)]
+    )
+    run = await run_rfm(app, brand)
+    assert run.status is RfmRunStatus.FAILED
+    assert run.error is not None
+    assert "overflow" in run.error
+    assert (run.scored_count, run.finished_at is not None) == (0, True)
+    assert await scores_of(app, brand, run.id) == {}
+    await score(app, brand, run.id)  # delivered again: a failed run stays failed
+    async with session_of(app, brand) as session:
+        assert (await service.get_run(session, run.id)).status is RfmRunStatus.FAILED
