@@ -57,6 +57,7 @@ from backend.profiles.routes import (
     ProfileAttributeController,
     ProfileController,
 )
+from backend.rfm.routes import ProfileRfmController, RfmController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
     ProfileTriggerOccurrenceController,
@@ -227,6 +228,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TriggerController,
             TriggerOccurrenceController,
             ProfileTriggerOccurrenceController,
+            RfmController,
+            ProfileRfmController,
             ClientController,
             SignInController,
             OAuthController,

@@ -15,12 +15,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
-    ForeignKeyConstraint,
     Index,
     Numeric,
     PrimaryKeyConstraint,
     SmallInteger,
     String,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -88,6 +88,8 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         Index("ix_rfm_runs_tenant_id_kind_finished_at", "tenant_id", "kind", "finished_at"),
+        # One scheduled run per brand, kind and period, whatever the scheduler replicas.
+        UniqueConstraint("tenant_id", "kind", "scheduled_for"),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
@@ -103,23 +105,26 @@ class RfmRun(TenantMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(String(500))
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # The start of the schedule's period for a scheduled run; None for a run asked on demand.
+    scheduled_for: Mapped[dt.datetime | None]
 
 
-class RfmScore(TenantMixin, TimestampMixin, Base):
-    """The score one run gave one profile (only profiles active in the run's window)."""
+class RfmScore(TimestampMixin, TenantMixin, Base):
+    """The score one run gave one profile (only profiles active in the run's window).
+
+    A bulk, derived table (a run writes one row per active profile) without foreign keys:
+    checking the run, the profile and the brand for each row cost more than the rest of the
+    insert (``bench/rfm.py``). Its rows go through hooks instead: with their profile (the
+    profiles' delete and merge hooks) and with their brand (the tenancy's brand-delete hook), in
+    :mod:`backend.rfm.service`; runs are never deleted otherwise. No index on the profile either:
+    a profile's history is one primary-key lookup per run.
+    """
 
     __tablename__ = "rfm_scores"
-    __table_args__ = (
-        PrimaryKeyConstraint("tenant_id", "run_id", "profile_id"),
-        Index("ix_rfm_scores_tenant_id_profile_id", "tenant_id", "profile_id"),
-        ForeignKeyConstraint(
-            ["tenant_id", "run_id"], ["rfm_runs.tenant_id", "rfm_runs.id"], ondelete="CASCADE"
-        ),
-        ForeignKeyConstraint(
-            ["tenant_id", "profile_id"], ["profiles.tenant_id", "profiles.id"], ondelete="CASCADE"
-        ),
-    )
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "run_id", "profile_id"),)
 
+    # The brand, without a foreign key of its own (see above).
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
     run_id: Mapped[UUID] = mapped_column(primary_key=True)
     profile_id: Mapped[UUID] = mapped_column(primary_key=True)
     recency_days: Mapped[int]

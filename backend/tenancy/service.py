@@ -7,6 +7,7 @@ REST, GraphQL and the CLI share one rule book. Services never commit.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import msgspec
@@ -151,9 +152,24 @@ async def update_brand(session: AsyncSession, tenant: TenantId, data: BrandUpdat
     return brand
 
 
+# (session, tenant): a domain deletes brand rows no foreign key cascades (bulk tables such as
+# RFM scores skip per-row foreign keys). Register with :func:`on_brand_delete`.
+BrandDeleteHook = Callable[[AsyncSession, TenantId], Awaitable[None]]
+_BRAND_DELETE_HOOKS: list[BrandDeleteHook] = []
+
+
+def on_brand_delete(hook: BrandDeleteHook) -> BrandDeleteHook:
+    """Register a domain's deletion of its rows of a deleted brand (run before the cascade)."""
+    _BRAND_DELETE_HOOKS.append(hook)
+    return hook
+
+
 async def delete_brand(session: AsyncSession, tenant: TenantId) -> None:
-    """Delete a brand and, by cascade, every row of its data."""
+    """Delete a brand and, by cascade (and the hooks of :func:`on_brand_delete`), every row of
+    its data."""
     brand = await get_brand(session, tenant)
+    for hook in _BRAND_DELETE_HOOKS:
+        await hook(session, tenant)
     await session.delete(brand)
     await session.flush()
 

@@ -38,11 +38,13 @@ def upgrade() -> None:
     sa.Column('error', sa.String(length=500), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('scheduled_for', sa.DateTime(timezone=True), nullable=True),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_rfm_runs_tenant_id_brands'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_rfm_runs'))
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_rfm_runs')),
+    sa.UniqueConstraint('tenant_id', 'kind', 'scheduled_for', name=op.f('uq_rfm_runs_tenant_id_kind_scheduled_for'))
     )
     with op.batch_alter_table('rfm_runs', schema=None) as batch_op:
         batch_op.create_index('ix_rfm_runs_tenant_id_kind_finished_at', ['tenant_id', 'kind', 'finished_at'], unique=False)
@@ -74,13 +76,8 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id', 'profile_id'], ['profiles.tenant_id', 'profiles.id'], name=op.f('fk_rfm_scores_tenant_id_profiles'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id', 'run_id'], ['rfm_runs.tenant_id', 'rfm_runs.id'], name=op.f('fk_rfm_scores_tenant_id_rfm_runs'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_rfm_scores_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'run_id', 'profile_id', name=op.f('pk_rfm_scores'))
     )
-    with op.batch_alter_table('rfm_scores', schema=None) as batch_op:
-        batch_op.create_index('ix_rfm_scores_tenant_id_profile_id', ['tenant_id', 'profile_id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         for table in TENANT_TABLES:
             for statement in row_level_security_sql(table):
@@ -92,9 +89,6 @@ def downgrade() -> None:
         for table in TENANT_TABLES:
             for statement in drop_row_level_security_sql(table):
                 op.execute(statement)
-    with op.batch_alter_table('rfm_scores', schema=None) as batch_op:
-        batch_op.drop_index('ix_rfm_scores_tenant_id_profile_id')
-
     op.drop_table('rfm_scores')
     op.drop_table('rfm_settings')
     with op.batch_alter_table('rfm_runs', schema=None) as batch_op:
