@@ -54,6 +54,7 @@ from backend.profiles.routes import (
     ProfileAttributeController,
     ProfileController,
 )
+from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
     ProfileTriggerOccurrenceController,
@@ -214,6 +215,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TriggerController,
             TriggerOccurrenceController,
             ProfileTriggerOccurrenceController,
+            SegmentController,
+            ProfileSegmentsController,
             ClientController,
             SignInController,
             OAuthController,

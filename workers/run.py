@@ -28,6 +28,7 @@ TASK_MODULES = (
     "backend.webhooks.tasks",
     "backend.connectors.tasks",
     "backend.triggers.tasks",
+    "backend.segments.tasks",
 )
 
 log = structlog.get_logger("levier.worker")
