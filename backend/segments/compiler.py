@@ -24,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    Boolean,
     Date,
     DateTime,
     Select,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     true,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.util import ClauseAdapter
 
@@ -453,7 +455,7 @@ def _latest_consents(channel: Channel | None, topic: str | None, ctx: Context) -
         return (
             select(C.c.profile_id, C.c.state, C.c.occurred_at)
             .where(*where)
-            .distinct(C.c.profile_id)
+            .ext(distinct_on(C.c.profile_id))
             .order_by(C.c.profile_id, *order)
             .subquery()
         )
@@ -481,7 +483,7 @@ def _consent(node: rules.ConsentCondition, ctx: Context) -> _Set:
 def _has(column: Any, value: str, ctx: Context) -> Bool:
     """Whether a JSON list of texts holds ``value``."""
     if ctx.postgres:
-        return column.op("?")(value)  # type: ignore[no-any-return]
+        return column.op("?", return_type=Boolean)(value)  # type: ignore[no-any-return]
     return type_coerce(column, String).like(f'%"{value}"%')
 
 

@@ -132,7 +132,9 @@ async def consent(
         await session.commit()
 
 
-async def linked_table(app: Litestar, brand_id: UUID, key: str, columns: list[LinkedColumn]) -> None:
+async def linked_table(
+    app: Litestar, brand_id: UUID, key: str, columns: list[LinkedColumn]
+) -> None:
     async with session_of(app, brand_id) as session:
         await linked.create_table(session, LinkedTableCreate(key=key, label=key, columns=columns))
         await session.commit()
@@ -232,9 +234,7 @@ async def members(app: Litestar, brand_id: UUID, segment_id: UUID) -> set[UUID]:
         return set((await session.scalars(query)).all())
 
 
-async def transitions(
-    app: Litestar, brand_id: UUID, segment_id: UUID
-) -> list[tuple[UUID, str]]:
+async def transitions(app: Litestar, brand_id: UUID, segment_id: UUID) -> list[tuple[UUID, str]]:
     async with session_of(app, brand_id) as session:
         query = (
             select(SegmentTransition)
