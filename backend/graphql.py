@@ -26,6 +26,7 @@ from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
+from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 from backend.triggers.graphql import TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
@@ -42,13 +43,19 @@ class Query(
     ConnectorsQuery,
     EventsQuery,
     TriggersQuery,
+    SegmentsQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    TenancyMutation, ClientMutation, ProfilesMutation, ProfileOperationsMutation, WebhooksMutation
+    TenancyMutation,
+    ClientMutation,
+    ProfilesMutation,
+    ProfileOperationsMutation,
+    WebhooksMutation,
+    SegmentsMutation,
 ):
     pass
 

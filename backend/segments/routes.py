@@ -12,6 +12,8 @@ from litestar import delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from backend.auth.caller import Access
+from backend.auth.guards import BRAND_ACCESS_OPT
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import problem_responses
@@ -123,7 +125,7 @@ class SegmentController(BrandScopedController):
         "/preview",
         operation_id="previewSegment",
         summary="Count an unsaved definition",
-        **needs("segments:read"),
+        **needs("segments:read", opt={BRAND_ACCESS_OPT: Access.VIEWER}),
         status_code=200,
         responses=READ_ERRORS,
     )

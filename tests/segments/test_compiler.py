@@ -78,7 +78,8 @@ async def test_profile_fields_and_attributes(app: Litestar) -> None:
     either = {
         "or": [
             {"field": "country", "op": "eq", "value": "DE"},
-            {"and": [{"attribute": "vip", "op": "eq", "value": True}, {"field": "phone", "op": "exists"}]},
+            {"and": [{"attribute": "vip", "op": "eq", "value": True},
+                     {"field": "phone", "op": "exists"}]},
         ]
     }  # fmt: skip
     assert await matching(app, brand, either) == {cyd}

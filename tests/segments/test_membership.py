@@ -54,15 +54,18 @@ async def test_transitions_are_recorded_once_per_change(app: Litestar) -> None:
     segment = await create_segment(app, brand, "french", FRENCH)
 
     first = await evaluate(app, brand, segment.id, NOW)
-    assert first is not None and (first.size, first.entered, first.exited) == (1, 1, 0)
+    assert first is not None
+    assert (first.size, first.entered, first.exited) == (1, 1, 0)
     again = await evaluate(app, brand, segment.id, NOW + dt.timedelta(hours=1))
-    assert again is not None and (again.size, again.entered, again.exited) == (1, 0, 0)
+    assert again is not None
+    assert (again.size, again.entered, again.exited) == (1, 0, 0)
     assert await transitions(app, brand, segment.id) == [(ada, "entered")]
 
     await update(app, brand, ada, country="BE")
     await update(app, brand, bob, country="FR")
     third = await evaluate(app, brand, segment.id, NOW + dt.timedelta(hours=2))
-    assert third is not None and (third.size, third.entered, third.exited) == (1, 1, 1)
+    assert third is not None
+    assert (third.size, third.entered, third.exited) == (1, 1, 1)
     assert sorted(await transitions(app, brand, segment.id)) == sorted(
         [(ada, "entered"), (bob, "entered"), (ada, "exited")]
     )
