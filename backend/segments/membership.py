@@ -49,8 +49,10 @@ log = structlog.get_logger("levier.segments")
 PUBLISH_TASK = "segments.publish"
 REFRESH_PROFILE_TASK = "segments.refresh_profile"
 PUBLISH_CHUNK = 500
-# Writes to one profile within this many seconds share one incremental evaluation.
-REFRESH_SLOT_SECONDS = 5
+# Writes to one profile within this many seconds share one incremental evaluation, which runs
+# a grace period after the slot ends (so the writes of the slot have committed by then).
+REFRESH_SLOT_SECONDS = 2
+REFRESH_GRACE = dt.timedelta(seconds=1)
 
 
 # Full evaluations ------------------------------------------------------------------------------
@@ -192,8 +194,9 @@ async def refresh_profiles(
     if not only:
         return []
     outcomes: list[Outcome] = []
+    segments = await repository.rule_segments(session, lock=True)
     ctx = await service.context(session, tenant, now, only=only)
-    for segment in _in_dependency_order(await repository.rule_segments(session, lock=True)):
+    for segment in _in_dependency_order(segments):
         try:
             node = await service.parsed(session, segment.definition, segment.id)
         except InvalidInput:  # its schema changed under it: the full evaluation reports it
@@ -239,7 +242,7 @@ async def profiles_changed(
             "id": new_id(),
             "task_name": REFRESH_PROFILE_TASK,
             "kwargs": task_payload(REFRESH_PROFILE_TASK, tenant, {"profile_id": str(p)}),
-            "due_at": slot,
+            "due_at": slot + REFRESH_GRACE,
             "dedupe_key": f"segments.refresh:{tenant}:{p}:{slot_start}",
             "created_at": now,
         }

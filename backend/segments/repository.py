@@ -73,11 +73,20 @@ async def list_segments(
     return await paginate(session, select(Segment), Segment.id, page)
 
 
+async def take_write_lock(session: AsyncSession) -> None:
+    """SQLite: start the transaction as a writer now (an evaluation reads, then writes; a
+    reader upgraded later fails at once when another connection wrote meanwhile, where a
+    writer's first statement waits out the busy timeout). PostgreSQL locks rows instead."""
+    if dialect_of(session) == "sqlite":
+        await session.execute(text("UPDATE segments SET tenant_id = tenant_id WHERE 1 = 0"))
+
+
 async def get_segment(
     session: AsyncSession, segment_id: UUID, *, lock: bool = False
 ) -> Segment | None:
     query = select(Segment).where(Segment.id == segment_id)
     if lock:
+        await take_write_lock(session)
         query = query.with_for_update()
     return await session.scalar(query)
 
@@ -93,6 +102,7 @@ async def all_segments(session: AsyncSession) -> list[Segment]:
 async def rule_segments(session: AsyncSession, *, lock: bool = False) -> list[Segment]:
     query = select(Segment).where(Segment.kind == SegmentKind.RULE).order_by(Segment.id)
     if lock:
+        await take_write_lock(session)
         query = query.with_for_update()
     return list((await session.scalars(query)).all())
 

@@ -165,8 +165,8 @@ async def test_static_upload_and_crud(app: Litestar, client: httpx.AsyncClient) 
         422,
     )
     # A segment referenced by another cannot go; unknown keys and duplicates are refused.
-    user = await create(client, world, key="vip_gold", name="VIP gold",
-                        definition={"and": [{"segment": static["id"]}, {"segment": rule["id"]}]})  # fmt: skip
+    both = {"and": [{"segment": static["id"]}, {"segment": rule["id"]}]}
+    user = await create(client, world, key="vip_gold", name="VIP gold", definition=both)
     problem(await client.delete(url(world, f"/{static['id']}"), headers=manager), 409)
     problem(await client.post(url(world), json={"key": "vip", "name": "again", "kind": "static"},
                               headers=manager), 409)  # fmt: skip
