@@ -204,7 +204,7 @@ async def refresh_profiles(
             continue
         evaluation_id = new_id()
         await repository.prepare_stage(session)
-        await repository.stage(session, compiler.members_query(node, ctx))
+        await repository.stage(session, compiler.members_query(node, ctx), whole=False)
         entered, exited = await repository.apply_stage(
             session, tenant, segment.id, evaluation_id, now, only=only
         )

@@ -7,8 +7,9 @@ new, the members table brought in line, the size counted. No profile passes thro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -51,7 +52,8 @@ TRANSITIONS: Table = SegmentTransition.__table__  # type: ignore[assignment]
 # The new member set of the evaluation under way (per connection, dropped at commit on
 # PostgreSQL, emptied before each use everywhere).
 STAGE = Table("segment_stage", MetaData(), Column("profile_id", Uuid, nullable=False))
-EXITED_OFFSET = 0x80000000  # exited rows count from here in the transition ids' last 32 bits
+EXITED_OFFSET = 0x80000000
+WHOLE_BRAND_WORK_MEM = "64MB"  # exited rows count from here in the transition ids' last 32 bits
 
 
 @dataclass(frozen=True)
@@ -229,9 +231,42 @@ async def prepare_stage(session: AsyncSession) -> None:
         await session.execute(text("DELETE FROM segment_stage"))
 
 
-async def stage(session: AsyncSession, rows: Select[Any]) -> int:
-    """Stage the new member set (``rows`` selects profile ids); how many."""
-    result = await session.execute(insert(STAGE).from_select(["profile_id"], rows))
+@contextlib.asynccontextmanager
+async def whole_brand(session: AsyncSession) -> AsyncIterator[None]:
+    """PostgreSQL settings for a statement over every profile of a brand, for its duration.
+
+    Conditions on JSON attributes get the planner's default selectivity (0.5 %), so it expects
+    a handful of profiles and nests loops over grouped subqueries that it then re-runs per
+    profile (minutes instead of a second). A brand-wide segment is a set operation: hash joins,
+    and memory for their hash tables.
+    """
+    postgres = dialect_of(session) == "postgresql"
+    if postgres:
+        await session.execute(text("SET LOCAL enable_nestloop = off"))
+        await session.execute(text(f"SET LOCAL work_mem = '{WHOLE_BRAND_WORK_MEM}'"))
+    try:
+        yield
+    finally:
+        if postgres:
+            await session.execute(text("SET LOCAL enable_nestloop = on"))
+            await session.execute(text("SET LOCAL work_mem = DEFAULT"))
+
+
+async def count(session: AsyncSession, query: Select[Any]) -> int:
+    """The count of a whole-brand statement."""
+    async with whole_brand(session):
+        return int(await session.scalar(query) or 0)
+
+
+async def stage(session: AsyncSession, rows: Select[Any], *, whole: bool = True) -> int:
+    """Stage the new member set (``rows`` selects profile ids); how many. ``whole``: the
+    statement covers the whole brand (not a few profiles)."""
+    statement = insert(STAGE).from_select(["profile_id"], rows)
+    if whole:
+        async with whole_brand(session):
+            result = await session.execute(statement)
+    else:
+        result = await session.execute(statement)
     staged = int(getattr(result, "rowcount", 0) or 0)
     if dialect_of(session) == "postgresql":
         await session.execute(text("ANALYZE segment_stage"))

@@ -228,19 +228,26 @@ async def evaluate_later(session: AsyncSession, tenant: TenantId, segment_id: UU
 # Preview ---------------------------------------------------------------------------------------
 
 
+async def count_matching(
+    session: AsyncSession, tenant: TenantId, definition: Any, *, now: dt.datetime | None = None
+) -> int:
+    """How many profiles a definition holds for now (one statement)."""
+    node = await parsed(session, definition)
+    ctx = await context(session, tenant, now or utcnow())
+    return await repository.count(session, compiler.count_query(node, ctx))
+
+
 async def preview(
     session: AsyncSession, tenant: TenantId, data: PreviewIn, *, now: dt.datetime | None = None
 ) -> tuple[int, list[Profile]]:
     """How many profiles an unsaved definition holds for, and the first few (by id)."""
     node = await parsed(session, data.definition)
     ctx = await context(session, tenant, now or utcnow())
-    count = int(await session.scalar(compiler.count_query(node, ctx)) or 0)
+    count = await repository.count(session, compiler.count_query(node, ctx))
     ids = compiler.members_query(node, ctx).order_by(Profile.__table__.c.id).limit(SAMPLE_SIZE)
-    sample = list(
-        (
-            await session.scalars(select(Profile).where(Profile.id.in_(ids)).order_by(Profile.id))
-        ).all()
-    )
+    async with repository.whole_brand(session):
+        query = select(Profile).where(Profile.id.in_(ids)).order_by(Profile.id)
+        sample = list((await session.scalars(query)).all())
     return count, sample
 
 

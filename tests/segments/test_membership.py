@@ -16,6 +16,7 @@ from backend.segments import membership
 from backend.segments.models import Segment, SegmentKind, SegmentSize
 from backend.segments.schemas import MembersUpload
 from backend.triggers.models import TriggerOccurrence
+from backend.webhooks.models import WebhookEndpoint, WebhookEvent
 from tests.factories import make_world, session_of
 from tests.segments.helpers import (
     NOW,
@@ -185,6 +186,16 @@ async def test_publishing_raises_one_trigger_occurrence_per_transition(app: Lite
         app, brand, "buyers", {"orders": {"windowDays": 30}, "op": "gte", "value": 1}
     )
     await add_order(app, brand, ada, "A1", days_ago(1))
+    async with session_of(app, brand) as session:
+        session.add(
+            WebhookEndpoint(
+                url="https://hooks.example.com/levier",
+                event_types=["segment.entered", "segment.exited"],
+                secret_ciphertext="sealed",
+                secret_hint="whsec_x",
+            )
+        )
+        await session.commit()
     outcome = await evaluate(app, brand, segment.id, NOW)
     assert outcome is not None
     for _ in range(2):  # published twice (at least once delivery): raised once
@@ -197,3 +208,6 @@ async def test_publishing_raises_one_trigger_occurrence_per_transition(app: Lite
     assert [(o.type, o.profile_id) for o in raised] == [("segment.entered", ada)]
     assert raised[0].payload["segmentKey"] == "buyers"
     assert transition == (ada, "entered")
+    async with session_of(app, brand) as session:
+        published = (await session.scalars(select(WebhookEvent))).all()
+    assert {(e.type, e.payload["profileId"]) for e in published} == {("segment.entered", str(ada))}
