@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
+from sqlalchemy import text
 
 from backend.auth.models import User
 from backend.config import Settings
@@ -45,6 +46,7 @@ from backend.profiles import attributes
 from backend.profiles.models import AttributeType
 from backend.profiles.schemas import AttributeCreate
 from backend.segments import membership, service
+from backend.segments.repository import WHOLE_BRAND_SETTINGS
 from backend.segments.schemas import SegmentCreate
 from backend.tenancy import service as tenancy_service
 from backend.tenancy.schemas import AgencyCreate, BrandCreate
@@ -52,6 +54,7 @@ from workers.run import load_tasks
 
 T = TypeVar("T")
 ZONE = "Europe/Brussels"
+REPEAT = 3
 DEFINITION = {
     "and": [
         {"attribute": "tier", "op": "eq", "value": "gold"},
@@ -175,6 +178,25 @@ async def timed(action: Callable[[], Awaitable[T]]) -> tuple[T, float]:
     return result, time.perf_counter() - started
 
 
+async def alternate(
+    a: Callable[[], Awaitable[T]],
+    b: Callable[[], Awaitable[T]],
+    *,
+    before_a: Callable[[], Awaitable[None]] | None = None,
+    before_b: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[tuple[T, float], tuple[T, float]]:
+    """The median of REPEAT timed runs of each, alternated (the machine is shared: load that
+    comes and goes hits both sides alike). ``before_*`` run untimed before each run."""
+    runs: tuple[list[tuple[T, float]], list[tuple[T, float]]] = ([], [])
+    for _ in range(REPEAT):
+        for action, before, into in ((a, before_a, runs[0]), (b, before_b, runs[1])):
+            if before is not None:
+                await before()
+            into.append(await timed(action))
+    medians = [sorted(r, key=lambda run: run[1])[len(r) // 2] for r in runs]
+    return medians[0], medians[1]
+
+
 async def setup(settings: Settings, profiles: int) -> TenantId:
     load_tasks()
     engine = create_engine(settings.database_url)
@@ -229,8 +251,8 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
         await hand.execute("SELECT set_config('levier.tenant_id', $1, false)", str(tenant))
         # The planner settings the service uses for a whole-brand statement (see
         # backend.segments.repository.whole_brand): the same for both sides.
-        await hand.execute("SET enable_nestloop = off")
-        await hand.execute("SET work_mem = '64MB'")
+        for setting in WHOLE_BRAND_SETTINGS:
+            await hand.execute(f"SET {setting}")
         await hand.execute(MEMBERS_LIKE)
         await hand.execute(TRANSITIONS_LIKE)
         for statement in TRANSITION_INDEXES:
@@ -243,9 +265,9 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
         async def hand_count() -> int:
             return int(await hand.fetchval(HAND_COUNT, tenant, now, ZONE))
 
-        for name, action in (("count_service", service_count), ("count_hand", hand_count)):
-            await action()  # warm-up
-            figures[name] = await timed(action)
+        await service_count()  # warm-ups
+        await hand_count()
+        figures["count_service"], figures["count_hand"] = await alternate(service_count, hand_count)
 
         async with open_session(factory, tenant) as session:
             segment = await service.create_segment(
@@ -254,6 +276,7 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
                 SegmentCreate(key=f"bench_{uuid4().hex[:6]}", name="Bench", definition=DEFINITION),
             )
             await session.commit()
+        segment_id = uuid4()
 
         async def evaluate() -> int:
             async with open_session(factory, tenant) as session:
@@ -264,19 +287,14 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
 
         async def clear_service() -> None:
             async with open_session(factory, tenant) as session:
-                from sqlalchemy import text
-
-                await session.execute(
-                    text("DELETE FROM segment_members WHERE segment_id = :s"), {"s": segment.id}
-                )
-                await session.execute(
-                    text("DELETE FROM segment_transitions WHERE segment_id = :s"),
-                    {"s": segment.id},
-                )
+                for table in ("segment_members", "segment_transitions", "segment_sizes"):
+                    await session.execute(
+                        text(f"DELETE FROM {table} WHERE segment_id = :s"),  # noqa: S608
+                        {"s": segment.id},
+                    )
                 await session.commit()
 
         async def hand_insert() -> int:
-            await hand.execute("TRUNCATE bench_members")
             result = await hand.execute(HAND_INSERT, tenant, now, ZONE, uuid4())
             return int(result.split()[-1])
 
@@ -284,19 +302,22 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
             size, _ = await hand.fetchrow(HAND_MATERIALISE, tenant, now, ZONE, segment_id)
             return int(size)
 
-        segment_id = uuid4()
-        # Warm-ups (untimed), then the timed first runs from empty.
+        async def truncate() -> None:
+            await hand.execute("TRUNCATE bench_members, bench_transitions")
+
+        # Warm-ups (untimed), then timed runs; each first run starts from no members.
         await evaluate()
-        await clear_service()
-        figures["materialise_service"] = await timed(evaluate)
-        figures["materialise_service_again"] = await timed(evaluate)
-        await hand_insert()
-        figures["insert_hand"] = await timed(hand_insert)
-        await hand.execute("TRUNCATE bench_members, bench_transitions")
         await hand_materialise()
-        await hand.execute("TRUNCATE bench_members, bench_transitions")
-        figures["materialise_hand"] = await timed(hand_materialise)
-        figures["materialise_hand_again"] = await timed(hand_materialise)
+        figures["materialise_service"], figures["materialise_hand"] = await alternate(
+            evaluate, hand_materialise, before_a=clear_service, before_b=truncate
+        )
+        figures["insert_hand"] = (await alternate(hand_insert, hand_insert, before_a=truncate))[0]
+        await evaluate()
+        await truncate()
+        await hand_materialise()
+        figures["materialise_service_again"], figures["materialise_hand_again"] = await alternate(
+            evaluate, hand_materialise
+        )
         await hand.execute("DROP TABLE bench_members, bench_transitions")
     finally:
         await hand.close()

@@ -53,7 +53,13 @@ TRANSITIONS: Table = SegmentTransition.__table__  # type: ignore[assignment]
 # PostgreSQL, emptied before each use everywhere).
 STAGE = Table("segment_stage", MetaData(), Column("profile_id", Uuid, nullable=False))
 EXITED_OFFSET = 0x80000000
-WHOLE_BRAND_WORK_MEM = "64MB"  # exited rows count from here in the transition ids' last 32 bits
+# PostgreSQL planner settings of a statement over a whole brand (see `whole_brand`).
+WHOLE_BRAND_SETTINGS = (
+    "enable_nestloop = off",
+    "work_mem = '64MB'",
+    "max_parallel_workers_per_gather = 0",
+    "jit = off",
+)  # exited rows count from here in the transition ids' last 32 bits
 
 
 @dataclass(frozen=True)
@@ -238,18 +244,21 @@ async def whole_brand(session: AsyncSession) -> AsyncIterator[None]:
     Conditions on JSON attributes get the planner's default selectivity (0.5 %), so it expects
     a handful of profiles and nests loops over grouped subqueries that it then re-runs per
     profile (minutes instead of a second). A brand-wide segment is a set operation: hash joins,
-    and memory for their hash tables.
+    and memory for their hash tables. Parallel workers are off too: with those estimates each
+    worker rebuilt every grouped subquery in full (three times the work on two cores), and JIT
+    compilation cost more (1.5 s) than it saved.
     """
     postgres = dialect_of(session) == "postgresql"
     if postgres:
-        await session.execute(text("SET LOCAL enable_nestloop = off"))
-        await session.execute(text(f"SET LOCAL work_mem = '{WHOLE_BRAND_WORK_MEM}'"))
+        for setting in WHOLE_BRAND_SETTINGS:
+            await session.execute(text(f"SET LOCAL {setting}"))
     try:
         yield
     finally:
         if postgres:
-            await session.execute(text("SET LOCAL enable_nestloop = on"))
-            await session.execute(text("SET LOCAL work_mem = DEFAULT"))
+            for setting in WHOLE_BRAND_SETTINGS:
+                name = setting.split(" = ")[0]
+                await session.execute(text(f"SET LOCAL {name} = DEFAULT"))
 
 
 async def count(session: AsyncSession, query: Select[Any]) -> int:
