@@ -58,6 +58,7 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
+from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
     ProfileTriggerOccurrenceController,
@@ -230,6 +231,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileTriggerOccurrenceController,
             RfmController,
             ProfileRfmController,
+            SegmentController,
+            ProfileSegmentsController,
             ClientController,
             SignInController,
             OAuthController,

@@ -27,6 +27,7 @@ from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.rfm.graphql import RfmMutation, RfmQuery
+from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 from backend.triggers.graphql import TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
@@ -44,6 +45,7 @@ class Query(
     EventsQuery,
     TriggersQuery,
     RfmQuery,
+    SegmentsQuery,
 ):
     pass
 
@@ -56,6 +58,7 @@ class Mutation(
     ProfileOperationsMutation,
     WebhooksMutation,
     RfmMutation,
+    SegmentsMutation,
 ):
     pass
 

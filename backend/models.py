@@ -3,6 +3,8 @@
 import backend.audit.recorder  # registers the audit hook on every session
 import backend.events.service  # registers the events' merge and delete hooks
 import backend.profiles.linked  # registers the linked rows' merge and delete hooks
+import backend.segments.membership  # registers the memberships' merge and delete hooks
+import backend.segments.sources  # keeps segments current after writes, events and imports
 import backend.triggers.service  # registers the occurrences' merge and delete hooks
 import backend.triggers.sources  # raises triggers from accepted events and their carts
 import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
@@ -41,6 +43,7 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
+from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.triggers.models import (
     TriggerCart,
@@ -93,6 +96,10 @@ __all__ = [
     "RfmRun",
     "RfmScore",
     "RfmSettings",
+    "Segment",
+    "SegmentMember",
+    "SegmentSize",
+    "SegmentTransition",
     "Suppression",
     "TriggerCart",
     "TriggerDefinition",

@@ -29,6 +29,7 @@ TASK_MODULES = (
     "backend.connectors.tasks",
     "backend.triggers.tasks",
     "backend.rfm.tasks",
+    "backend.segments.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

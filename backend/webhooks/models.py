@@ -24,6 +24,7 @@ class WebhookEventType(StrEnum):
     PROFILE_UPDATED = "profile.updated"
     CONSENT_CHANGED = "consent.changed"
     SEGMENT_ENTERED = "segment.entered"
+    SEGMENT_EXITED = "segment.exited"
     IMPORT_FINISHED = "import.finished"
     ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 

@@ -94,7 +94,8 @@ class WebhookEndpointController(Controller):
         self, db_session: DbSession, state: State, data: JSONBody[EndpointCreate]
     ) -> EndpointCreated:
         """Subscribe an HTTPS URL to event types (`profile.created`, `profile.updated`,
-        `consent.changed`, `segment.entered`, `import.finished`, `webhook_endpoint.disabled`).
+        `consent.changed`, `segment.entered`, `segment.exited`, `import.finished`,
+        `webhook_endpoint.disabled`).
         The answer carries the signing secret (`whsec_…`), shown this once."""
         endpoint, secret = await service.create_endpoint(db_session, state.settings, data)
         out = endpoint_out(endpoint)

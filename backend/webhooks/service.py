@@ -142,6 +142,12 @@ async def delete_endpoint(session: AsyncSession, endpoint_id: UUID) -> None:
 # Publishing ------------------------------------------------------------------------------------
 
 
+async def subscribed(session: AsyncSession, event_type: str) -> bool:
+    """Whether an enabled endpoint of the brand subscribes to ``event_type`` (a producer of many
+    events checks once before publishing each)."""
+    return any(event_type in e.event_types for e in await repository.enabled_endpoints(session))
+
+
 async def publish(
     session: AsyncSession, tenant: TenantId, event_type: str, payload: dict[str, Any]
 ) -> WebhookEvent | None:

@@ -64,6 +64,15 @@ from backend.rfm.models import (
     RfmScore,
     RfmSettings,
 )
+from backend.segments.models import (
+    EvaluationCause,
+    Segment,
+    SegmentKind,
+    SegmentMember,
+    SegmentSize,
+    SegmentTransition,
+    TransitionKind,
+)
 from backend.tenancy.models import BrandSettings
 from backend.triggers.models import (
     TriggerCart,
@@ -98,6 +107,7 @@ class Parents:
     delivery_id: UUID = field(default_factory=uuid4)
     trigger_definition_id: UUID = field(default_factory=uuid4)
     rfm_run_id: UUID = field(default_factory=uuid4)
+    segment_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -293,6 +303,35 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         f=1,
         m=1,
         segment="New",
+    ),
+    "segments": lambda p: Segment(
+        id=p.segment_id,
+        key="isolation",
+        name="Isolation",
+        kind=SegmentKind.STATIC,
+        refresh_every_minutes=None,
+        member_count=1,
+        version=1,
+    ),
+    "segment_members": lambda p: SegmentMember(
+        segment_id=p.segment_id, profile_id=p.profile_id, entered_at=utcnow()
+    ),
+    "segment_transitions": lambda p: SegmentTransition(
+        id=uuid4(),
+        segment_id=p.segment_id,
+        profile_id=p.profile_id,
+        kind=TransitionKind.ENTERED,
+        occurred_at=utcnow(),
+        evaluation_id=uuid4(),
+    ),
+    "segment_sizes": lambda p: SegmentSize(
+        id=uuid4(),
+        segment_id=p.segment_id,
+        measured_at=utcnow(),
+        size=1,
+        entered=1,
+        exited=0,
+        cause=EvaluationCause.UPLOAD,
     ),
 }
 

@@ -1,0 +1,48 @@
+"""What keeps materialised segments current between scheduled evaluations: profile writes,
+accepted events (orders among them), consent changes and finished imports. Each hook only
+schedules work in the write's transaction (an incremental evaluation per profile a few seconds
+later, or full evaluations after an import). Registered on import."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.tenancy import TenantId
+from backend.events import service as events_service
+from backend.imports import service as imports_service
+from backend.imports.models import ImportJob
+from backend.profiles import consents as consents_service
+from backend.profiles import service as profiles_service
+from backend.profiles.models import ConsentChange, Profile
+from backend.segments import membership
+
+
+@profiles_service.on_change
+async def profile_changed(
+    session: AsyncSession,
+    tenant: TenantId,
+    profile: Profile,
+    created: bool,
+    changed: frozenset[str],
+) -> None:
+    await membership.profiles_changed(session, tenant, [profile.id])
+
+
+@events_service.on_accepted
+async def events_accepted(
+    session: AsyncSession, tenant: TenantId, events: Sequence[events_service.AcceptedEvent]
+) -> None:
+    await membership.profiles_changed(session, tenant, [e.profile_id for e in events])
+
+
+@consents_service.on_consent_change
+async def consent_changed(session: AsyncSession, profile: Profile, change: ConsentChange) -> None:
+    await membership.profiles_changed(session, TenantId(profile.tenant_id), [profile.id])
+
+
+@imports_service.on_finish
+async def import_finished(session: AsyncSession, job: ImportJob) -> None:
+    if job.rows_done:
+        await membership.refresh_all_later(session, TenantId(job.tenant_id))
