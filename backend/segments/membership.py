@@ -25,7 +25,8 @@ from backend.core.due_work import DueTask
 from backend.core.errors import InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue, task_payload
-from backend.core.tenancy import TenantId
+from backend.core.read_cache import cached, watch_config_tables
+from backend.core.tenancy import TenantId, session_tenant
 from backend.profiles import service as profile_service
 from backend.profiles.fields import normalise_email, normalise_phone
 from backend.segments import compiler, repository, rules, service
@@ -221,6 +222,18 @@ async def refresh_profiles(
     return outcomes
 
 
+watch_config_tables("segments")
+
+
+async def _has_rule_segments(session: AsyncSession) -> bool:
+    """Read on every profile write and ingested event: kept by the configuration cache."""
+    return await cached(
+        session,
+        (session_tenant(session), "has_rule_segments"),
+        lambda: repository.has_rule_segments(session),
+    )
+
+
 async def profiles_changed(
     session: AsyncSession,
     tenant: TenantId,
@@ -232,7 +245,7 @@ async def profiles_changed(
     evaluation a few seconds ahead, once per profile and time slot (due work, in the write's
     transaction), so ingestion never waits for it."""
     unique = sorted(set(profile_ids))
-    if not unique or not await repository.has_rule_segments(session):
+    if not unique or not await _has_rule_segments(session):
         return
     now = now or utcnow()
     slot_start = math.ceil(now.timestamp() / REFRESH_SLOT_SECONDS) * REFRESH_SLOT_SECONDS

@@ -21,7 +21,12 @@ from tests.factories import make_world, session_of, statements_of
 from tests.profiles.helpers import brand_url
 from tests.triggers.helpers import define_trigger, occurrences
 
-CONFIG_TABLES = ("FROM event_settings", "FROM event_types", "FROM trigger_definitions")
+CONFIG_TABLES = (
+    "FROM event_settings",
+    "FROM event_types",
+    "FROM trigger_definitions",
+    "FROM segments ",
+)
 
 
 async def test_configuration_is_read_once_for_many_events(
