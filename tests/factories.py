@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import service as auth_service
 from backend.auth.models import User
+from backend.core.db import utcnow
+from backend.core.due_work import DueTask
 from backend.core.outbox import OutboxMessage
 from backend.core.security import hash_password
 from backend.core.tenancy import TenantId, open_session
@@ -145,6 +147,23 @@ def statements_of(app: Litestar) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+async def first_scheduler_tick_done(app: Litestar) -> None:
+    """Wait (without a time bound: a condition) until the app scheduler's first tick has queued
+    the periodic tasks and claimed every due task: after it, only a test's own scheduler rounds
+    claim due work (tests set a one-hour interval)."""
+    while True:
+        async with session_of(app) as session:
+            total = await session.scalar(select(func.count()).select_from(DueTask))
+            waiting = await session.scalar(
+                select(func.count())
+                .select_from(DueTask)
+                .where(DueTask.enqueued_at.is_(None), DueTask.due_at <= utcnow())
+            )
+        if total and not waiting:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def pending_outbox(app: Litestar) -> int:

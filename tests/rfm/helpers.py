@@ -3,17 +3,14 @@ runs scored in place (the same service calls the tasks make)."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from litestar import Litestar
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from backend.core.db import utcnow
-from backend.core.due_work import DueTask
 from backend.core.schemas import parse_input
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
@@ -25,7 +22,7 @@ from backend.profiles.schemas import OrderIn, ProfileCreate
 from backend.rfm import service
 from backend.rfm.models import RfmKind, RfmRun, RfmScore
 from backend.rfm.schemas import RfmRunIn, RfmSettingsIn
-from tests.factories import run_jobs, session_of
+from tests.factories import first_scheduler_tick_done, run_jobs, session_of
 
 UTC = dt.UTC
 AS_OF = dt.datetime(2026, 6, 1, tzinfo=UTC)
@@ -149,15 +146,5 @@ def triple(score: RfmScore) -> tuple[int, int, int, str]:
 async def settle(app: Litestar) -> None:
     """Let the app scheduler's first tick and the work it queued (the brands' scheduled runs of
     this period) finish, so a run the test starts next is the latest to succeed."""
-    while True:
-        async with session_of(app) as session:
-            total = await session.scalar(select(func.count()).select_from(DueTask))
-            waiting = await session.scalar(
-                select(func.count())
-                .select_from(DueTask)
-                .where(DueTask.enqueued_at.is_(None), DueTask.due_at <= utcnow())
-            )
-        if total and not waiting:
-            break
-        await asyncio.sleep(0.05)
+    await first_scheduler_tick_done(app)
     await run_jobs(app)

@@ -139,9 +139,10 @@ async def test_bad_settings_answer_422_naming_the_field_and_store_nothing(
 @pytest.mark.parametrize(
     "as_of",
     [
-        (utcnow() + dt.timedelta(hours=1)).isoformat(),  # in the future
-        "2026-01-01T00:00:00",  # no UTC offset
-        "yesterday",
+        # in the future (an id of its own: workers must collect the same test names)
+        pytest.param((utcnow() + dt.timedelta(hours=1)).isoformat(), id="future"),
+        pytest.param("2026-01-01T00:00:00", id="no-utc-offset"),
+        pytest.param("yesterday", id="not-a-date"),
     ],
 )
 async def test_bad_as_of_answers_422_and_queues_nothing(

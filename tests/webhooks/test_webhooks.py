@@ -11,12 +11,19 @@ from litestar import Litestar
 from standardwebhooks import Webhook
 
 from backend.config import Settings
-from tests.factories import World, make_world, problem, run_jobs
+from tests.factories import World, first_scheduler_tick_done, make_world, problem, run_jobs
 from tests.profiles.helpers import brand_url, create_profile
 from tests.webhooks.receiver import receiver
 from workers.scheduler import Scheduler
 
 pytestmark = pytest.mark.worker
+
+
+@pytest.fixture(autouse=True)
+async def _scheduler_settled(app: Litestar, client: httpx.AsyncClient) -> None:
+    # Retries fall due at once here: a late first tick of the app's scheduler would send them
+    # before a test looks. After it, only the tests' own rounds (retry_due_work) claim them.
+    await first_scheduler_tick_done(app)
 
 
 @pytest.fixture

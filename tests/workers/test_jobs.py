@@ -22,7 +22,13 @@ from backend.core.tenancy import TenantId
 from backend.tenancy import service as tenancy_service
 from backend.tenancy.models import Brand, BrandSettings, BrandStatus
 from backend.tenancy.schemas import BrandCreate
-from tests.factories import make_world, pending_outbox, run_jobs, session_of
+from tests.factories import (
+    first_scheduler_tick_done,
+    make_world,
+    pending_outbox,
+    run_jobs,
+    session_of,
+)
 from workers.broker import build_broker, sender
 from workers.scheduler import Scheduler
 
@@ -57,7 +63,7 @@ async def test_job_enqueued_in_a_transaction_runs_after_commit(app: Litestar) ->
         world = await make_world(app)
         # The scheduler's first tick queues the periodic tasks: let it pass, so that what is
         # pending at the end can only be this test's own work.
-        await _first_tick_done(app)
+        await first_scheduler_tick_done(app)
         brand = await _create_brand(app, world.agency_a.id)
         assert await _brand_status(app, brand.id) is BrandStatus.PROVISIONING
         await run_jobs(app)
@@ -89,7 +95,7 @@ async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
         world = await make_world(app)
         # The app's scheduler claims the periodic tasks on its first tick, then wakes the app's
         # relay: once that tick is over and drained, nothing but the failing relay sends.
-        await _first_tick_done(app)
+        await first_scheduler_tick_done(app)
         await run_jobs(app)  # the world's own jobs
         brand = await _create_brand(app, world.agency_a.id, "Patient")
         unreachable = build_broker(settings.replace(redis_url="redis://127.0.0.1:1/0"))
@@ -103,21 +109,6 @@ async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
         assert await _brand_status(app, brand.id) is BrandStatus.PROVISIONING
         await run_jobs(app)  # the broker of the app is reachable: the same row goes out
         assert await _brand_status(app, brand.id) is BrandStatus.ACTIVE
-
-
-async def _first_tick_done(app: Litestar) -> None:
-    """Wait (without a time bound: a condition) until periodic tasks exist and none is unclaimed."""
-    while True:
-        async with session_of(app) as session:
-            total = await session.scalar(select(func.count()).select_from(DueTask))
-            waiting = await session.scalar(
-                select(func.count())
-                .select_from(DueTask)
-                .where(DueTask.enqueued_at.is_(None), DueTask.due_at <= utcnow())
-            )
-        if total and not waiting:
-            return
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.worker
