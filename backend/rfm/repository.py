@@ -148,7 +148,7 @@ async def scores_of_profile(
         .where(RfmScore.profile_id == profile_id, RfmRun.status == RfmRunStatus.SUCCEEDED)
         .order_by(RfmRun.finished_at.desc(), RfmRun.id.desc())
     )
-    return [(score, run) for score, run in (await session.execute(query)).tuples()]
+    return [(row[0], row[1]) for row in await session.execute(query)]
 
 
 async def changed_scores(
