@@ -239,6 +239,7 @@ async def create_row(
     await session.flush()
     session.add(_version(row, LinkedRowOperation.CREATED))
     await session.flush()
+    await service.related_changed(session, [profile_id])
     return RowView(row, table.key)
 
 
@@ -389,6 +390,7 @@ async def update_row(
     await session.flush()
     session.add(_version(row, LinkedRowOperation.UPDATED))
     await session.flush()
+    await service.related_changed(session, [row.profile_id])
     return RowView(row, table.key)
 
 
@@ -400,6 +402,7 @@ async def delete_row(session: AsyncSession, key: str, row_id: UUID) -> None:
     session.add(_version(row, LinkedRowOperation.DELETED))
     await session.delete(row)
     await session.flush()
+    await service.related_changed(session, [row.profile_id])
 
 
 async def list_rows(

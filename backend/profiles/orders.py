@@ -17,7 +17,7 @@ from backend.profiles import repository
 from backend.profiles.fields import FieldErrors
 from backend.profiles.models import Order, OrderLine
 from backend.profiles.schemas import OrderIn
-from backend.profiles.service import get_profile
+from backend.profiles.service import get_profile, related_changed
 
 # What the Numeric(16, 4) and Numeric(12, 3) columns hold.
 MAX_MONEY = Decimal(10) ** 12
@@ -74,6 +74,7 @@ async def create_order(session: AsyncSession, profile_id: UUID, data: OrderIn) -
     ]
     session.add_all(lines)
     await session.flush()
+    await related_changed(session, [profile.id])
     return OrderView(order, lines)
 
 

@@ -92,6 +92,24 @@ def on_delete(hook: DeleteHook) -> DeleteHook:
     return hook
 
 
+# (session, profile ids): data read about these profiles besides their own fields changed (an
+# order, a linked row), e.g. for segments to evaluate them again.
+RelatedChangeHook = Callable[[AsyncSession, Sequence[UUID]], Awaitable[None]]
+_RELATED_CHANGE_HOOKS: list[RelatedChangeHook] = []
+
+
+def on_related_change(hook: RelatedChangeHook) -> RelatedChangeHook:
+    """Register a domain's reaction to a profile's orders or linked rows changing (in the
+    write's transaction)."""
+    _RELATED_CHANGE_HOOKS.append(hook)
+    return hook
+
+
+async def related_changed(session: AsyncSession, profile_ids: Sequence[UUID]) -> None:
+    for hook in _RELATED_CHANGE_HOOKS:
+        await hook(session, profile_ids)
+
+
 def on_change(hook: ChangeHook) -> ChangeHook:
     """Register a domain's reaction to a profile created or updated, run in the write's
     transaction."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -60,6 +61,19 @@ EMIT_CHUNK = 1000
 MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 1, 3650
 MAX_ENGAGEMENT_EVENTS = 50
 MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
+
+# (session, tenant): a run succeeded, so the brand's current scores changed (segments whose rules
+# read them evaluate again). Run in the run's transaction.
+RunFinishedHook = Callable[[AsyncSession, TenantId], Awaitable[None]]
+_RUN_FINISHED_HOOKS: list[RunFinishedHook] = []
+
+
+def on_run_finished(hook: RunFinishedHook) -> RunFinishedHook:
+    """Register a domain's reaction to a succeeded run of the brand."""
+    _RUN_FINISHED_HOOKS.append(hook)
+    return hook
+
+
 EVENT_NAME_LENGTH = 100
 
 
@@ -270,6 +284,8 @@ async def execute_run(
     run.changed_count = outcome.changed
     run.finished_at = max(utcnow(), started)
     await session.flush()
+    for hook in _RUN_FINISHED_HOOKS:
+        await hook(session, tenant)
     if outcome.changed:
         await enqueue(session, EMIT_TASK, tenant=tenant, run_id=str(run.id), after=None)
     return run

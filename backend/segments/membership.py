@@ -270,17 +270,34 @@ async def profiles_changed(
         await session.execute(statement)
 
 
-async def refresh_all_later(session: AsyncSession, tenant: TenantId) -> None:
-    """Queue a full evaluation of every rule segment (after a bulk change such as an import)."""
+async def refresh_all_later(
+    session: AsyncSession,
+    tenant: TenantId,
+    *,
+    cause: EvaluationCause = EvaluationCause.IMPORT,
+    reading: str | None = None,
+) -> None:
+    """Queue a full evaluation of every rule segment (after a bulk change such as an import),
+    or only of those whose rules hold a ``reading`` condition (e.g. ``"rfm"``)."""
     for segment in await repository.rule_segments(session):
+        if reading is not None and not _holds_condition(segment.definition, reading):
+            continue
         await enqueue(
             session,
             service.EVALUATE_TASK,
             tenant=tenant,
             segment_id=str(segment.id),
             evaluation_id=str(new_id()),
-            cause=EvaluationCause.IMPORT.value,
+            cause=cause.value,
         )
+
+
+def _holds_condition(node: object, kind: str) -> bool:
+    if isinstance(node, dict):
+        return kind in node or any(_holds_condition(v, kind) for v in node.values())
+    if isinstance(node, list):
+        return any(_holds_condition(item, kind) for item in node)
+    return False
 
 
 # Static uploads --------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class EvaluationCause(StrEnum):
     INCREMENTAL = "incremental"  # a write to some profiles
     UPLOAD = "upload"  # a static list uploaded
     IMPORT = "import"  # an import finished
+    RFM = "rfm"  # an RFM run the rules read finished
 
 
 def _of_profile() -> ForeignKeyConstraint:

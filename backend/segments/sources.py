@@ -1,22 +1,26 @@
 """What keeps materialised segments current between scheduled evaluations: profile writes,
-accepted events (orders among them), consent changes and finished imports. Each hook only
+orders and linked rows, accepted events (orders among them), consent changes, finished imports
+and finished RFM runs. Each hook only
 schedules work in the write's transaction (an incremental evaluation per profile a few seconds
 later, or full evaluations after an import). Registered on import."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.tenancy import TenantId
+from backend.core.tenancy import TenantId, session_tenant
 from backend.events import service as events_service
 from backend.imports import service as imports_service
 from backend.imports.models import ImportJob
 from backend.profiles import consents as consents_service
 from backend.profiles import service as profiles_service
 from backend.profiles.models import ConsentChange, Profile
+from backend.rfm import service as rfm_service
 from backend.segments import membership
+from backend.segments.models import EvaluationCause
 
 
 @profiles_service.on_change
@@ -28,6 +32,19 @@ async def profile_changed(
     changed: frozenset[str],
 ) -> None:
     await membership.profiles_changed(session, tenant, [profile.id])
+
+
+@profiles_service.on_related_change
+async def related_changed(session: AsyncSession, profile_ids: Sequence[UUID]) -> None:
+    tenant = session_tenant(session)
+    if tenant is not None:
+        await membership.profiles_changed(session, tenant, profile_ids)
+
+
+@rfm_service.on_run_finished
+async def rfm_run_finished(session: AsyncSession, tenant: TenantId) -> None:
+    # Rules may read RFM scores and named segments: the brand's current run just changed.
+    await membership.refresh_all_later(session, tenant, cause=EvaluationCause.RFM, reading="rfm")
 
 
 @events_service.on_accepted

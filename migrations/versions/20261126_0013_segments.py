@@ -70,7 +70,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('entered', sa.Integer(), nullable=False),
     sa.Column('exited', sa.Integer(), nullable=False),
-    sa.Column('cause', sa.Enum('manual', 'schedule', 'incremental', 'upload', 'import', name='evaluation_cause', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('cause', sa.Enum('manual', 'schedule', 'incremental', 'upload', 'import', 'rfm', name='evaluation_cause', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),

@@ -130,3 +130,87 @@ async def test_segments_refresh_on_their_schedule_once_after_downtime(
             )
         ).all()
     assert [c.value for c in causes] == ["manual", "schedule"]
+
+
+async def test_orders_and_linked_rows_written_directly_update_memberships(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    headers = world.manager_a.headers
+    table = await client.post(
+        f"/v1/brands/{brand}/linked-tables",
+        json={
+            "key": "coupons",
+            "label": "Coupons",
+            "columns": [{"key": "code", "label": "Code", "type": "text"}],
+        },
+        headers=headers,
+    )
+    assert table.status_code == 201, table.text
+    buyers = await create_segment(
+        app, brand, "buyers", {"orders": {"windowDays": 30}, "op": "gte", "value": 1}
+    )
+    holders = await create_segment(
+        app, brand, "holders", {"linked": {"table": "coupons"}, "op": "exists"}
+    )
+    created = await client.post(
+        f"/v1/brands/{brand}/profiles", json={"email": "ada@example.com"}, headers=headers
+    )
+    ada = UUID(created.json()["id"])
+    await tick(app)
+    assert await members(app, brand, buyers.id) == set()
+    await next_slot()
+
+    order = {"orderId": "O-1", "occurredAt": utcnow().isoformat(), "amount": "9.90",
+             "currency": "EUR"}  # fmt: skip
+    ordered = await client.post(f"/v1/brands/{brand}/profiles/{ada}/orders", json=order,
+                                headers=headers)  # fmt: skip
+    assert ordered.status_code == 201, ordered.text
+    row = await client.post(
+        f"/v1/brands/{brand}/linked-tables/coupons/rows",
+        json={"profileId": str(ada), "values": {"code": "WELCOME"}},
+        headers=headers,
+    )
+    assert row.status_code == 201, row.text
+    assert await due_refreshes(app) >= 1
+    await tick(app, utcnow())
+    assert await members(app, brand, buyers.id) == {ada}
+    assert await members(app, brand, holders.id) == {ada}
+
+    await next_slot()
+    gone = await client.delete(
+        f"/v1/brands/{brand}/linked-tables/coupons/rows/{row.json()['id']}", headers=headers
+    )
+    assert gone.status_code == 204, gone.text
+    await tick(app, utcnow())
+    assert await members(app, brand, holders.id) == set()
+    assert await transitions(app, brand, holders.id) == [(ada, "entered"), (ada, "exited")]
+
+
+async def test_a_finished_rfm_run_evaluates_the_brands_segments_again(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    segment = await create_segment(
+        app, brand, "recent", {"rfm": {"kind": "purchase", "score": "r"}, "op": "gte", "value": 1}
+    )
+    created = await client.post(
+        f"/v1/brands/{brand}/profiles", json={"email": "ada@example.com"},
+        headers=world.manager_a.headers,
+    )  # fmt: skip
+    ada = UUID(created.json()["id"])
+    order = {"orderId": "O-1", "occurredAt": utcnow().isoformat(), "amount": "9.90",
+             "currency": "EUR"}  # fmt: skip
+    ordered = await client.post(f"/v1/brands/{brand}/profiles/{ada}/orders", json=order,
+                                headers=world.manager_a.headers)  # fmt: skip
+    assert ordered.status_code == 201, ordered.text
+    await tick(app)
+    assert await members(app, brand, segment.id) == set()  # no RFM run yet
+    run = await client.post(
+        f"/v1/brands/{brand}/rfm/runs", json={}, headers=world.manager_a.headers
+    )
+    assert run.status_code == 202, run.text
+    await run_jobs(app)  # the run, then the evaluations it queued
+    assert await members(app, brand, segment.id) == {ada}
