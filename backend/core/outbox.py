@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Index, String, Text, select
+from sqlalchemy import Index, String, Text, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, IdMixin, utcnow
+from backend.core.db import Base, IdMixin, dialect_of, utcnow
 
 log = structlog.get_logger("levier.outbox")
 
@@ -57,8 +57,8 @@ class OutboxRelay:
         self._interval = interval_seconds
         self._batch_size = batch_size
         self._wake = asyncio.Event()
-        # One round at a time per relay: SQLite has no SKIP LOCKED to keep two rounds of the same
-        # process from claiming the same rows (across processes, delivery stays at least once).
+        # One round at a time per relay; across relays, SKIP LOCKED (PostgreSQL) or one writer
+        # at a time (SQLite) keeps two rounds from claiming the same rows.
         self._round = asyncio.Lock()
 
     def wake(self) -> None:
@@ -67,6 +67,12 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Send one batch of pending rows; return how many were sent."""
         async with self._round, self._session_factory() as session, session.begin():
+            if dialect_of(session) == "sqlite":
+                # No SKIP LOCKED: the round starts as the database's one writer, so a relay of
+                # another thread or process waits for this round's sent_at, then skips the rows.
+                await session.execute(
+                    text("UPDATE outbox_messages SET attempts = attempts WHERE 1 = 0")
+                )
             rows = (
                 await session.scalars(
                     select(OutboxMessage)

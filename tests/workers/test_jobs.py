@@ -15,7 +15,7 @@ from backend.config import Settings
 from backend.core.db import utcnow
 from backend.core.due_work import DueTask, claim_due, schedule
 from backend.core.idempotency import IdempotencyRecord
-from backend.core.jobs import TaskContext
+from backend.core.jobs import TaskContext, outbox_row, task_payload
 from backend.core.outbox import OutboxMessage, OutboxRelay
 from backend.core.tasks import purge_expired
 from backend.core.tenancy import TenantId
@@ -84,6 +84,29 @@ async def test_rolled_back_transaction_enqueues_nothing(app: Litestar) -> None:
     async with session_of(app) as session:
         names = (await session.scalars(select(Brand.name))).all()
     assert "Never" not in names
+
+
+PURGE = "platform.purge_expired"
+
+
+async def test_two_relays_draining_at_once_send_each_message_once(app: Litestar) -> None:
+    # Each worker thread relays what its task enqueued, beside the app's own relay: on SQLite
+    # (no SKIP LOCKED) both once read the same unsent rows and sent them twice.
+    async with session_of(app) as session:
+        session.add_all(
+            [outbox_row(PURGE, task_payload(PURGE, None, {}))
+             for _ in range(40)]
+        )  # fmt: skip
+        await session.commit()
+    sent: list[object] = []
+
+    def record(row: OutboxMessage) -> None:
+        sent.append(row.id)
+
+    relays = [OutboxRelay(app.state.session_factory, record, batch_size=5) for _ in range(2)]
+    await asyncio.gather(*(relay.drain() for relay in relays))
+    assert len(sent) == len(set(sent)) == 40
+    assert await pending_outbox(app) == 0
 
 
 async def test_job_is_kept_while_the_broker_is_down_and_sent_once_it_is_back(
