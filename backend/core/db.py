@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func
+from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -117,6 +119,37 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
 def dialect_of(session: AsyncSession) -> str:
     """``postgresql`` or ``sqlite``: the dialect a session's statements are written for."""
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def start_as_writer(session: AsyncSession, table: str) -> None:
+    """SQLite: make the transaction the database's one writer now, with a write to ``table``
+    that changes nothing. A transaction that read first and writes later fails at once
+    ("database is locked") if another connection wrote meanwhile, where a writer's first
+    statement waits out the busy timeout; and readers of rows a writer is about to claim wait
+    for its commit. PostgreSQL locks rows instead: nothing to do there."""
+    if dialect_of(session) == "sqlite":
+        await session.execute(text(f"DELETE FROM {table} WHERE 1 = 0"))  # noqa: S608  (our names)
+
+
+@asynccontextmanager
+async def postgres_settings(
+    session: AsyncSession, settings: Mapping[str, str]
+) -> AsyncIterator[None]:
+    """PostgreSQL settings (planner, memory) for the statements of the block, set back to what
+    they were after it; nothing on SQLite. One round trip each way. If the block fails, the
+    transaction (or the savepoint) it fails is rolled back, and the settings with it."""
+    if dialect_of(session) != "postgresql" or not settings:
+        yield
+        return
+    names = list(settings)
+    previous = (await session.execute(select(*(func.current_setting(n) for n in names)))).one()
+    await _set_local(session, dict(zip(names, settings.values(), strict=True)))
+    yield
+    await _set_local(session, dict(zip(names, previous, strict=True)))
+
+
+async def _set_local(session: AsyncSession, settings: Mapping[str, str]) -> None:
+    await session.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
 
 
 def insert_for(session: AsyncSession, target: Any) -> Any:

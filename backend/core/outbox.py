@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Index, String, Text, select, text
+from sqlalchemy import Index, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, IdMixin, dialect_of, utcnow
+from backend.core.db import Base, IdMixin, start_as_writer, utcnow
 
 log = structlog.get_logger("levier.outbox")
 
@@ -67,12 +67,9 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Send one batch of pending rows; return how many were sent."""
         async with self._round, self._session_factory() as session, session.begin():
-            if dialect_of(session) == "sqlite":
-                # No SKIP LOCKED: the round starts as the database's one writer, so a relay of
-                # another thread or process waits for this round's sent_at, then skips the rows.
-                await session.execute(
-                    text("UPDATE outbox_messages SET attempts = attempts WHERE 1 = 0")
-                )
+            # SQLite has no SKIP LOCKED: a relay of another thread or process waits for this
+            # round's sent_at, then skips the rows.
+            await start_as_writer(session, OutboxMessage.__tablename__)
             rows = (
                 await session.scalars(
                     select(OutboxMessage)

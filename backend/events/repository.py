@@ -11,10 +11,10 @@ from typing import Any, cast
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Table, delete, func, select, text, tuple_, update
+from sqlalchemy import Table, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import dialect_of, insert_for
+from backend.core.db import insert_for
 from backend.core.errors import InvalidInput
 from backend.core.pagination import PageRequest, paginate
 from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
@@ -23,14 +23,6 @@ from backend.profiles.models import Profile, ProfileIdentity
 EVENTS = cast(Table, Event.__table__)
 # Lookups by list are sent in slices, well below every driver's parameter limit.
 SLICE = 1000
-
-
-async def take_write_lock(session: AsyncSession) -> None:
-    """SQLite: start the transaction as a writer now. A savepoint opened by a reader would
-    later fail at once ("database is locked") if another connection wrote meanwhile, where a
-    writer's first statement waits out the busy timeout instead. Nothing to do elsewhere."""
-    if dialect_of(session) == "sqlite":
-        await session.execute(text("UPDATE event_settings SET tenant_id = tenant_id WHERE 1 = 0"))
 
 
 # Settings and types ----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import jsonschema
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import utcnow
+from backend.core.db import start_as_writer, utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
@@ -592,7 +592,7 @@ async def _resolve_profiles(
             refuse(item, reason, [{"field": f, "message": reason} for f in _fields(item)])
             continue
         if not locked:
-            await repository.take_write_lock(session)
+            await start_as_writer(session, "profiles")
             locked = True
         try:
             async with session.begin_nested():

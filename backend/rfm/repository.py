@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
-from backend.core.db import UTCDateTime, dialect_of
+from backend.core.db import UTCDateTime, dialect_of, postgres_settings
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import session_tenant
 from backend.rfm import grid
@@ -355,13 +355,23 @@ async def score_run(
     thresholds: dict[str, list[float]] | None,
 ) -> Outcome:
     """Score every profile active in the window into ``rfm_scores`` for ``run_id``."""
+    # One bulk statement: sorts (cut points) and the hash of the previous run's scores stay in
+    # memory instead of spilling to disk at the default 4 MB.
+    async with postgres_settings(session, {"work_mem": WORK_MEM}):
+        return await _score_run(session, window, run_id, previous, now, thresholds)
+
+
+async def _score_run(
+    session: AsyncSession,
+    window: Window,
+    run_id: UUID,
+    previous: UUID | None,
+    now: dt.datetime,
+    thresholds: dict[str, list[float]] | None,
+) -> Outcome:
     dialect = dialect_of(session)
     values = _values(window, run_id, previous, now)
     base = base_sql(dialect, window.kind)
-    if dialect == "postgresql":
-        # One bulk statement: sorts (cut points) and the hash of the previous run's scores stay
-        # in memory instead of spilling to disk at the default 4 MB.
-        await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     if thresholds is None and dialect == "postgresql":
         # One statement: aggregate, cut points, scores, segments, previous run, insert.
         sql = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import dialect_of
+from backend.core.db import dialect_of, postgres_settings, start_as_writer
 from backend.core.pagination import PageRequest, paginate
 from backend.segments.models import (
     Segment,
@@ -52,14 +52,14 @@ TRANSITIONS: Table = SegmentTransition.__table__  # type: ignore[assignment]
 # The new member set of the evaluation under way (per connection, dropped at commit on
 # PostgreSQL, emptied before each use everywhere).
 STAGE = Table("segment_stage", MetaData(), Column("profile_id", Uuid, nullable=False))
-EXITED_OFFSET = 0x80000000
+EXITED_OFFSET = 0x80000000  # exited rows count from here in the transition ids' last 32 bits
 # PostgreSQL planner settings of a statement over a whole brand (see `whole_brand`).
-WHOLE_BRAND_SETTINGS = (
-    "enable_nestloop = off",
-    "work_mem = '64MB'",
-    "max_parallel_workers_per_gather = 0",
-    "jit = off",
-)  # exited rows count from here in the transition ids' last 32 bits
+WHOLE_BRAND_SETTINGS = {
+    "enable_nestloop": "off",
+    "work_mem": "64MB",
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+}
 
 
 @dataclass(frozen=True)
@@ -81,20 +81,12 @@ async def list_segments(
     return await paginate(session, select(Segment), Segment.id, page)
 
 
-async def take_write_lock(session: AsyncSession) -> None:
-    """SQLite: start the transaction as a writer now (an evaluation reads, then writes; a
-    reader upgraded later fails at once when another connection wrote meanwhile, where a
-    writer's first statement waits out the busy timeout). PostgreSQL locks rows instead."""
-    if dialect_of(session) == "sqlite":
-        await session.execute(text("UPDATE segments SET tenant_id = tenant_id WHERE 1 = 0"))
-
-
 async def get_segment(
     session: AsyncSession, segment_id: UUID, *, lock: bool = False
 ) -> Segment | None:
     query = select(Segment).where(Segment.id == segment_id)
     if lock:
-        await take_write_lock(session)
+        await start_as_writer(session, "segments")
         query = query.with_for_update()
     return await session.scalar(query)
 
@@ -110,7 +102,7 @@ async def all_segments(session: AsyncSession) -> list[Segment]:
 async def rule_segments(session: AsyncSession, *, lock: bool = False) -> list[Segment]:
     query = select(Segment).where(Segment.kind == SegmentKind.RULE).order_by(Segment.id)
     if lock:
-        await take_write_lock(session)
+        await start_as_writer(session, "segments")
         query = query.with_for_update()
     return list((await session.scalars(query)).all())
 
@@ -237,8 +229,7 @@ async def prepare_stage(session: AsyncSession) -> None:
         await session.execute(text("DELETE FROM segment_stage"))
 
 
-@contextlib.asynccontextmanager
-async def whole_brand(session: AsyncSession) -> AsyncIterator[None]:
+def whole_brand(session: AsyncSession) -> contextlib.AbstractAsyncContextManager[None]:
     """PostgreSQL settings for a statement over every profile of a brand, for its duration.
 
     Conditions on JSON attributes get the planner's default selectivity (0.5 %), so it expects
@@ -248,17 +239,7 @@ async def whole_brand(session: AsyncSession) -> AsyncIterator[None]:
     worker rebuilt every grouped subquery in full (three times the work on two cores), and JIT
     compilation cost more (1.5 s) than it saved.
     """
-    postgres = dialect_of(session) == "postgresql"
-    if postgres:
-        for setting in WHOLE_BRAND_SETTINGS:
-            await session.execute(text(f"SET LOCAL {setting}"))
-    try:
-        yield
-    finally:
-        if postgres:
-            for setting in WHOLE_BRAND_SETTINGS:
-                name = setting.split(" = ")[0]
-                await session.execute(text(f"SET LOCAL {name} = DEFAULT"))
+    return postgres_settings(session, WHOLE_BRAND_SETTINGS)
 
 
 async def count(session: AsyncSession, query: Select[Any]) -> int:

@@ -17,7 +17,7 @@ from backend.rfm import service
 from backend.rfm.models import RfmKind, RfmRun, RfmRunStatus, RfmSchedule
 from backend.rfm.tasks import SCHEDULE_EVERY
 from tests.factories import make_world, run_jobs, session_of
-from tests.rfm.helpers import add_orders, make_profile, set_settings
+from tests.rfm.helpers import add_orders, make_profile, set_settings, settle
 from workers.scheduler import Scheduler
 
 UTC = dt.UTC
@@ -85,6 +85,10 @@ async def test_concurrent_ticks_queue_each_period_once(app: Litestar) -> None:
 @pytest.mark.worker
 async def test_the_scheduler_runs_every_brand_scheduled_rfm(app: Litestar) -> None:
     async with app.lifespan():
+        # The app scheduler's first tick fans its periodic RFM schedule out to the brands that
+        # exist then: let it finish before the brand exists, or it could score it before its
+        # order is in (and take this period's one scheduled run).
+        await settle(app)
         world = await make_world(app)
         brand = world.brand_a.id
         profile = await make_profile(app, brand, "sched@example.test")
