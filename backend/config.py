@@ -40,7 +40,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     max_body_bytes: int = 10 * 1024 * 1024
     # Bulk imports: the largest file one import takes, and the rows the job writes per batch.
     import_max_bytes: int = 2 * 1024**3
-    import_batch_rows: int = 10_000
+    import_batch_rows: int = 50_000
     idempotency_ttl_hours: int = 24
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72

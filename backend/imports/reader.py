@@ -7,9 +7,10 @@ record ends on a line where the count of ``"`` seen since it began is even.
 
 from __future__ import annotations
 
+import bisect
 import csv
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +36,26 @@ class Batch:
     records: list[Record]
     lines_done: int  # every line up to this one is consumed once the batch is written
     header: list[str]
+    # Plain CSV lines left for the database to read (see ``batches``), each as
+    # ``<line number>,<line>\n``, and their line numbers (ascending).
+    plain: list[str] = field(default_factory=list)
+    plain_lines: list[int] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return len(self.records) + len(self.plain)
+
+    def plain_record(self, line: int) -> Record:
+        """The record of a plain line, as the reader would have made it."""
+        text = self.plain[bisect.bisect_left(self.plain_lines, line)]
+        return plain_record(self.header, line, text.split(",", 1)[1].removesuffix("\n"))
+
+
+def plain_record(header: list[str], line_no: int, raw: str) -> Record:
+    """A quote-free CSV line with as many cells as the header: the cells are what lies between
+    commas (an empty cell is "not given": imports never clear a stored value)."""
+    values = {name: cell for name, cell in zip(header, raw.split(","), strict=True) if cell != ""}
+    return Record(line_no, raw[:MAX_RAW], values)
 
 
 class RecordReader:
@@ -46,6 +67,11 @@ class RecordReader:
         self._pending: list[str] = []
         self._quotes = 0
         self._start = 0
+
+    @property
+    def idle(self) -> bool:
+        """No quoted record is open."""
+        return not self._pending
 
     def feed(self, line_no: int, line: str) -> Record | None:
         if self.fmt is ImportFormat.NDJSON:
@@ -88,12 +114,11 @@ class RecordReader:
         if "\r" in raw or "\0" in raw or not raw.strip():
             return self._csv(line_no, [line])
         assert self.header is not None
-        cells = raw.split(",")
-        if len(cells) != len(self.header):
-            reason = f"malformed CSV: expected {len(self.header)} columns, found {len(cells)}"
+        if raw.count(",") != len(self.header) - 1:
+            found = raw.count(",") + 1
+            reason = f"malformed CSV: expected {len(self.header)} columns, found {found}"
             return Record(line_no, raw[:MAX_RAW], {}, reason)
-        values = {name: cell for name, cell in zip(self.header, cells, strict=True) if cell != ""}
-        return Record(line_no, raw[:MAX_RAW], values)
+        return plain_record(self.header, line_no, raw)
 
     def _csv(self, line_no: int, lines: list[str]) -> Record | None:
         raw = "".join(lines).rstrip("\r\n")
@@ -137,26 +162,48 @@ async def batches(
     *,
     skip_lines: int,
     batch_size: int,
+    plain: Callable[[list[str]], bool] | None = None,
 ) -> AsyncIterator[Batch]:
     """Batches of at most ``batch_size`` records, past the first ``skip_lines`` lines (the
-    checkpoint). The CSV header is read whatever the checkpoint."""
+    checkpoint). The CSV header is read whatever the checkpoint.
+
+    With ``plain`` (asked once, with the header: whether the caller wants them), CSV lines the
+    database can read as they are — no quote, no NUL, no carriage return inside, as many cells as
+    the header — are handed over as text (``Batch.plain``) instead of records."""
     reader = RecordReader(fmt)
     records: list[Record] = []
+    lines: list[str] = []
+    numbers: list[int] = []
+    commas = -1  # the commas of a plain line; -1 while plain lines are not wanted
+    asked = plain is None
     line_no = 0
     async for block in read_lines(session, import_id):
         for line in block:
             line_no += 1
             if line_no <= skip_lines and reader.header is not None:
                 continue
+            if commas >= 0 and '"' not in line and "\0" not in line and reader.idle:
+                raw = line.rstrip("\r\n")
+                if raw.count(",") == commas and "\r" not in raw and (commas or raw.strip()):
+                    lines.append(f"{line_no},{raw}\n")
+                    numbers.append(line_no)
+                    if len(lines) + len(records) >= batch_size:
+                        yield Batch(records, line_no, reader.header or [], lines, numbers)
+                        records, lines, numbers = [], [], []
+                    continue
             record = reader.feed(line_no, line)
+            if not asked and reader.header is not None:
+                asked = True
+                if plain is not None and plain(reader.header):
+                    commas = len(reader.header) - 1
             if record is None:
                 continue
             records.append(record)
-            if len(records) >= batch_size:
-                yield Batch(records, line_no, reader.header or [])
-                records = []
+            if len(records) + len(lines) >= batch_size:
+                yield Batch(records, line_no, reader.header or [], lines, numbers)
+                records, lines, numbers = [], [], []
     last = reader.finish()
     if last is not None:
         records.append(last)
-    if records or line_no > skip_lines:
-        yield Batch(records, line_no, reader.header or [])
+    if records or lines or line_no > skip_lines:
+        yield Batch(records, line_no, reader.header or [], lines, numbers)

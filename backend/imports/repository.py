@@ -358,17 +358,45 @@ async def write_profiles(
     key by key), move their identity keys and unique values; replaying it changes nothing."""
     if not profiles:
         return
-    s = _PROFILES
-    await _staged(session, s, profiles)
+    await _staged(session, _PROFILES, profiles)
     await _staged(session, _KEYS, keys)
     await _staged(session, _UNIQUE, claims)
+    await write_staged_profiles(
+        session,
+        tenant,
+        updates=any(not row["is_new"] for row in profiles),
+        new_keys={key["kind"] for key in keys},
+        claims=bool(claims),
+    )
+
+
+STAGED_PROFILES, STAGED_KEYS, STAGED_CLAIMS = _PROFILES, _KEYS, _UNIQUE
+
+
+async def stage_profile_tables(session: AsyncSession) -> None:
+    """Create the (empty) staging tables ``write_staged_profiles`` reads."""
+    for table in (_PROFILES, _KEYS, _UNIQUE):
+        await staging.create(session, table)
+
+
+async def write_staged_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    *,
+    updates: bool,
+    new_keys: set[str],
+    claims: bool,
+) -> None:
+    """``write_profiles`` from its filled staging tables (``updates``: some staged profile
+    exists; ``new_keys``: the kinds of the staged keys; ``claims``: some unique value is
+    staged); drops them."""
+    s = _PROFILES
     brand = literal(tenant, _P.c.tenant_id.type)
     pg = dialect_of(session) == "postgresql"
-    updates = [row for row in profiles if not row["is_new"]]
     # An updated profile whose email or phone changes gives up the old key. A changed value is
     # a key the profile does not hold yet, so it is staged in ``keys``: without one, no release.
     for name in ("email", "phone"):
-        if not any(key["kind"] == name for key in keys) or not updates:
+        if name not in new_keys or not updates:
             continue
         changed = (
             _P.c.tenant_id == tenant,

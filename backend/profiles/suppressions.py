@@ -35,6 +35,18 @@ def _hash(salt: bytes, value: str) -> str:
     return hmac.new(salt, value.encode(), hashlib.sha256).hexdigest()
 
 
+def hash_pads(session: AsyncSession) -> tuple[bytes, bytes]:
+    """The brand's HMAC keys padded (inner, outer), for the database to hash identifiers the
+    same way: ``sha256(outer || sha256(inner || value))`` is the hash kept here (RFC 2104)."""
+    key = _brand_salt(session).ljust(hashlib.sha256().block_size, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+async def any_suppressed(session: AsyncSession) -> bool:
+    """Whether the brand has erased anybody (no identifier needs checking otherwise)."""
+    return await session.scalar(select(Suppression.hash).limit(1)) is not None
+
+
 _LOOKUP_SLICE = 1000
 
 
@@ -43,7 +55,7 @@ async def suppressed(
 ) -> set[tuple[str, str]]:
     """The keys of ``keys`` (normalised ``(kind, value)`` identity keys) that belong to erased
     people of the session's brand: one query per thousand keys, none when nobody was erased."""
-    if not keys or await session.scalar(select(Suppression.hash).limit(1)) is None:
+    if not keys or not await any_suppressed(session):
         return set()
     salt = _brand_salt(session)
     by_hash = {(kind, _hash(salt, value)): (kind, value) for kind, value in keys}

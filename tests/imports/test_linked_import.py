@@ -16,9 +16,9 @@ from tests.profiles.helpers import brand_url, create_profile, define_table, fiel
 pytestmark = pytest.mark.worker
 
 COUPONS = [
-    {"key": "points", "type": "number", "required": True},
-    {"key": "label", "type": "text"},
-    {"key": "active", "type": "boolean", "default": True},
+    {"key": "points", "label": "Points", "type": "number", "required": True},
+    {"key": "label", "label": "Label", "type": "text"},
+    {"key": "active", "label": "Active", "type": "boolean", "default": True},
 ]
 
 

@@ -1,0 +1,464 @@
+"""Profile batches on PostgreSQL, set-based from the first byte: the database reads the plain
+CSV lines itself (``COPY``), each column's *distinct* values are checked once by the profiles'
+own rules (``ProfileLoader.validate``, the one every row of the other path goes through), and
+the rows are resolved against the brand's identity keys and written with joins. Python touches
+values, not rows: a file of a million people repeating ten first names checks ten names.
+
+Rows the set-based path does not decide go through ``ProfileLoader`` as in the general path:
+
+* lines the database cannot read as they are (quotes, a wrong number of cells…) — see
+  ``reader.batches``;
+* invalid rows, so that their rejection reads exactly as anywhere else;
+* rows sharing an identity key, a unique value or a profile with another row of the batch (file
+  order decides those), rows joining several profiles (a merge), rows the mode refuses, rows
+  whose unique value another profile holds, new rows missing a required attribute, and rows
+  carrying an identifier of an erased person.
+
+None of those shares a key, a unique value or a profile with a row written here, so writing
+these first and the others after gives what writing the file line by line gives.
+
+Statements here are composed from this module's table names, column positions and target names
+quoted by ``_quote`` (targets are checked names, never cell values); values go as parameters.
+"""
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.imports import repository
+from backend.imports.mapping import PROFILE_FIELDS, Target
+from backend.imports.models import ImportMode
+from backend.imports.profiles_loader import EXTERNAL, Outcome, ProfileLoader, ProfileRow
+from backend.imports.reader import Batch, Record
+from backend.profiles import suppressions
+from backend.profiles.attributes import MAX_TEXT, MAX_UNIQUE_TEXT
+from backend.profiles.fields import normalise_country, normalise_phone
+from backend.profiles.models import AttributeType
+
+# Addresses the profiles' rule takes as they are, once lower-cased (ASCII, no space, a dotted
+# domain): the database accepts these alone; any other goes through the rule.
+_PLAIN_EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+_MAX_ATTRIBUTE_COLUMNS = 50  # jsonb_build_object takes at most 100 arguments
+# A UUIDv7 as backend.core.ids makes them: 48 bits of Unix milliseconds, version 7, the rest
+# random (the variant bits come with gen_random_uuid's).
+_NEW_ID = (
+    "(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'"
+    " || substr(replace(gen_random_uuid()::text, '-', ''), 14))::uuid"
+)
+_ROWS, _OK, _KEYS, _CLAIMS = (
+    "levier_bulk_rows",
+    "levier_bulk_ok",
+    "levier_bulk_keys",
+    "levier_bulk_claims",
+)
+_OWNED, _HELD, _PLAN = "levier_bulk_owned", "levier_bulk_held", "levier_bulk_plan"
+_VALUES = "levier_bulk_values"
+
+
+@dataclass(frozen=True)
+class _Column:
+    index: int  # its place in the header: the staged cell c<index>
+    name: str
+    target: Target
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _iso_date(cell: str) -> str:
+    """SQL: the cell is a real date written YYYY-MM-DD (year 1 or later)."""
+    return (
+        f"CASE WHEN {cell} ~ '^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$'"
+        f" AND left({cell}, 4) <> '0000' THEN substr({cell}, 9, 2)::integer <= extract(day FROM"
+        f" make_date(left({cell}, 4)::integer, substr({cell}, 6, 2)::integer, 1)"
+        " + interval '1 month' - interval '1 day') ELSE false END"
+    )
+
+
+class BulkProfileWriter:
+    """Writes the plain lines of a profile import's batches (PostgreSQL only)."""
+
+    def __init__(self, loader: ProfileLoader, header: list[str]) -> None:
+        self.loader = loader
+        self.header = header
+        self.columns = [
+            _Column(index, name, target)
+            for index, name in enumerate(header)
+            if isinstance(target := loader.targets.of(name), Target)
+        ]
+        self.by_field = {c.target.name: c for c in self.columns if c.target.kind == "field"}
+        self.attributes = [c for c in self.columns if c.target.kind == "attribute"]
+        self.externals = [c for c in self.columns if c.target.kind == "external"]
+        definitions = loader.definitions
+        self.unique = [c for c in self.attributes if definitions[c.target.name].unique]
+        self.defaults = {key: d.default for key, d in definitions.items() if d.default is not None}
+        self.required = sorted(
+            key for key, d in definitions.items() if d.required and d.default is None
+        )
+        # Values are checked one column at a time: a row's mode never matters there.
+        self.checker = ProfileLoader(
+            loader.tenant, ImportMode.UPSERT, loader.targets, definitions, loader.region
+        )
+
+    @staticmethod
+    def wants(loader: ProfileLoader, header: list[str]) -> bool:
+        """Whether a file with this header can go this way: distinct column names, each aimed
+        at nothing or at its own valid target."""
+        targets = [loader.targets.of(name) for name in header]
+        chosen = [target for target in targets if isinstance(target, Target)]
+        return (
+            len(set(header)) == len(header)
+            and not any(isinstance(target, str) for target in targets)
+            and len(set(chosen)) == len(chosen)
+            and sum(target.kind == "attribute" for target in chosen) <= _MAX_ATTRIBUTE_COLUMNS
+        )
+
+    # The batch ---------------------------------------------------------------------------------
+
+    async def write(self, session: AsyncSession, batch: Batch) -> Outcome:
+        """Write the batch (plain lines set-based, the rest through the loader); its outcome."""
+        outcome = Outcome()
+        others: dict[int, ProfileRow] = {}  # rows the loader writes, by line
+        for record in batch.records:
+            self._check_row(record, outcome, others)
+        connection = await session.connection()
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        if batch.plain:
+            await self._stage(driver, batch)
+            await self._check_values(driver)
+            await self._check_rows(driver)
+            for line in await _lines(driver, f"SELECT line FROM {_OK} WHERE NOT valid"):
+                self._check_row(batch.plain_record(line), outcome, others)
+            await self._resolve(session, driver, others)
+            for line in await _lines(
+                driver,
+                f"SELECT line FROM {_OK} WHERE valid AND line NOT IN (SELECT line FROM {_PLAN})",
+            ):
+                self._check_row(batch.plain_record(line), outcome, others)
+            await self._write_planned(session, driver, outcome)
+        rows = [others[line] for line in sorted(others)]
+        await self.loader.write(session, rows, outcome)
+        return outcome
+
+    def _check_row(self, record: Record, outcome: Outcome, rows: dict[int, ProfileRow]) -> None:
+        checked = self.loader.validate(record)
+        if isinstance(checked, str):
+            outcome.reject(record.line, checked, record.raw)
+        else:
+            rows[record.line] = checked
+
+    async def _stage(self, driver: Any, batch: Batch) -> None:
+        cells = ", ".join(f"c{index} text" for index in range(len(self.header)))
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_ROWS} (line integer, {cells}) ON COMMIT DROP"
+        )
+        await driver.copy_to_table(
+            _ROWS, source=io.BytesIO("".join(batch.plain).encode()), format="csv"
+        )
+        await driver.execute(f"ANALYZE {_ROWS}")
+
+    # Values ------------------------------------------------------------------------------------
+
+    async def _check_values(self, driver: Any) -> None:
+        """``levier_bulk_values``: each column's valid distinct values and what they become
+        (``country``: the row's country cell a phone number is read in; '' otherwise).
+
+        Values of a shape the profiles' rule surely takes as it is (``_accepted``) are taken by
+        the database alone; every other distinct value goes through the rule."""
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_VALUES} (col integer, raw text, country text, norm text,"
+            " claim text) ON COMMIT DROP"
+        )
+        country = self.by_field.get("country")
+        checked: list[tuple[int, str, str, str, str | None]] = []
+        for column in self.columns:
+            cell, index = f"c{column.index}", column.index
+            if column.target == Target("field", "phone"):
+                region_cell = f"coalesce(c{country.index}, '')" if country else "''"
+                for raw, region in await driver.fetch(
+                    f"SELECT DISTINCT {cell}, {region_cell} FROM {_ROWS} WHERE {cell} IS NOT NULL"
+                ):
+                    # The profiles' rule: the number read in the row's country, else the brand's.
+                    number = normalise_phone(
+                        raw.strip(), normalise_country(region) if region else self.loader.region
+                    )
+                    if number is not None:
+                        checked.append((index, raw, region, number, None))
+                continue
+            where = f"{cell} IS NOT NULL"
+            accepted = self._accepted(column)
+            if accepted is not None:
+                condition, norm, claim = accepted
+                await driver.execute(
+                    f"INSERT INTO {_VALUES} SELECT DISTINCT {index}, {cell}, '', {norm}, {claim}"
+                    f" FROM {_ROWS} WHERE {condition}"
+                )
+                where += f" AND NOT ({condition})"
+            for (raw,) in await driver.fetch(f"SELECT DISTINCT {cell} FROM {_ROWS} WHERE {where}"):
+                value = self._value(column, raw)
+                if value is not None:
+                    checked.append((index, raw, "", *value))
+        if checked:
+            await driver.copy_records_to_table(_VALUES, records=checked)
+        await driver.execute(f"ANALYZE {_VALUES}")
+
+    def _accepted(self, column: _Column) -> tuple[str, str, str] | None:
+        """(condition, stored text, unique value) of the cells ``{cell}`` the profiles' rule
+        takes unchanged (or only lower-cased: an ASCII email), in SQL; None: no such shortcut.
+        Each condition is stricter than the rule, and the stored text is what the rule makes."""
+        cell = f"c{column.index}"
+        trimmed = f"{cell} ~ '^[!-~](.*[!-~])?$'"  # str.strip() leaves it as it is
+        kind, name = column.target.kind, column.target.name
+        if kind == "external":
+            return f"{trimmed} AND char_length({cell}) <= 256", cell, "NULL"
+        if kind == "field":
+            if name == "email":
+                return (
+                    f"{cell} ~ '{_PLAIN_EMAIL}' AND length({cell}) <= 320",
+                    f"lower({cell})",
+                    "NULL",
+                )
+            if name in ("first_name", "last_name", "preferred_store"):
+                limit = 100 if name == "preferred_store" else 200
+                return f"{trimmed} AND char_length({cell}) <= {limit}", cell, "NULL"
+            if name == "birth_date":
+                return _iso_date(cell), cell, "NULL"
+            if name == "locale":
+                return f"{cell} ~ '^[a-z]{{2,3}}(-[A-Z]{{2}})?$'", cell, "NULL"
+            return None
+        definition = self.loader.definitions[name]
+        claim = cell if definition.unique else "NULL"
+        if definition.type is AttributeType.NUMBER:  # integers a double holds exactly
+            return f"{cell} ~ '^(0|-?[1-9][0-9]{{0,14}})$'", cell, claim
+        if definition.type is AttributeType.DATE:
+            return _iso_date(cell), f"to_jsonb({cell})::text", "NULL"
+        if definition.type is AttributeType.ENUM:
+            options = ", ".join(_quote(option) for option in definition.options or [])
+            return f"{cell} IN ({options})", f"to_jsonb({cell})::text", claim
+        if definition.type is AttributeType.TEXT:
+            limit = MAX_UNIQUE_TEXT if definition.unique else MAX_TEXT
+            return f"char_length({cell}) <= {limit}", f"to_jsonb({cell})::text", claim
+        return None
+
+    def _value(self, column: _Column, raw: str) -> tuple[str, str | None] | None:
+        """What a cell becomes (as text: a field's value, an attribute's JSON, an external id)
+        and the unique value it claims; None when the profiles' rule refuses it."""
+        row = self.checker.validate(Record(0, "", {column.name: raw}))
+        if isinstance(row, str):
+            return None
+        kind, name = column.target.kind, column.target.name
+        if kind == "field":
+            value = row.fields[name]
+            return (value.isoformat() if hasattr(value, "isoformat") else str(value)), None
+        if kind == "attribute":
+            claim = next((v for key, v in row.unique if key == name), None)
+            return msgspec.json.encode(row.attributes[name]).decode(), claim
+        return row.external[0][1], None
+
+    async def _check_rows(self, driver: Any) -> None:
+        """``levier_bulk_ok``: each staged line with its values as stored, and whether all of
+        its cells are valid."""
+        joins: list[str] = []
+        valid: list[str] = []
+        country = self.by_field.get("country")
+        for column in self.columns:
+            v, cell = f"v{column.index}", f"r.c{column.index}"
+            on = f"{v}.raw = {cell}"
+            if column.target == Target("field", "phone"):
+                on += f" AND {v}.country = " + (
+                    f"coalesce(r.c{country.index}, '')" if country else "''"
+                )
+            joins.append(f"LEFT JOIN {_VALUES} {v} ON {v}.col = {column.index} AND {on}")
+            valid.append(f"({cell} IS NULL OR {v}.raw IS NOT NULL)")
+        selected = [f"{' AND '.join(valid) or 'true'} AS valid"]
+        for name in PROFILE_FIELDS:
+            given = self.by_field.get(name)
+            value = f"v{given.index}.norm" if given else "NULL"
+            selected.append(f"{value}::{'date' if name == 'birth_date' else 'text'} AS {name}")
+        pairs = [f"{_quote(c.target.name)}, v{c.index}.norm::jsonb" for c in self.attributes]
+        selected.append(
+            f"jsonb_strip_nulls(jsonb_build_object({', '.join(pairs)})) AS attributes"
+            if pairs
+            else "'{}'::jsonb AS attributes"
+        )
+        selected += [f"v{c.index}.norm AS x{c.index}" for c in self.externals]
+        selected += [f"v{c.index}.claim AS u{c.index}" for c in self.unique]
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_OK} ON COMMIT DROP AS SELECT r.line, "
+            + ", ".join(selected)
+            + f" FROM {_ROWS} r "
+            + " ".join(joins)
+        )
+        # The identity keys and unique values of the valid lines.
+        keys = [
+            f"SELECT line, {_quote(kind)}, {name} FROM {_OK} WHERE valid AND {name} IS NOT NULL"
+            for kind, name in (("email", "email"), ("phone", "phone"))
+            if name in self.by_field
+        ]
+        keys += [
+            f"SELECT line, {_quote(EXTERNAL + c.target.name)}, x{c.index} FROM {_OK}"
+            f" WHERE valid AND x{c.index} IS NOT NULL"
+            for c in self.externals
+        ]
+        claims = [
+            f"SELECT line, {_quote(c.target.name)}, u{c.index} FROM {_OK}"
+            f" WHERE valid AND u{c.index} IS NOT NULL"
+            for c in self.unique
+        ]
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_KEYS} (line integer, kind text, value text) ON COMMIT DROP"
+        )
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_CLAIMS} (line integer, attribute text, value text)"
+            " ON COMMIT DROP"
+        )
+        for table, parts in ((_KEYS, keys), (_CLAIMS, claims)):
+            if parts:
+                await driver.execute(f"INSERT INTO {table} " + " UNION ALL ".join(parts))
+
+    # Resolution --------------------------------------------------------------------------------
+
+    async def _resolve(
+        self, session: AsyncSession, driver: Any, others: dict[int, ProfileRow]
+    ) -> None:
+        """``levier_bulk_plan``: the valid lines written here, each with its profile (found, or
+        a new id) and whether it is new. The keys and unique values of the rows the loader
+        writes take part, so that no planned row shares one with them."""
+        await driver.copy_records_to_table(
+            _KEYS,
+            records=[(line, k, v) for line, row in others.items() for k, v in row.identity_keys()],
+        )
+        await driver.copy_records_to_table(
+            _CLAIMS, records=[(line, a, v) for line, row in others.items() for a, v in row.unique]
+        )
+        await driver.execute(f"ANALYZE {_KEYS}; ANALYZE {_CLAIMS}")
+        # One index probe per key (LIMIT 1: see repository._lookup).
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_OWNED} ON COMMIT DROP AS"
+            f" SELECT k.line, k.kind, k.value, o.profile_id FROM {_KEYS} k LEFT JOIN LATERAL"
+            " (SELECT i.profile_id FROM profile_identities i WHERE i.tenant_id = $1::uuid"
+            " AND i.kind = k.kind AND i.value = k.value LIMIT 1) o ON true",
+            self.loader.tenant,
+        )
+        await driver.execute(
+            f"CREATE TEMPORARY TABLE {_HELD} ON COMMIT DROP AS"
+            f" SELECT c.line, c.attribute, c.value, h.profile_id FROM {_CLAIMS} c LEFT JOIN LATERAL"
+            " (SELECT u.profile_id FROM profile_unique_values u WHERE u.tenant_id = $1::uuid"
+            " AND u.attribute = c.attribute AND u.value = c.value LIMIT 1) h ON true",
+            self.loader.tenant,
+        )
+        arguments: list[Any] = []
+
+        def argument(value: Any) -> str:
+            arguments.append(value)
+            return f"${len(arguments)}"
+
+        conditions = [
+            "o.valid",
+            f"o.line <> ALL({argument(list(others))}::integer[])",  # the loader's rows
+            "coalesce(f.profiles, 0) <= 1",
+            f"NOT EXISTS (SELECT 1 FROM {_KEYS} k JOIN shared_keys s USING (kind, value)"
+            " WHERE k.line = o.line)",
+            f"NOT EXISTS (SELECT 1 FROM {_CLAIMS} c JOIN shared_claims s USING (attribute, value)"
+            " WHERE c.line = o.line)",
+            "(f.profile_id IS NULL"
+            " OR f.profile_id NOT IN (SELECT profile_id FROM shared_profiles))",
+            f"NOT EXISTS (SELECT 1 FROM {_HELD} h WHERE h.line = o.line"
+            " AND h.profile_id IS NOT NULL AND h.profile_id IS DISTINCT FROM f.profile_id)",
+        ]
+        if self.loader.mode is ImportMode.CREATE:
+            conditions.append("f.profile_id IS NULL")
+        elif self.loader.mode is ImportMode.UPDATE:
+            conditions.append("f.profile_id IS NOT NULL")
+        if self.required:
+            required = argument(self.required)
+            conditions.append(f"(f.profile_id IS NOT NULL OR o.attributes ?& {required}::text[])")
+        if await suppressions.any_suppressed(session):
+            inner, outer = (argument(pad) for pad in suppressions.hash_pads(session))
+            brand = argument(self.loader.tenant)
+            conditions.append(
+                f"NOT EXISTS (SELECT 1 FROM {_OWNED} w JOIN suppressions s"
+                f" ON s.tenant_id = {brand}::uuid AND s.kind = w.kind"
+                f" AND s.hash = encode(sha256({outer}"
+                f"::bytea || sha256({inner}::bytea || convert_to(w.value, 'UTF8'))), 'hex')"
+                " WHERE w.line = o.line AND w.profile_id IS NULL)"
+            )
+        await driver.execute(
+            f"""CREATE TEMPORARY TABLE {_PLAN} ON COMMIT DROP AS
+            WITH shared_keys AS (
+                SELECT kind, value FROM {_KEYS} GROUP BY kind, value HAVING count(*) > 1
+            ), shared_claims AS (
+                SELECT attribute, value FROM {_CLAIMS} GROUP BY attribute, value
+                HAVING count(*) > 1
+            ), found AS (
+                SELECT line, count(DISTINCT profile_id) AS profiles, min(profile_id::text)::uuid
+                    AS profile_id
+                FROM {_OWNED} WHERE profile_id IS NOT NULL GROUP BY line
+            ), shared_profiles AS (
+                SELECT profile_id FROM (SELECT DISTINCT line, profile_id FROM {_OWNED}) w
+                WHERE profile_id IS NOT NULL GROUP BY profile_id HAVING count(*) > 1
+            )
+            SELECT o.line, coalesce(f.profile_id, {_NEW_ID}) AS profile_id,
+                f.profile_id IS NULL AS is_new
+            FROM {_OK} o LEFT JOIN found f USING (line)
+            WHERE {" AND ".join(conditions)}""",
+            *arguments,
+        )
+
+    # Writing -----------------------------------------------------------------------------------
+
+    async def _write_planned(self, session: AsyncSession, driver: Any, outcome: Outcome) -> None:
+        created, updated = await driver.fetchrow(
+            f"SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
+            f" FROM {_PLAN}"
+        )
+        if not created and not updated:
+            return
+        await repository.stage_profile_tables(session)
+        profiles = repository.STAGED_PROFILES.name
+        fields = ", ".join(PROFILE_FIELDS)
+        await driver.execute(
+            f"INSERT INTO {profiles} (profile_id, is_new, {fields}, attributes)"
+            f" SELECT p.profile_id, p.is_new, {', '.join('o.' + n for n in PROFILE_FIELDS)},"
+            " CASE WHEN p.is_new THEN $1::jsonb || o.attributes ELSE o.attributes END"
+            f" FROM {_PLAN} p JOIN {_OK} o USING (line)",
+            msgspec.json.encode(self.defaults).decode(),
+        )
+        await driver.execute(
+            f"INSERT INTO {repository.STAGED_KEYS.name} (kind, value, profile_id)"
+            f" SELECT w.kind, w.value, p.profile_id FROM {_OWNED} w JOIN {_PLAN} p USING (line)"
+            " WHERE w.profile_id IS DISTINCT FROM p.profile_id"
+        )
+        await driver.execute(
+            f"INSERT INTO {repository.STAGED_CLAIMS.name} (attribute, value, profile_id)"
+            f" SELECT h.attribute, h.value, p.profile_id FROM {_HELD} h JOIN {_PLAN} p"
+            " USING (line) WHERE h.profile_id IS DISTINCT FROM p.profile_id"
+        )
+        for table in (repository.STAGED_PROFILES, repository.STAGED_KEYS, repository.STAGED_CLAIMS):
+            await driver.execute(f"ANALYZE {table.name}")
+        kinds = await driver.fetchval(
+            f"SELECT array_agg(DISTINCT kind) FROM {repository.STAGED_KEYS.name}"
+        )
+        claims = await driver.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {repository.STAGED_CLAIMS.name})"
+        )
+        await repository.write_staged_profiles(
+            session,
+            self.loader.tenant,
+            updates=bool(updated),
+            new_keys=set(kinds or ()),
+            claims=claims,
+        )
+        outcome.created += created
+        outcome.updated += updated
+
+
+async def _lines(driver: Any, query: str) -> list[int]:
+    return [line for (line,) in await driver.fetch(query + " ORDER BY line")]
