@@ -354,16 +354,7 @@ async def _run_bulk(
         else:
             valid, outcome = _check(loader, batch.records)
             await loader.write(session, valid, outcome)
-        await repository.add_rejections(session, tenant, import_id, outcome.rejections)
-        await repository.record_progress(
-            session,
-            import_id,
-            lines_done=batch.lines_done,
-            rows=batch.size,
-            created=outcome.created,
-            updated=outcome.updated,
-            rejected=len(outcome.rejections),
-        )
+        await _record(session, tenant, import_id, batch, outcome)
         yield batch.size
         if not await repository.hold(session, import_id, batch.lines_done):
             return
@@ -400,17 +391,28 @@ async def _write(
     valid, outcome = await checked
     outcome.updated += unchanged
     await loader.write(session, valid, outcome)
+    await _record(session, tenant, import_id, batch, outcome)
+    return len(batch.records), outcome.updated
+
+
+async def _record(
+    session: AsyncSession,
+    tenant: TenantId,
+    import_id: UUID,
+    batch: reader.Batch,
+    outcome: Outcome,
+) -> None:
+    """A written batch's rejections and checkpoint, in its transaction."""
     await repository.add_rejections(session, tenant, import_id, outcome.rejections)
     await repository.record_progress(
         session,
         import_id,
         lines_done=batch.lines_done,
-        rows=len(batch.records),
+        rows=batch.size,
         created=outcome.created,
         updated=outcome.updated,
         rejected=len(outcome.rejections),
     )
-    return len(batch.records), outcome.updated
 
 
 async def record_failure(
