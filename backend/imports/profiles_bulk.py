@@ -132,8 +132,7 @@ class BulkProfileWriter:
         driver: Any = (await connection.get_raw_connection()).driver_connection
         if batch.plain:
             await self._stage(driver, batch)
-            await self._check_values(driver)
-            await self._check_rows(driver)
+            await self._check_rows(driver, await self._check_values(driver))
             for line in await _lines(driver, f"SELECT line FROM {_OK} WHERE NOT valid"):
                 self._check_row(batch.plain_record(line), outcome, others)
             await self._resolve(session, driver, others)
@@ -166,18 +165,21 @@ class BulkProfileWriter:
 
     # Values ------------------------------------------------------------------------------------
 
-    async def _check_values(self, driver: Any) -> None:
+    async def _check_values(self, driver: Any) -> dict[int, tuple[str, str, str]]:
         """``levier_bulk_values``: each column's valid distinct values and what they become
         (``country``: the row's country cell a phone number is read in; '' otherwise).
 
         Values of a shape the profiles' rule surely takes as it is (``_accepted``) are taken by
-        the database alone; every other distinct value goes through the rule."""
+        the database alone; every other distinct value goes through the rule. Answers the
+        columns whose every cell has such a shape, with their ``_accepted`` expressions: those
+        are read from the row itself."""
         await driver.execute(
             f"CREATE TEMPORARY TABLE {_VALUES} (col integer, raw text, country text, norm text,"
             " claim text) ON COMMIT DROP"
         )
         country = self.by_field.get("country")
         checked: list[tuple[int, str, str, str, str | None]] = []
+        inline: dict[int, tuple[str, str, str]] = {}
         for column in self.columns:
             cell, index = f"c{column.index}", column.index
             if column.target == Target("field", "phone"):
@@ -195,19 +197,25 @@ class BulkProfileWriter:
             where = f"{cell} IS NOT NULL"
             accepted = self._accepted(column)
             if accepted is not None:
+                where += f" AND NOT ({accepted[0]})"
+            others = await driver.fetch(f"SELECT DISTINCT {cell} FROM {_ROWS} WHERE {where}")
+            if accepted is not None and not others:
+                inline[index] = accepted  # every cell taken as it is: no join needed
+                continue
+            if accepted is not None:
                 condition, norm, claim = accepted
                 await driver.execute(
                     f"INSERT INTO {_VALUES} SELECT DISTINCT {index}, {cell}, '', {norm}, {claim}"
                     f" FROM {_ROWS} WHERE {condition}"
                 )
-                where += f" AND NOT ({condition})"
-            for (raw,) in await driver.fetch(f"SELECT DISTINCT {cell} FROM {_ROWS} WHERE {where}"):
+            for (raw,) in others:
                 value = self._value(column, raw)
                 if value is not None:
                     checked.append((index, raw, "", *value))
         if checked:
             await driver.copy_records_to_table(_VALUES, records=checked)
         await driver.execute(f"ANALYZE {_VALUES}")
+        return inline
 
     def _accepted(self, column: _Column) -> tuple[str, str, str] | None:
         """(condition, stored text, unique value) of the cells ``{cell}`` the profiles' rule
@@ -262,14 +270,20 @@ class BulkProfileWriter:
             return msgspec.json.encode(row.attributes[name]).decode(), claim
         return row.external[0][1], None
 
-    async def _check_rows(self, driver: Any) -> None:
+    async def _check_rows(self, driver: Any, inline: dict[int, tuple[str, str, str]]) -> None:
         """``levier_bulk_ok``: each staged line with its values as stored, and whether all of
-        its cells are valid."""
+        its cells are valid (``inline``: columns read from the row, see ``_check_values``)."""
         joins: list[str] = []
         valid: list[str] = []
         country = self.by_field.get("country")
+        norm = {c.index: f"v{c.index}.norm" for c in self.columns}
+        claim = {c.index: f"v{c.index}.claim" for c in self.columns}
         for column in self.columns:
             v, cell = f"v{column.index}", f"r.c{column.index}"
+            if column.index in inline:
+                condition, norm[column.index], claim[column.index] = inline[column.index]
+                valid.append(f"({cell} IS NULL OR ({condition}))")
+                continue
             on = f"{v}.raw = {cell}"
             if column.target == Target("field", "phone"):
                 on += f" AND {v}.country = " + (
@@ -280,16 +294,16 @@ class BulkProfileWriter:
         selected = [f"{' AND '.join(valid) or 'true'} AS valid"]
         for name in PROFILE_FIELDS:
             given = self.by_field.get(name)
-            value = f"v{given.index}.norm" if given else "NULL"
+            value = f"({norm[given.index]})" if given else "NULL"
             selected.append(f"{value}::{'date' if name == 'birth_date' else 'text'} AS {name}")
-        pairs = [f"{_quote(c.target.name)}, v{c.index}.norm::jsonb" for c in self.attributes]
+        pairs = [f"{_quote(c.target.name)}, ({norm[c.index]})::jsonb" for c in self.attributes]
         selected.append(
             f"jsonb_strip_nulls(jsonb_build_object({', '.join(pairs)})) AS attributes"
             if pairs
             else "'{}'::jsonb AS attributes"
         )
-        selected += [f"v{c.index}.norm AS x{c.index}" for c in self.externals]
-        selected += [f"v{c.index}.claim AS u{c.index}" for c in self.unique]
+        selected += [f"({norm[c.index]}) AS x{c.index}" for c in self.externals]
+        selected += [f"({claim[c.index]}) AS u{c.index}" for c in self.unique]
         await driver.execute(
             f"CREATE TEMPORARY TABLE {_OK} ON COMMIT DROP AS SELECT r.line, "
             + ", ".join(selected)
