@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -162,20 +162,19 @@ async def batches(
     *,
     skip_lines: int,
     batch_size: int,
-    plain: Callable[[list[str]], bool] | None = None,
+    plain: bool = False,
 ) -> AsyncIterator[Batch]:
     """Batches of at most ``batch_size`` records, past the first ``skip_lines`` lines (the
     checkpoint). The CSV header is read whatever the checkpoint.
 
-    With ``plain`` (asked once, with the header: whether the caller wants them), CSV lines the
-    database can read as they are — no quote, no NUL, no carriage return inside, as many cells as
-    the header — are handed over as text (``Batch.plain``) instead of records."""
+    With ``plain``, CSV lines the database can read as they are — no quote, no NUL, no carriage
+    return inside, as many cells as the header — are handed over as text (``Batch.plain``)
+    instead of records."""
     reader = RecordReader(fmt)
     records: list[Record] = []
     lines: list[str] = []
     numbers: list[int] = []
     commas = -1  # the commas of a plain line; -1 while plain lines are not wanted
-    asked = plain is None
     line_no = 0
     async for block in read_lines(session, import_id):
         for line in block:
@@ -192,10 +191,8 @@ async def batches(
                         records, lines, numbers = [], [], []
                     continue
             record = reader.feed(line_no, line)
-            if not asked and reader.header is not None:
-                asked = True
-                if plain is not None and plain(reader.header):
-                    commas = len(reader.header) - 1
+            if plain and commas < 0 and reader.header is not None:
+                commas = len(reader.header) - 1
             if record is None:
                 continue
             records.append(record)

@@ -269,8 +269,11 @@ async def run_batches(
         isinstance(loader, ProfileLoader)
         and fmt is ImportFormat.CSV
         and dialect_of(session) == "postgresql"
+        and (header := reader.csv_header(await storage.first_chunk(session, import_id)))
+        and BulkProfileWriter.wants(loader, header)
     ):
-        async for written in _run_bulk(session, tenant, import_id, loader, lines_done, batch_size):
+        writer = BulkProfileWriter(loader, header)
+        async for written in _run_bulk(session, tenant, import_id, writer, lines_done, batch_size):
             yield written
         return
     # Each batch is checked in a thread while the one before it is written: the CPU-bound row
@@ -327,33 +330,21 @@ async def _run_bulk(
     session: AsyncSession,
     tenant: TenantId,
     import_id: UUID,
-    loader: ProfileLoader,
+    writer: BulkProfileWriter,
     lines_done: int,
     batch_size: int,
 ) -> AsyncIterator[int]:
     """``run_batches`` for a CSV of profiles on PostgreSQL: the database reads and writes the
     plain lines set-based (``profiles_bulk``), the loader takes the rest."""
-    writer: BulkProfileWriter | None = None
-
-    def wants(header: list[str]) -> bool:
-        nonlocal writer
-        if BulkProfileWriter.wants(loader, header):
-            writer = BulkProfileWriter(loader, header)
-        return writer is not None
-
     async for batch in reader.batches(
         session,
         import_id,
         ImportFormat.CSV,
         skip_lines=lines_done,
         batch_size=batch_size,
-        plain=wants,
+        plain=True,
     ):
-        if writer is not None:
-            outcome = await writer.write(session, batch)
-        else:
-            valid, outcome = _check(loader, batch.records)
-            await loader.write(session, valid, outcome)
+        outcome = await writer.write(session, batch)
         await _record(session, tenant, import_id, batch, outcome)
         yield batch.size
         if not await repository.hold(session, import_id, batch.lines_done):

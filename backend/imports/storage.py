@@ -57,6 +57,14 @@ async def store_stream(
     return size, seq, first
 
 
+async def first_chunk(session: AsyncSession, import_id: UUID) -> bytes:
+    """The file's first chunk (where its CSV header is)."""
+    data = await session.scalar(
+        select(ImportChunk.data).where(ImportChunk.import_id == import_id, ImportChunk.seq == 0)
+    )
+    return data or b""
+
+
 async def read_lines(session: AsyncSession, import_id: UUID) -> AsyncIterator[list[str]]:
     """The file's lines (line ends kept), a block per chunk; one chunk in memory at a time."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
