@@ -57,6 +57,7 @@ _PROFILES = staging.staging_table(
     Column("is_new", Boolean),
     *[Column(name, Date if name == "birth_date" else String) for name in PROFILE_FIELDS],
     Column("attributes", JSONType),
+    analyze=("profile_id", "is_new"),
 )
 _KEYS = staging.staging_table(
     "levier_stage_keys", Column("kind", String), Column("value", String), Column("profile_id", Uuid)
@@ -386,10 +387,13 @@ async def write_staged_profiles(
     updates: bool,
     new_keys: set[str],
     claims: bool,
+    unheld: bool = False,
 ) -> None:
     """``write_profiles`` from its filled staging tables (``updates``: some staged profile
     exists; ``new_keys``: the kinds of the staged keys; ``claims``: some unique value is
-    staged); drops them."""
+    staged; ``unheld``: the caller found every staged key and unique value held by no profile
+    in this transaction, so they are inserted plainly — a third cheaper than ``ON CONFLICT``,
+    and a concurrent claim fails the batch instead of being skipped); drops them."""
     s = _PROFILES
     brand = literal(tenant, _P.c.tenant_id.type)
     pg = dialect_of(session) == "postgresql"
@@ -471,14 +475,16 @@ async def write_staged_profiles(
         (_I, _KEYS, ("kind", "value")),
         (_U, _UNIQUE, ("attribute", "value")),
     ):
-        await session.execute(
-            insert_for(session, target)
-            .from_select(
-                ["tenant_id", *columns, "profile_id"],
-                select(brand, *[stage.c[c] for c in columns], stage.c.profile_id).where(true()),
+        rows = select(brand, *[stage.c[c] for c in columns], stage.c.profile_id).where(true())
+        if unheld:
+            written: Any = target.insert().from_select(["tenant_id", *columns, "profile_id"], rows)
+        else:
+            written = (
+                insert_for(session, target)
+                .from_select(["tenant_id", *columns, "profile_id"], rows)
+                .on_conflict_do_nothing()
             )
-            .on_conflict_do_nothing()
-        )
+        await session.execute(written)
     await _drop(session, s, _KEYS, _UNIQUE)
 
 

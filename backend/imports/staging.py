@@ -22,14 +22,23 @@ _METADATA = MetaData()
 TRUE = true
 
 
-def staging_table(name: str, *columns: Column[Any]) -> Table:
+def staging_table(name: str, *columns: Column[Any], analyze: Sequence[str] = ()) -> Table:
+    """A staging table; ``analyze``: the columns its readers join or filter on, the only ones
+    given statistics (all when empty) — a wide table's other columns would cost the most."""
     return Table(
         name,
         _METADATA,
         *columns,
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DROP",
+        info={"analyze": tuple(analyze)},
     )
+
+
+def analyze_statement(table: Table) -> str:
+    """``ANALYZE`` of a staging table, restricted to the columns its readers use."""
+    columns = table.info.get("analyze") or ()
+    return f"ANALYZE {table.name}" + (f" ({', '.join(columns)})" if columns else "")
 
 
 async def create(session: AsyncSession, table: Table) -> None:
@@ -66,7 +75,7 @@ async def load(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any
     driver: Any = raw.driver_connection
     await driver.copy_records_to_table(table.name, records=records, columns=names)
     # Temporary tables get no statistics otherwise: the planner would guess, and loop.
-    await driver.execute(f"ANALYZE {table.name}")
+    await driver.execute(analyze_statement(table))
 
 
 def _is_json(column: Column[Any]) -> bool:

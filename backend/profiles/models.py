@@ -61,6 +61,14 @@ def _of_profile() -> ForeignKeyConstraint:
     )
 
 
+class ProfileKeyMixin(TenantMixin):
+    """A key row of a profile (identity key, unique value). Its ``tenant_id`` has no foreign key
+    of its own to ``brands``: the one to ``profiles`` implies the brand, and every foreign key is
+    a check per inserted row — on the import path ~5 µs a key, a tenth of a profile import."""
+
+    tenant_id: Mapped[UUID] = mapped_column(primary_key=True)
+
+
 class TenantKeyMixin(TenantMixin):
     """``tenant_id`` then a time-ordered ``id``: the primary key of a tenant entity."""
 
@@ -109,7 +117,7 @@ class Profile(TenantKeyMixin, TimestampMixin, Base):
     suppressed: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
 
-class ProfileIdentity(TenantMixin, TimestampMixin, Base):
+class ProfileIdentity(ProfileKeyMixin, TimestampMixin, Base):
     """An identity key (``email``, ``phone``, ``external:<source>``) pointing to one profile.
 
     The primary key makes a key belong to at most one profile of a brand: the database decides.
@@ -127,7 +135,7 @@ class ProfileIdentity(TenantMixin, TimestampMixin, Base):
     profile_id: Mapped[UUID]
 
 
-class ProfileUniqueValue(TenantMixin, TimestampMixin, Base):
+class ProfileUniqueValue(ProfileKeyMixin, TimestampMixin, Base):
     """A value of a ``unique`` attribute, held by one profile (the key refuses a second one)."""
 
     __tablename__ = "profile_unique_values"
