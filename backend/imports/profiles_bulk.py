@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +41,18 @@ from backend.imports.profiles_loader import EXTERNAL, Outcome, ProfileLoader, Pr
 from backend.imports.reader import Batch, Record
 from backend.profiles import suppressions
 from backend.profiles.attributes import MAX_TEXT, MAX_UNIQUE_TEXT
-from backend.profiles.fields import normalise_country, normalise_phone
-from backend.profiles.models import AttributeType
+from backend.profiles.fields import COUNTRIES, normalise_country, normalise_phone
+from backend.profiles.models import AttributeType, Channel
 
 # Addresses the profiles' rule takes as they are, once lower-cased (ASCII, no space, a dotted
 # domain): the database accepts these alone; any other goes through the rule.
 _PLAIN_EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# Fields whose valid values are a list (each zone found loads, so the rule takes it).
+_KNOWN: dict[str, frozenset[str]] = {
+    "country": COUNTRIES,
+    "time_zone": frozenset(zoneinfo.available_timezones()),
+    "channel_appetency": frozenset(channel.value for channel in Channel),
+}
 _MAX_ATTRIBUTE_COLUMNS = 50  # jsonb_build_object takes at most 100 arguments
 # A UUIDv7 as backend.core.ids makes them: 48 bits of Unix milliseconds, version 7, the rest
 # random (the variant bits come with gen_random_uuid's).
@@ -266,6 +273,9 @@ class BulkProfileWriter:
                 return _iso_date(cell), cell, "NULL"
             if name == "locale":
                 return f"{cell} ~ '^[a-z]{{2,3}}(-[A-Z]{{2}})?$'", cell, "NULL"
+            if name in _KNOWN:  # values the rule takes each of as it is
+                listed = ", ".join(_quote(value) for value in sorted(_KNOWN[name]))
+                return f"{cell} IN ({listed})", cell, "NULL"
             return None
         definition = self.loader.definitions[name]
         claim = cell if definition.unique else "NULL"

@@ -17,7 +17,7 @@ _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _E164 = re.compile(r"^\+([1-9][0-9]{6,14})$")
 # The ISO 3166-1 alpha-2 codes that phone numbering knows (every inhabited country).
-_COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 class FieldErrors:
@@ -48,7 +48,7 @@ def region_of_locale(locale: str | None) -> str | None:
     """``fr-BE`` → ``BE``: the region a brand's locale names, if any."""
     if locale and "-" in locale:
         region = locale.rsplit("-", 1)[1].upper()
-        return region if region in _COUNTRIES else None
+        return region if region in COUNTRIES else None
     return None
 
 
@@ -96,7 +96,7 @@ def can_receive_sms(e164: str) -> bool:
 
 def normalise_country(value: str) -> str | None:
     country = value.strip().upper()
-    return country if country in _COUNTRIES else None
+    return country if country in COUNTRIES else None
 
 
 @functools.lru_cache(maxsize=1024)  # a file repeats a handful of zones a million times

@@ -334,25 +334,33 @@ async def test_cells_are_normalised_and_checked_as_in_any_write(
     world = await make_world(app)
     await define_attribute(client, world, key="since", type="date")
     await define_attribute(client, world, key="points", type="number")
+    head = "email,phone,firstName,birthDate,country,timeZone,channelAppetency,"
     body = (
-        "email,phone,firstName,birthDate,country,attributes.since,attributes.points\n"
-        "ADA@Example.COM,0470 12 34 56, Ada ,1990-12-10,be,2020-02-29,007\n"
-        "bob@example.com,+32470123457,Bob,2023-02-29,BE,2020-01-01,12\n"
-        "cy@example.com,+32470123458,Cy,1990-01-01,BE,2021-02-29,1.5\n"
-        "dee@example.com,+1,Dee,1990-01-01,BE,2021-01-01,3\n"
+        head + "attributes.since,attributes.points\n"
+        "ADA@Example.COM,0470 12 34 56, Ada ,1990-12-10,be, Europe/Paris ,sms,2020-02-29,007\n"
+        "bob@example.com,+32470123457,Bob,2023-02-29,BE,UTC,sms,2020-01-01,12\n"
+        "cy@example.com,+32470123458,Cy,1990-01-01,BE,UTC,sms,2021-02-29,1.5\n"
+        "dee@example.com,+1,Dee,1990-01-01,BE,UTC,sms,2021-01-01,3\n"
+        "eve@example.com,+32470123459,Eve,1990-01-01,XX,UTC,sms,2021-01-01,3\n"
+        "fay@example.com,+32470123460,Fay,1990-01-01,BE,Mars/Olympus,sms,2021-01-01,3\n"
+        "gus@example.com,+32470123461,Gus,1990-01-01,BE,UTC,fax,2021-01-01,3\n"
     )
     result = await imported(app, client, world, body)
-    assert (result["created"], result["rejected"]) == (1, 3)
+    assert (result["created"], result["rejected"]) == (1, 6)
     reasons = {r["line"]: r["reason"] for r in await rejections(client, world, result["id"])}
-    assert set(reasons) == {3, 4, 5}
+    assert set(reasons) == {3, 4, 5, 6, 7, 8}
     assert "birthDate" in reasons[3]
     assert "attributes.since" in reasons[4]
     assert "phone" in reasons[5]
+    assert "country" in reasons[6]
+    assert "timeZone" in reasons[7]
+    assert "channelAppetency" in reasons[8]
     (ada,) = await profiles(client, world)
-    assert (ada["email"], ada["phone"], ada["firstName"], ada["country"]) == (
+    assert (ada["email"], ada["phone"], ada["firstName"], ada["country"], ada["timeZone"]) == (
         "ada@example.com",
         "+32470123456",
         "Ada",
         "BE",
+        "Europe/Paris",
     )
     assert ada["attributes"] == {"since": "2020-02-29", "points": 7}
