@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import secrets
+import time
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -54,12 +56,10 @@ _KNOWN: dict[str, frozenset[str]] = {
     "channel_appetency": frozenset(channel.value for channel in Channel),
 }
 _MAX_ATTRIBUTE_COLUMNS = 50  # jsonb_build_object takes at most 100 arguments
-# A UUIDv7 as backend.core.ids makes them: 48 bits of Unix milliseconds, version 7, the rest
-# random (the variant bits come with gen_random_uuid's).
-_NEW_ID = (
-    "(lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'"
-    " || substr(replace(gen_random_uuid()::text, '-', ''), 14))::uuid"
-)
+# A batch's statements are costed far above the JIT thresholds (a probe per key), but each runs
+# in a fraction of a second: compiling took 0.1 to 0.2 s a statement, more than it saved. Its
+# hash tables (a batch's keys, values, lines) spilled to disk with the default 4 MB.
+_BATCH_SETTINGS = {"jit": "off", "work_mem": "64MB"}
 _ROWS, _OK, _KEYS, _CLAIMS = (
     "levier_bulk_rows",
     "levier_bulk_ok",
@@ -137,10 +137,7 @@ class BulkProfileWriter:
 
     async def write(self, session: AsyncSession, batch: Batch) -> Outcome:
         """Write the batch (plain lines set-based, the rest through the loader); its outcome."""
-        # A batch's statements are costed far above the JIT thresholds (a probe per key), but
-        # each runs in a fraction of a second: compiling took 0.1 to 0.2 s a statement, more than
-        # it saved.
-        async with postgres_settings(session, {"jit": "off"}):
+        async with postgres_settings(session, _BATCH_SETTINGS):
             return await self._write(session, batch)
 
     async def _write(self, session: AsyncSession, batch: Batch) -> Outcome:
@@ -282,13 +279,13 @@ class BulkProfileWriter:
         if definition.type is AttributeType.NUMBER:  # integers a double holds exactly
             return f"{cell} ~ '^(0|-?[1-9][0-9]{{0,14}})$'", cell, claim
         if definition.type is AttributeType.DATE:
-            return _iso_date(cell), f"to_jsonb({cell})::text", "NULL"
+            return _iso_date(cell), f"to_jsonb({cell})", "NULL"
         if definition.type is AttributeType.ENUM:
             options = ", ".join(_quote(option) for option in definition.options or [])
-            return f"{cell} IN ({options})", f"to_jsonb({cell})::text", claim
+            return f"{cell} IN ({options})", f"to_jsonb({cell})", claim
         if definition.type is AttributeType.TEXT:
             limit = MAX_UNIQUE_TEXT if definition.unique else MAX_TEXT
-            return f"char_length({cell}) <= {limit}", f"to_jsonb({cell})::text", claim
+            return f"char_length({cell}) <= {limit}", f"to_jsonb({cell})", claim
         return None
 
     def _value(self, column: _Column, raw: str) -> tuple[str, str | None] | None:
@@ -409,6 +406,8 @@ class BulkProfileWriter:
             arguments.append(value)
             return f"${len(arguments)}"
 
+        new_id = _new_id(argument(_id_prefix()), argument(secrets.token_hex(16)))
+
         conditions = [
             "o.valid",
             f"o.line <> ALL({argument(list(others))}::integer[])",  # the loader's rows
@@ -454,7 +453,7 @@ class BulkProfileWriter:
                 SELECT profile_id FROM (SELECT DISTINCT line, profile_id FROM {_OWNED}) w
                 WHERE profile_id IS NOT NULL GROUP BY profile_id HAVING count(*) > 1
             )
-            SELECT o.line, coalesce(f.profile_id, {_NEW_ID}) AS profile_id,
+            SELECT o.line, coalesce(f.profile_id, {new_id}) AS profile_id,
                 f.profile_id IS NULL AS is_new
             FROM {_OK} o LEFT JOIN found f USING (line)
             WHERE {" AND ".join(conditions)}""",
@@ -508,6 +507,20 @@ class BulkProfileWriter:
         )
         outcome.created += created
         outcome.updated += updated
+
+
+def _id_prefix() -> str:
+    """The first 13 hex digits of a UUIDv7 made now: 48 bits of Unix milliseconds, version 7."""
+    return f"{time.time_ns() // 1_000_000:012x}7"
+
+
+def _new_id(prefix: str, seed: str) -> str:
+    """SQL: a new profile's id, a UUIDv7 as ``backend.core.ids`` makes them — the batch's time
+    prefix, then the variant and 72 bits from ``md5`` of a per-batch secret and the line (each
+    line's own, and unguessable without the secret; ``gen_random_uuid`` per row took twice the
+    time of the rest of the plan)."""
+    digest = f"md5({seed} || o.line::text)"
+    return f"({prefix} || substr({digest}, 1, 3) || '8' || substr({digest}, 4, 15))::uuid"
 
 
 async def _lines(driver: Any, query: str) -> list[int]:

@@ -3,6 +3,8 @@ rejections, merges, unique attributes."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import httpx
 import pytest
 from litestar import Litestar
@@ -364,3 +366,4 @@ async def test_cells_are_normalised_and_checked_as_in_any_write(
         "Europe/Paris",
     )
     assert ada["attributes"] == {"since": "2020-02-29", "points": 7}
+    assert UUID(ada["id"]).version == 7  # time-ordered, as every id the platform makes
