@@ -8,8 +8,12 @@ from uuid import UUID
 import httpx
 import pytest
 from litestar import Litestar
+from sqlalchemy.exc import IntegrityError
 
-from tests.factories import make_world
+from backend.core.ids import new_id
+from backend.core.tenancy import TenantId
+from backend.imports import repository, staging
+from tests.factories import make_world, session_of
 from tests.imports.helpers import NDJSON, imported, ndjson, profiles, rejections
 from tests.profiles.helpers import brand_url, create_profile, define_attribute
 
@@ -367,3 +371,37 @@ async def test_cells_are_normalised_and_checked_as_in_any_write(
     )
     assert ada["attributes"] == {"since": "2020-02-29", "points": 7}
     assert UUID(ada["id"]).version == 7  # time-ordered, as every id the platform makes
+
+
+async def test_a_key_claimed_since_it_was_found_unheld_fails_the_write(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    """The set-based path inserts the keys it found unheld plainly: a profile claiming one in
+    the meantime makes the batch fail (and the job retry it), never writes a second owner nor
+    a new profile without its key."""
+    world = await make_world(app)
+    await create_profile(client, world, email="ada@example.com")
+    staged = new_id()
+    async with session_of(app, world.brand_a.id) as session:
+        await repository.stage_profile_tables(session)
+        await staging.load(
+            session,
+            repository.STAGED_PROFILES,
+            [{"profile_id": staged, "is_new": True, "email": "ada@example.com", "attributes": {}}],
+        )
+        await staging.load(
+            session,
+            repository.STAGED_KEYS,
+            [{"kind": "email", "value": "ada@example.com", "profile_id": staged}],
+        )
+        with pytest.raises(IntegrityError):
+            await repository.write_staged_profiles(
+                session,
+                TenantId(world.brand_a.id),
+                updates=False,
+                new_keys={"email"},
+                claims=False,
+                unheld=True,
+            )
+        await session.rollback()
+    assert [p["email"] for p in await profiles(client, world)] == ["ada@example.com"]
