@@ -273,6 +273,8 @@ def main() -> None:
     print(f"ratio floor/COPY       {floor_seconds / copy_seconds:10.2f}  (no import can beat it)")
     print(f"ratio import/COPY      {first / copy_seconds:10.2f}  (target <= 4)")
     print(f"ratio re-import/COPY   {again / copy_seconds:10.2f}  (target <= 6)")
+    print(f"ratio import/floor     {first / floor_seconds:10.2f}")
+    print(f"ratio re-import/floor  {again / floor_seconds:10.2f}")
     print(f"worker peak RSS        {peak:10.0f} MiB (target < 500)")
 
 
