@@ -420,7 +420,11 @@ async def publish(
         for transition in chunk:
             if transition.kind is kind:
                 await webhooks_service.publish(
-                    session, tenant, event_type, _payload(segment, transition)
+                    session,
+                    tenant,
+                    event_type,
+                    _payload(segment, transition),
+                    event_id=transition.id,  # published once, however often the task runs
                 )
     return chunk[-1].id if len(chunk) == PUBLISH_CHUNK else None
 

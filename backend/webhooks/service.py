@@ -149,18 +149,31 @@ async def subscribed(session: AsyncSession, event_type: str) -> bool:
 
 
 async def publish(
-    session: AsyncSession, tenant: TenantId, event_type: str, payload: dict[str, Any]
+    session: AsyncSession,
+    tenant: TenantId,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    event_id: UUID | None = None,
 ) -> WebhookEvent | None:
     """Store an event and a delivery per enabled endpoint subscribed to ``event_type``, and
     enqueue their senders, all in the caller's transaction. An event nobody subscribed to is not
-    stored (None), except ``webhook_endpoint.disabled``, which is always kept as a record."""
+    stored (None), except ``webhook_endpoint.disabled``, which is always kept as a record.
+
+    ``event_id``: the event's id when the caller may publish it again (a task delivered at
+    least once): publishing an id already stored does nothing, so an endpoint never receives
+    one occurrence under two ``webhook-id``s."""
     WebhookEventType(event_type)  # a programming error to publish an unknown type
+    if event_id is not None and await repository.get_event(session, event_id) is not None:
+        return None
     endpoints = [
         e for e in await repository.enabled_endpoints(session) if event_type in e.event_types
     ]
     if not endpoints and event_type != WebhookEventType.ENDPOINT_DISABLED:
         return None
     event = WebhookEvent(type=event_type, payload=payload)
+    if event_id is not None:
+        event.id = event_id
     session.add(event)
     await session.flush()
     now = utcnow()

@@ -16,7 +16,7 @@ from backend.segments import membership
 from backend.segments.models import Segment, SegmentKind, SegmentSize
 from backend.segments.schemas import MembersUpload
 from backend.triggers.models import TriggerOccurrence
-from backend.webhooks.models import WebhookEndpoint, WebhookEvent
+from backend.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tests.factories import make_world, session_of
 from tests.segments.helpers import (
     NOW,
@@ -210,4 +210,7 @@ async def test_publishing_raises_one_trigger_occurrence_per_transition(app: Lite
     assert transition == (ada, "entered")
     async with session_of(app, brand) as session:
         published = (await session.scalars(select(WebhookEvent))).all()
-    assert {(e.type, e.payload["profileId"]) for e in published} == {("segment.entered", str(ada))}
+    # ... and one webhook event, whose id (the receivers' webhook-id) is the transition's
+    assert [(e.type, e.payload["profileId"]) for e in published] == [("segment.entered", str(ada))]
+    async with session_of(app, brand) as session:
+        assert len((await session.scalars(select(WebhookDelivery))).all()) == 1
