@@ -40,6 +40,10 @@ async def next_slot() -> None:
     await asyncio.sleep(slot - utcnow().timestamp() % slot + 0.05)
 
 
+def _slot_now() -> int:
+    return int(utcnow().timestamp() // membership.REFRESH_SLOT_SECONDS)
+
+
 async def send(client: httpx.AsyncClient, world: World, **event: Any) -> dict[str, Any]:
     response = await client.post(
         f"/v1/brands/{world.brand_a.id}/events", json=event, headers=world.manager_a.headers
@@ -68,6 +72,8 @@ async def test_profile_writes_events_and_consents_update_memberships(
     emailable = await create_segment(app, brand, "emailable", {"contactable": "email"})
     await run_jobs(app)  # first evaluations: nobody yet
 
+    await next_slot()
+    first_slot = _slot_now()
     created = await client.post(
         f"/v1/brands/{brand}/profiles",
         json={"email": "ada@example.com", "country": "FR"},
@@ -79,7 +85,8 @@ async def test_profile_writes_events_and_consents_update_memberships(
     await send(client, world, eventId="o-1", name="order_completed", email="ada@example.com",
                properties=order)  # fmt: skip
     await send(client, world, eventId="v-1", name="page_viewed", email="ada@example.com")
-    assert await due_refreshes(app) == 1  # three writes in one slot: one evaluation
+    # Three writes in one slot: one evaluation (a loaded machine may spread them over two).
+    assert 1 <= await due_refreshes(app) <= _slot_now() - first_slot + 1
     await tick(app)
     assert await members(app, brand, buyers.id) == {ada}
     assert await members(app, brand, french.id) == {ada}
