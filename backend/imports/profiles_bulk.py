@@ -43,12 +43,28 @@ from backend.imports.profiles_loader import EXTERNAL, Outcome, ProfileLoader, Pr
 from backend.imports.reader import Batch, Record
 from backend.profiles import suppressions
 from backend.profiles.attributes import MAX_TEXT, MAX_UNIQUE_TEXT
-from backend.profiles.fields import COUNTRIES, normalise_country, normalise_phone
+from backend.profiles.fields import COUNTRIES, MAX_EMAIL, normalise_country, normalise_phone
 from backend.profiles.models import AttributeType, Channel
+from backend.profiles.schemas import MAX_EXTERNAL_ID, ProfileCreate
 
 # Addresses the profiles' rule takes as they are, once lower-cased (ASCII, no space, a dotted
 # domain): the database accepts these alone; any other goes through the rule.
 _PLAIN_EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+
+
+def _longest(name: str) -> int:
+    """The longest text the profile schema takes for the field ``name``."""
+    schema = msgspec.inspect.type_info(ProfileCreate)
+    assert isinstance(schema, msgspec.inspect.StructType)
+    field = next(f for f in schema.fields if f.name == name)
+    assert isinstance(field.type, msgspec.inspect.UnionType)
+    (text,) = [t for t in field.type.types if isinstance(t, msgspec.inspect.StrType)]
+    assert text.max_length is not None, f"{name}: no longest text in the schema"
+    return text.max_length
+
+
+# Free-text fields, and the longest value of each.
+_FREE_TEXT = {name: _longest(name) for name in ("first_name", "last_name", "preferred_store")}
 # Fields whose valid values are a list (each zone found loads, so the rule takes it).
 _KNOWN: dict[str, frozenset[str]] = {
     "country": COUNTRIES,
@@ -241,9 +257,8 @@ class BulkProfileWriter:
         rows: the profiles' rule reads a number in the row's country, else the brand's."""
         valid: list[_Value] = []
         for raw, region in cells:
-            number = normalise_phone(
-                raw.strip(), normalise_country(region) if region else self.loader.region
-            )
+            country = normalise_country(region) if region else None
+            number = normalise_phone(raw.strip(), country or self.loader.region)
             if number is not None:
                 valid.append((index, raw, region, number, None))
         return valid
@@ -255,17 +270,16 @@ class BulkProfileWriter:
         trimmed = f"{cell} ~ '^[!-~](.*[!-~])?$'"  # str.strip() leaves it as it is
         kind, name = column.target.kind, column.target.name
         if kind == "external":
-            return f"{trimmed} AND char_length({cell}) <= 256", cell, "NULL"
+            return f"{trimmed} AND char_length({cell}) <= {MAX_EXTERNAL_ID}", cell, "NULL"
         if kind == "field":
             if name == "email":
                 return (
-                    f"{cell} ~ '{_PLAIN_EMAIL}' AND length({cell}) <= 320",
+                    f"{cell} ~ '{_PLAIN_EMAIL}' AND length({cell}) <= {MAX_EMAIL}",
                     f"lower({cell})",
                     "NULL",
                 )
-            if name in ("first_name", "last_name", "preferred_store"):
-                limit = 100 if name == "preferred_store" else 200
-                return f"{trimmed} AND char_length({cell}) <= {limit}", cell, "NULL"
+            if name in _FREE_TEXT:
+                return f"{trimmed} AND char_length({cell}) <= {_FREE_TEXT[name]}", cell, "NULL"
             if name == "birth_date":
                 return _iso_date(cell), cell, "NULL"
             if name == "locale":

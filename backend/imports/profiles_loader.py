@@ -39,7 +39,7 @@ from backend.profiles.fields import (
     normalise_standard_fields,
 )
 from backend.profiles.models import AttributeType, ProfileAttribute
-from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
+from backend.profiles.schemas import MAX_EXTERNAL_ID, ExternalId, ProfileCreate, WriteMode
 
 EMAIL, PHONE, EXTERNAL = "email", "phone", "external:"
 _CAMEL = {
@@ -163,8 +163,10 @@ class ProfileLoader:
     @staticmethod
     def _external(target: Target, value: Any, errors: FieldErrors) -> tuple[str, str]:
         text = str(value).strip()
-        if not text or len(text) > 256:
-            errors.add(f"externalIds.{target.name}", "expected an id of 1 to 256 characters")
+        if not text or len(text) > MAX_EXTERNAL_ID:
+            errors.add(
+                f"externalIds.{target.name}", f"expected an id of 1 to {MAX_EXTERNAL_ID} characters"
+            )
         return (EXTERNAL + target.name, text)
 
     def _normalise(self, fields: dict[str, Any], errors: FieldErrors) -> None:

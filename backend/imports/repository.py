@@ -51,7 +51,7 @@ _LINE_KEYS = staging.staging_table(
 _LOOKUP = staging.staging_table(
     "levier_stage_lookup", Column("kind", String), Column("value", String)
 )
-_PROFILES = staging.staging_table(
+STAGED_PROFILES = staging.staging_table(
     "levier_stage_profiles",
     Column("profile_id", Uuid),
     Column("is_new", Boolean),
@@ -59,10 +59,10 @@ _PROFILES = staging.staging_table(
     Column("attributes", JSONType),
     analyze=("profile_id", "is_new"),
 )
-_KEYS = staging.staging_table(
+STAGED_KEYS = staging.staging_table(
     "levier_stage_keys", Column("kind", String), Column("value", String), Column("profile_id", Uuid)
 )
-_UNIQUE = staging.staging_table(
+STAGED_CLAIMS = staging.staging_table(
     "levier_stage_unique",
     Column("attribute", String),
     Column("value", String),
@@ -359,9 +359,9 @@ async def write_profiles(
     key by key), move their identity keys and unique values; replaying it changes nothing."""
     if not profiles:
         return
-    await _staged(session, _PROFILES, profiles)
-    await _staged(session, _KEYS, keys)
-    await _staged(session, _UNIQUE, claims)
+    await _staged(session, STAGED_PROFILES, profiles)
+    await _staged(session, STAGED_KEYS, keys)
+    await _staged(session, STAGED_CLAIMS, claims)
     await write_staged_profiles(
         session,
         tenant,
@@ -371,12 +371,9 @@ async def write_profiles(
     )
 
 
-STAGED_PROFILES, STAGED_KEYS, STAGED_CLAIMS = _PROFILES, _KEYS, _UNIQUE
-
-
 async def stage_profile_tables(session: AsyncSession) -> None:
     """Create the (empty) staging tables ``write_staged_profiles`` reads."""
-    for table in (_PROFILES, _KEYS, _UNIQUE):
+    for table in (STAGED_PROFILES, STAGED_KEYS, STAGED_CLAIMS):
         await staging.create(session, table)
 
 
@@ -416,7 +413,7 @@ async def _write_staged_profiles(
     claims: bool,
     unheld: bool,
 ) -> None:
-    s = _PROFILES
+    s = STAGED_PROFILES
     brand = literal(tenant, _P.c.tenant_id.type)
     pg = dialect_of(session) == "postgresql"
     # An updated profile whose email or phone changes gives up the old key. A changed value is
@@ -441,7 +438,7 @@ async def _write_staged_profiles(
             old = select(_P.c[name], _P.c.id).where(*changed)
             released = delete(_I).where(*key, tuple_(_I.c.value, _I.c.profile_id).in_(old))
         await session.execute(released)
-    u = _UNIQUE
+    u = STAGED_CLAIMS
     if not updates or not claims:
         pass
     elif pg:
@@ -494,8 +491,8 @@ async def _write_staged_profiles(
         )
     )
     for target, stage, columns in (
-        (_I, _KEYS, ("kind", "value")),
-        (_U, _UNIQUE, ("attribute", "value")),
+        (_I, STAGED_KEYS, ("kind", "value")),
+        (_U, STAGED_CLAIMS, ("attribute", "value")),
     ):
         rows = select(brand, *[stage.c[c] for c in columns], stage.c.profile_id).where(true())
         if unheld:
@@ -507,7 +504,7 @@ async def _write_staged_profiles(
                 .on_conflict_do_nothing()
             )
         await session.execute(written)
-    await _drop(session, s, _KEYS, _UNIQUE)
+    await _drop(session, s, STAGED_KEYS, STAGED_CLAIMS)
 
 
 # Orders, set-based -------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 _SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _E164 = re.compile(r"^\+([1-9][0-9]{6,14})$")
+MAX_EMAIL = 320
 # The ISO 3166-1 alpha-2 codes that phone numbering knows (every inhabited country).
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
@@ -39,7 +40,7 @@ class FieldErrors:
 def normalise_email(value: str) -> str | None:
     """The address lower-cased, or None when it is not an address."""
     email = value.strip().lower()
-    if len(email) > 320 or not _EMAIL.match(email):
+    if len(email) > MAX_EMAIL or not _EMAIL.match(email):
         return None
     return email
 

@@ -37,11 +37,14 @@ class WriteMode(StrEnum):
     UPSERT = "upsert"
 
 
+MAX_EXTERNAL_ID = 256
+
+
 class ExternalId(Schema):
     """An id of the person in another system: ``source`` names the system."""
 
     source: Annotated[str, msgspec.Meta(examples=["erp"])]
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EXTERNAL_ID)]
 
 
 class ProfileCreate(Schema):
