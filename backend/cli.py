@@ -36,12 +36,15 @@ def fail(error: str, detail: str, code: int = 1) -> None:
 
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn expected failures into a JSON error on stderr and exit status 1."""
+    from backend.core.database_roles import UnsafeDatabaseRole
     from backend.core.errors import LevierError
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
+        except UnsafeDatabaseRole as exc:
+            fail("unsafe-database-role", str(exc), 2)
         except SettingsError as exc:
             fail("invalid-settings", str(exc), 2)
         except LevierError as exc:
@@ -53,6 +56,16 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 def settings_from(ctx: click.Context) -> Settings:
     settings: Settings = ctx.obj
+    return settings
+
+
+def runtime_settings(ctx: click.Context) -> Settings:
+    """The settings of a long-running process (API, worker, scheduler), once its database role
+    is known to be bound by row-level security."""
+    from backend.core.database_roles import ensure_safe_runtime_role
+
+    settings = settings_from(ctx)
+    ensure_safe_runtime_role(settings)
     return settings
 
 
@@ -117,6 +130,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         raise SettingsError(
             "levier serve --workers above 1 needs LEVIER_REDIS_URL (a shared broker)"
         )
+    runtime_settings(ctx)
     emit(
         {
             "serving": f"http://{host}:{port}",
@@ -143,12 +157,13 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 @main.command()
 @click.option("--threads", default=8, show_default=True, type=int)
 @click.pass_context
+@handles_errors
 def worker(ctx: click.Context, threads: int) -> None:
     """Consume background jobs from Redis until SIGINT or SIGTERM."""
     from backend.core.logging import configure_logging
     from workers.run import run_worker
 
-    settings = settings_from(ctx)
+    settings = runtime_settings(ctx)
     configure_logging(settings)
     emit({"worker": "starting", "threads": threads})
     run_worker(settings, threads)
@@ -156,12 +171,13 @@ def worker(ctx: click.Context, threads: int) -> None:
 
 @main.command()
 @click.pass_context
+@handles_errors
 def scheduler(ctx: click.Context) -> None:
     """Claim due and periodic work, and relay the outbox, until SIGINT or SIGTERM."""
     from backend.core.logging import configure_logging
     from workers.run import run_scheduler
 
-    settings = settings_from(ctx)
+    settings = runtime_settings(ctx)
     configure_logging(settings)
     emit({"scheduler": "starting"})
     run_scheduler(settings)
@@ -170,8 +186,10 @@ def scheduler(ctx: click.Context) -> None:
 @main.command()
 @click.option("--revision", default="head", show_default=True)
 @click.pass_context
+@handles_errors
 def migrate(ctx: click.Context, revision: str) -> None:
-    """Apply database migrations (up to the latest by default)."""
+    """Apply database migrations (up to the latest by default) as the schema owner
+    (LEVIER_MIGRATION_DATABASE_URL on PostgreSQL), granting the runtime role its privileges."""
     from backend.core import schema
 
     schema.upgrade(settings_from(ctx), revision)

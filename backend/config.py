@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import msgspec
 from limits import parse_many
+from sqlalchemy import make_url
 
 ENV_PREFIX = "LEVIER_"
 DEV_SECRET_KEY = "levier-embedded-development-key-not-for-production"  # noqa: S105
@@ -29,7 +30,13 @@ class SettingsError(ValueError):
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     env: Environment = Environment.DEVELOPMENT
+    # The runtime connection (API, worker, scheduler): on PostgreSQL a role that neither owns
+    # the tables nor is a superuser or BYPASSRLS, so row-level security binds it.
     database_url: str = "sqlite+aiosqlite:///./levier.db"
+    # `levier migrate` connects with this URL, as the role that owns the schema, and grants the
+    # runtime role (LEVIER_DATABASE_URL's user) what it needs. Required on PostgreSQL; defaults
+    # to LEVIER_DATABASE_URL on SQLite.
+    migration_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     # Comma-separated origins allowed to call the API from a browser (SPAs).
@@ -105,6 +112,32 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.database_url.startswith("sqlite")
 
     @property
+    def migration_url(self) -> str:
+        """The URL migrations connect with: the schema owner's, never the runtime role's."""
+        if self.migration_database_url:
+            return self.migration_database_url
+        if self.is_sqlite:
+            return self.database_url
+        raise SettingsError(
+            "LEVIER_MIGRATION_DATABASE_URL must be set on PostgreSQL: the URL of the role that "
+            "owns the schema (LEVIER_DATABASE_URL's role only gets SELECT, INSERT, UPDATE and "
+            "DELETE on the tables)"
+        )
+
+    @property
+    def runtime_role(self) -> str | None:
+        """The PostgreSQL role the runtime connects as (None on SQLite)."""
+        if self.is_sqlite:
+            return None
+        role = make_url(self.database_url).username
+        if not role:
+            raise SettingsError(
+                "LEVIER_DATABASE_URL must name its role (postgresql+asyncpg://role@host/db): "
+                "migrations grant that role its privileges"
+            )
+        return role
+
+    @property
     def runs_embedded_worker(self) -> bool:
         if self.embedded_worker is not None:
             return self.embedded_worker
@@ -125,10 +158,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                     "LEVIER_PUBLIC_URL must be the https:// address of the deployment in "
                     "production (it is the OAuth issuer)"
                 )
-        if self.database_url.startswith("postgresql://"):
-            raise SettingsError(
-                "LEVIER_DATABASE_URL must name the async driver: postgresql+asyncpg://…"
-            )
+        for variable, url in (
+            ("LEVIER_DATABASE_URL", self.database_url),
+            ("LEVIER_MIGRATION_DATABASE_URL", self.migration_database_url or ""),
+        ):
+            if url.startswith("postgresql://"):
+                raise SettingsError(
+                    f"{variable} must name the async driver: postgresql+asyncpg://…"
+                )
         for name in ("rate_limit_per_caller", "rate_limit_per_brand"):
             _check_rate_limit(name, getattr(self, name))
         return self

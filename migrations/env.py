@@ -10,11 +10,14 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from backend.config import load_settings
+from backend.core.database_roles import grant_runtime_privileges
 from backend.core.db import UTCDateTime, create_engine
 from backend.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+# The runtime role (LEVIER_DATABASE_URL's user) granted its privileges after every run.
+runtime_role: str | None = config.attributes.get("runtime_role")
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
@@ -38,6 +41,10 @@ def _configure(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # Every run, in the migrations' transaction: tables a revision created are covered at
+        # once, and a failed grant rolls the upgrade back rather than leave the runtime locked out.
+        if runtime_role is not None and connection.dialect.name == "postgresql":
+            grant_runtime_privileges(connection, runtime_role)
 
 
 async def _run_with_url(url: str) -> None:
@@ -49,11 +56,15 @@ async def _run_with_url(url: str) -> None:
 
 
 def run_migrations_online() -> None:
+    global runtime_role
     connection = config.attributes.get("connection")
     if connection is not None:
         _configure(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:  # the alembic command itself: the same URLs as `levier migrate`
+        settings = load_settings()
+        url, runtime_role = settings.migration_url, settings.runtime_role
     asyncio.run(_run_with_url(url))
 
 

@@ -2,8 +2,16 @@
 when ``LEVIER_TEST_DATABASE_URL`` / ``LEVIER_TEST_REDIS_URL`` are set, on PostgreSQL + Redis.
 
 Each test starts from an empty database built by the migrations: a copy of a migrated SQLite file,
-or the PostgreSQL test database truncated. PostgreSQL is reached as a non-superuser without
-BYPASSRLS, so row-level security binds as in production.
+or the PostgreSQL test database truncated. On PostgreSQL, two roles, as in production:
+
+- ``LEVIER_TEST_DATABASE_URL``'s role (CREATEDB) creates one database per test process, owns it,
+  runs the migrations and empties the tables between tests;
+- the app connects as the runtime role, ``LEVIER_TEST_APP_DATABASE_URL``'s (by default the same
+  URL with role ``<owner>_app``): NOSUPERUSER NOBYPASSRLS, owning nothing, so row-level security
+  binds as in production. A missing or unsafe runtime role is an error, never a skip.
+
+``LEVIER_TEST_ADMIN_DATABASE_URL`` (a superuser, optional outside CI) lets the role tests create
+superuser and BYPASSRLS roles to see them refused.
 """
 
 from __future__ import annotations
@@ -27,20 +35,23 @@ from sqlalchemy import make_url
 from backend.app import create_app
 from backend.config import Environment, Settings
 from backend.core import schema
+from backend.core.database_roles import ensure_safe_runtime_role
 from backend.models import Base
 from tests.factories import serving
 
 PG_URL = os.environ.get("LEVIER_TEST_DATABASE_URL")
+PG_APP_URL = os.environ.get("LEVIER_TEST_APP_DATABASE_URL")
+PG_ADMIN_URL = os.environ.get("LEVIER_TEST_ADMIN_DATABASE_URL")
 REDIS_URL = os.environ.get("LEVIER_TEST_REDIS_URL")
 STACKS = ("embedded", "postgres")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "worker: start the in-process worker with the app")
-    if os.environ.get("CI", "").lower() == "true" and not (PG_URL and REDIS_URL):
+    if os.environ.get("CI", "").lower() == "true" and not (PG_URL and REDIS_URL and PG_ADMIN_URL):
         raise pytest.UsageError(
-            "CI runs the suite on PostgreSQL and Redis: set LEVIER_TEST_DATABASE_URL and "
-            "LEVIER_TEST_REDIS_URL"
+            "CI runs the suite on PostgreSQL and Redis: set LEVIER_TEST_DATABASE_URL, "
+            "LEVIER_TEST_ADMIN_DATABASE_URL and LEVIER_TEST_REDIS_URL (see .ci/run)"
         )
 
 
@@ -48,21 +59,19 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def _check_role(url: str) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        row = await connection.fetchrow(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
-    finally:
-        await connection.close()
-    assert row is not None
-    if row["rolsuper"] or row["rolbypassrls"]:
-        pytest.exit(
-            "LEVIER_TEST_DATABASE_URL must use a role without SUPERUSER and BYPASSRLS, "
-            "or row-level security is not tested",
-            returncode=3,
-        )
+def app_role_url(owner_url: str) -> str:
+    """The runtime role's URL template: LEVIER_TEST_APP_DATABASE_URL, or the owner's URL with
+    role ``<owner>_app`` (and no password)."""
+    if PG_APP_URL:
+        return PG_APP_URL
+    base = make_url(owner_url)
+    return base.set(username=f"{base.username}_app", password=None).render_as_string(
+        hide_password=False
+    )
+
+
+def on_database(url: str, database: str) -> str:
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
 async def _create_database(url: str, name: str) -> None:
@@ -89,19 +98,50 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database of this test process, made by the test role (which owns it) and migrated."""
+def postgres_databases() -> Iterator[tuple[str, str]]:
+    """A database of this test process as (runtime URL, owner URL): made by the owner role,
+    migrated by it, with the runtime role granted its privileges and checked safe."""
     if not PG_URL:
         pytest.skip("LEVIER_TEST_DATABASE_URL is not set: PostgreSQL stack not tested here")
     # Unreachable or misconfigured PostgreSQL fails loudly here (an error, never a skip).
-    _run(_check_role(PG_URL))
     base = make_url(PG_URL)
     name = f"{base.database}_{os.getpid()}"
     _run(_create_database(PG_URL, name))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    schema.upgrade(Settings(database_url=url))
-    yield url
+    owner = on_database(PG_URL, name)
+    runtime = on_database(app_role_url(PG_URL), name)
+    settings = Settings(database_url=runtime, migration_database_url=owner)
+    try:
+        schema.upgrade(settings)
+        ensure_safe_runtime_role(settings)
+    except Exception as exc:
+        _run(_drop_database(PG_URL, name))
+        raise RuntimeError(
+            f"the test runtime role of {make_url(runtime).render_as_string()} is missing or "
+            "unsafe: create it as .ci/run does (psql -U postgres: CREATE ROLE levier_test_app "
+            "LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT)"
+        ) from exc
+    yield runtime, owner
     _run(_drop_database(PG_URL, name))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_databases: tuple[str, str]) -> str:
+    """This process's test database as the runtime role (what the app connects as)."""
+    return postgres_databases[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_owner_url(postgres_databases: tuple[str, str]) -> str:
+    """This process's test database as the role that owns its schema (DDL, TRUNCATE)."""
+    return postgres_databases[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url(postgres_databases: tuple[str, str]) -> str:
+    """This process's test database as a superuser; CI always gives one (.ci/run)."""
+    if not PG_ADMIN_URL:
+        pytest.skip("LEVIER_TEST_ADMIN_DATABASE_URL is not set: superuser cases not tested here")
+    return on_database(PG_ADMIN_URL, make_url(postgres_databases[0]).database or "")
 
 
 @pytest.fixture(scope="session")
@@ -157,10 +197,13 @@ async def settings(
         yield test_settings(database_url=f"sqlite+aiosqlite:///{path}")
         return
     pg: str = request.getfixturevalue("postgres_url")
+    owner: str = request.getfixturevalue("postgres_owner_url")
     rd: str = request.getfixturevalue("redis_url")
-    await truncate_all(pg)
+    await truncate_all(owner)  # the runtime role may not TRUNCATE
     namespace = f"levier-test-{uuid4().hex[:12]}"
-    yield test_settings(database_url=pg, redis_url=rd, redis_namespace=namespace)
+    yield test_settings(
+        database_url=pg, migration_database_url=owner, redis_url=rd, redis_namespace=namespace
+    )
     client = redis.Redis.from_url(rd)
     keys = list(client.scan_iter(match=f"{namespace}*"))
     if keys:

@@ -102,14 +102,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
 
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """An async engine for either dialect, configured for how Levier uses it."""
+    """An async engine for either dialect, configured for how Levier uses it.
+
+    Statement parameters hold personal data (emails, names): ``hide_parameters`` keeps them out of
+    exception texts and therefore out of the logs."""
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, echo=echo)
+        engine = create_async_engine(database_url, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         database_url,
         echo=echo,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,

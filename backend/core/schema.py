@@ -8,8 +8,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import make_url
 
-from backend.config import Settings
+from backend.config import Settings, SettingsError
 
 
 def _alembic_ini() -> Path:
@@ -22,8 +23,18 @@ def _alembic_ini() -> Path:
 
 
 def alembic_config(settings: Settings) -> Config:
+    """Alembic's configuration: the schema owner's URL, and the runtime role to grant to."""
+    url = settings.migration_url
+    role = settings.runtime_role
+    if role is not None and make_url(url).username == role:
+        raise SettingsError(
+            f"LEVIER_MIGRATION_DATABASE_URL and LEVIER_DATABASE_URL both use role {role!r}: "
+            "the runtime role must not own the schema (it could disable row-level security); "
+            "give each URL its own role"
+        )
     config = Config(str(_alembic_ini()))
-    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["runtime_role"] = role
     return config
 
 
@@ -34,8 +45,12 @@ def _in_thread(fn: Callable[[], None]) -> None:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    _in_thread(lambda: command.upgrade(alembic_config(settings), revision))
+    """Migrate up as the schema owner; on PostgreSQL, then grant the runtime role its
+    privileges on every table (migrations/env.py does it in the same transaction)."""
+    config = alembic_config(settings)
+    _in_thread(lambda: command.upgrade(config, revision))
 
 
 def downgrade(settings: Settings, revision: str = "base") -> None:
-    _in_thread(lambda: command.downgrade(alembic_config(settings), revision))
+    config = alembic_config(settings)
+    _in_thread(lambda: command.downgrade(config, revision))
