@@ -63,6 +63,20 @@ Name of the Secret holding LEVIER_DATABASE_URL, LEVIER_REDIS_URL and LEVIER_SECR
 {{- end }}
 
 {{/*
+Name of the Secret holding LEVIER_MIGRATION_DATABASE_URL (the schema owner's URL), read by the
+migration Job only: the long-running processes never see the owner's credentials.
+*/}}
+{{- define "levier.migrationSecretName" -}}
+{{- if .Values.secrets.create }}
+{{- include "levier.fullname" . }}-migrate
+{{- else if .Values.migrations.existingSecret }}
+{{- .Values.migrations.existingSecret }}
+{{- else }}
+{{- fail "set migrations.existingSecret to a Secret holding LEVIER_MIGRATION_DATABASE_URL (the role that owns the schema), or set secrets.create=true with secrets.migrationDatabaseUrl" }}
+{{- end }}
+{{- end }}
+
+{{/*
 Non-secret environment as a flat YAML map: the ConfigMap's data, and the migration Job's env
 (the Job runs before the ConfigMap exists on install).
 */}}
