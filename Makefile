@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.outbox_relay
 	@test -n "$$LEVIER_BENCH_DATABASE_URL" && test -n "$$LEVIER_BENCH_REDIS_URL" \
 		&& $(BIN)/python -m bench.profiles_import \
-		|| echo "bench.profiles_import skipped: set LEVIER_BENCH_DATABASE_URL (PostgreSQL) and LEVIER_BENCH_REDIS_URL"
+		|| echo "bench.profiles_import skipped: set LEVIER_BENCH_DATABASE_URL (PostgreSQL runtime role), LEVIER_BENCH_MIGRATION_DATABASE_URL (schema owner) and LEVIER_BENCH_REDIS_URL"
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache levier.db levier.db-*

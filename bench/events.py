@@ -7,7 +7,9 @@ concurrent clients and batches of 100 from a few. A bare Litestar endpoint retur
 served the same way (uvicorn, N processes) and loaded by the same generator with the same bodies,
 is the ceiling. Prints events/s and p50/p99 request latency. Needs wrk (`apt-get install wrk`).
 
-    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test@127.0.0.1:5432/levier_bench \
+    DB=127.0.0.1:5432/levier_bench  # runtime role levier_test_app, schema owner levier_test
+    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
+    LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
     LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.events [--seconds 20]
 """
 
@@ -265,7 +267,12 @@ def main() -> None:
         sys.exit("bench.events needs wrk (Debian: apt-get install wrk)")
     url = os.environ["LEVIER_BENCH_DATABASE_URL"]
     redis_url = os.environ["LEVIER_BENCH_REDIS_URL"]
-    settings = Settings(database_url=url, redis_url=redis_url, log_level="WARNING")
+    settings = Settings(
+        database_url=url,
+        migration_database_url=os.environ.get("LEVIER_BENCH_MIGRATION_DATABASE_URL"),
+        redis_url=redis_url,
+        log_level="WARNING",
+    )
     schema.upgrade(settings)
     load_tasks()
     brand, token = asyncio.run(setup_brand(settings))
@@ -292,7 +299,7 @@ def main() -> None:
         warm = load("warm-up", events_url, headers, uuid4().hex[:8], clients=4, per_request=1,
                     seconds=2)  # fmt: skip
         assert warm.failures == 0, "the API refused the warm-up events"
-        asyncio.run(analyze(url))
+        asyncio.run(analyze(settings.migration_url))  # the tables' owner
         runs = measure(
             base, brand, token, args.seconds, args.clients, args.batch, args.batch_clients
         )

@@ -72,6 +72,7 @@ def main() -> None:
         database_url=os.environ.get(
             "LEVIER_BENCH_DATABASE_URL", f"sqlite+aiosqlite:///{folder}/bench.db"
         ),
+        migration_database_url=os.environ.get("LEVIER_BENCH_MIGRATION_DATABASE_URL"),
         redis_url=os.environ.get("LEVIER_BENCH_REDIS_URL"),
         redis_namespace=f"levier-bench-{uuid4().hex[:8]}",
     )

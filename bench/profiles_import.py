@@ -7,7 +7,9 @@ same run, ``COPY`` loads the same file into a bare table of the same columns (th
 Then the same file is imported again (every row an update). Prints rows/s, the ratios to COPY,
 and the worker's peak resident memory (VmHWM). PostgreSQL and Redis only: a scratch database.
 
-    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test@127.0.0.1:5432/levier_bench \
+    DB=127.0.0.1:5432/levier_bench  # runtime role levier_test_app, schema owner levier_test
+    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
+    LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
     LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.profiles_import [--rows N]
 """
 
@@ -244,6 +246,7 @@ def main() -> None:
     url = os.environ["LEVIER_BENCH_DATABASE_URL"]
     settings = Settings(
         database_url=url,
+        migration_database_url=os.environ.get("LEVIER_BENCH_MIGRATION_DATABASE_URL"),
         redis_url=os.environ["LEVIER_BENCH_REDIS_URL"],
         redis_namespace=f"levier-bench-{uuid4().hex[:8]}",
         embedded_worker=False,
@@ -258,7 +261,7 @@ def main() -> None:
     size_mib = path.stat().st_size / (1 << 20)
     print(f"rows={args.rows} columns=13 file={size_mib:.0f} MiB database=postgresql broker=redis")
     brand, token = asyncio.run(setup_brand(settings))
-    copy_seconds = asyncio.run(copy_baseline(url, path))
+    copy_seconds = asyncio.run(copy_baseline(settings.migration_url, path))  # creates a table
     floor_seconds = asyncio.run(write_floor(url, brand, path))
     with worker_process(settings) as worker:
         first = asyncio.run(import_through_api(settings, brand, token, path))

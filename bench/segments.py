@@ -18,8 +18,10 @@ Both sides must find the same number of profiles. Publishing the transitions (tr
 occurrences, webhooks) is a separate task and not timed here.
 
     psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE levier_bench_segments OWNER levier_test"
-    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test@127.0.0.1:5432/\
-levier_bench_segments python -m bench.segments [--profiles 1000000]
+    DB=127.0.0.1:5432/levier_bench_segments  # runtime role levier_test_app, owner levier_test
+    LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
+    LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
+    python -m bench.segments [--profiles 1000000]
 """
 
 from __future__ import annotations
@@ -219,7 +221,8 @@ async def setup(settings: Settings, profiles: int) -> TenantId:
             )
         await session.commit()
     await engine.dispose()
-    connection = await asyncpg.connect(dsn(settings.database_url))
+    # As the owner: it ends with ANALYZE (bound by row-level security like the runtime role).
+    connection = await asyncpg.connect(dsn(settings.migration_url))
     try:
         await connection.execute("SELECT set_config('levier.tenant_id', $1, false)", str(tenant))
         for statement in GENERATE:
@@ -245,14 +248,16 @@ async def run(settings: Settings, tenant: TenantId) -> dict[str, Any]:
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine)
     now = dt.datetime.now(dt.UTC)
-    hand = await asyncpg.connect(dsn(settings.database_url))
+    # The hand-written side creates its members-like tables: the schema owner does that, bound
+    # by the forced row-level security as the runtime role is.
+    hand = await asyncpg.connect(dsn(settings.migration_url))
     figures: dict[str, Any] = {}
     try:
         await hand.execute("SELECT set_config('levier.tenant_id', $1, false)", str(tenant))
         # The planner settings the service uses for a whole-brand statement (see
         # backend.segments.repository.whole_brand): the same for both sides.
-        for setting in WHOLE_BRAND_SETTINGS:
-            await hand.execute(f"SET {setting}")
+        for name, value in WHOLE_BRAND_SETTINGS.items():
+            await hand.execute(f"SET {name} = '{value}'")
         await hand.execute(MEMBERS_LIKE)
         await hand.execute(TRANSITIONS_LIKE)
         for statement in TRANSITION_INDEXES:
@@ -361,7 +366,10 @@ def main() -> None:
     url = os.environ.get("LEVIER_BENCH_DATABASE_URL")
     if not url:
         raise SystemExit("set LEVIER_BENCH_DATABASE_URL to a scratch PostgreSQL database")
-    settings = Settings(database_url=url)
+    settings = Settings(
+        database_url=url,
+        migration_database_url=os.environ.get("LEVIER_BENCH_MIGRATION_DATABASE_URL"),
+    )
     schema.upgrade(settings)
     tenant = (
         TenantId(UUID(args.reuse)) if args.reuse else asyncio.run(setup(settings, args.profiles))
