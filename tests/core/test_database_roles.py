@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 
-from backend.config import Settings, SettingsError
+from backend.config import Settings, SettingsError, load_settings
 from backend.core import schema
 from backend.core.database_roles import UnsafeDatabaseRole, ensure_safe_runtime_role
 from backend.core.db import create_engine
@@ -212,6 +212,26 @@ async def test_the_runtime_role_cannot_turn_row_security_off_to_see_other_brands
         await connection.close()
 
 
+async def test_the_owner_could_and_is_why_the_runtime_is_another_role(
+    pg_settings: Settings,
+) -> None:
+    """What the probe did as the shared role: the tables' owner lifts isolation in one statement
+    and sees every brand. (Rolled back.)"""
+    mine, other = await _seed_two_brands(pg_settings.database_url)
+    owner = await connect(pg_settings.migration_url)
+    try:
+        transaction = owner.transaction()
+        await transaction.start()
+        await owner.execute("ALTER TABLE brand_settings NO FORCE ROW LEVEL SECURITY")
+        seen = {
+            row["tenant_id"] for row in await owner.fetch("SELECT tenant_id FROM brand_settings")
+        }
+        assert {mine, other} <= seen
+        await transaction.rollback()
+    finally:
+        await owner.close()
+
+
 # Grants ---------------------------------------------------------------------------------------
 
 RUNTIME_PRIVILEGES = {"SELECT", "INSERT", "UPDATE", "DELETE"}
@@ -278,6 +298,19 @@ def test_migrations_default_to_the_database_url_on_sqlite_only() -> None:
     postgres = Settings(database_url="postgresql+asyncpg://app@127.0.0.1/levier")
     with pytest.raises(SettingsError, match="LEVIER_MIGRATION_DATABASE_URL must be set"):
         _ = postgres.migration_url
+
+
+def test_the_migration_url_is_read_from_the_environment() -> None:
+    owner = "postgresql+asyncpg://owner@127.0.0.1/levier"
+    settings = load_settings(
+        {
+            "LEVIER_DATABASE_URL": "postgresql+asyncpg://app@127.0.0.1/levier",
+            "LEVIER_MIGRATION_DATABASE_URL": owner,
+        }
+    )
+    assert (settings.migration_url, settings.runtime_role) == (owner, "app")
+    with pytest.raises(SettingsError, match="LEVIER_MIGRATION_DATABASE_URL must name the async"):
+        load_settings({"LEVIER_MIGRATION_DATABASE_URL": "postgresql://owner@127.0.0.1/levier"})
 
 
 def test_migrating_as_the_runtime_role_is_refused() -> None:
