@@ -32,7 +32,7 @@ async def run_import(ctx: TaskContext, import_id: str) -> None:
         job = await service.get_import(session, job_id)
         final = job.attempts >= MAX_ATTEMPTS
         log.exception("import_failed", import_id=import_id, final=final)
-        await service.record_failure(session, job_id, f"{type(exc).__name__}: {exc}", final=final)
+        await service.record_failure(session, job_id, exc, final=final)
         await session.commit()
         if not final:
             raise
