@@ -201,7 +201,11 @@ async def create_import(
     if not first.strip():
         raise InvalidInput("the file is empty", errors=[{"field": "body", "message": "empty"}])
     job.compression = text.GZIP if inflated.gzip else None
-    job.encoding = text.detect_encoding(first) if encoding is text.EncodingOption.AUTO else encoding
+    job.encoding = (
+        text.detect_encoding(first, whole=chunks == 1)
+        if encoding is text.EncodingOption.AUTO
+        else encoding.value
+    )
     if fmt is ImportFormat.CSV:
         head, whole = text.head_text(first, job.encoding, whole=chunks == 1)
         job.delimiter = (
@@ -314,7 +318,7 @@ async def run_batches(
     """Import the file from its checkpoint; yields after each written batch (its row count),
     for the caller to commit, and once more after marking the job succeeded."""
     if not await repository.hold(session, import_id, None):
-        raise NotFound("import not found")
+        return  # gone, or stopped meanwhile (its file purged)
     job = await get_import(session, import_id)
     fmt, kind, mode, lines_done = job.format, job.kind, job.mode, job.lines_done
     encoding, delimiter = job.encoding or text.UTF8, job.delimiter or ","
@@ -498,6 +502,16 @@ def failure_reason(exc: BaseException) -> str:
         kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
         return f"the import stopped on a database error ({kind}{state})"
     return f"the import stopped on an unexpected error ({type(exc).__name__})"
+
+
+async def stop(session: AsyncSession, job: ImportJob, reason: str) -> None:
+    """End a queued or running job as failed, for ``reason`` (a run in progress stops at its
+    next batch: it no longer holds the job)."""
+    job.status = ImportStatus.FAILED
+    job.error = reason
+    job.finished_at = utcnow()
+    await session.flush()
+    await _finished(session, job)
 
 
 async def record_failure(

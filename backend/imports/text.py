@@ -2,10 +2,11 @@
 its delimiter — given with the upload or detected from its first chunk, and kept on the import.
 
 Detection is deterministic: UTF-8 (with or without a byte order mark) when the first chunk reads
-as strict UTF-8, cp1252 otherwise (it covers latin-1 but for five bytes it leaves undefined;
-latin-1 only when asked). The delimiter is the csv module's ``Sniffer`` restricted to ``,``
-``;`` and tab. A line that does not decode is never patched with a replacement character: it
-reaches the reader as :class:`Undecodable`, which rejects its row naming the line.
+as strict UTF-8 or mostly so (see :func:`detect_encoding`), cp1252 otherwise (it covers latin-1
+but for five bytes it leaves undefined; latin-1 only when asked). The delimiter is the csv
+module's ``Sniffer`` restricted to ``,`` ``;`` and tab. A line that does not decode is never
+patched with a replacement character: it reaches the reader as :class:`Undecodable`, which
+rejects its row naming the line.
 """
 
 from __future__ import annotations
@@ -71,13 +72,18 @@ def delimiter_name(delimiter: str) -> str:
     return "tab" if delimiter == "\t" else delimiter
 
 
-def detect_encoding(first: bytes) -> str:
-    """UTF-8 when the first chunk is strict UTF-8 (a sequence cut at its end is fine), else
-    cp1252."""
+def detect_encoding(first: bytes, *, whole: bool = False) -> str:
+    """UTF-8 when the first chunk is strict UTF-8 (unless ``whole``, a sequence cut at its end is
+    fine), or when
+    its valid multi-byte characters outnumber its invalid bytes (a UTF-8 file with a few bad
+    lines: those are rejected rather than the whole file read wrong); else cp1252."""
     try:
-        codecs.getincrementaldecoder(UTF8)("strict").decode(first, final=False)
+        codecs.getincrementaldecoder(UTF8)("strict").decode(first, final=whole)
     except UnicodeDecodeError:
-        return CP1252
+        text = codecs.getincrementaldecoder(UTF8)("replace").decode(first, final=whole)
+        invalid = text.count("\ufffd")
+        valid = sum(1 for char in text if char > "\x7f") - invalid
+        return UTF8 if valid > invalid else CP1252
     return UTF8
 
 
