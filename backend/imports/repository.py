@@ -200,8 +200,15 @@ async def add_rejections(
     if not rows:
         return
     table: Table = ImportRejection.__table__  # type: ignore[assignment]
+    # Text columns take no NUL (PostgreSQL refuses it): a rejected row shows it escaped.
     values = [
-        {"tenant_id": tenant, "import_id": import_id, "line": line, "reason": reason, "raw": raw}
+        {
+            "tenant_id": tenant,
+            "import_id": import_id,
+            "line": line,
+            "reason": reason.replace("\0", "\\x00"),
+            "raw": raw.replace("\0", "\\x00"),
+        }
         for line, reason, raw in rows
     ]
     statement = insert_for(session, table).on_conflict_do_nothing()
