@@ -499,8 +499,7 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError):
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         state = f", SQLSTATE {code}" if isinstance(code, str) and code.isalnum() else ""
-        kind = type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__
-        return f"the import stopped on a database error ({kind}{state})"
+        return f"the import stopped on a database error ({type(exc).__name__}{state})"
     return f"the import stopped on an unexpected error ({type(exc).__name__})"
 
 
