@@ -187,10 +187,12 @@ async def create_import(
         size, chunks, first = await storage.store_stream(
             session, tenant, job.id, inflated, max_bytes
         )
-    except (storage.TooLarge, text.Inflated):
+    except storage.TooLarge:
+        raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes") from None
+    except text.Inflated:
         raise PayloadTooLarge(
-            f"an import holds at most {max_bytes} bytes, and a gzip file decompresses to at "
-            f"most {text.MAX_RATIO} times its size"
+            f"a gzip file decompresses to at most {max_bytes} bytes and {text.MAX_RATIO} times "
+            "its size"
         ) from None
     except text.Corrupt:
         raise InvalidInput(
@@ -213,9 +215,7 @@ async def create_import(
             if delimiter is text.DelimiterOption.AUTO
             else text.DELIMITERS[delimiter]
         )
-        header = reader.csv_header(head, job.delimiter, whole=whole)
-        _check_header(header, job.encoding)
-        assert header is not None
+        header = _checked_header(reader.csv_header(head, job.delimiter, whole=whole), job.encoding)
         targets.check(header)
     job.size_bytes = size
     job.chunk_count = chunks
@@ -234,8 +234,8 @@ def _gzip_announced(content_encoding: str | None) -> bool:
     return False
 
 
-def _check_header(header: list[str] | None, encoding: str) -> None:
-    """422 for a CSV header the job could not read by name."""
+def _checked_header(header: list[str] | None, encoding: str) -> list[str]:
+    """The CSV header, if the job can read its columns by name (else 422)."""
     if not header:
         raise InvalidInput(
             f"the CSV file has no header line readable as {encoding} (choose the file's "
@@ -253,6 +253,7 @@ def _check_header(header: list[str] | None, encoding: str) -> None:
             "the CSV header names a column more than once: " + ", ".join(repeated)[:500],
             errors=[{"field": "body", "message": "repeated column names"}],
         )
+    return header
 
 
 def _header(job: ImportJob, first: bytes) -> list[str] | None:
