@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from backend.core.jobs import PERIODIC, TaskContext
+from backend.core.outbox import OutboxMessage
 from backend.core.tenancy import TenantId
 from backend.imports import service
 from backend.imports.models import (
@@ -27,7 +28,7 @@ from backend.imports.models import (
     ImportRejection,
     ImportStatus,
 )
-from backend.imports.tasks import PURGE_TASK, purge_brand
+from backend.imports.tasks import PURGE_BRAND_TASK, PURGE_TASK, purge_brand, purge_expired
 from tests.factories import World, make_world, session_of
 from tests.imports.helpers import imported, rejections, status
 from tests.profiles.helpers import brand_url, create_profile
@@ -72,7 +73,20 @@ async def test_files_and_rejections_are_purged_after_the_retention_period(
     assert after["purgedAt"] is not None
     assert (after["created"], after["rejected"], after["rowsProcessed"]) == (1, 1, 2)
     assert await rejections(client, world, result["id"]) == []
+
+
+async def test_the_hourly_purge_fans_out_to_every_brand(app: Litestar) -> None:
+    world = await make_world(app)
     assert PURGE_TASK in PERIODIC
+    async with session_of(app) as session:
+        await purge_expired(TaskContext(session, None, app.state.settings, "test"))
+        await session.flush()
+        sent = await session.scalars(
+            select(OutboxMessage.kwargs).where(OutboxMessage.task_name == PURGE_BRAND_TASK)
+        )
+        brands = {kwargs["tenant_id"] for kwargs in sent}
+        await session.rollback()
+    assert {str(world.brand_a.id), str(world.brand_b.id)} <= brands
 
 
 ERASED_NAMED_AS = [
