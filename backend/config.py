@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Bulk imports: the largest file one import takes, and the rows the job writes per batch.
     import_max_bytes: int = 2 * 1024**3
     import_batch_rows: int = 50_000
+    # Uploaded import files and their rejected rows hold personal data: purged this many days
+    # after the import ended (the import and its counts stay).
+    import_retention_days: int = 30
     idempotency_ttl_hours: int = 24
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72

@@ -2,6 +2,7 @@
 
 import backend.audit.recorder  # registers the audit hook on every session
 import backend.events.service  # registers the events' merge and delete hooks
+import backend.imports.retention  # purges stored import files naming an erased person
 import backend.profiles.linked  # registers the linked rows' merge and delete hooks
 import backend.segments.membership  # registers the memberships' merge and delete hooks
 import backend.segments.sources  # keeps segments current after writes, events and imports

@@ -101,6 +101,12 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     # retried upload answers the same job without the body ever being buffered.
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    # How the file's bytes read (given with the upload or detected): ``gzip`` or none, the
+    # encoding (``utf-8``, ``cp1252``, ``latin-1``) and a CSV's delimiter (``,`` ``;`` tab).
+    compression: Mapped[str | None] = mapped_column(String(8))
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    delimiter: Mapped[str | None] = mapped_column(String(1))
+    # Decompressed size: what is stored.
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     chunk_count: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(String(200))
@@ -113,6 +119,9 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    # When the stored file and rejected rows were deleted (retention passed, or a person they
+    # name was erased); the counts stay.
+    purged_at: Mapped[dt.datetime | None]
 
 
 class ImportChunk(TenantMixin, TimestampMixin, Base):

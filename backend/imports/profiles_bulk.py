@@ -191,8 +191,12 @@ class BulkProfileWriter:
         await driver.execute(
             f"CREATE TEMPORARY TABLE {_ROWS} (line integer, {cells}) ON COMMIT DROP"
         )
+        # The lines were decoded from the file's encoding: the database reads them as UTF-8.
         await driver.copy_to_table(
-            _ROWS, source=io.BytesIO("".join(batch.plain).encode()), format="csv"
+            _ROWS,
+            source=io.BytesIO("".join(batch.plain).encode()),
+            format="csv",
+            delimiter=batch.delimiter,
         )
         await driver.execute(f"ANALYZE {_ROWS} (line)")  # its size; its cells are not joined on
 

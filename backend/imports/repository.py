@@ -4,6 +4,7 @@ themselves (the session scopes ORM statements only); RLS still binds them on Pos
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -39,7 +40,7 @@ from backend.core.db import JSONType, dialect_of, insert_for, postgres_settings
 from backend.core.tenancy import TenantId
 from backend.imports import staging
 from backend.imports.mapping import PROFILE_FIELDS
-from backend.imports.models import ImportJob, ImportRejection
+from backend.imports.models import ImportChunk, ImportJob, ImportRejection, ImportStatus
 from backend.profiles.models import Order, OrderLine, Profile, ProfileIdentity, ProfileUniqueValue
 
 _LINE_KEYS = staging.staging_table(
@@ -155,7 +156,10 @@ async def hold(session: AsyncSession, import_id: UUID, lines_done: int | None) -
     """Write-lock the job row if its checkpoint is still ``lines_done`` (False: another run
     moved it; None: whatever the checkpoint). Opening each batch's transaction with a write
     also keeps SQLite from failing a read transaction's later upgrade to a write."""
-    statement = update(ImportJob).where(ImportJob.id == import_id)
+    # A job failed meanwhile (its file purged by an erasure) is not held: its run ends.
+    statement = update(ImportJob).where(
+        ImportJob.id == import_id, ImportJob.status == ImportStatus.RUNNING
+    )
     if lines_done is not None:
         statement = statement.where(ImportJob.lines_done == lines_done)
     result = await session.execute(
@@ -196,8 +200,15 @@ async def add_rejections(
     if not rows:
         return
     table: Table = ImportRejection.__table__  # type: ignore[assignment]
+    # Text columns take no NUL (PostgreSQL refuses it): a rejected row shows it escaped.
     values = [
-        {"tenant_id": tenant, "import_id": import_id, "line": line, "reason": reason, "raw": raw}
+        {
+            "tenant_id": tenant,
+            "import_id": import_id,
+            "line": line,
+            "reason": reason.replace("\0", "\\x00"),
+            "raw": raw.replace("\0", "\\x00"),
+        }
         for line, reason, raw in rows
     ]
     statement = insert_for(session, table).on_conflict_do_nothing()
@@ -213,6 +224,49 @@ async def list_rejections(
         .order_by(ImportRejection.line)
         .limit(limit)
     )
+    return list((await session.scalars(query)).all())
+
+
+# Retention -------------------------------------------------------------------------------------
+
+_ENDED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+async def ended_with_files(session: AsyncSession, before: dt.datetime) -> list[UUID]:
+    """Imports that ended before ``before`` and still hold their file or rejected rows."""
+    query = select(ImportJob.id).where(
+        ImportJob.purged_at.is_(None),
+        ImportJob.status.in_(_ENDED),
+        ImportJob.finished_at < before,
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def with_files(session: AsyncSession) -> list[tuple[UUID, str | None]]:
+    """Imports still holding their file: id and encoding."""
+    query = select(ImportJob.id, ImportJob.encoding).where(ImportJob.purged_at.is_(None))
+    return [(row.id, row.encoding) for row in await session.execute(query)]
+
+
+async def purge_files(session: AsyncSession, import_ids: Sequence[UUID], at: dt.datetime) -> None:
+    """Delete the imports' stored files and rejected rows, noting when on the imports."""
+    for model in (ImportChunk, ImportRejection):
+        await session.execute(
+            delete(model)
+            .where(model.import_id.in_(import_ids))
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id.in_(import_ids))
+        .values(purged_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def unfinished(session: AsyncSession, import_ids: Sequence[UUID]) -> list[ImportJob]:
+    """Those of these imports still queued or running."""
+    query = select(ImportJob).where(ImportJob.id.in_(import_ids), ImportJob.status.not_in(_ENDED))
     return list((await session.scalars(query)).all())
 
 

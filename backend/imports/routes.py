@@ -28,10 +28,12 @@ from backend.core.errors import InvalidInput, problem_responses
 from backend.core.idempotency import HANDLED_BY_ROUTE
 from backend.core.jobs import actor_of
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from backend.core.spreadsheet import neutralised
 from backend.core.tenancy import open_session
 from backend.imports import service
 from backend.imports.models import ImportJob, ImportKind, ImportMode
 from backend.imports.schemas import ImportOut, RejectionOut, RejectionPage
+from backend.imports.text import DelimiterOption, EncodingOption, delimiter_name
 
 UPLOAD_ERRORS = problem_responses(401, 403, 404, 409, 413, 415, 422)
 # Uploads honour `Idempotency-Key` themselves: the file is streamed, never buffered.
@@ -44,6 +46,26 @@ Mode = Annotated[
         description=(
             "`upsert` (default) creates or updates; `create` rejects rows matching a stored "
             "record; `update` rejects rows matching none."
+        )
+    ),
+]
+Encoding = Annotated[
+    EncodingOption,
+    QueryParameter(
+        description=(
+            "The file's encoding: `auto` (default) reads UTF-8 (with or without a byte order "
+            "mark) when the file's first MiB is valid UTF-8, else cp1252 (Windows/Excel); "
+            "`latin-1` only when named. A line with bytes the encoding does not define is "
+            "rejected, naming its line."
+        )
+    ),
+]
+Delimiter = Annotated[
+    DelimiterOption,
+    QueryParameter(
+        description=(
+            "A CSV's delimiter: `auto` (default) detects `,`, `;` or tab from the first lines; "
+            "or name it (`,`, `;`, `tab`)."
         )
     ),
 ]
@@ -65,6 +87,9 @@ def import_out(job: ImportJob) -> ImportOut:
         kind=job.kind,
         linked_table=job.linked_table,
         format=job.format,
+        compression=job.compression,
+        encoding=job.encoding,
+        delimiter=None if job.delimiter is None else delimiter_name(job.delimiter),
         mode=job.mode,
         status=job.status,
         size_bytes=job.size_bytes,
@@ -76,6 +101,7 @@ def import_out(job: ImportJob) -> ImportOut:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        purged_at=job.purged_at,
     )
 
 
@@ -99,6 +125,8 @@ async def _upload(
     kind: ImportKind,
     mode: ImportMode,
     mapping: str | None,
+    encoding: EncodingOption,
+    delimiter: DelimiterOption,
     linked_table: str | None = None,
 ) -> Response[ImportOut]:
     settings = request.app.state.settings
@@ -115,6 +143,9 @@ async def _upload(
         actor=actor_of(request.scope.get("user")),
         linked_table=linked_table,
         idempotency_key=request.headers.get("idempotency-key"),
+        content_encoding=request.headers.get("content-encoding"),
+        encoding=encoding,
+        delimiter=delimiter,
     )
     headers = {"Location": f"/v1/brands/{tenant}/imports/{job.id}"}
     if not created:
@@ -146,9 +177,15 @@ class ImportController(Controller):
         tenant: Tenant,
         mode: Mode = ImportMode.UPSERT,
         mapping: Mapping = None,
+        encoding: Encoding = EncodingOption.AUTO,
+        delimiter: Delimiter = DelimiterOption.AUTO,
     ) -> Response[ImportOut]:
         """Send the file as the body (`Content-Type: text/csv` with a header line, or
-        `application/x-ndjson` with one object per line; anything else answers 415). Answers
+        `application/x-ndjson` with one object per line; anything else answers 415), as it is
+        or gzip-compressed (`Content-Encoding: gzip`, or recognised by its first bytes). A CSV
+        may be delimited by `,`, `;` or tab and encoded in UTF-8, cp1252 or latin-1 (detected
+        unless named: `delimiter`, `encoding`); the import shows what it used. A header
+        repeating a column name or past 500 columns answers 422. Answers
         202 with the import and its URL in `Location`; a job then validates each row with the
         profile rules, upserts by identity key (email, phone, `externalIds.<source>`), and keeps
         the valid rows when others fail. Empty cells are "not given": an import never clears a
@@ -156,7 +193,9 @@ class ImportController(Controller):
         survives), as `POST …/profiles?mode=upsert` does. An `Idempotency-Key` header makes a
         retried upload answer the first import (`Idempotent-Replayed: true`), whatever the
         file's size; the same key with another file answers 409."""
-        return await _upload(request, db_session, tenant, ImportKind.PROFILES, mode, mapping)
+        return await _upload(
+            request, db_session, tenant, ImportKind.PROFILES, mode, mapping, encoding, delimiter
+        )
 
     @post(
         "/orders",
@@ -174,13 +213,17 @@ class ImportController(Controller):
         tenant: Tenant,
         mode: Mode = ImportMode.UPSERT,
         mapping: Mapping = None,
+        encoding: Encoding = EncodingOption.AUTO,
+        delimiter: Delimiter = DelimiterOption.AUTO,
     ) -> Response[ImportOut]:
         """Columns `orderId`, `occurredAt`, `amount`, `currency`, `store`, `channel`, and the
         profile as `profileId` or an identity key (`email`, `phone`, `externalIds.<source>`);
         NDJSON rows may carry `lines` (`product`, `category`, `quantity`, `price`), which
         replace the order's lines. Orders are upserted on `orderId`. Answers 202 as for
         profiles."""
-        return await _upload(request, db_session, tenant, ImportKind.ORDERS, mode, mapping)
+        return await _upload(
+            request, db_session, tenant, ImportKind.ORDERS, mode, mapping, encoding, delimiter
+        )
 
     @post(
         "/linked/{table:str}",
@@ -199,6 +242,8 @@ class ImportController(Controller):
         table: FromPath[str],
         mode: Mode = ImportMode.UPSERT,
         mapping: Mapping = None,
+        encoding: Encoding = EncodingOption.AUTO,
+        delimiter: Delimiter = DelimiterOption.AUTO,
     ) -> Response[ImportOut]:
         """Rows of the linked table `table` (404 if the brand has none of that name). Columns:
         `key` (the row's key in the table, optional), the profile as `profileId` (a merged id
@@ -209,7 +254,15 @@ class ImportController(Controller):
         table's typed columns, and every write appends to the row's history. Answers 202 as
         for profiles."""
         return await _upload(
-            request, db_session, tenant, ImportKind.LINKED, mode, mapping, linked_table=table
+            request,
+            db_session,
+            tenant,
+            ImportKind.LINKED,
+            mode,
+            mapping,
+            encoding,
+            delimiter,
+            linked_table=table,
         )
 
     @get(
@@ -259,7 +312,8 @@ class ImportController(Controller):
         tenant: Tenant,
         import_id: FromPath[UUID],
     ) -> Stream:
-        """A CSV of `line,reason,raw`, streamed."""
+        """A CSV of `line,reason,raw`, streamed; a cell a spreadsheet would run as a formula
+        starts with `'` (OWASP CSV injection)."""
         await service.get_import(db_session, import_id)
         factory = request.app.state.session_factory
 
@@ -269,7 +323,7 @@ class ImportController(Controller):
             writer.writerow(["line", "reason", "raw"])
             async with open_session(factory, tenant) as session:
                 async for item in service.iter_rejections(session, import_id):
-                    writer.writerow([item.line, item.reason, item.raw])
+                    writer.writerow([item.line, neutralised(item.reason), neutralised(item.raw)])
                     if buffer.tell() > 64 * 1024:
                         yield buffer.getvalue()
                         buffer.seek(0)

@@ -14,6 +14,9 @@ class ImportOut(Schema):
     kind: ImportKind
     linked_table: str | None  # the table a `linked` import fills
     format: ImportFormat
+    compression: str | None  # `gzip` when the file came compressed
+    encoding: str | None  # what the file was read as: `utf-8`, `cp1252` or `latin-1`
+    delimiter: str | None  # a CSV's: `,`, `;` or `tab`
     mode: ImportMode
     status: ImportStatus
     size_bytes: int
@@ -25,6 +28,8 @@ class ImportOut(Schema):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    # When the stored file and rejected rows were deleted (retention, or an erased person).
+    purged_at: dt.datetime | None
 
 
 class RejectionOut(Schema):

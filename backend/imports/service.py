@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
 import msgspec
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.tenancy import TenantId
-from backend.imports import reader, repository, storage
+from backend.imports import reader, repository, storage, text
 from backend.imports.linked_loader import LinkedLoader
 from backend.imports.mapping import Targets, parse_mapping
 from backend.imports.models import ImportFormat, ImportJob, ImportKind, ImportMode, ImportStatus
@@ -122,15 +124,25 @@ async def create_import(
     actor: str | None,
     linked_table: str | None = None,
     idempotency_key: str | None = None,
+    content_encoding: str | None = None,
+    encoding: text.EncodingOption = text.EncodingOption.AUTO,
+    delimiter: text.DelimiterOption = text.DelimiterOption.AUTO,
 ) -> tuple[ImportJob, bool]:
     """Store an uploaded file and queue its import (202); answers the job and whether it is
     new. Malformed mapping, unknown targets, an empty body, a wrong content type (415), a body
-    above ``max_bytes`` (413) or an unknown linked table (404) refuse it whole.
+    above ``max_bytes`` (413, sent or once decompressed) or an unknown linked table (404) refuse
+    it whole; so do a broken gzip file, a CSV header that does not decode, repeats a column
+    name or has more than ``reader.MAX_COLUMNS`` columns (422).
+
+    The body may be gzip (``Content-Encoding: gzip``, or recognised by its first bytes): it is
+    decompressed while streaming. ``encoding`` and ``delimiter`` (a CSV's) are detected from
+    the first chunk unless given (see :mod:`backend.imports.text`); the job keeps what it used.
 
     ``idempotency_key`` (the ``Idempotency-Key`` header) is kept on the job, unique per brand:
     the same key with the same upload (parameters and body, hashed while streaming, never
     buffered) answers the first job; with another upload, 409."""
     fmt = format_of(content_type)
+    gzipped = _gzip_announced(content_encoding)
     if content_length is not None and content_length > max_bytes:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
@@ -142,7 +154,10 @@ async def create_import(
     targets = Targets(kind, columns, await _target_keys(session, kind, linked_table))
     targets.check([])
     digest = hashlib.sha256(
-        msgspec.json.encode([kind, linked_table, fmt, mode, sorted(columns.items())]) + b"\n"
+        msgspec.json.encode(
+            [kind, linked_table, fmt, mode, sorted(columns.items()), encoding, delimiter, gzipped]
+        )
+        + b"\n"
     )
     if idempotency_key is not None:
         earlier = await repository.job_by_idempotency_key(session, idempotency_key)
@@ -167,28 +182,84 @@ async def create_import(
     )
     session.add(job)
     await session.flush()  # a concurrent upload with the same key fails here (409)
+    inflated = text.Gunzip(_hashed(body, digest, max_bytes), announced=gzipped, limit=max_bytes)
     try:
         size, chunks, first = await storage.store_stream(
-            session, tenant, job.id, _hashed(body, digest, max_bytes), max_bytes
+            session, tenant, job.id, inflated, max_bytes
         )
     except storage.TooLarge:
         raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes") from None
+    except text.Inflated:
+        raise PayloadTooLarge(
+            f"a gzip file decompresses to at most {max_bytes} bytes and {text.MAX_RATIO} times "
+            "its size"
+        ) from None
+    except text.Corrupt:
+        raise InvalidInput(
+            "the body is not a whole gzip file",
+            errors=[{"field": "body", "message": "broken gzip"}],
+        ) from None
     job.request_hash = digest.hexdigest()
     if not first.strip():
         raise InvalidInput("the file is empty", errors=[{"field": "body", "message": "empty"}])
+    job.compression = text.GZIP if inflated.gzip else None
+    job.encoding = (
+        text.detect_encoding(first, whole=chunks == 1)
+        if encoding is text.EncodingOption.AUTO
+        else encoding.value
+    )
     if fmt is ImportFormat.CSV:
-        header = reader.csv_header(first)
-        if not header:
-            raise InvalidInput(
-                "the CSV file has no readable header line",
-                errors=[{"field": "body", "message": "no header line"}],
-            )
+        head, whole = text.head_text(first, job.encoding, whole=chunks == 1)
+        job.delimiter = (
+            text.detect_delimiter(head)
+            if delimiter is text.DelimiterOption.AUTO
+            else text.DELIMITERS[delimiter]
+        )
+        header = _checked_header(reader.csv_header(head, job.delimiter, whole=whole), job.encoding)
         targets.check(header)
     job.size_bytes = size
     job.chunk_count = chunks
     await session.flush()
     await enqueue(session, RUN_TASK, import_id=str(job.id))
     return job, True
+
+
+def _gzip_announced(content_encoding: str | None) -> bool:
+    """Whether ``Content-Encoding`` says gzip (415 for another coding)."""
+    coding = (content_encoding or "identity").strip().lower()
+    if coding in ("gzip", "x-gzip"):
+        return True
+    if coding != "identity":
+        raise UnsupportedMediaType(f"send the file as it is or gzip-compressed, not {coding}")
+    return False
+
+
+def _checked_header(header: list[str] | None, encoding: str) -> list[str]:
+    """The CSV header, if the job can read its columns by name (else 422)."""
+    if not header:
+        raise InvalidInput(
+            f"the CSV file has no header line readable as {encoding} (choose the file's "
+            "encoding with `encoding`)",
+            errors=[{"field": "body", "message": "no header line"}],
+        )
+    if len(header) > reader.MAX_COLUMNS:
+        raise InvalidInput(
+            f"the CSV file has {len(header)} columns; an import takes at most {reader.MAX_COLUMNS}",
+            errors=[{"field": "body", "message": "too many columns"}],
+        )
+    repeated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if repeated:
+        raise InvalidInput(
+            "the CSV header names a column more than once: " + ", ".join(repeated)[:500],
+            errors=[{"field": "body", "message": "repeated column names"}],
+        )
+    return header
+
+
+def _header(job: ImportJob, first: bytes) -> list[str] | None:
+    """The stored CSV's header (checked at upload)."""
+    head, whole = text.head_text(first, job.encoding or text.UTF8, whole=job.chunk_count == 1)
+    return reader.csv_header(head, job.delimiter or ",", whole=whole)
 
 
 async def get_import(session: AsyncSession, import_id: UUID) -> ImportJob:
@@ -248,9 +319,10 @@ async def run_batches(
     """Import the file from its checkpoint; yields after each written batch (its row count),
     for the caller to commit, and once more after marking the job succeeded."""
     if not await repository.hold(session, import_id, None):
-        raise NotFound("import not found")
+        return  # gone, or stopped meanwhile (its file purged)
     job = await get_import(session, import_id)
     fmt, kind, mode, lines_done = job.format, job.kind, job.mode, job.lines_done
+    encoding, delimiter = job.encoding or text.UTF8, job.delimiter or ","
     region = region_of_locale((await tenancy_service.get_brand(session, tenant)).locale)
     loader: ProfileLoader | OrderLoader | LinkedLoader
     if kind is ImportKind.LINKED:
@@ -269,11 +341,13 @@ async def run_batches(
         isinstance(loader, ProfileLoader)
         and fmt is ImportFormat.CSV
         and dialect_of(session) == "postgresql"
-        and (header := reader.csv_header(await storage.first_chunk(session, import_id)))
+        and (header := _header(job, await storage.first_chunk(session, import_id)))
         and BulkProfileWriter.wants(loader, header)
     ):
         writer = BulkProfileWriter(loader, header)
-        async for written in _run_bulk(session, tenant, import_id, writer, lines_done, batch_size):
+        async for written in _run_bulk(
+            session, tenant, job, writer, lines_done, batch_size, encoding, delimiter
+        ):
             yield written
         return
     # Each batch is checked in a thread while the one before it is written: the CPU-bound row
@@ -286,7 +360,13 @@ async def run_batches(
     last_updated: int | None = None  # lines of the last written batch that found a profile
     index = 0
     async for batch in reader.batches(
-        session, import_id, fmt, skip_lines=lines_done, batch_size=batch_size
+        session,
+        import_id,
+        fmt,
+        skip_lines=lines_done,
+        batch_size=batch_size,
+        encoding=encoding,
+        delimiter=delimiter,
     ):
         records, unchanged = batch.records, 0
         look = last_updated is None or last_updated > 0 or index % 8 == 0
@@ -329,13 +409,16 @@ async def _succeeded(session: AsyncSession, import_id: UUID) -> None:
 async def _run_bulk(
     session: AsyncSession,
     tenant: TenantId,
-    import_id: UUID,
+    job: ImportJob,
     writer: BulkProfileWriter,
     lines_done: int,
     batch_size: int,
+    encoding: str,
+    delimiter: str,
 ) -> AsyncIterator[int]:
     """``run_batches`` for a CSV of profiles on PostgreSQL: the database reads and writes the
     plain lines set-based (``profiles_bulk``), the loader takes the rest."""
+    import_id = job.id
     async for batch in reader.batches(
         session,
         import_id,
@@ -343,6 +426,8 @@ async def _run_bulk(
         skip_lines=lines_done,
         batch_size=batch_size,
         plain=True,
+        encoding=encoding,
+        delimiter=delimiter,
     ):
         outcome = await writer.write(session, batch)
         await _record(session, tenant, import_id, batch, outcome)
@@ -406,12 +491,36 @@ async def _record(
     )
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What an import's ``error`` says of an exception: its kind, never its text — a database
+    error's message quotes the SQL, its parameters and the values of the file (the log keeps
+    the whole exception)."""
+    if isinstance(exc, LevierError):
+        return f"the import stopped: {exc.title.lower()} ({exc.slug})"
+    if isinstance(exc, DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        state = f", SQLSTATE {code}" if isinstance(code, str) and code.isalnum() else ""
+        return f"the import stopped on a database error ({type(exc).__name__}{state})"
+    return f"the import stopped on an unexpected error ({type(exc).__name__})"
+
+
+async def stop(session: AsyncSession, job: ImportJob, reason: str) -> None:
+    """End a queued or running job as failed, for ``reason`` (a run in progress stops at its
+    next batch: it no longer holds the job)."""
+    job.status = ImportStatus.FAILED
+    job.error = reason
+    job.finished_at = utcnow()
+    await session.flush()
+    await _finished(session, job)
+
+
 async def record_failure(
-    session: AsyncSession, import_id: UUID, error: str, *, final: bool
+    session: AsyncSession, import_id: UUID, error: BaseException, *, final: bool
 ) -> None:
-    """Note why an attempt failed; the last attempt marks the job failed (and finished)."""
+    """Note why an attempt failed (see :func:`failure_reason`); the last attempt marks the job
+    failed (and finished)."""
     job = await get_import(session, import_id)
-    job.error = error[:2000]
+    job.error = failure_reason(error)
     if final:
         job.status = ImportStatus.FAILED
         job.finished_at = utcnow()

@@ -7,14 +7,15 @@ session's identity map, nor in memory: at most one chunk is held at a time.
 from __future__ import annotations
 
 import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from uuid import UUID
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.tenancy import TenantId
 from backend.imports.models import ImportChunk
+from backend.imports.text import UTF8, decode_lines
 
 CHUNK_BYTES = 1 << 20
 
@@ -27,7 +28,7 @@ async def store_stream(
     session: AsyncSession,
     tenant: TenantId,
     import_id: UUID,
-    stream: AsyncIterator[bytes],
+    stream: AsyncIterable[bytes],
     limit: int,
 ) -> tuple[int, int, bytes]:
     """Write the stream as chunks of the import; (bytes, chunks, first chunk)."""
@@ -65,10 +66,40 @@ async def first_chunk(session: AsyncSession, import_id: UUID) -> bytes:
     return data or b""
 
 
-async def read_lines(session: AsyncSession, import_id: UUID) -> AsyncIterator[list[str]]:
-    """The file's lines (line ends kept), a block per chunk; one chunk in memory at a time."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    pending = ""
+async def read_lines(
+    session: AsyncSession, import_id: UUID, encoding: str = UTF8
+) -> AsyncIterator[list[str]]:
+    """The file's lines (line ends kept), a block per chunk; one chunk in memory at a time. A
+    line its encoding does not define comes as :class:`~backend.imports.text.Undecodable`."""
+    pending = b""
+    first = True
+    async for data in chunks(session, import_id):
+        if first and encoding == UTF8 and data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+        first = False
+        block = pending + data
+        # Split on "\n" only (as the csv module reads lines); the unfinished tail waits. Every
+        # encoding taken is ASCII-compatible, so a byte 0x0a is always a line end.
+        cut = block.rfind(b"\n") + 1
+        pending = block[cut:]
+        lines = decode_lines(block[:cut], encoding)
+        if lines:
+            yield lines
+    if pending:
+        yield decode_lines(pending, encoding)
+
+
+async def purge(session: AsyncSession, import_ids: Sequence[UUID]) -> None:
+    """Delete the stored files of these imports."""
+    await session.execute(
+        delete(ImportChunk)
+        .where(ImportChunk.import_id.in_(import_ids))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def chunks(session: AsyncSession, import_id: UUID) -> AsyncIterator[bytes]:
+    """The stored file's chunks in order, one in memory at a time."""
     seq = 0
     while True:
         data = await session.scalar(
@@ -76,16 +107,7 @@ async def read_lines(session: AsyncSession, import_id: UUID) -> AsyncIterator[li
                 ImportChunk.import_id == import_id, ImportChunk.seq == seq
             )
         )
-        final = data is None
-        text = pending + decoder.decode(data or b"", final=final)
-        # Split on "\n" only (as the csv module reads lines); the unfinished tail waits.
-        parts = text.split("\n")
-        pending = parts.pop()
-        lines = [part + "\n" for part in parts]
-        if final and pending:
-            lines.append(pending)
-        if lines:
-            yield lines
-        if final:
+        if data is None:
             return
+        yield data
         seq += 1

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -33,6 +32,7 @@ from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest, paginate
+from backend.core.spreadsheet import neutralised
 from backend.core.tenancy import TenantId, open_session, session_tenant
 from backend.profiles import attributes as attribute_rules
 from backend.profiles import service
@@ -51,9 +51,6 @@ EXPIRE_TASK = "profiles.expire_export"
 DEFAULT_TTL = dt.timedelta(hours=72)
 TTL_PASSED = "its time to live passed"
 PERSON_ERASED = "a person it may hold was erased"
-# Leading characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 class Gone(LevierError):
@@ -184,14 +181,6 @@ def _record(view: ProfileView, fields: Sequence[str]) -> dict[str, Any]:
         else:
             record[name] = _plain(_STANDARD[name](view))
     return record
-
-
-def neutralised(text: str) -> str:
-    """Text a spreadsheet shows as written: a cell starting like a formula gets a leading
-    single quote (plain signed numbers, such as E.164 phone numbers, run nothing and stay)."""
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
-        return "'" + text
-    return text
 
 
 def _cell(value: Any) -> str:

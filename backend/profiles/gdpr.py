@@ -9,7 +9,9 @@ suppression list (:mod:`backend.profiles.suppressions`), so that no later write 
 the person back without new consent. The audit log records the deletion (who, when, which id).
 
 Exports written or being written (``profile_exports``) may hold the person: they expire at once
-(their files are purged, the export says ``expired`` and why).
+(their files are purged, the export says ``expired`` and why). Domains registered through
+:func:`backend.profiles.service.on_erase` forget what they hold of the identifiers (imports purge
+the stored files naming them).
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ async def erase_profile(
     )
     await service.delete_profile(session, tenant, profile.id)
     await exports.expire_for_erasure(session)
+    await service.erased(session, tenant, sorted(keys))
     return Erasure(profile.id, len(keys), utcnow())
 
 

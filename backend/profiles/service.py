@@ -60,6 +60,11 @@ _MERGE_HOOKS: list[MergeHook] = []
 # (session, tenant, profile id): other domains delete their rows of a deleted profile.
 DeleteHook = Callable[[AsyncSession, TenantId, UUID], Awaitable[None]]
 _DELETE_HOOKS: list[DeleteHook] = []
+# (session, tenant, identifiers): other domains forget what they hold of an erased person, named
+# by their identifiers ((kind, value): ``email``, ``phone`` E.164, ``external:<source>``; merged-in
+# ones included). Run in the erasure's transaction. Register with :func:`on_erase`.
+EraseHook = Callable[[AsyncSession, TenantId, Sequence[tuple[str, str]]], Awaitable[None]]
+_ERASE_HOOKS: list[EraseHook] = []
 # (session, tenant, profile, created): other domains learn of a profile created or changed here.
 # (session, tenant, profile, created, changed): ``changed`` names what the write changed (stored
 # field names, and ``attributes.<key>``); on creation, every field it was given.
@@ -90,6 +95,20 @@ def on_delete(hook: DeleteHook) -> DeleteHook:
     """Register a domain's deletion of its rows of a deleted profile."""
     _DELETE_HOOKS.append(hook)
     return hook
+
+
+def on_erase(hook: EraseHook) -> EraseHook:
+    """Register a domain's forgetting of an erased person's identifiers (GDPR erasure)."""
+    _ERASE_HOOKS.append(hook)
+    return hook
+
+
+async def erased(
+    session: AsyncSession, tenant: TenantId, identifiers: Sequence[tuple[str, str]]
+) -> None:
+    """Tell the domains that registered with :func:`on_erase` that a person was erased."""
+    for hook in _ERASE_HOOKS:
+        await hook(session, tenant, identifiers)
 
 
 # (session, profile ids): data read about these profiles besides their own fields changed (an

@@ -75,6 +75,10 @@ async def get_brand(session: AsyncSession, brand_id: UUID) -> Brand | None:
     return await session.get(Brand, brand_id)
 
 
+async def all_brand_ids(session: AsyncSession) -> list[UUID]:
+    return list((await session.scalars(select(Brand.id).order_by(Brand.id))).all())
+
+
 async def list_brands(
     session: AsyncSession,
     brand_ids: Sequence[UUID],

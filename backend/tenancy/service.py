@@ -127,6 +127,11 @@ async def brand_ids_of_agency(session: AsyncSession, agency_id: UUID) -> list[UU
     return [brand_id for brand_id, _ in await repository.brands_of_agencies(session, [agency_id])]
 
 
+async def all_brand_ids(session: AsyncSession) -> list[UUID]:
+    """Every brand's id, whatever its status (platform housekeeping fans out per brand)."""
+    return await repository.all_brand_ids(session)
+
+
 async def list_brands(
     session: AsyncSession, caller: Caller, page: PageRequest, agency_id: UUID | None = None
 ) -> tuple[list[Brand], str | None]:
