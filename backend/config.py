@@ -81,8 +81,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_per_caller: str = "1200/minute"
     # Per brand: shared by every caller working on that brand.
     rate_limit_per_brand: str = "6000/minute"
-    # Outbound webhooks. Plain http and private, loopback or link-local targets are refused
-    # unless allowed (SSRF guard); a test or an on-premises deployment may allow them.
+    # Outbound webhooks. Plain http and any address that is not globally routable (private,
+    # shared, loopback, link-local…) are refused unless allowed (SSRF guard); a test or an
+    # on-premises deployment may allow them.
     webhook_allow_http: bool = False
     webhook_allow_private_targets: bool = False
     webhook_connect_timeout_seconds: float = 5.0
