@@ -67,6 +67,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # GraphQL guards against hostile queries.
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
+    # A GraphQL document (the `query` text) larger than this is refused before it is parsed.
+    graphql_max_document_bytes: int = 100_000
+    # Lexical tokens (names, punctuation, comments) parsed before a document is refused.
+    graphql_max_tokens: int = 5_000
+    # A request body to /graphql (document and variables) above this answers 413 unread.
+    graphql_max_body_bytes: int = 1024 * 1024
     # Outbox relay and scheduler cadence (seconds): the relay is also woken on every commit.
     relay_interval_seconds: float = 1.0
     scheduler_interval_seconds: float = 5.0
