@@ -87,6 +87,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_per_caller: str = "1200/minute"
     # Per brand: shared by every caller working on that brand.
     rate_limit_per_brand: str = "6000/minute"
+    # Prometheus metrics are served on this port of their own by `levier serve`, `worker` and
+    # `scheduler` (none when unset); never on the public port.
+    metrics_port: int | None = None
+    # The interface the metrics port listens on (0.0.0.0 in a pod, for the scraper).
+    metrics_host: str = "127.0.0.1"
     # Outbound webhooks. Plain http and any address that is not globally routable (private,
     # shared, loopback, link-local…) are refused unless allowed (SSRF guard); a test or an
     # on-premises deployment may allow them.
