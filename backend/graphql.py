@@ -17,6 +17,8 @@ import strawberry
 from graphql import GraphQLError
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
 from strawberry.extensions import (
@@ -48,6 +50,7 @@ from backend.triggers.graphql import TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
+WS_UNAUTHORIZED = 4401  # graphql-transport-ws's close code for an unauthorised socket
 
 
 @strawberry.type
@@ -123,6 +126,8 @@ async def graphql_caller_guard(
     if connection.scope.get("method") == "GET" and "query" not in connection.query_params:
         return  # a websocket scope has no method: refused
     detail = "GraphQL needs a bearer token (sign in through /oauth/authorize)"
+    if connection.scope["type"] == ScopeType.WEBSOCKET:
+        raise WebSocketException(detail=detail, code=WS_UNAUTHORIZED)
     # `errors` makes the problem a GraphQL error response too: clients read errors[].message.
     raise Unauthenticated(detail, errors=[{"message": detail}])
 

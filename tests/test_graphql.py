@@ -361,6 +361,38 @@ async def test_anonymous_documents_are_refused_unread(
     assert "bearer token" in body["detail"]
 
 
+async def test_an_anonymous_websocket_is_closed_before_it_is_accepted(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    inbox: list[dict[str, Any]] = [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"sec-websocket-protocol", b"graphql-transport-ws")],
+        "subprotocols": ["graphql-transport-ws"],
+        "client": ("127.0.0.1", 4321),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "websocket.close", sent
+    assert sent[0]["code"] == 4401
+
+
 async def test_anonymous_mutation_creates_nothing(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     response = await post_graphql(
