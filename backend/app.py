@@ -17,7 +17,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
 
 import backend.models  # noqa: F401  (every table and the audit hook, registered)
@@ -77,11 +77,6 @@ API_DESCRIPTION = (
     "Brand data lives under `/v1/brands/{brand_id}`; a brand out of the caller's reach answers "
     "404. Errors are RFC 9457 problem details. POSTs honour `Idempotency-Key`."
 )
-
-
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    include_in_schema = False
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -168,9 +163,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             if rate_limiter is not None:
                 await rate_limiter.aclose()
 
-    prometheus = PrometheusConfig(
-        app_name="levier", group_path=True, exclude=["/metrics", "/health"]
-    )
+    # Request metrics are recorded here and served on their own port (backend/core/metrics.py).
+    prometheus = PrometheusConfig(app_name="levier", group_path=True, exclude=["/health"])
     cors = (
         CORSConfig(
             allow_origins=list(settings.cors_origins),
@@ -206,7 +200,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health,
             ready,
-            MetricsController,
             AgencyController,
             BrandListController,
             BrandController,

@@ -7,7 +7,9 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -119,10 +121,12 @@ def main(ctx: click.Context) -> None:
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
-    """Serve the API and GraphQL (and, without Redis, the worker and scheduler in-process)."""
+    """Serve the API and GraphQL (and, without Redis, the worker and scheduler in-process);
+    Prometheus metrics on LEVIER_METRICS_PORT when set."""
     import uvicorn
 
     from backend.app import create_app
+    from backend.core.metrics import start_metrics_server
 
     settings = settings_from(ctx)
     if workers > 1 and settings.runs_embedded_worker:
@@ -137,21 +141,36 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
             "graphql": f"http://{host}:{port}/graphql",
             "openapi": f"http://{host}:{port}/schema",
             "embedded_worker": settings.runs_embedded_worker,
+            "metrics": _metrics_url(settings),
         }
     )
     if workers > 1:
-        # Each process builds its app from the environment, as this one did.
-        uvicorn.run(
-            "backend.app:create_app",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="levier-metrics-") as folder:
+            if settings.metrics_port is not None:
+                # prometheus_client's multiprocess mode: each API process writes its metrics
+                # in this folder (the variable is the library's, read by the children), and
+                # this process serves their sum.
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+                start_metrics_server(settings, multiprocess_dir=Path(folder))
+            # Each process builds its app from the environment, as this one did.
+            uvicorn.run(
+                "backend.app:create_app",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+            )
         return
+    start_metrics_server(settings)
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+def _metrics_url(settings: Settings) -> str | None:
+    if settings.metrics_port is None:
+        return None
+    return f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
 
 
 @main.command()
@@ -159,13 +178,16 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 @click.pass_context
 @handles_errors
 def worker(ctx: click.Context, threads: int) -> None:
-    """Consume background jobs from Redis until SIGINT or SIGTERM."""
+    """Consume background jobs from Redis until SIGINT or SIGTERM (process metrics on
+    LEVIER_METRICS_PORT when set)."""
     from backend.core.logging import configure_logging
+    from backend.core.metrics import start_metrics_server
     from workers.run import run_worker
 
     settings = runtime_settings(ctx)
     configure_logging(settings)
-    emit({"worker": "starting", "threads": threads})
+    start_metrics_server(settings)
+    emit({"worker": "starting", "threads": threads, "metrics": _metrics_url(settings)})
     run_worker(settings, threads)
 
 
@@ -173,13 +195,16 @@ def worker(ctx: click.Context, threads: int) -> None:
 @click.pass_context
 @handles_errors
 def scheduler(ctx: click.Context) -> None:
-    """Claim due and periodic work, and relay the outbox, until SIGINT or SIGTERM."""
+    """Claim due and periodic work, and relay the outbox, until SIGINT or SIGTERM (process
+    metrics on LEVIER_METRICS_PORT when set)."""
     from backend.core.logging import configure_logging
+    from backend.core.metrics import start_metrics_server
     from workers.run import run_scheduler
 
     settings = runtime_settings(ctx)
     configure_logging(settings)
-    emit({"scheduler": "starting"})
+    start_metrics_server(settings)
+    emit({"scheduler": "starting", "metrics": _metrics_url(settings)})
     run_scheduler(settings)
 
 

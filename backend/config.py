@@ -77,6 +77,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # GraphQL guards against hostile queries.
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
+    # A GraphQL document (the `query` text) larger than this is refused before it is parsed.
+    graphql_max_document_bytes: int = 100_000
+    # Lexical tokens (names, punctuation, comments) parsed before a document is refused.
+    graphql_max_tokens: int = 5_000
+    # A request body to /graphql (document and variables) above this answers 413 unread.
+    graphql_max_body_bytes: int = 1024 * 1024
     # Outbox relay and scheduler cadence (seconds): the relay is also woken on every commit.
     relay_interval_seconds: float = 1.0
     scheduler_interval_seconds: float = 5.0
@@ -91,8 +97,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_per_caller: str = "1200/minute"
     # Per brand: shared by every caller working on that brand.
     rate_limit_per_brand: str = "6000/minute"
-    # Outbound webhooks. Plain http and private, loopback or link-local targets are refused
-    # unless allowed (SSRF guard); a test or an on-premises deployment may allow them.
+    # Prometheus metrics are served on this port of their own by `levier serve`, `worker` and
+    # `scheduler` (none when unset); never on the public port.
+    metrics_port: int | None = None
+    # The interface the metrics port listens on (0.0.0.0 in a pod, for the scraper).
+    metrics_host: str = "127.0.0.1"
+    # Outbound webhooks. Plain http and any address that is not globally routable (private,
+    # shared, loopback, link-local…) are refused unless allowed (SSRF guard); a test or an
+    # on-premises deployment may allow them.
     webhook_allow_http: bool = False
     webhook_allow_private_targets: bool = False
     webhook_connect_timeout_seconds: float = 5.0

@@ -1,16 +1,33 @@
-"""Composes every domain's GraphQL pieces into one schema, mounted at ``/graphql``."""
+"""Composes every domain's GraphQL pieces into one schema, mounted at ``/graphql``.
+
+What a document may cost is bounded before any work is spent on it: an anonymous caller is
+refused before the body is read (GraphQL offers nothing without a token: sign-in is REST), the
+body is capped before it is decoded, the document's size before it is parsed, its tokens while
+it is parsed, then its depth and aliases when it is validated. Introspection is off in
+production (the SDL is published as ``openapi/schema.graphql``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 import strawberry
+from graphql import GraphQLError
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
 from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
 
@@ -20,7 +37,7 @@ from backend.auth.guards import caller_of
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
-from backend.core.errors import NotFound
+from backend.core.errors import NotFound, Unauthenticated
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
@@ -33,6 +50,7 @@ from backend.triggers.graphql import TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
+WS_UNAUTHORIZED = 4401  # graphql-transport-ws's close code for an unauthorised socket
 
 
 @strawberry.type
@@ -63,19 +81,55 @@ class Mutation(
     pass
 
 
+class MaxDocumentBytes(SchemaExtension):
+    """Refuse a document larger than ``max_bytes`` before it is parsed (any transport)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def on_operation(self) -> Iterator[None]:
+        query = self.execution_context.query
+        # Encoding costs a copy, nothing beside parsing; the body cap bounds it anyway.
+        if query is not None and len(query.encode()) > self.max_bytes:
+            raise GraphQLError(
+                f"the document is larger than {self.max_bytes} bytes; it was not parsed"
+            )
+        yield
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(
-        query=Query,
-        mutation=Mutation,
-        extensions=[
-            lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        ],
-    )
+    # The cheap refusals first: size before parsing, tokens while parsing, the rest after.
+    extensions: list[Any] = [
+        lambda: MaxDocumentBytes(settings.graphql_max_document_bytes),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 def schema_sdl(settings: Settings) -> str:
     return print_schema(build_schema(settings)) + "\n"
+
+
+async def graphql_caller_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Refuse an anonymous caller before its document is read: no GraphQL operation serves one.
+
+    Only a GET without a document passes (it renders GraphiQL in development).
+    """
+    if isinstance(connection.scope.get("user"), Caller):
+        return
+    if connection.scope.get("method") == "GET" and "query" not in connection.query_params:
+        return  # a websocket scope has no method: refused
+    detail = "GraphQL needs a bearer token (sign in through /oauth/authorize)"
+    if connection.scope["type"] == ScopeType.WEBSOCKET:
+        raise WebSocketException(detail=detail, code=WS_UNAUTHORIZED)
+    # `errors` makes the problem a GraphQL error response too: clients read errors[].message.
+    raise Unauthenticated(detail, errors=[{"message": detail}])
 
 
 async def graphql_brand_guard(
@@ -113,7 +167,8 @@ def graphql_controller(settings: Settings) -> type:
     )
 
     class GraphQLController(base):  # type: ignore[valid-type, misc]
-        guards = [graphql_brand_guard]
+        guards = [graphql_caller_guard, graphql_brand_guard]
         include_in_schema = False
+        request_max_body_size = settings.graphql_max_body_bytes
 
     return GraphQLController

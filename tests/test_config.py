@@ -110,6 +110,12 @@ def test_numbers_are_parsed_from_text() -> None:
     assert settings.relay_interval_seconds == 0.25
 
 
+def test_metrics_are_served_only_when_a_port_is_set() -> None:
+    assert load_settings({}).metrics_port is None
+    settings = load_settings({"LEVIER_METRICS_PORT": "9100", "LEVIER_METRICS_HOST": "10.0.0.5"})
+    assert (settings.metrics_port, settings.metrics_host) == (9100, "10.0.0.5")
+
+
 def test_booleans_are_parsed_from_text() -> None:
     assert load_settings({"LEVIER_LOG_JSON": "false"}).log_json is False
 

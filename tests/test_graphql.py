@@ -20,6 +20,7 @@ from tests.factories import (
     make_person,
     make_world,
     problem,
+    serving,
     session_of,
     statements_of,
 )
@@ -332,36 +333,74 @@ async def test_brand_header_with_bad_or_unknown_id_answers_404_problem(
 # Authentication --------------------------------------------------------------------------------
 
 
-async def test_unauthenticated_viewer_query_answers_an_error(
-    app: Litestar, client: httpx.AsyncClient
+# What an anonymous caller sends is refused before it is read (GraphQL serves no one without a
+# token), whatever it holds: a query, a mutation, introspection, bytes that are not even JSON,
+# or a body past the size cap (answered 401, not 413: it was never read).
+ANONYMOUS_REQUESTS = {
+    "query": ("POST", {"json": {"query": "{ viewer { email } }"}}),
+    "brands": ("POST", {"json": {"query": "{ brands { name } agencies { name } }"}}),
+    "introspection": ("POST", {"json": {"query": "{ __schema { types { name } } }"}}),
+    "not json": ("POST", {"content": b"{" * 1000, "headers": {"content-type": "application/json"}}),
+    "huge body": ("POST", {"json": {"query": "{ viewer { email } }" + " " * 2_000_000}}),
+    "get query": ("GET", {"params": {"query": "{ viewer { email } }"}}),
+    "get introspection": ("GET", {"params": {"query": "{ __schema { types { name } } }"}}),
+}
+
+
+@pytest.mark.parametrize("case", ANONYMOUS_REQUESTS)
+async def test_anonymous_documents_are_refused_unread(
+    app: Litestar, client: httpx.AsyncClient, case: str
 ) -> None:
     await make_world(app)
-    body = await gql(client, "{ viewer { email } }")
-    assert body["data"] is None
-    assert body["errors"][0]["message"] == "Authentication required"
-    assert body["errors"][0]["path"] == ["viewer"]
+    method, request = ANONYMOUS_REQUESTS[case]
+    response = await client.request(method, "/graphql", **request)  # type: ignore[arg-type]
+    body = problem(response, 401)
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    # A GraphQL client reads the refusal as a GraphQL error too.
+    assert body["errors"] == [{"message": body["detail"]}]
+    assert "bearer token" in body["detail"]
 
 
-async def test_unauthenticated_brands_query_reveals_nothing(
+async def test_an_anonymous_websocket_is_closed_before_it_is_accepted(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
-    await make_world(app)
-    body = await gql(client, "{ brands { name } agencies { name } }")
-    assert body["data"] is None
-    assert "Brand" not in str(body)
+    inbox: list[dict[str, Any]] = [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return inbox.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"sec-websocket-protocol", b"graphql-transport-ws")],
+        "subprotocols": ["graphql-transport-ws"],
+        "client": ("127.0.0.1", 4321),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["type"] == "websocket.close", sent
+    assert sent[0]["code"] == 4401
 
 
-async def test_unauthenticated_mutation_creates_nothing(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
+async def test_anonymous_mutation_creates_nothing(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
-    body = await gql(
+    response = await post_graphql(
         client,
         f'mutation {{ createBrand(agencyId: "{world.agency_a.id}", input: {{name: "X"}}) '
         f"{{ {RESULT_FIELDS} }} }}",
     )
-    assert body["data"]["createBrand"]["__typename"] == "OperationError"
-    assert body["data"]["createBrand"]["httpStatus"] == 401
+    problem(response, 401)
     assert await rest_brand_names(client, world.agency_a.id, world.owner_a) == ["Brand A"]
 
 
@@ -419,6 +458,123 @@ async def test_query_with_as_many_aliases_as_allowed_runs(
     data = await gql_data(client, query, world.owner_a)
     assert len(data) == 30
     assert data["a29"] == {"email": world.owner_a.email}
+
+
+# The document is measured before it is parsed: garbage past the size cap is refused by size
+# (a parse would answer a syntax error).
+async def test_a_document_past_the_size_cap_is_refused_before_parsing(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    body = await gql(client, "{" * 100_001, world.owner_a)
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == [
+        "the document is larger than 100000 bytes; it was not parsed"
+    ]
+
+
+async def test_a_get_document_past_the_size_cap_is_refused_before_parsing(
+    settings: Settings,
+) -> None:
+    # A smaller cap: URLs stop at 64 kB in the HTTP client.
+    app = create_app(settings.replace(graphql_max_document_bytes=1_000))
+    async with serving(app) as client:
+        world = await make_world(app)
+        response = await client.get(
+            "/graphql", params={"query": "{" * 1_001}, headers=world.owner_a.headers
+        )
+        padded = await client.get(
+            "/graphql",
+            params={"query": "{ viewer { email } }".ljust(1_000)},
+            headers=world.owner_a.headers,
+        )
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "data": None,
+        "errors": [{"message": "the document is larger than 1000 bytes; it was not parsed"}],
+    }
+    assert padded.json() == {"data": {"viewer": {"email": world.owner_a.email}}}
+
+
+async def test_a_document_within_the_caps_runs(app: Litestar, client: httpx.AsyncClient) -> None:
+    world = await make_world(app)
+    query = "{ viewer { email } }"
+    padded = query + " " * (100_000 - len(query))
+    data = await gql_data(client, padded, world.owner_a)
+    assert data == {"viewer": {"email": world.owner_a.email}}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{ " + "a " * 5_001 + "}",
+        "#\n" * 5_001 + "{ viewer { email } }",  # comments count: they cost the lexer too
+    ],
+    ids=["fields", "comments"],
+)
+async def test_a_document_with_too_many_tokens_is_refused(
+    app: Litestar, client: httpx.AsyncClient, document: str
+) -> None:
+    world = await make_world(app)
+    body = await gql(client, document, world.owner_a)
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == [
+        "Syntax Error: Document contains more than 5000 tokens. Parsing aborted."
+    ]
+
+
+async def test_a_million_tokens_are_refused_by_the_token_count_not_parsed(
+    settings: Settings,
+) -> None:
+    # With the size caps lifted, only the lexer's count stands: it stops at the cap, before a
+    # document (whose million unknown fields validation would list) exists.
+    document = "{ " + "a " * 1_000_000 + "}"
+    roomy = settings.replace(
+        graphql_max_document_bytes=10_000_000, graphql_max_body_bytes=10_000_000
+    )
+    app = create_app(roomy)
+    async with serving(app) as client:
+        world = await make_world(app)
+        body = await gql(client, document, world.owner_a)
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == [
+        "Syntax Error: Document contains more than 5000 tokens. Parsing aborted."
+    ]
+
+
+async def test_a_body_past_the_graphql_cap_answers_413_unread(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    response = await post_graphql(
+        client, "{ viewer { email } }", world.owner_a, variables={"pad": "x" * 1024 * 1024}
+    )
+    problem(response, 413)
+
+
+INTROSPECTION = "{ __schema { queryType { name } } }"
+
+
+@pytest.mark.parametrize("env", [Environment.PRODUCTION, Environment.DEVELOPMENT, Environment.TEST])
+async def test_introspection_is_off_in_production_only(
+    stack: str, settings: Settings, env: Environment
+) -> None:
+    if stack == "embedded" and env is Environment.PRODUCTION:
+        pytest.skip("production needs PostgreSQL: checked on the postgres stack")
+    app = create_app(
+        settings.replace(env=env, secret_key="x" * 40, public_url="https://l.example.test")
+    )
+    async with serving(app) as client:
+        world = await make_world(app)
+        body = await gql(client, INTROSPECTION, world.owner_a)
+        # The schema is still used: ordinary queries run.
+        viewer = await gql_data(client, "{ viewer { email } }", world.owner_a)
+    assert viewer == {"viewer": {"email": world.owner_a.email}}
+    if env is Environment.PRODUCTION:
+        assert body["data"] is None
+        assert "introspection" in body["errors"][0]["message"]
+    else:
+        assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
 
 
 # Mutations: agencies ---------------------------------------------------------------------------

@@ -61,8 +61,12 @@ class NotFound(LevierError):
 class Unauthenticated(LevierError):
     status, slug, title = HTTPStatus.UNAUTHORIZED, "unauthenticated", "Authentication required"
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="levier"'})
+    def __init__(
+        self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(
+            detail, errors=errors, headers={"WWW-Authenticate": 'Bearer realm="levier"'}
+        )
 
 
 class Forbidden(LevierError):

@@ -14,7 +14,7 @@ The caller's budget is spent first: a caller over their own limit never touches 
 Counters live in Redis (``LEVIER_REDIS_URL``, keys under ``LEVIER_REDIS_NAMESPACE``) so every API
 replica shares them, or in process memory in the embedded mode. Answers carry ``RateLimit-Limit``,
 ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) for the tightest applicable limit.
-Health, readiness, metrics and the API schema are never limited.
+Health, readiness and the API schema are never limited.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from backend.core.errors import send_problem
 
 log = structlog.get_logger("levier.ratelimit")
 
-EXEMPT_PATHS = frozenset({"/health", "/ready", "/metrics", "/schema"})
+EXEMPT_PATHS = frozenset({"/health", "/ready", "/schema"})
 BRAND_HEADER = b"levier-brand"
 _BRAND_PATH = re.compile(r"^/v1/brands/([^/]+)(?:/|$)")
 # Redis is close to the API: answer fast, or skip limiting (see RateLimiter.check).

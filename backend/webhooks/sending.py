@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ipaddress
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -38,12 +39,41 @@ class AttemptOutcome:
     error: str | None
 
 
+# Addresses that carry an IPv4 address another network delivers to: judged by what they carry.
+NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# What `inet_aton` (and so the system resolver) reads as an IPv4 address: 2130706433, 0x7f.1…
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv4-mapped, 6to4, Teredo or NAT64 address reaches (none for
+    another IPv6 address)."""
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)  # the relay server and the client behind it
+    if address in NAT64_PREFIX:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    return []
+
+
 def is_public(address: IPAddress) -> bool:
-    """False for private, loopback, link-local, multicast, reserved and unspecified addresses
-    (IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return not (
+    """True only for a globally routable unicast address (``is_global``): never private,
+    shared (100.64.0.0/10), loopback, link-local, site-local, multicast, reserved or unspecified.
+    An IPv6 address wrapping an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by what it
+    wraps; any other IPv6 address must be global unicast (2000::/3)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id:
+            return False
+        wrapped = embedded_ipv4(address)
+        if wrapped:
+            return all(is_public(inner) for inner in wrapped)
+        if address not in IPV6_GLOBAL_UNICAST or address.is_site_local:
+            return False
+    return address.is_global and not (
         address.is_private
         or address.is_loopback
         or address.is_link_local
@@ -54,10 +84,19 @@ def is_public(address: IPAddress) -> bool:
 
 
 def literal_address(host: str) -> IPAddress | None:
+    """The address a host names literally, in any spelling the system resolver accepts
+    (``[::1]``, ``127.1``, ``2130706433``, ``0x7f.0.0.1``…); None for a name."""
+    host = host.strip("[]")
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host)
     except ValueError:
-        return None
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 async def resolve(host: str, port: int, *, allow_private: bool) -> IPAddress:

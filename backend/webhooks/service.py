@@ -52,8 +52,8 @@ seal, unseal = sealing.seal, sealing.unseal
 
 def check_url(url: str, settings: Settings, *, field: str = "url") -> str:
     """An endpoint URL the deployment may send to: https (http only when allowed), a host, and
-    no literal private address unless private targets are allowed (hostnames are checked again
-    when resolved, at every attempt)."""
+    no literal address that is not globally routable, in any spelling, unless private targets
+    are allowed (hostnames are checked again when resolved, at every attempt)."""
     parts = urlsplit(url)
     schemes = ("https", "http") if settings.webhook_allow_http else ("https",)
     if parts.scheme not in schemes:
@@ -72,7 +72,8 @@ def check_url(url: str, settings: Settings, *, field: str = "url") -> str:
         and not is_public(literal)
     ):
         raise InvalidInput(
-            "the URL names a private, loopback or link-local address",
+            "the URL names an address that is not globally routable (private, shared, "
+            "loopback, link-local…)",
             errors=[{"field": field, "message": "address not allowed"}],
         )
     return url

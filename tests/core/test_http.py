@@ -16,6 +16,7 @@ from litestar.exceptions import TooManyRequestsException
 from backend.app import create_app
 from backend.auth import service as auth_service
 from backend.config import Settings
+from backend.core.metrics import start_metrics_server
 from tests.factories import make_person, make_world, problem, serving, session_of
 
 
@@ -346,9 +347,23 @@ async def test_ready_without_reachable_broker_is_problem_503(settings: Settings)
     assert "database ok" in body["detail"]
 
 
-async def test_metrics_count_served_requests(client: httpx.AsyncClient) -> None:
+async def test_metrics_are_not_served_on_the_public_port(client: httpx.AsyncClient) -> None:
+    problem(await client.get("/metrics"), 404)
+
+
+async def test_metrics_port_serves_the_requests_the_api_answered(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
     await client.get("/v1/brands")
-    response = await client.get("/metrics")
+    started = start_metrics_server(settings.replace(metrics_port=0, metrics_host="127.0.0.1"))
+    assert started is not None
+    server, _ = started
+    try:
+        async with httpx.AsyncClient() as scraper:
+            response = await scraper.get(f"http://127.0.0.1:{server.server_port}/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
     assert response.status_code == 200
     samples = [
         line
@@ -357,6 +372,10 @@ async def test_metrics_count_served_requests(client: httpx.AsyncClient) -> None:
     ]
     assert samples, response.text
     assert 'status_code="401"' in "".join(samples)
+
+
+def test_no_metrics_server_without_a_port(settings: Settings) -> None:
+    assert start_metrics_server(settings) is None
 
 
 # CORS -----------------------------------------------------------------------------------------

@@ -171,3 +171,25 @@ def test_serve_prints_where_it_listens(folder: Path, env: dict[str, str]) -> Non
     assert payload["serving"] == f"http://127.0.0.1:{port}"
     assert payload["graphql"] == f"http://127.0.0.1:{port}/graphql"
     assert payload["embedded_worker"] is True
+    assert payload["metrics"] is None
+
+
+def test_serve_publishes_metrics_on_their_own_port_only(folder: Path, env: dict[str, str]) -> None:
+    levier(folder, env, "migrate")
+    port, metrics_port = free_port(), free_port()
+    env = {**env, "LEVIER_METRICS_PORT": str(metrics_port)}
+    log = folder / "serve.log"
+    with serving(folder, env, port) as server, httpx.Client() as http:
+
+        def health() -> httpx.Response | None:
+            response = http.get(f"http://127.0.0.1:{port}/health")
+            return response if response.status_code == 200 else None
+
+        eventually(health, "the API", server, log)
+        public = http.get(f"http://127.0.0.1:{port}/metrics")
+        http.get(f"http://127.0.0.1:{port}/v1/brands")
+        scraped = http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+    assert public.status_code == 404
+    assert scraped.status_code == 200
+    assert 'path="/v1/brands"' in scraped.text
+    assert "process_resident_memory_bytes" in scraped.text

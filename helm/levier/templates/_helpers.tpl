@@ -87,6 +87,10 @@ LEVIER_PUBLIC_URL: {{ required "config.publicUrl is required: the https:// addre
 {{- with .Values.config.corsOrigins }}
 LEVIER_CORS_ORIGINS: {{ join "," . | quote }}
 {{- end }}
+{{- if .Values.metrics.enabled }}
+LEVIER_METRICS_PORT: {{ .Values.metrics.port | toString | quote }}
+LEVIER_METRICS_HOST: "0.0.0.0"
+{{- end }}
 {{- range $key, $value := .Values.config.extraEnv }}
 {{ $key }}: {{ $value | toString | quote }}
 {{- end }}
@@ -100,8 +104,24 @@ checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha
 {{- if .Values.secrets.create }}
 checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
 {{- end }}
+{{- if .Values.metrics.enabled }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .Values.metrics.port | toString | quote }}
+prometheus.io/path: "/metrics"
+{{- end }}
 {{- with .Values.podAnnotations }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The metrics port of a long-running process's container (under `ports:`).
+*/}}
+{{- define "levier.metricsPort" -}}
+{{- if .Values.metrics.enabled -}}
+- name: metrics
+  containerPort: {{ .Values.metrics.port }}
+  protocol: TCP
 {{- end }}
 {{- end }}
 
