@@ -42,6 +42,7 @@ class BodyRule(StrEnum):
     JSON = "json"  # a JSON body: media type, depth and NUL checked here
     JSON_ITEMS = "json-items"  # JSON, depth checked here; NUL judged per item by the handler
     GRAPHQL = "graphql"  # JSON checked here, refused as a GraphQL error response
+    FORM = "form"  # a url-encoded form: NUL checked here
     RAW = "raw"  # the handler reads (and checks) the body itself
     NONE = "none"  # no body expected: left alone
 
@@ -164,13 +165,30 @@ def decode_json(body: bytes, limit: int) -> Any:
         raise InvalidInput("the body is not JSON", errors=[{"field": "body"}]) from None
 
 
-def check_query(query_string: bytes) -> None:
-    """Refuse a query parameter (name or value) holding a NUL."""
+def check_query(query_string: bytes, *, where: str = "query") -> None:
+    """Refuse a query parameter (or form field) whose name or value holds a NUL."""
     if b"%00" not in query_string and b"\x00" not in query_string:
         return
     for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
         if "\x00" in name or "\x00" in value:
-            raise nul_refusal(name.replace("\x00", "\\u0000"), where="query")
+            raise nul_refusal(name.replace("\x00", "\\u0000"), where=where)
+
+
+# A NUL written as a GraphQL string escape (``\u0000`` or ``\u{0}``) inside the document itself.
+_GRAPHQL_NUL = re.compile(r"\\u(?:0000|\{0+\})")
+
+
+def check_graphql_document(body: bytes) -> None:
+    """Refuse a GraphQL document whose string literals would hold a NUL."""
+    if b"\\u" not in body:
+        return
+    try:
+        document = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return
+    query = document.get("query") if isinstance(document, dict) else None
+    if isinstance(query, str) and _GRAPHQL_NUL.search(query):
+        raise nul_refusal("query")
 
 
 # The middleware ------------------------------------------------------------------------------
@@ -196,7 +214,9 @@ def body_rule(handler: BaseRouteHandler | None) -> BodyRule:
     if data is None:
         return BodyRule.NONE
     media_type = getattr(data.kwarg_definition, "media_type", RequestEncodingType.JSON)
-    return BodyRule.JSON if media_type == RequestEncodingType.JSON else BodyRule.RAW
+    if media_type == RequestEncodingType.JSON:
+        return BodyRule.JSON
+    return BodyRule.FORM if media_type == RequestEncodingType.URL_ENCODED else BodyRule.RAW
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -250,6 +270,8 @@ class EdgeMiddleware:
         rule = body_rule(handler)
         settings: Settings = scope["litestar_app"].state.settings
         try:
+            if "\x00" in scope["path"]:
+                raise nul_refusal("path", where="path")
             check_query(scope["query_string"])
             if rule is BodyRule.GRAPHQL and scope["method"] == "GET":
                 self._check_graphql_query(scope, settings.json_max_depth)
@@ -283,12 +305,17 @@ class EdgeMiddleware:
     def _check_body(scope: Scope, rule: BodyRule, body: bytes, limit: int) -> None:
         if not body:
             return
+        if rule is BodyRule.FORM:
+            check_query(body, where="body")
+            return
         is_json = is_json_media_type(_header(scope, b"content-type"))
         if rule is BodyRule.GRAPHQL and not is_json:
             return  # GraphQL reads its other media types (and refuses unknown ones) itself
         if not is_json:
             raise UnsupportedMediaType("this route reads JSON: send the body as application/json")
         check_json(body, limit, nul=rule is not BodyRule.JSON_ITEMS)
+        if rule is BodyRule.GRAPHQL:
+            check_graphql_document(body)
 
     @staticmethod
     def _check_graphql_query(scope: Scope, limit: int) -> None:

@@ -220,6 +220,56 @@ async def test_nul_in_graphql_variables_is_a_graphql_error(
     assert await listed(client, world, "/profiles") == []
 
 
+async def test_nul_in_a_graphql_string_literal_is_a_graphql_error(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    literal = '{email: "a@b.test", firstName: "A\\u0000"}'
+    call = f'createProfile(brand: "{world.brand_a.id}", input: {literal})'
+    document = f"mutation {{ {call} {{ __typename }} }}"
+    response = await client.post(
+        "/graphql", json={"query": document}, headers=world.manager_a.headers
+    )
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["errors"][0]["field"] == "query"
+    assert await listed(client, world, "/profiles") == []
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "form", "field", "where"),
+    [
+        ("GET", "/linked-tables/sto%00res", None, "path", "path"),
+        ("PATCH", "/event-types/page%00viewed", None, "path", "path"),
+        (
+            "POST",
+            "/oauth/token",
+            {"grant_type": "client_credentials", "client_id": "a\x00"},
+            "client_id",
+            "body",
+        ),
+        ("POST", "/auth/login", {"email": "ada\x00@example.com", "password": "x"}, "email", "body"),
+    ],
+)
+async def test_nul_in_a_path_or_a_form_is_problem_422(
+    app: Litestar,
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    form: dict[str, str] | None,
+    field: str,
+    where: str,
+) -> None:
+    world = await make_world(app)
+    target = url if url.startswith(("/oauth", "/auth")) else brand(world, url)
+    response = await client.request(
+        method, target, data=form, json=None if form else {}, headers=world.manager_a.headers
+    )
+    refused = problem(response, 422)
+    assert refused["errors"][0]["field"] == field
+    assert refused["errors"][0]["in"] == where
+
+
 # Nesting depth ---------------------------------------------------------------------------------
 
 DEEP_CASES = [
