@@ -320,9 +320,11 @@ class EdgeMiddleware:
     @staticmethod
     def _check_graphql_query(scope: Scope, limit: int) -> None:
         for name, value in parse_qsl(scope["query_string"].decode("latin-1")):
+            if name == "query" and _GRAPHQL_NUL.search(value):
+                raise nul_refusal("query", where="query")
             if name == "variables":
                 try:
-                    check_json(value.encode("latin-1"), limit)
+                    check_json(value.encode(), limit)
                 except InvalidInput as error:
                     field = (error.errors or [{}])[0].get("field", "variables")
                     raise nul_refusal(f"variables.{field}", where="query") from None

@@ -359,6 +359,13 @@ async def test_deep_graphql_variables_are_a_graphql_error(
     )
     assert get.status_code == 400, get.text
     assert get.json()["errors"][0]["extensions"]["code"] == "nesting-too-deep"
+    nul = await client.get(
+        "/graphql",
+        params={"query": "{ viewer { id } }", "variables": '{"x": "\\u0000é"}'},
+        headers=world.manager_a.headers,
+    )
+    assert nul.status_code == 400, nul.text
+    assert nul.json()["errors"][0]["extensions"]["errors"][0]["field"] == "variables.x"
 
 
 async def hook_connector(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
