@@ -13,6 +13,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from backend.core.edge import nesting_exceeds
 from tests.factories import World, make_world, problem
 
 DEPTH = 64  # LEVIER_JSON_MAX_DEPTH's default
@@ -504,3 +505,29 @@ async def test_a_trailing_newline_fails_a_pattern(
     response = await client.post(brand(world, path), json=body, headers=world.manager_a.headers)
     problem(response, 422)
     assert await listed(client, world, listing) == []
+
+
+def reference_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((reference_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((reference_depth(v) for v in value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": "[[[[{{{{", "b": ['\\"[', {"c": []}]},
+        [[], [[]], [[[]]], {"x": [{"y": [[1, "]]]]"]]}]}],
+        [[[]] * 50] * 20,
+        nested(DEPTH - 1, {"k": "v"}),
+        nested(DEPTH, {"k": "v"}),
+        nested(DEPTH + 1),
+        {"s": "\\" * 9 + '"' + "[" * 100},
+    ],
+)
+@pytest.mark.parametrize("limit", [1, 3, DEPTH])
+def test_nesting_is_measured_as_a_decoder_would(value: Any, limit: int) -> None:
+    body = json.dumps(value).encode()
+    assert nesting_exceeds(body, limit) is (reference_depth(value) > limit)
