@@ -32,6 +32,7 @@ from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
+from backend.core.edge import EdgeMiddleware
 from backend.core.errors import EXCEPTION_HANDLERS
 from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
@@ -239,6 +240,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             prometheus.middleware,
             AuthenticationMiddleware,
             RateLimitMiddleware,
+            EdgeMiddleware,
             DefineMiddleware(IdempotencyMiddleware),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     log_json: bool = True
     # Bodies above this answer 413 before the handler reads them.
     max_body_bytes: int = 10 * 1024 * 1024
+    # JSON nested deeper than this (arrays and objects, in bodies, GraphQL variables and partner
+    # hooks) is refused before anything parses it recursively.
+    json_max_depth: int = 64
     # Bulk imports: the largest file one import takes, and the rows the job writes per batch.
     import_max_bytes: int = 2 * 1024**3
     import_batch_rows: int = 50_000

@@ -37,6 +37,7 @@ from backend.auth.guards import caller_of
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
+from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import NotFound, Unauthenticated
 from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
@@ -168,6 +169,7 @@ def graphql_controller(settings: Settings) -> type:
 
     class GraphQLController(base):  # type: ignore[valid-type, misc]
         guards = [graphql_caller_guard, graphql_brand_guard]
+        opt = {BODY_OPT: BodyRule.GRAPHQL}
         include_in_schema = False
         request_max_body_size = settings.graphql_max_body_bytes
 

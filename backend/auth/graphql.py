@@ -13,6 +13,7 @@ from backend.auth.clients import ClientView
 from backend.auth.schemas import ClientCreate, ClientUpdate
 from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
+from backend.core.idempotency import ShownOnce
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
 
@@ -54,7 +55,7 @@ class ClientType:
 @strawberry.type(description="A client with its secret, shown this once (null when public).")
 class ClientWithSecret:
     client: ClientType
-    client_secret: str | None
+    client_secret: str | None = strawberry.field(extensions=[ShownOnce()])
 
 
 @strawberry.input

@@ -29,7 +29,9 @@ from backend.auth.scopes import SCOPES
 from backend.auth.service import load_caller, user_scope_ceiling
 from backend.config import Settings
 from backend.core.dependencies import DbSession
+from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import InvalidInput
+from backend.core.idempotency import KEY_IGNORED
 from backend.core.security import MIN_PASSWORD_LENGTH
 
 SESSION_COOKIE = "levier_session"
@@ -133,6 +135,7 @@ class SignInController(Controller):
     tags = ["sign-in"]
     include_in_schema = False
     middleware = [CSRFProtection]
+    opt = {KEY_IGNORED: True}  # a password in, a session cookie out: nothing for the store
 
     @get("/login")
     async def login_page(
@@ -263,6 +266,8 @@ async def _form(request: Request[Any, Any, Any]) -> list[tuple[str, str]]:
 class OAuthController(Controller):
     tags = ["oauth"]
     include_in_schema = False
+    # Codes, tokens and secrets: single use is OAuth's own. Its posts are forms (RFC 6749).
+    opt = {KEY_IGNORED: True, BODY_OPT: BodyRule.FORM}
 
     async def _signed_in(
         self, request: Request[Any, Any, Any], db_session: AsyncSession

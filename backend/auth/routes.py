@@ -17,6 +17,7 @@ from backend.auth.schemas import ClientCreate, ClientOut, ClientPage, ClientSecr
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging
 from backend.core.errors import problem_responses
+from backend.core.idempotency import SHOWS_SECRET
 
 ADMIN = {AGENCY_ACCESS_OPT: Access.ADMIN}
 READ_ERRORS = problem_responses(401, 403, 404, 422)
@@ -59,7 +60,7 @@ class ClientController(Controller):
         "/",
         operation_id="createClient",
         summary="Create an OAuth client",
-        **needs("agencies:write", opt=ADMIN),
+        **needs("agencies:write", opt={**ADMIN, SHOWS_SECRET: True}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
@@ -138,7 +139,7 @@ class ClientController(Controller):
         "/{client_id:uuid}/secret",
         operation_id="rotateClientSecret",
         summary="Issue a new client secret",
-        **needs("agencies:write", opt=ADMIN),
+        **needs("agencies:write", opt={**ADMIN, SHOWS_SECRET: True}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )

@@ -8,14 +8,14 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RedirectUri = Annotated[
     str, msgspec.Meta(min_length=1, max_length=2000, examples=["https://app.example.com/callback"])
 ]
 ScopeName = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z]+:(\*|[a-z]+)$", examples=["profiles:read"])
+    str, msgspec.Meta(pattern=whole(r"[a-z]+:(\*|[a-z]+)"), examples=["profiles:read"])
 ]
 
 

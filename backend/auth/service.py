@@ -32,7 +32,7 @@ from backend.tenancy.models import Brand
 
 ACCESS_TOKEN_PREFIX = "lvr_at_"  # noqa: S105  (a label, not a secret)
 # Deliberately loose: the mailbox is proven by sign-in flows, not by a regex.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
 
 def normalise_email(email: str) -> str:

@@ -29,7 +29,9 @@ from backend.connectors.schemas import (
     InboundDeliveryPage,
 )
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
+from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import NotFound, problem_responses
+from backend.core.idempotency import SHOWS_SECRET
 from backend.core.tenancy import open_session
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
@@ -80,7 +82,7 @@ class ConnectorController(Controller):
         "/",
         operation_id="createConnector",
         summary="Create a connector",
-        **needs("webhooks:write"),
+        **needs("webhooks:write", opt={SHOWS_SECRET: True}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
@@ -109,7 +111,7 @@ class ConnectorController(Controller):
         "/{connector_id:uuid}",
         operation_id="updateConnector",
         summary="Change a connector",
-        **needs("webhooks:write"),
+        **needs("webhooks:write", opt={SHOWS_SECRET: True}),
         responses=WRITE_ERRORS,
     )
     async def update_connector(
@@ -195,7 +197,9 @@ class HookController(Controller):
         summary="Receive a partner delivery",
         status_code=HTTP_202_ACCEPTED,
         security=[],
-        responses=problem_responses(401, 404, 422),
+        # Partners send odd media types: the service checks the body once the signature holds.
+        opt={BODY_OPT: BodyRule.RAW},
+        responses=problem_responses(400, 401, 404, 422),
     )
     async def receive(
         self,

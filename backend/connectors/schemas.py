@@ -15,15 +15,15 @@ from uuid import UUID
 import msgspec
 
 from backend.connectors.models import ConnectorType, InboundStatus
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.profiles.models import Channel
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 EventName = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,99}$", examples=["form_submitted"])
+    str, msgspec.Meta(pattern=whole(r"[a-z][a-z0-9_]{0,99}"), examples=["form_submitted"])
 ]
 Target = Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["firstName"])]
-Pointer = Annotated[str, msgspec.Meta(pattern=r"^(/.*)?$", examples=["/data/email"])]
+Pointer = Annotated[str, msgspec.Meta(pattern=whole(r"(/.*)?"), examples=["/data/email"])]
 Secret = Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
 
 

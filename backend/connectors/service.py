@@ -33,6 +33,7 @@ from backend.connectors.models import (
     InboundStatus,
 )
 from backend.connectors.schemas import ConnectorCreate, ConnectorUpdate
+from backend.core import edge
 from backend.core.db import insert_ignoring_conflict, utcnow
 from backend.core.errors import InvalidInput, LevierError, NotFound, Unauthenticated
 from backend.core.ids import new_id
@@ -244,10 +245,7 @@ async def receive(
     if connector is None or not connector.enabled:
         raise NotFound("no hook here")
     verify(session, settings, connector, body, headers)
-    try:
-        json.loads(body)
-    except ValueError:
-        raise InvalidInput("the body is not JSON", errors=[{"field": "body"}]) from None
+    edge.decode_json(body, settings.json_max_depth)  # the edge's JSON rules, once it is signed
     external_id = _delivery_id(connector, body, headers)
     delivery_id = new_id()
     values = {

@@ -245,15 +245,19 @@ async def send_problem(
     *,
     detail: str | None = None,
     headers: dict[str, str] | None = None,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> None:
     """Answer a problem from ASGI middleware, where no Litestar request exists yet."""
     problem = Problem(
-        type=problem_type(_SLUGS_BY_STATUS.get(status, "error")),
-        title=HTTPStatus(status).phrase,
+        type=problem_type(slug or _SLUGS_BY_STATUS.get(status, "error")),
+        title=title or HTTPStatus(status).phrase,
         status=status,
         detail=detail,
         instance=scope.get("path"),
         request_id=request_id_of(scope),
+        errors=errors,
     )
     body = msgspec.json.encode(problem)
     raw_headers = [
@@ -263,3 +267,17 @@ async def send_problem(
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_error(scope: Scope, send: Send, error: LevierError) -> None:
+    """Answer ``error`` from ASGI middleware, as its handler would."""
+    await send_problem(
+        scope,
+        send,
+        error.status,
+        detail=error.detail,
+        headers=error.headers,
+        slug=error.slug,
+        title=error.title,
+        errors=error.errors,
+    )

@@ -5,13 +5,22 @@ Same key and same request (method, path, query, body) → the stored response is
 is still running → 409. Server errors are not stored, so the client may retry them. Keys are
 scoped to the credentials that sent them and expire after ``LEVIER_IDEMPOTENCY_TTL_HOURS``.
 Routes flagged with ``opt={HANDLED_BY_ROUTE: True}`` (bulk uploads, too large to buffer) honour
-the key themselves.
+the key themselves; routes flagged :data:`KEY_IGNORED` (OAuth, sign-in: their answers are
+credentials, and their single use is their own) keep nothing here.
+
+Secrets shown once are never stored. A route whose success answer may show one is flagged
+``opt={SHOWS_SECRET: True}``; a GraphQL field that shows one carries :class:`ShownOnce`. Such an
+answer is recorded without its headers and body, so the effect still happens once, and a replay
+answers 409 ``idempotent-answer-withheld`` instead of the secret. Request bodies are kept only as
+a keyed hash.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
+from http import HTTPStatus
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -20,14 +29,22 @@ from sqlalchemy import LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
+from strawberry.extensions import FieldExtension
+from strawberry.types import Info
 
 from backend.config import Settings
 from backend.core.db import Base, IdMixin, utcnow
-from backend.core.errors import send_problem
+from backend.core.errors import LevierError, send_error, send_problem
 
 HEADER = b"idempotency-key"
 # Route ``opt`` flag: the handler honours the key itself (bulk uploads, never buffered here).
 HANDLED_BY_ROUTE = "idempotency_handled_by_route"
+# Route ``opt`` flag: the key is ignored and nothing is stored (OAuth and sign-in endpoints).
+KEY_IGNORED = "idempotency_key_ignored"
+# Route ``opt`` flag: a success answer may show a secret once; it is never stored nor replayed.
+SHOWS_SECRET = "idempotency_shows_secret"  # noqa: S105  (a flag name)
+# Request state flag, set while answering when a secret was shown (GraphQL fields).
+_SECRET_SHOWN = "idempotency_secret_shown"  # noqa: S105
 MAX_KEY_LENGTH = 255
 # Response headers that describe this delivery, not the stored result.
 _NOT_REPLAYED = {b"date", b"x-request-id", b"set-cookie", b"content-length"}
@@ -47,6 +64,32 @@ class IdempotencyRecord(IdMixin, Base):
     expires_at: Mapped[dt.datetime]
 
 
+class AnswerWithheld(LevierError):
+    status, slug, title = HTTPStatus.CONFLICT, "idempotent-answer-withheld", "Answer withheld"
+
+
+def mark_secret_shown(scope: Scope) -> None:
+    """This request's answer shows a secret: the idempotency store must not keep it."""
+    scope.setdefault("state", {})[_SECRET_SHOWN] = True
+
+
+class ShownOnce(FieldExtension):
+    """On a GraphQL field holding a secret shown once: its answer is never stored for replay."""
+
+    def resolve(self, next_: Any, source: Any, info: Info[Any, Any], **kwargs: Any) -> Any:
+        value = next_(source, info, **kwargs)
+        request = getattr(info.context, "request", None)
+        if value is not None and request is not None:
+            mark_secret_shown(request.scope)
+        return value
+
+
+def _shows_secret(scope: Scope) -> bool:
+    handler = scope.get("route_handler")
+    flagged = handler is not None and bool(handler.opt.get(SHOWS_SECRET))
+    return flagged or bool(scope.get("state", {}).get(_SECRET_SHOWN))
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -64,7 +107,10 @@ class IdempotencyMiddleware:
             return
         raw_key = _header(scope, HEADER)
         handler = scope.get("route_handler")
-        if raw_key is None or (handler is not None and handler.opt.get(HANDLED_BY_ROUTE)):
+        if raw_key is None or (
+            handler is not None
+            and (handler.opt.get(HANDLED_BY_ROUTE) or handler.opt.get(KEY_IGNORED))
+        ):
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1").strip()
@@ -83,13 +129,16 @@ class IdempotencyMiddleware:
             await send_problem(scope, send, 413, detail="request body is too large")
             return
         scope_hash = hashlib.sha256(_header(scope, b"authorization") or b"").hexdigest()
-        request_hash = hashlib.sha256(
-            b"\n".join([b"POST", scope["path"].encode(), scope["query_string"], body])
+        # Keyed: a body may hold a password or a secret, whose plain hash could be guessed back.
+        request_hash = hmac.new(
+            settings.secret_key.encode(),
+            b"\n".join([b"POST", scope["path"].encode(), scope["query_string"], body]),
+            hashlib.sha256,
         ).hexdigest()
         factory: async_sessionmaker[AsyncSession] = state.session_factory
         record = await _claim(factory, scope_hash, key, request_hash, settings)
         if isinstance(record, IdempotencyRecord):
-            await _replay(record, send)
+            await _replay(record, scope, send)
             return
         if record == "mismatch":
             await send_problem(
@@ -144,6 +193,10 @@ class IdempotencyMiddleware:
                 if record is not None:
                     if status is None or status >= 500:
                         await session.delete(record)
+                    elif status < 300 and _shows_secret(scope):
+                        record.status_code = status
+                        record.response_headers = {"withheld": True}
+                        record.response_body = None
                     else:
                         record.status_code = status
                         record.response_headers = {
@@ -215,7 +268,15 @@ async def _claim(
     return None
 
 
-async def _replay(record: IdempotencyRecord, send: Send) -> None:
+async def _replay(record: IdempotencyRecord, scope: Scope, send: Send) -> None:
+    if (record.response_headers or {}).get("withheld"):
+        error = AnswerWithheld(
+            f"the request with this Idempotency-Key succeeded ({record.status_code}) and its "
+            "answer showed a secret, which is shown once and never kept: read the resource, "
+            "or issue a new secret"
+        )
+        await send_error(scope, send, error)
+        return
     stored = (record.response_headers or {}).get("headers", [])
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored]
     body = record.response_body or b""

@@ -16,7 +16,7 @@ from backend.core.ids import new_id
 
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller-supplied id is kept only if it is short and plain, so it cannot forge log lines.
-_SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._\-]{1,128}\Z")
 
 access_log = structlog.get_logger("levier.access")
 

@@ -47,7 +47,7 @@ log = structlog.get_logger("levier.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/schema"})
 BRAND_HEADER = b"levier-brand"
-_BRAND_PATH = re.compile(r"^/v1/brands/([^/]+)(?:/|$)")
+_BRAND_PATH = re.compile(r"^/v1/brands/([^/]+)(?:/|\Z)")
 # Redis is close to the API: answer fast, or skip limiting (see RateLimiter.check).
 REDIS_TIMEOUT_SECONDS = 0.5
 # After a storage failure, requests go unlimited this long before the storage is tried again.

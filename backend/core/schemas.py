@@ -12,6 +12,13 @@ from backend.core.errors import InvalidInput
 S = TypeVar("S", bound=msgspec.Struct)
 
 
+def whole(pattern: str) -> str:
+    """A validation pattern matching the whole value. Python's ``$`` also matches before a
+    trailing newline; the lookahead refuses it, and reads the same in the ECMA-262 dialect of
+    the OpenAPI document (where ``\\Z`` would mean a literal ``Z``)."""
+    return f"^(?:{pattern})$(?!\\n)"
+
+
 class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     """Base of request and response bodies: camelCase on the wire, unknown fields refused."""
 

@@ -15,6 +15,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import LevierError
+from backend.core.schemas import whole
 from backend.events import repository
 from backend.events.models import Cart, CartStatus
 from backend.profiles import orders
@@ -25,7 +26,7 @@ CART_UPDATED = "cart_updated"
 CART_CLEARED = "cart_cleared"
 DEFAULT_CART = "default"
 
-Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+Currency = Annotated[str, msgspec.Meta(pattern=whole(r"[A-Z]{3}"))]
 
 
 class _Properties(msgspec.Struct, rename="camel"):

@@ -31,6 +31,7 @@ from litestar.status_codes import (
 
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging, Tenant
+from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import InvalidInput, problem_responses
 from backend.core.jobs import actor_of
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
@@ -191,7 +192,8 @@ class EventController(BrandScopedController):
         "/batch",
         operation_id="sendEvents",
         summary="Send a batch of events",
-        **needs("events:write"),
+        # Depth and media type at the edge; a NUL rejects only the event holding it.
+        **needs("events:write", opt={BODY_OPT: BodyRule.JSON_ITEMS}),
         status_code=HTTP_200_OK,
         responses={**INGEST_ERRORS},
         operation_class=_BatchOperation,

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.events.models import CartStatus
 
 MAX_BATCH = 1000
@@ -17,7 +17,9 @@ MAX_BATCH = 1000
 EventName = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z][A-Za-z0-9_.:-]{0,99}$", max_length=100, examples=["order_completed"]
+        pattern=whole(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}"),
+        max_length=100,
+        examples=["order_completed"],
     ),
 ]
 ClientEventId = Annotated[

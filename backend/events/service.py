@@ -24,6 +24,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import start_as_writer, utcnow
+from backend.core.edge import NUL_ESCAPE, nul_field, nul_refusal
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
@@ -280,12 +281,26 @@ def decode_batch(body: bytes) -> tuple[list[EventIn | EventOutcome], int]:
             errors=[{"field": "events", "message": f"at most {MAX_BATCH} events"}],
         )
     decoded: list[EventIn | EventOutcome] = []
+    may_hold_nul = NUL_ESCAPE in body
     for index, item in enumerate(raw.events):
         try:
-            decoded.append(msgspec.json.decode(item, type=EventIn))
+            event = msgspec.json.decode(item, type=EventIn)
         except msgspec.DecodeError as exc:
             decoded.append(_malformed(index, item, str(exc)))
+            continue
+        # The edge's NUL rule, judged per event here so that one bad event sinks no other.
+        field = None
+        if may_hold_nul and NUL_ESCAPE in bytes(item):
+            field = nul_field(msgspec.json.decode(item))
+        if field is not None:
+            decoded.append(_refused(index, event.event_id, nul_refusal(field)))
+        else:
+            decoded.append(event)
     return decoded, len(raw.events)
+
+
+def _refused(index: int, event_id: str | None, error: InvalidInput) -> EventOutcome:
+    return EventOutcome(index, event_id, Outcome.REJECTED, reason=error.detail, errors=error.errors)
 
 
 class _RawBatch(msgspec.Struct):

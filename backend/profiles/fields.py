@@ -12,10 +12,10 @@ from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
 
 from backend.core.errors import InvalidInput
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
-_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_E164 = re.compile(r"^\+([1-9][0-9]{6,14})$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+\Z")
+_LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?\Z")
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}\Z")
+_E164 = re.compile(r"^\+([1-9][0-9]{6,14})\Z")
 MAX_EMAIL = 320
 # The ISO 3166-1 alpha-2 codes that phone numbering knows (every inhabited country).
 COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)

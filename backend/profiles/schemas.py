@@ -11,7 +11,7 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.profiles.models import (
     AttributeType,
     Channel,
@@ -23,7 +23,8 @@ from backend.profiles.models import (
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Key = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", max_length=64, examples=["loyalty_tier"])
+    str,
+    msgspec.Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"), max_length=64, examples=["loyalty_tier"]),
 ]
 Text200 = Annotated[str, msgspec.Meta(max_length=200)]
 Source = Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["qualifio"])]
@@ -252,7 +253,7 @@ class OrderIn(Schema):
     order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100, examples=["W-10045"])]
     occurred_at: dt.datetime
     amount: Money
-    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    currency: Annotated[str, msgspec.Meta(pattern=whole(r"[A-Z]{3}"), examples=["EUR"])]
     store: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     channel: Annotated[str, msgspec.Meta(max_length=32, examples=["drive"])] | None = None
     lines: list[OrderLineIn] = []

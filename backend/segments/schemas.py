@@ -8,11 +8,11 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.segments.models import EvaluationCause, SegmentKind, TransitionKind
 
 Key = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", max_length=64, examples=["gold_fr"])
+    str, msgspec.Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"), max_length=64, examples=["gold_fr"])
 ]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=1000)]

@@ -8,14 +8,16 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.tenancy.models import AgencyRole, BrandRole, BrandStatus
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Brussels"])]
-Locale = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$", examples=["fr-BE"])]
-ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["21:00"])]
-Channel = Annotated[str, msgspec.Meta(pattern=r"^(email|sms|push)$")]
+Locale = Annotated[str, msgspec.Meta(pattern=whole(r"[a-z]{2,3}(-[A-Z]{2})?"), examples=["fr-BE"])]
+ClockTime = Annotated[
+    str, msgspec.Meta(pattern=whole(r"([01]\d|2[0-3]):[0-5]\d"), examples=["21:00"])
+]
+Channel = Annotated[str, msgspec.Meta(pattern=whole(r"(email|sms|push)"))]
 
 
 class AgencyCreate(Schema):

@@ -8,11 +8,11 @@ from uuid import UUID
 
 import msgspec
 
-from backend.core.schemas import Schema
+from backend.core.schemas import Schema, whole
 from backend.triggers.models import TriggerKind
 
 Key = Annotated[
-    str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$", max_length=64, examples=["birthday"])
+    str, msgspec.Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"), max_length=64, examples=["birthday"])
 ]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 # Values an event property must equal for an `event` trigger to fire.

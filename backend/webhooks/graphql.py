@@ -12,6 +12,7 @@ from backend.auth.caller import Access
 from backend.config import Settings
 from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
+from backend.core.idempotency import ShownOnce
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
 from backend.webhooks import service
@@ -62,7 +63,7 @@ class WebhookEndpointType:
 )
 class CreatedWebhookEndpointType:
     endpoint: WebhookEndpointType
-    secret: str
+    secret: str = strawberry.field(extensions=[ShownOnce()])
 
 
 @strawberry.type(name="WebhookEndpointPage")

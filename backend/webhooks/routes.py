@@ -16,6 +16,7 @@ from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.errors import problem_responses
+from backend.core.idempotency import SHOWS_SECRET
 from backend.webhooks import service
 from backend.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from backend.webhooks.schemas import (
@@ -86,7 +87,7 @@ class WebhookEndpointController(Controller):
         "/",
         operation_id="createWebhookEndpoint",
         summary="Create a webhook endpoint",
-        **needs("webhooks:write"),
+        **needs("webhooks:write", opt={SHOWS_SECRET: True}),
         status_code=HTTP_201_CREATED,
         responses=WRITE_ERRORS,
     )
