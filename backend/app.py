@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 
 import backend.models  # noqa: F401  (every table and the audit hook, registered)
 from backend.audit.routes import AuditController
+from backend.auth.backoff import build_sign_in_backoff
 from backend.auth.caller_cache import CallerCache
 from backend.auth.middleware import AuthenticationMiddleware
 from backend.auth.oauth import AuthorizationServer
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     broker, runtime = build_job_system(settings)
     rate_limiter = build_rate_limiter(settings)
+    sign_in_backoff = build_sign_in_backoff(settings)
     relay = OutboxRelay(
         session_factory, sender(broker), interval_seconds=settings.relay_interval_seconds
     )
@@ -163,6 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await engine.dispose()
             if rate_limiter is not None:
                 await rate_limiter.aclose()
+            await sign_in_backoff.aclose()
 
     # Request metrics are recorded here and served on their own port (backend/core/metrics.py).
     prometheus = PrometheusConfig(app_name="levier", group_path=True, exclude=["/health"])
@@ -193,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         "ping_broker": lambda: ping(broker),
         "worker": None,
         "rate_limiter": rate_limiter,
+        "sign_in_backoff": sign_in_backoff,
         "caller_cache": CallerCache(settings.caller_cache_seconds),
         "event_batcher": SingleEventBatcher(session_factory, relay.wake),
         "oauth_server": AuthorizationServer(settings),

@@ -63,8 +63,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # OAuth: codes live minutes at most (RFC 6749 §4.1.2); refresh tokens rotate at every use.
     authorization_code_ttl_seconds: int = 120
     refresh_token_ttl_days: int = 30
-    # Sign-in: browser sessions, and the backoff after consecutive wrong passwords (the wait
-    # doubles with each failure past the limit, up to 15 minutes).
+    # Sign-in: how long a browser session lasts.
     web_session_hours: int = 12
     # How long a process keeps a resolved bearer token; also how long a revocation or a withdrawn
     # role takes to reach the other processes (a commit in the same process forgets at once).
@@ -75,8 +74,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Move what startup built out of the garbage collector's reach (gc.freeze): shorter pauses
     # for requests in flight. Off in tests, which build many apps in one process.
     gc_freeze: bool = True
+    # Sign-in backoff, per (account, client address): this many wrong passwords in a row, then a
+    # wait of login_lockout_seconds that doubles with each further failure (at most 15 minutes).
     login_max_failures: int = 5
     login_lockout_seconds: int = 60
+    # Wrong passwords one client address may send, over every account, in the `limits` notation.
+    login_failures_per_ip: str = "50/hour"
     # GraphQL guards against hostile queries.
     graphql_max_depth: int = 10
     graphql_max_aliases: int = 30
@@ -184,7 +187,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise SettingsError(
                     f"{variable} must name the async driver: postgresql+asyncpg://…"
                 )
-        for name in ("rate_limit_per_caller", "rate_limit_per_brand"):
+        for name in ("rate_limit_per_caller", "rate_limit_per_brand", "login_failures_per_ip"):
             _check_rate_limit(name, getattr(self, name))
         return self
 

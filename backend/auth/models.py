@@ -20,9 +20,7 @@ class User(IdMixin, TimestampMixin, Base):
     name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(default=False)
-    # Sign-in backoff: consecutive failures, and when the next attempt is allowed again.
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[dt.datetime | None]
+    # (Sign-in failures are counted per account and address in backend.auth.backoff, not here.)
     password_changed_at: Mapped[dt.datetime | None]
 
 

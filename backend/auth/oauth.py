@@ -2,9 +2,14 @@
 
 - authorization code with PKCE (S256 only, required of every client), exact redirect URIs,
   single-use codes that expire in ``authorization_code_ttl_seconds``; a replayed code revokes the
-  tokens it was exchanged for;
+  tokens it was exchanged for, and so does a second exchange sent at the same time (of N parallel
+  exchanges one gets a token, which the N-1 replays then revoke);
 - client credentials for confidential clients;
-- refresh tokens rotated at every use; a refresh token presented twice revokes its whole family;
+- refresh tokens rotated at every use; a refresh token presented twice (even at the same time)
+  revokes its whole family;
+- single use is one statement: the code and the refresh token are claimed by an
+  ``UPDATE … WHERE <unused> RETURNING`` before any token is made, so concurrent requests wait on
+  the row and exactly one of them wins;
 - revocation (RFC 7009) and introspection (RFC 7662).
 
 authlib calls its hooks synchronously, so every call into it runs inside
@@ -26,6 +31,7 @@ from authlib.oauth2 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
+    InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
     TokenMixin,
@@ -231,6 +237,37 @@ def revoke_family(session: Session, family_id: UUID | None) -> None:
     )
 
 
+def claim_code(session: Session, code_id: UUID) -> bool:
+    """Mark the code used; False when another exchange already did (one statement: exactly one
+    of any number of concurrent exchanges gets True)."""
+    claimed = session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .returning(AuthorizationCode.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return claimed is not None
+
+
+def claim_refresh_token(session: Session, token_id: UUID) -> bool:
+    """Rotate the refresh token out; False when it was already rotated or revoked (one statement,
+    as :func:`claim_code`)."""
+    now = utcnow()
+    claimed = session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.id == token_id,
+            AccessToken.rotated_at.is_(None),
+            AccessToken.revoked_at.is_(None),
+        )
+        .values(rotated_at=now, revoked_at=now)
+        .returning(AccessToken.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return claimed is not None
+
+
 def _token_row(value: str, *, refresh: bool) -> AccessToken | None:
     column = AccessToken.refresh_token_hash if refresh else AccessToken.token_hash
     return _session().scalar(select(AccessToken).where(column == hash_secret(value)))
@@ -338,8 +375,21 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[mis
             return None
         return Code(row)
 
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        # Claimed once the request is valid (PKCE included) and before a token exists: a stolen
+        # code without its verifier cannot burn it.
+        code: Code = self.request.authorization_code
+        session = _session()
+        if not claim_code(session, code.row.id):
+            # Exchanged by another request meanwhile: a replay, revoked as a late one would be.
+            revoke_family(session, code.row.family_id)
+            raise InvalidGrantError("Invalid 'code' in request.")
+        response: tuple[int, dict[str, Any], list[tuple[str, str]]]
+        response = super().create_token_response()
+        return response
+
     def delete_authorization_code(self, authorization_code: Code) -> None:
-        authorization_code.row.used_at = utcnow()
+        """Already claimed by :meth:`create_token_response`."""
 
     def authenticate_user(self, authorization_code: Code) -> User | None:
         user = _session().get(User, authorization_code.row.user_id)
@@ -367,10 +417,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):  # type: ignore[misc]
         user = refresh_token.get_user()
         return user if user is not None and not user.disabled else None
 
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        token: Token = self.request.refresh_token
+        session = _session()
+        if not claim_refresh_token(session, token.row.id):
+            # Rotated by a concurrent request: the token was presented twice, so it was copied.
+            revoke_family(session, token.row.family_id)
+            raise InvalidGrantError("Invalid 'refresh_token' in request.")
+        response: tuple[int, dict[str, Any], list[tuple[str, str]]]
+        response = super().create_token_response()
+        return response
+
     def revoke_old_credential(self, refresh_token: Token) -> None:
-        now = utcnow()
-        refresh_token.row.rotated_at = now
-        refresh_token.row.revoked_at = now
+        """Already rotated out by :meth:`create_token_response`."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]

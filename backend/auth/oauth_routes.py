@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import sessions
+from backend.auth.backoff import SignInBackoff, SignInLocked, SignInUnavailable
 from backend.auth.oauth import AuthorizationServer, AuthorizedUser, LevierOAuth2Request
 from backend.auth.scopes import SCOPES
 from backend.auth.service import load_caller, user_scope_ceiling
@@ -32,6 +33,7 @@ from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import InvalidInput
 from backend.core.idempotency import KEY_IGNORED
+from backend.core.ratelimit import client_host
 from backend.core.security import MIN_PASSWORD_LENGTH
 
 SESSION_COOKIE = "levier_session"
@@ -154,12 +156,19 @@ class SignInController(Controller):
         """Check email and password, open a session, go to ``next`` (a path on this site)."""
         settings = _settings(request)
         target = _safe_next(data.next)
+        backoff: SignInBackoff = request.app.state.sign_in_backoff
         try:
-            user = await sessions.authenticate(db_session, settings, data.email, data.password)
-        except sessions.SignInLocked as exc:
-            # Returned, not raised: the failure count must be committed.
+            user = await sessions.authenticate(
+                db_session, backoff, data.email, data.password, client=client_host(request.scope)
+            )
+        except (SignInLocked, SignInUnavailable) as exc:
             return _page(
-                "login.html", 429, exc.headers, next=target, email=data.email, error=exc.detail
+                "login.html",
+                exc.status,
+                exc.headers,
+                next=target,
+                email=data.email,
+                error=exc.detail,
             )
         except sessions.WrongCredentials as exc:
             return _page("login.html", 401, next=target, email=data.email, error=exc.detail)

@@ -1,21 +1,22 @@
-"""Sign-in with email and password: browser sessions, backoff after wrong passwords, sign-out and
-password change. The cookie holds a random session id; the table holds only its hash."""
+"""Sign-in with email and password: browser sessions, backoff after wrong passwords
+(:mod:`backend.auth.backoff`), sign-out and password change. The cookie holds a random session id;
+the table holds only its hash."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 from uuid import UUID
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.auth.backoff import SignInBackoff
 from backend.auth.models import AccessToken, User, WebSession
 from backend.auth.service import find_user_by_email
 from backend.config import Settings
 from backend.core.db import utcnow
-from backend.core.errors import InvalidInput, LevierError, Unauthenticated
+from backend.core.errors import InvalidInput, Unauthenticated
 from backend.core.security import (
     MIN_PASSWORD_LENGTH,
     dummy_password_hash,
@@ -27,7 +28,6 @@ from backend.core.security import (
 )
 
 SESSION_PREFIX = "lvr_ws_"
-MAX_LOCKOUT = dt.timedelta(minutes=15)
 
 
 class WrongCredentials(Unauthenticated):
@@ -37,36 +37,26 @@ class WrongCredentials(Unauthenticated):
         super().__init__("the email or the password is wrong")
 
 
-class SignInLocked(LevierError):
-    status, slug, title = 429, "sign-in-locked", "Too many failed sign-ins"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            f"too many wrong passwords: try again in {retry_after} seconds",
-            headers={"Retry-After": str(retry_after)},
-        )
-        self.retry_after = retry_after
-
-
-def _lockout(settings: Settings, failures: int) -> dt.timedelta | None:
-    beyond = failures - settings.login_max_failures
-    if beyond < 0:
-        return None
-    return min(dt.timedelta(seconds=settings.login_lockout_seconds * 2**beyond), MAX_LOCKOUT)
-
-
 async def _check_password(password_hash: str, password: str) -> bool:
     # argon2 takes tens of milliseconds of CPU on purpose: keep it off the event loop.
     return await asyncio.to_thread(verify_password, password_hash, password)
 
 
 async def authenticate(
-    session: AsyncSession, settings: Settings, email: str, password: str
+    session: AsyncSession,
+    backoff: SignInBackoff,
+    email: str,
+    password: str,
+    *,
+    client: str,
 ) -> User:
-    """The user with this email and password; counts failures and locks out after too many.
+    """The user with this email and password, signing in from the ``client`` address.
 
-    Wrong email and wrong password answer alike, and take as long.
+    Every attempt is counted first (:mod:`backend.auth.backoff`): too many failures answer
+    :class:`SignInLocked` without checking the password. Wrong email and wrong password answer
+    alike, are counted alike, and take as long.
     """
+    attempt = await backoff.begin(email, client)
     try:
         user = await find_user_by_email(session, email)
     except InvalidInput:
@@ -74,16 +64,9 @@ async def authenticate(
     if user is None or user.disabled:
         await _check_password(dummy_password_hash(), password)
         raise WrongCredentials()
-    now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        raise SignInLocked(math.ceil((user.locked_until - now).total_seconds()))
     if not await _check_password(user.password_hash, password):
-        user.failed_logins += 1
-        wait = _lockout(settings, user.failed_logins)
-        user.locked_until = now + wait if wait else None
         raise WrongCredentials()
-    user.failed_logins = 0
-    user.locked_until = None
+    await backoff.succeeded(attempt)
     if password_needs_rehash(user.password_hash):
         user.password_hash = await asyncio.to_thread(hash_password, password)
     return user

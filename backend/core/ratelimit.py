@@ -52,7 +52,7 @@ _BRAND_PATH = re.compile(r"^/v1/brands/([^/]+)(?:/|\Z)")
 REDIS_TIMEOUT_SECONDS = 0.5
 # After a storage failure, requests go unlimited this long before the storage is tried again.
 STORAGE_RETRY_SECONDS = 5.0
-_STORAGE_ERRORS = (StorageError, RedisError, OSError)
+STORAGE_ERRORS = (StorageError, RedisError, OSError)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class RateLimiter:
             return None
         try:
             return await self._spend(budgets)
-        except _STORAGE_ERRORS as exc:
+        except STORAGE_ERRORS as exc:
             self._skip_until = time.monotonic() + STORAGE_RETRY_SECONDS
             log.warning(
                 "rate_limit_storage_unavailable",
@@ -151,8 +151,18 @@ def build_rate_limiter(settings: Settings) -> RateLimiter | None:
         return None
     per_caller = parse_many(settings.rate_limit_per_caller)  # validated by Settings.validate
     per_brand = parse_many(settings.rate_limit_per_brand)
+    storage, pool = counter_storage(settings, "ratelimit")
+    return RateLimiter(storage, per_caller=per_caller, per_brand=per_brand, pool=pool)
+
+
+def counter_storage(
+    settings: Settings, purpose: str
+) -> tuple[Storage, redis.asyncio.ConnectionPool | None]:
+    """Counters in Redis under ``<namespace>:<purpose>``, shared by every process, or in this
+    process's memory when no Redis is configured (the embedded mode serves from one process).
+    The pool, if any, is the caller's to close."""
     if settings.redis_url is None:
-        return RateLimiter(MemoryStorage(), per_caller=per_caller, per_brand=per_brand)
+        return MemoryStorage(), None
     pool = redis.asyncio.ConnectionPool.from_url(
         settings.redis_url,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
@@ -165,10 +175,10 @@ def build_rate_limiter(settings: Settings) -> RateLimiter | None:
         _async_redis_uri(settings.redis_url),
         wrap_exceptions=True,
         implementation="redispy",
-        key_prefix=f"{settings.redis_namespace}:ratelimit",
+        key_prefix=f"{settings.redis_namespace}:{purpose}",
         **options,
     )
-    return RateLimiter(storage, per_caller=per_caller, per_brand=per_brand, pool=pool)
+    return storage, pool
 
 
 def _async_redis_uri(url: str) -> str:
@@ -200,12 +210,17 @@ def brand_of(scope: Scope) -> UUID | None:
     return None
 
 
+def client_host(scope: Scope) -> str:
+    """The client's address as the server saw it (uvicorn rewrites it from X-Forwarded-For only
+    for the proxies it trusts: ``FORWARDED_ALLOW_IPS``)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def budgets_of(scope: Scope, limiter: RateLimiter) -> list[Budget]:
     caller = scope.get("user")
     if not isinstance(caller, Caller):
-        client = scope.get("client")
-        host = client[0] if client else "unknown"
-        return [Budget("caller", f"ip:{host}", limiter.per_caller)]
+        return [Budget("caller", f"ip:{client_host(scope)}", limiter.per_caller)]
     budgets = [Budget("caller", f"caller:{caller.actor}", limiter.per_caller)]
     brand_id = brand_of(scope)
     if brand_id is not None and brand_id in caller.brand_access:

@@ -33,9 +33,10 @@ def csrf_of(page: httpx.Response) -> str:
 
 
 @asynccontextmanager
-async def browser(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A cookie-keeping user agent that does not follow redirects (the test does)."""
-    transport = httpx.ASGITransport(app=app)
+async def browser(app: Litestar, address: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie-keeping user agent, at the client ``address`` the app sees, that does not follow
+    redirects (the test does)."""
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as agent:
         yield agent
 
@@ -45,13 +46,20 @@ def oauth_client(app: Litestar, **kwargs: Any) -> AsyncOAuth2Client:
 
 
 async def sign_in(
-    agent: httpx.AsyncClient, email: str, password: str = PASSWORD, next: str = "/auth/account"
+    agent: httpx.AsyncClient,
+    email: str,
+    password: str = PASSWORD,
+    next: str = "/auth/account",
+    csrf: str | None = None,
 ) -> httpx.Response:
-    page = await agent.get("/auth/login", params={"next": next})
-    assert page.status_code == 200
+    """Post the sign-in form (with ``csrf``, the token of a page already read, or a fresh one)."""
+    if csrf is None:
+        page = await agent.get("/auth/login", params={"next": next})
+        assert page.status_code == 200
+        csrf = csrf_of(page)
     return await agent.post(
         "/auth/login",
-        data={"email": email, "password": password, "next": next, "_csrf_token": csrf_of(page)},
+        data={"email": email, "password": password, "next": next, "_csrf_token": csrf},
     )
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 import httpx
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from litestar import Litestar
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from backend.auth.models import AccessToken
 from tests.auth.oauth_helpers import (
@@ -28,6 +30,9 @@ from tests.auth.oauth_helpers import (
     sign_in,
 )
 from tests.factories import World, make_world, problem, session_of
+
+# Token requests sent at once with one code or one refresh token (the race of single use).
+PARALLEL = 8
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -374,6 +379,51 @@ async def test_code_is_single_use_and_a_replay_revokes_its_tokens(
     problem(await client.get("/v1/brands", headers=bearer(token["access_token"])), 401)
 
 
+async def live_tokens_of(app: Litestar, client_id: str) -> int:
+    async with session_of(app) as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AccessToken)
+            .where(AccessToken.client_id == UUID(client_id), AccessToken.revoked_at.is_(None))
+        )
+    return int(count or 0)
+
+
+async def test_parallel_exchanges_of_one_code_grant_once_and_the_replays_revoke_it(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    client_id, _ = await make_client(
+        app, world.agency_a.id, public=True, first_party=True, brands=[world.brand_a.id]
+    )
+    async with browser(app) as agent:
+        await sign_in(agent, world.manager_a.email)
+        oauth, location, verifier = await authorization_code(app, agent, client_id)
+        await oauth.aclose()
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(location)["code"],
+        "redirect_uri": SPA_REDIRECT,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    answers = await asyncio.gather(
+        *(client.post("/oauth/token", data=form) for _ in range(PARALLEL))
+    )
+    granted = [a.json() for a in answers if a.status_code == 200]
+    refused = [a.json()["error"] for a in answers if a.status_code == 400]
+    assert len(granted) == 1, [a.text for a in answers]
+    assert refused == ["invalid_grant"] * (PARALLEL - 1)
+    # The others were replays of a used code: what it bought is revoked, as after a late replay.
+    assert await live_tokens_of(app, client_id) == 0
+    problem(await client.get("/v1/brands", headers=bearer(granted[0]["access_token"])), 401)
+    refresh = {"grant_type": "refresh_token", "client_id": client_id}
+    again = await client.post(
+        "/oauth/token", data={**refresh, "refresh_token": granted[0]["refresh_token"]}
+    )
+    assert again.status_code == 400
+
+
 async def test_code_with_a_wrong_verifier_is_refused(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
@@ -413,6 +463,34 @@ async def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
         problem(await client.get("/v1/brands", headers=bearer(second["access_token"])), 401)
         with pytest.raises(OAuthError):
             await oauth.refresh_token(TOKEN_URL, refresh_token=second["refresh_token"])
+
+
+async def test_parallel_uses_of_one_refresh_token_rotate_once_and_revoke_the_family(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    first = await spa_token(app, world)
+    client_id = (await introspect_as_owner(app, world, first["access_token"]))["client_id"]
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": first["refresh_token"],
+        "client_id": client_id,
+    }
+    answers = await asyncio.gather(
+        *(client.post("/oauth/token", data=form) for _ in range(PARALLEL))
+    )
+    granted = [a.json() for a in answers if a.status_code == 200]
+    refused = [a.json()["error"] for a in answers if a.status_code == 400]
+    assert len(granted) == 1, [a.text for a in answers]
+    assert refused == ["invalid_grant"] * (PARALLEL - 1)
+    # A refresh token presented more than once was copied: nothing the race bought stays live.
+    assert await live_tokens_of(app, client_id) == 0
+    for token in (first, granted[0]):
+        problem(await client.get("/v1/brands", headers=bearer(token["access_token"])), 401)
+    again = await client.post(
+        "/oauth/token", data={**form, "refresh_token": granted[0]["refresh_token"]}
+    )
+    assert again.status_code == 400
 
 
 async def test_revoked_access_token_answers_401_at_once(

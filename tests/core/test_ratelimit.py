@@ -207,7 +207,12 @@ async def test_unreachable_redis_lets_requests_through(settings: Settings) -> No
 
 
 def test_invalid_limits_are_refused_at_startup() -> None:
-    for name in ("LEVIER_RATE_LIMIT_PER_CALLER", "LEVIER_RATE_LIMIT_PER_BRAND"):
+    names = (
+        "LEVIER_RATE_LIMIT_PER_CALLER",
+        "LEVIER_RATE_LIMIT_PER_BRAND",
+        "LEVIER_LOGIN_FAILURES_PER_IP",
+    )
+    for name in names:
         for value in ("lots", "", "0/minute", "10/minute junk"):
             with pytest.raises(SettingsError, match=name):
                 load_settings({name: value})
