@@ -29,6 +29,7 @@ from backend.core.jobs import TaskContext, outbox_row, task_payload
 from backend.core.outbox import OutboxMessage, OutboxRelay
 from backend.core.tasks import purge_expired
 from backend.core.tenancy import TenantId
+from backend.imports import service as imports_service
 from backend.imports.models import ImportJob, ImportStatus
 from backend.profiles import service as profiles_service
 from backend.profiles.models import Profile, ProfileIdentity
@@ -41,6 +42,7 @@ from tests.factories import (
     make_world,
     pending_outbox,
     run_jobs,
+    serving,
     session_of,
 )
 from tests.imports.helpers import upload
@@ -398,3 +400,46 @@ async def test_a_job_of_a_killed_worker_resumes_on_another_and_runs_once(
         ).all()
     assert profiles == ROWS
     assert sorted(emails) == sorted(f"k{n}@example.com" for n in range(ROWS))
+
+
+async def test_serve_started_again_after_a_crash_resumes_the_jobs_it_had_not_finished(
+    settings: Settings, stack: str
+) -> None:
+    if stack != "embedded":
+        pytest.skip("Redis keeps a killed process's messages; the in-process broker loses them")
+    # The process that crashes: its relay hands the import to its in-process broker, a first
+    # attempt commits a batch, then the process dies with the message in its memory.
+    crashed = create_app(settings.replace(embedded_worker=False))
+    async with serving(crashed) as client:
+        world = await make_world(crashed)
+        tenant = TenantId(world.brand_a.id)
+        response = await upload(client, world, _people_file())
+        assert response.status_code == 202, response.text
+        import_id = UUID(response.json()["id"])
+        await crashed.state.relay.drain()
+        assert await pending_outbox(crashed) == 0  # sent, to a broker that dies with the process
+        async with session_of(crashed, tenant) as session:
+            assert await imports_service.start(session, import_id)
+            await session.commit()
+            batches = imports_service.run_batches(session, tenant, import_id, batch_size=BATCH)
+            await anext(batches)
+            await session.commit()
+            await batches.aclose()
+    await crashed.state.engine.dispose()
+    # `levier serve` again, on the same database: the unfinished job goes out and resumes.
+    restarted = create_app(settings.replace(embedded_worker=True))
+    async with restarted.lifespan():
+        await run_jobs(restarted)
+        job = await _job(restarted, tenant, import_id)
+        assert (job.status, job.attempts) == (ImportStatus.SUCCEEDED, 2)
+        assert (job.rows_done, job.created_count) == (ROWS, ROWS)
+        async with session_of(restarted, tenant) as session:
+            profiles = await session.scalar(select(func.count()).select_from(Profile))
+            undone = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.done_at.is_(None))
+            )
+        assert profiles == ROWS
+        assert undone == 0  # every task that ran marked its row done
+    await restarted.state.engine.dispose()
