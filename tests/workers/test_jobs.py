@@ -398,8 +398,15 @@ async def test_a_job_of_a_killed_worker_resumes_on_another_and_runs_once(
                 select(ProfileIdentity.value).where(ProfileIdentity.kind == "email")
             )
         ).all()
+        undone = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.task_name == imports_service.RUN_TASK)
+            .where(OutboxMessage.done_at.is_(None))
+        )
     assert profiles == ROWS
     assert sorted(emails) == sorted(f"k{n}@example.com" for n in range(ROWS))
+    assert undone == 0
 
 
 async def test_serve_started_again_after_a_crash_resumes_the_jobs_it_had_not_finished(
