@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import structlog
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
@@ -38,7 +39,7 @@ from backend.core.errors import EXCEPTION_HANDLERS
 from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
-from backend.core.outbox import OutboxRelay
+from backend.core.outbox import OutboxRelay, resend_unfinished
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.read_cache import config_cache_info
 from backend.core.security_headers import SecurityHeadersMiddleware
@@ -73,6 +74,7 @@ from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
 
 API_VERSION = "0.1.0"
+log = structlog.get_logger("levier.app")
 TEMPLATES = Path(__file__).parent / "auth" / "templates"
 API_DESCRIPTION = (
     "Levier unifies a brand's customer data, segments it and activates it across channels. "
@@ -145,6 +147,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # collector's full passes shortens the pauses they impose on requests in flight.
             gc.collect()
             gc.freeze()
+        if settings.runs_embedded_worker and settings.redis_url is None:
+            # The in-process broker's messages died with the process before this one: what it
+            # sent and never finished goes out again (tasks are idempotent; imports resume).
+            async with session_factory() as session, session.begin():
+                resent = await resend_unfinished(session)
+            if resent:
+                log.info("unfinished_jobs_resent", count=resent)
         loops = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
         worker = None
         if settings.runs_embedded_worker:

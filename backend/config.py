@@ -96,6 +96,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     embedded_worker: bool | None = None
     # How long a worker waits on an empty queue before checking for shutdown (milliseconds).
     worker_poll_ms: int = 1000
+    # Jobs a killed worker held run again once its heartbeat is this old (live workers beat every
+    # third of it); a job killed mid-run resumes within about 4/3 of this.
+    worker_heartbeat_timeout_seconds: float = 30.0
     redis_namespace: str = "levier"
     # Rate limits in the `limits` notation ("1200/minute", or several: "20/second;1200/minute").
     # Per caller: the authenticated user, or the client IP for anonymous requests.
@@ -187,6 +190,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise SettingsError(
                     f"{variable} must name the async driver: postgresql+asyncpg://…"
                 )
+        if self.worker_heartbeat_timeout_seconds <= 0:
+            raise SettingsError("LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS must be above 0")
         for name in ("rate_limit_per_caller", "rate_limit_per_brand", "login_failures_per_ip"):
             _check_rate_limit(name, getattr(self, name))
         return self

@@ -162,3 +162,14 @@ def test_replace_returns_a_changed_copy() -> None:
     changed = settings.replace(max_body_bytes=10)
     assert changed.max_body_bytes == 10
     assert settings.max_body_bytes == Settings().max_body_bytes
+
+
+def test_a_killed_workers_jobs_resume_within_a_minute_by_default() -> None:
+    # Requeued at most a third of the timeout after it expires (workers/broker.py's Heartbeat).
+    assert Settings().worker_heartbeat_timeout_seconds * 4 / 3 < 60
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_a_heartbeat_timeout_not_above_zero_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match="LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS"):
+        load_settings({"LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS": value})

@@ -6,23 +6,91 @@ worker processes consume them.
 
 from __future__ import annotations
 
+import threading
+
 import dramatiq
-from dramatiq.brokers.redis import RedisBroker
+import structlog
+from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import AsyncIO, CurrentMessage
+from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 
 from backend.config import Settings
 from backend.core.jobs import TASKS, TaskSpec
 from backend.core.outbox import OutboxMessage, SendToBroker
 from workers.runtime import TaskRuntime
 
+log = structlog.get_logger("levier.worker")
+
+
+class Heartbeat(Middleware):
+    """A worker's heartbeat, and the timely return of the jobs a dead worker held.
+
+    dramatiq's Redis broker notes a heartbeat on each of a worker's commands and keeps the
+    messages a worker fetched in a set of that worker's until it acknowledges them. Only its
+    "maintenance" gives the messages of a worker whose heartbeat is older than the timeout back to
+    their queue, and it runs on a random 1 in 1,000 commands, for the queue of that command: a
+    killed worker's job waited many minutes. Here every worker, on a timer, beats and runs the
+    maintenance of every queue: a live worker beats even when all its threads are busy (so it is
+    never taken for dead), and a dead worker's jobs are queued again at most a third of the
+    timeout after its heartbeat expired. Tasks are idempotent, and imports resume from their last
+    checkpoint, so a job run again does its work once.
+    """
+
+    def __init__(self, broker: RedisBroker, heartbeat_timeout_ms: int) -> None:
+        self._broker = broker
+        self._interval = heartbeat_timeout_ms / 3000
+        # The same broker id and connections, with maintenance on every command it sends.
+        self._maintenance = RedisBroker(  # type: ignore[no-untyped-call]
+            client=broker.client,
+            namespace=broker.namespace,
+            middleware=[],
+            heartbeat_timeout=heartbeat_timeout_ms,
+            dead_message_ttl=broker.dead_message_ttl,
+            maintenance_chance=MAINTENANCE_SCALE,
+        )
+        self._maintenance.broker_id = broker.broker_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        """Note this worker alive and requeue dead workers' messages, on every queue."""
+        queues = self._broker.get_declared_queues() | set(self._broker.delay_queues)
+        for queue in sorted(queues):
+            # Any command beats and (on this broker) runs the queue's maintenance; qsize only reads.
+            self._maintenance.do_qsize(queue)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception as exc:  # Redis unreachable: beat again on the next round
+                log.warning("worker_heartbeat_failed", error=f"{type(exc).__name__}: {exc}")
+            if self._stop.wait(self._interval):
+                return
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="levier-heartbeat", daemon=True)
+        self._thread.start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Not before: a worker finishing its tasks while shutting down must still look alive.
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
     broker: dramatiq.Broker
     if settings.redis_url:
+        timeout_ms = int(settings.worker_heartbeat_timeout_seconds * 1000)
         broker = RedisBroker(  # type: ignore[no-untyped-call]
-            url=settings.redis_url, namespace=settings.redis_namespace
+            url=settings.redis_url,
+            namespace=settings.redis_namespace,
+            heartbeat_timeout=timeout_ms,
         )
+        broker.add_middleware(Heartbeat(broker, timeout_ms))
     else:
         broker = StubBroker()
     broker.add_middleware(AsyncIO())

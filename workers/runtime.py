@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.config import Settings
 from backend.core.db import create_engine
 from backend.core.jobs import TaskContext, TaskSpec, take_outbox_flag
-from backend.core.outbox import OutboxRelay, SendToBroker
+from backend.core.outbox import OutboxRelay, SendToBroker, mark_done
 from backend.core.read_cache import config_cache_info
 from backend.core.tenancy import TenantId, make_session_factory, open_session
 
@@ -56,10 +56,18 @@ class TaskRuntime:
         )
         factory = self._session_factory()
         try:
-            async with open_session(factory, tenant, actor=f"task:{spec.name}") as session:
-                context = TaskContext(session, tenant, self.settings, message_id)
-                await spec.fn(context, **kwargs)
-                await session.commit()
+            try:
+                async with open_session(factory, tenant, actor=f"task:{spec.name}") as session:
+                    context = TaskContext(session, tenant, self.settings, message_id)
+                    await spec.fn(context, **kwargs)
+                    await mark_done(session, message_id)
+                    await session.commit()
+            except Exception:
+                # dramatiq's count of the retries before this attempt: the last one fails for good.
+                if message is not None and message.options.get("retries", 0) >= spec.max_retries:
+                    async with factory() as done, done.begin():
+                        await mark_done(done, message_id)
+                raise
             if take_outbox_flag(session) and self.send is not None:
                 await OutboxRelay(factory, self.send).drain()
             log.info("task_done")

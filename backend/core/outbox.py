@@ -5,6 +5,10 @@ Rows are written in the business transaction; the relay claims committed, unsent
 broker and marks them sent. If the broker is down the rows stay and are retried: no job is lost.
 A crash between sending and marking can send a row twice, which is why every task is idempotent;
 the dramatiq message id is the outbox id, so duplicates are recognisable.
+
+A task marks its row done in its own transaction (or when it failed for good). The in-process
+broker keeps its messages in memory: when ``levier serve`` starts again after a crash, rows sent
+but never done are sent again (:func:`resend_unfinished`), so a killed job resumes.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import structlog
-from sqlalchemy import Index, String, Text, select
+from sqlalchemy import Index, String, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +40,40 @@ class OutboxMessage(IdMixin, Base):
     sent_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # When its task committed (or failed for good): what the in-process broker resends after a
+    # crash is what was sent and never done.
+    done_at: Mapped[dt.datetime | None]
+
+
+def _outbox_id(message_id: str) -> UUID | None:
+    try:
+        return UUID(message_id)
+    except ValueError:  # a task run outside the outbox (a test, a command)
+        return None
+
+
+async def mark_done(session: AsyncSession, message_id: str) -> None:
+    """Mark the outbox row of a message done, in the session's transaction."""
+    outbox_id = _outbox_id(message_id)
+    if outbox_id is not None:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.done_at.is_(None))
+            .values(done_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def resend_unfinished(session: AsyncSession) -> int:
+    """Queue again every row sent but never done; return how many. Only for the in-process
+    broker, when the process starts: its messages died with the process before it."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_not(None), OutboxMessage.done_at.is_(None))
+        .values(sent_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # Sends one message to the broker; synchronous because broker clients are.

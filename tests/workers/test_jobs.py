@@ -4,8 +4,18 @@ are safe to run twice; due and periodic work is claimed once, whatever the repli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from uuid import UUID
 
+import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import func, select
@@ -19,6 +29,11 @@ from backend.core.jobs import TaskContext, outbox_row, task_payload
 from backend.core.outbox import OutboxMessage, OutboxRelay
 from backend.core.tasks import purge_expired
 from backend.core.tenancy import TenantId
+from backend.imports import service as imports_service
+from backend.imports.models import ImportJob, ImportStatus
+from backend.profiles import service as profiles_service
+from backend.profiles.models import Profile, ProfileIdentity
+from backend.profiles.schemas import ProfileCreate
 from backend.tenancy import service as tenancy_service
 from backend.tenancy.models import Brand, BrandSettings, BrandStatus
 from backend.tenancy.schemas import BrandCreate
@@ -27,8 +42,10 @@ from tests.factories import (
     make_world,
     pending_outbox,
     run_jobs,
+    serving,
     session_of,
 )
+from tests.imports.helpers import upload
 from workers.broker import build_broker, sender
 from workers.scheduler import Scheduler
 
@@ -273,3 +290,164 @@ async def test_purge_removes_expired_records_and_keeps_fresh_ones(
     assert keys == ["new"]
     assert len(outbox) == 2
     assert old not in outbox
+
+
+# A worker killed mid-job -----------------------------------------------------------------------
+
+LEVIER = Path(sys.executable).parent / "levier"
+BATCH = 20
+ROWS = 3 * BATCH
+# Short enough to keep the test quick; the default (30 s) is what production waits.
+HEARTBEAT_TIMEOUT_SECONDS = 1.5
+
+
+def _people_file() -> str:
+    return "email,firstName\n" + "".join(f"k{n}@example.com,K{n}\n" for n in range(ROWS))
+
+
+@contextlib.contextmanager
+def _worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `levier worker` process on the test's database and Redis namespace."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIER_")}
+    assert settings.redis_url is not None
+    env |= {
+        "LEVIER_DATABASE_URL": settings.database_url,
+        "LEVIER_REDIS_URL": settings.redis_url,
+        "LEVIER_REDIS_NAMESPACE": settings.redis_namespace,
+        "LEVIER_IMPORT_BATCH_ROWS": str(BATCH),
+        "LEVIER_WORKER_POLL_MS": "100",
+        "LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS": str(HEARTBEAT_TIMEOUT_SECONDS),
+    }
+    with log.open("ab") as sink:
+        process = subprocess.Popen(  # noqa: S603  (our own console script)
+            [str(LEVIER), "worker", "--threads", "2"], env=env, stdout=sink, stderr=sink
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+async def _job(app: Litestar, tenant: TenantId, import_id: UUID) -> ImportJob:
+    async with session_of(app, tenant) as session:
+        job = await session.scalar(select(ImportJob).where(ImportJob.id == import_id))
+        assert job is not None
+        return job
+
+
+async def _until(
+    probe: Callable[[], Awaitable[bool]], what: str, log: Path, deadline_seconds: float = 300
+) -> None:
+    """Wait for ``probe``; a generous cap only keeps a broken run from hanging the suite."""
+    deadline = time.monotonic() + deadline_seconds
+    while not await probe():
+        if time.monotonic() > deadline:
+            output = await asyncio.to_thread(log.read_text)
+            pytest.fail(f"{what} never happened; worker log:\n{output}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_job_of_a_killed_worker_resumes_on_another_and_runs_once(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings, stack: str, tmp_path: Path
+) -> None:
+    if stack != "postgres":
+        pytest.skip("`levier worker` needs Redis; the in-process broker dies with its process")
+    world = await make_world(app)
+    tenant = TenantId(world.brand_a.id)
+    log = tmp_path / "workers.log"
+    # The test holds, uncommitted, the email of the second batch's first row: the worker commits
+    # its first batch, then waits on that key, mid-job, until the test lets go.
+    holder = session_of(app, tenant)
+    await profiles_service.create_profile(
+        holder, tenant, ProfileCreate(email=f"k{BATCH}@example.com")
+    )
+    await holder.flush()
+    response = await upload(client, world, _people_file())
+    assert response.status_code == 202, response.text
+    import_id = UUID(response.json()["id"])
+    try:
+        with _worker(settings, log) as first:
+
+            async def first_batch_committed() -> bool:
+                return (await _job(app, tenant, import_id)).rows_done == BATCH
+
+            await _until(first_batch_committed, "the first checkpoint", log)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+    finally:
+        await holder.rollback()
+        await holder.close()
+    job = await _job(app, tenant, import_id)
+    assert (job.status, job.attempts, job.rows_done) == (ImportStatus.RUNNING, 1, BATCH)
+    with _worker(settings, log):
+
+        async def finished() -> bool:
+            # The task's last commit marks its outbox row done (the import commits before it).
+            async with session_of(app) as session:
+                undone = await session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.task_name == imports_service.RUN_TASK)
+                    .where(OutboxMessage.done_at.is_(None))
+                )
+            return undone == 0
+
+        await _until(finished, "the task's end", log)
+    job = await _job(app, tenant, import_id)
+    # Delivered again once, resumed after its checkpoint: every row written exactly once.
+    assert (job.status, job.attempts) == (ImportStatus.SUCCEEDED, 2)
+    assert (job.rows_done, job.created_count, job.rejected_count) == (ROWS, ROWS, 0)
+    async with session_of(app, tenant) as session:
+        profiles = await session.scalar(select(func.count()).select_from(Profile))
+        emails = (
+            await session.scalars(
+                select(ProfileIdentity.value).where(ProfileIdentity.kind == "email")
+            )
+        ).all()
+    assert profiles == ROWS
+    assert sorted(emails) == sorted(f"k{n}@example.com" for n in range(ROWS))
+
+
+async def test_serve_started_again_after_a_crash_resumes_the_jobs_it_had_not_finished(
+    settings: Settings, stack: str
+) -> None:
+    if stack != "embedded":
+        pytest.skip("Redis keeps a killed process's messages; the in-process broker loses them")
+    # The process that crashes: its relay hands the import to its in-process broker, a first
+    # attempt commits a batch, then the process dies with the message in its memory.
+    crashed = create_app(settings.replace(embedded_worker=False))
+    async with serving(crashed) as client:
+        world = await make_world(crashed)
+        tenant = TenantId(world.brand_a.id)
+        response = await upload(client, world, _people_file())
+        assert response.status_code == 202, response.text
+        import_id = UUID(response.json()["id"])
+        await crashed.state.relay.drain()
+        assert await pending_outbox(crashed) == 0  # sent, to a broker that dies with the process
+        async with session_of(crashed, tenant) as session:
+            assert await imports_service.start(session, import_id)
+            await session.commit()
+            batches = imports_service.run_batches(session, tenant, import_id, batch_size=BATCH)
+            await anext(batches)
+            await session.commit()
+            await batches.aclose()
+    await crashed.state.engine.dispose()
+    # `levier serve` again, on the same database: the unfinished job goes out and resumes.
+    restarted = create_app(settings.replace(embedded_worker=True))
+    async with restarted.lifespan():
+        await run_jobs(restarted)
+        job = await _job(restarted, tenant, import_id)
+        assert (job.status, job.attempts) == (ImportStatus.SUCCEEDED, 2)
+        assert (job.rows_done, job.created_count) == (ROWS, ROWS)
+        async with session_of(restarted, tenant) as session:
+            profiles = await session.scalar(select(func.count()).select_from(Profile))
+            undone = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.done_at.is_(None))
+            )
+        assert profiles == ROWS
+        assert undone == 0  # every task that ran marked its row done
+    await restarted.state.engine.dispose()
