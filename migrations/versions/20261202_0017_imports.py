@@ -1,8 +1,8 @@
 """Imports: how an uploaded file reads (compression, encoding, delimiter), and when its file and
 rejected rows were purged.
 
-Revision ID: 0020
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-02 15:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0020'
-down_revision: str | None = '0014'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
