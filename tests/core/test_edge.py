@@ -317,6 +317,18 @@ async def test_json_nested_too_deep_is_problem_400(
     assert await listed(client, world, listing) == []
 
 
+async def test_an_anonymous_body_is_refused_by_the_guard_before_any_check(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    # Deep and holding a NUL: checked, it would answer 400 or 422; unread, the guard's 401.
+    body = f'{{"email": "a@b.test", "x": "\\u0000", "y": {raw_nested(100_000)}}}'.encode()
+    response = await client.post(
+        brand(world, "/profiles"), content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401, response.text
+
+
 async def test_nesting_at_the_limit_is_accepted(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     # The event object and its properties hold two levels: DEPTH - 2 more make DEPTH in all.
