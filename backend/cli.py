@@ -161,10 +161,18 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 port=port,
                 log_config=None,
                 access_log=False,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
         return
     start_metrics_server(settings)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 def _metrics_url(settings: Settings) -> str | None:

@@ -106,6 +106,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     rate_limit_per_caller: str = "1200/minute"
     # Per brand: shared by every caller working on that brand.
     rate_limit_per_brand: str = "6000/minute"
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto `levier serve` believes (comma-separated
+    # addresses or networks, "*" for any): behind an ingress, its addresses, or every client shares
+    # the proxy's address in rate limits and sign-in budgets.
+    forwarded_allow_ips: str = "127.0.0.1"
     # Prometheus metrics are served on this port of their own by `levier serve`, `worker` and
     # `scheduler` (none when unset); never on the public port.
     metrics_port: int | None = None

@@ -193,3 +193,37 @@ def test_serve_publishes_metrics_on_their_own_port_only(folder: Path, env: dict[
     assert scraped.status_code == 200
     assert 'path="/v1/brands"' in scraped.text
     assert "process_resident_memory_bytes" in scraped.text
+
+
+@pytest.mark.parametrize(
+    ("trusted", "other_address_limited"),
+    [("127.0.0.1", False), ("192.0.2.1", True)],
+    ids=["proxy-trusted", "proxy-not-trusted"],
+)
+def test_serve_takes_the_client_address_from_trusted_proxies_only(
+    folder: Path, env: dict[str, str], trusted: str, other_address_limited: bool
+) -> None:
+    levier(folder, env, "migrate")
+    port = free_port()
+    env = {
+        **env,
+        "LEVIER_FORWARDED_ALLOW_IPS": trusted,
+        "LEVIER_RATE_LIMIT_PER_CALLER": "2/minute",
+    }
+    log = folder / "serve.log"
+    url = f"http://127.0.0.1:{port}/v1/brands"
+    with serving(folder, env, port) as server, httpx.Client() as http:
+
+        def health() -> httpx.Response | None:
+            response = http.get(f"http://127.0.0.1:{port}/health")
+            return response if response.status_code == 200 else None
+
+        eventually(health, "the API", server, log)
+        # Anonymous callers are limited per client address: the forwarded one when the proxy
+        # (here the test itself, on the loopback) is trusted, else the proxy's own.
+        first = [
+            http.get(url, headers={"x-forwarded-for": "198.51.100.1"}).status_code for _ in range(3)
+        ]
+        other = http.get(url, headers={"x-forwarded-for": "198.51.100.2"}).status_code
+    assert first == [401, 401, 429]
+    assert other == (429 if other_address_limited else 401)

@@ -87,6 +87,9 @@ LEVIER_PUBLIC_URL: {{ required "config.publicUrl is required: the https:// addre
 {{- with .Values.config.corsOrigins }}
 LEVIER_CORS_ORIGINS: {{ join "," . | quote }}
 {{- end }}
+{{- with .Values.api.forwardedAllowIps }}
+LEVIER_FORWARDED_ALLOW_IPS: {{ join "," . | quote }}
+{{- end }}
 {{- if .Values.metrics.enabled }}
 LEVIER_METRICS_PORT: {{ .Values.metrics.port | toString | quote }}
 LEVIER_METRICS_HOST: "0.0.0.0"
