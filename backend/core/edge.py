@@ -33,6 +33,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from backend.config import Settings
 from backend.core.errors import InvalidInput, LevierError, send_error
+from backend.core.idempotency import read_body
 
 # Route ``opt`` key: how the edge treats the body (a :class:`BodyRule`); derived when absent.
 BODY_OPT = "edge_body"
@@ -242,23 +243,6 @@ def _refused_unread(scope: Scope, handler: BaseRouteHandler | None) -> bool:
     return scope.get("user") is None and handler is not None and bool(handler.resolve_guards())
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        parts.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
-
-
 async def _send_graphql_error(send: Send, error: LevierError) -> None:
     # GraphQL-over-HTTP: a request refused before execution is a 400 with an ``errors`` list.
     extensions: dict[str, Any] = {"code": error.slug}
@@ -301,7 +285,7 @@ class EdgeMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive, settings.max_body_bytes)
+        body = await read_body(receive, settings.max_body_bytes)
         if body is None:
             await send_error(scope, send, PayloadTooLarge("request body is too large"))
             return

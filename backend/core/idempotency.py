@@ -124,7 +124,7 @@ class IdempotencyMiddleware:
             return
         state = scope["litestar_app"].state
         settings: Settings = state.settings
-        body = await _read_body(receive, settings.max_body_bytes)
+        body = await read_body(receive, settings.max_body_bytes)
         if body is None:
             await send_problem(scope, send, 413, detail="request body is too large")
             return
@@ -209,7 +209,8 @@ class IdempotencyMiddleware:
                         record.response_body = b"".join(chunks)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request's whole body, or None past ``limit`` bytes."""
     parts: list[bytes] = []
     size = 0
     while True:
