@@ -33,7 +33,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from backend.config import Settings
 from backend.core.errors import InvalidInput, LevierError, send_error
-from backend.core.idempotency import read_body
+from backend.core.idempotency import header, read_body
 
 # Route ``opt`` key: how the edge treats the body (a :class:`BodyRule`); derived when absent.
 BODY_OPT = "edge_body"
@@ -229,13 +229,6 @@ def body_rule(handler: BaseRouteHandler | None) -> BodyRule:
     return BodyRule.FORM if media_type == RequestEncodingType.URL_ENCODED else BodyRule.RAW
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
 def _refused_unread(scope: Scope, handler: BaseRouteHandler | None) -> bool:
     """Whether the route's guards refuse this request before anything reads its body: every
     guard of a JSON route needs a caller, so an anonymous body costs no check here (the depth
@@ -312,7 +305,7 @@ class EdgeMiddleware:
         if rule is BodyRule.FORM:
             check_query(body, where="body")
             return
-        is_json = is_json_media_type(_header(scope, b"content-type"))
+        is_json = is_json_media_type(header(scope, b"content-type"))
         if rule is BodyRule.GRAPHQL and not is_json:
             return  # GraphQL reads its other media types (and refuses unknown ones) itself
         if not is_json:

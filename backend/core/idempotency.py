@@ -90,7 +90,8 @@ def _shows_secret(scope: Scope) -> bool:
     return flagged or bool(scope.get("state", {}).get(_SECRET_SHOWN))
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
+    """The value of a request header (names are lower case in ASGI)."""
     for key, value in scope["headers"]:
         if key == name:
             return bytes(value)
@@ -105,7 +106,7 @@ class IdempotencyMiddleware:
         if scope["type"] != ScopeType.HTTP or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        raw_key = _header(scope, HEADER)
+        raw_key = header(scope, HEADER)
         handler = scope.get("route_handler")
         if raw_key is None or (
             handler is not None
@@ -128,7 +129,7 @@ class IdempotencyMiddleware:
         if body is None:
             await send_problem(scope, send, 413, detail="request body is too large")
             return
-        scope_hash = hashlib.sha256(_header(scope, b"authorization") or b"").hexdigest()
+        scope_hash = hashlib.sha256(header(scope, b"authorization") or b"").hexdigest()
         # Keyed: a body may hold a password or a secret, whose plain hash could be guessed back.
         request_hash = hmac.new(
             settings.secret_key.encode(),
