@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +12,9 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import select
 
+from backend.app import create_app
 from backend.config import Settings
-from backend.core.idempotency import IdempotencyRecord
+from backend.core.idempotency import SHOWS_SECRET, IdempotencyRecord
 from tests.auth.oauth_helpers import TOKEN_URL, oauth_client
 from tests.factories import World, make_world, problem, session_of
 
@@ -194,3 +196,35 @@ async def test_oauth_token_requests_keep_nothing_in_the_store(
         tokens.append(token["access_token"])
     assert tokens[0] != tokens[1]  # not a replay: each call is its own grant
     assert await stored_records(app) == []
+
+
+_SHOWN_ONCE = re.compile(r"(?:^|[a-z])(?:secret|Secret|token|Token)$")
+
+
+def _secret_fields(document: dict[str, Any], response: dict[str, Any]) -> list[str]:
+    """The properties of a response's schemas named like a secret shown once (``secret``,
+    ``clientSecret``, ``accessToken``…; not ``secretHint`` or ``secretPrefix``)."""
+    found: list[str] = []
+    for content in response.get("content", {}).values():
+        ref = content.get("schema", {}).get("$ref", "")
+        schema = document["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+        found += [name for name in schema.get("properties", {}) if _SHOWN_ONCE.search(name)]
+    return found
+
+
+def test_every_write_route_answering_a_secret_is_flagged() -> None:
+    # A route added later that shows a secret (a provider key, a token) must say so, or the
+    # idempotency store would keep the secret and hand it out again on a replay.
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    document = app.openapi_schema.to_schema()
+    checked: list[str] = []
+    for route in app.routes:
+        path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path)
+        for handler in getattr(route, "route_handlers", []):
+            for method in getattr(handler, "http_methods", set()) & {"POST", "PUT", "PATCH"}:
+                operation = document["paths"].get(path, {}).get(method.lower(), {})
+                for status, response in operation.get("responses", {}).items():
+                    if status.startswith("2") and _secret_fields(document, response):
+                        checked.append(f"{method} {path}")
+                        assert handler.opt.get(SHOWS_SECRET), f"{method} {path} shows a secret"
+    assert len(checked) >= 5, checked  # clients (create, rotate), connectors, webhook endpoints
