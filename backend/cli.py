@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import functools
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,7 +17,7 @@ from uuid import UUID
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import Settings, SettingsError, load_settings
+from backend.config import Settings, SettingsError, export_to_child_processes, load_settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -150,7 +149,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 # prometheus_client's multiprocess mode: each API process writes its metrics
                 # in this folder (the variable is the library's, read by the children), and
                 # this process serves their sum.
-                os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+                export_to_child_processes("PROMETHEUS_MULTIPROC_DIR", folder)
                 start_metrics_server(settings, multiprocess_dir=Path(folder))
             # Each process builds its app from the environment, as this one did.
             uvicorn.run(

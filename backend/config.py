@@ -220,6 +220,12 @@ def _split_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def export_to_child_processes(name: str, value: str) -> None:
+    """Set a library's own variable for the processes this one starts (``serve --workers``):
+    this module is the one place that touches the environment."""
+    os.environ[name] = value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``LEVIER_*`` variables (``os.environ`` unless given)."""
     source = os.environ if environ is None else environ
