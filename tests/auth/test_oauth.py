@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
@@ -389,6 +390,20 @@ async def live_tokens_of(app: Litestar, client_id: str) -> int:
     return int(count or 0)
 
 
+async def redeem_in_parallel(client: httpx.AsyncClient, form: dict[str, str]) -> dict[str, Any]:
+    """Send one grant PARALLEL times at once: exactly one answer is a token, the others
+    ``invalid_grant``; the token answer is returned."""
+    answers = await asyncio.gather(
+        *(client.post("/oauth/token", data=form) for _ in range(PARALLEL))
+    )
+    granted = [a.json() for a in answers if a.status_code == 200]
+    refused = [a.json()["error"] for a in answers if a.status_code == 400]
+    assert len(granted) == 1, [a.text for a in answers]
+    assert refused == ["invalid_grant"] * (PARALLEL - 1)
+    token: dict[str, Any] = granted[0]
+    return token
+
+
 async def test_parallel_exchanges_of_one_code_grant_once_and_the_replays_revoke_it(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
@@ -407,19 +422,13 @@ async def test_parallel_exchanges_of_one_code_grant_once_and_the_replays_revoke_
         "client_id": client_id,
         "code_verifier": verifier,
     }
-    answers = await asyncio.gather(
-        *(client.post("/oauth/token", data=form) for _ in range(PARALLEL))
-    )
-    granted = [a.json() for a in answers if a.status_code == 200]
-    refused = [a.json()["error"] for a in answers if a.status_code == 400]
-    assert len(granted) == 1, [a.text for a in answers]
-    assert refused == ["invalid_grant"] * (PARALLEL - 1)
+    granted = await redeem_in_parallel(client, form)
     # The others were replays of a used code: what it bought is revoked, as after a late replay.
     assert await live_tokens_of(app, client_id) == 0
-    problem(await client.get("/v1/brands", headers=bearer(granted[0]["access_token"])), 401)
+    problem(await client.get("/v1/brands", headers=bearer(granted["access_token"])), 401)
     refresh = {"grant_type": "refresh_token", "client_id": client_id}
     again = await client.post(
-        "/oauth/token", data={**refresh, "refresh_token": granted[0]["refresh_token"]}
+        "/oauth/token", data={**refresh, "refresh_token": granted["refresh_token"]}
     )
     assert again.status_code == 400
 
@@ -476,19 +485,13 @@ async def test_parallel_uses_of_one_refresh_token_rotate_once_and_revoke_the_fam
         "refresh_token": first["refresh_token"],
         "client_id": client_id,
     }
-    answers = await asyncio.gather(
-        *(client.post("/oauth/token", data=form) for _ in range(PARALLEL))
-    )
-    granted = [a.json() for a in answers if a.status_code == 200]
-    refused = [a.json()["error"] for a in answers if a.status_code == 400]
-    assert len(granted) == 1, [a.text for a in answers]
-    assert refused == ["invalid_grant"] * (PARALLEL - 1)
+    granted = await redeem_in_parallel(client, form)
     # A refresh token presented more than once was copied: nothing the race bought stays live.
     assert await live_tokens_of(app, client_id) == 0
-    for token in (first, granted[0]):
+    for token in (first, granted):
         problem(await client.get("/v1/brands", headers=bearer(token["access_token"])), 401)
     again = await client.post(
-        "/oauth/token", data={**form, "refresh_token": granted[0]["refresh_token"]}
+        "/oauth/token", data={**form, "refresh_token": granted["refresh_token"]}
     )
     assert again.status_code == 400
 
