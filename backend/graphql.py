@@ -30,6 +30,7 @@ from strawberry.extensions import (
 )
 from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
+from strawberry.types import ExecutionContext
 
 from backend.auth.caller import Caller
 from backend.auth.graphql import ClientMutation, ClientQuery
@@ -38,8 +39,9 @@ from backend.config import Settings
 from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
-from backend.core.errors import NotFound, Unauthenticated
+from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
 from backend.core.graphql_context import GraphQLContext
+from backend.core.graphql_fields import NodeQuery
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
@@ -56,6 +58,7 @@ WS_UNAUTHORIZED = 4401  # graphql-transport-ws's close code for an unauthorised 
 
 @strawberry.type
 class Query(
+    NodeQuery,
     TenancyQuery,
     ClientQuery,
     ProfilesQuery,
@@ -98,6 +101,30 @@ class MaxDocumentBytes(SchemaExtension):
         yield
 
 
+class LevierSchema(strawberry.Schema):
+    """Expected failures raised by a field (out of reach, short of role or scope, not found)
+    answer a GraphQL error whose `extensions` carry the problem's `code`, `status` and `type`,
+    as REST's problem details; they are not logged as errors, the unexpected ones are."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        unexpected = []
+        for error in errors:
+            original = error.original_error
+            if isinstance(original, LevierError):
+                error.extensions = {
+                    **(error.extensions or {}),
+                    "code": original.slug,
+                    "status": int(original.status),
+                    "type": problem_type(original.slug),
+                    **({"errors": original.errors} if original.errors else {}),
+                }
+            else:
+                unexpected.append(error)
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     # The cheap refusals first: size before parsing, tokens while parsing, the rest after.
     extensions: list[Any] = [
@@ -108,7 +135,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.is_production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    return LevierSchema(query=Query, mutation=Mutation, extensions=extensions)
 
 
 def schema_sdl(settings: Settings) -> str:

@@ -12,9 +12,9 @@ from litestar.params import FromPath, QueryParameter
 from backend.audit import service
 from backend.audit.models import AuditEvent
 from backend.audit.schemas import AuditAction, AuditEventOut, AuditEventPage, AuditFilters
-from backend.auth.caller import Access
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
 from backend.auth.scopes import needs
+from backend.core.access import Access
 from backend.core.dependencies import DbSession, Paging
 from backend.core.errors import problem_responses
 

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
 from uuid import UUID
 
+from backend.core.access import Access
 from backend.core.errors import Forbidden, InsufficientScope, NotFound
 from backend.core.tenancy import TenantId
 from backend.tenancy.models import AgencyRole, BrandRole
-
-
-class Access(IntEnum):
-    """How much a caller may do on a brand or agency; higher includes lower."""
-
-    VIEWER = 1
-    MANAGER = 2
-    ADMIN = 3  # agency owner or admin: manages brands, members and grants
-    OWNER = 4
-
 
 AGENCY_ROLE_ACCESS = {
     AgencyRole.OWNER: Access.OWNER,

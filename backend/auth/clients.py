@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.auth.caller import Access, Caller
+from backend.auth.caller import Caller
 from backend.auth.models import OAuthClient, OAuthClientBrand
 from backend.auth.schemas import ClientCreate, ClientUpdate
 from backend.auth.scopes import (
@@ -25,6 +25,7 @@ from backend.auth.scopes import (
     format_scopes,
     parse_scopes,
 )
+from backend.core.access import Access
 from backend.core.db import utcnow
 from backend.core.errors import InvalidInput, NotFound
 from backend.core.pagination import PageRequest, paginate

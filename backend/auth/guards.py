@@ -10,8 +10,9 @@ from uuid import UUID
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from backend.auth.caller import Access, Caller
+from backend.auth.caller import Caller
 from backend.auth.scopes import SCOPE_OPT
+from backend.core.access import Access
 from backend.core.errors import Unauthenticated
 from backend.core.logging import bind_log_context
 

@@ -10,18 +10,16 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth import clients as service
-from backend.auth.caller import Access
 from backend.auth.clients import ClientView
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
 from backend.auth.schemas import ClientCreate, ClientOut, ClientPage, ClientSecret, ClientUpdate
 from backend.auth.scopes import needs
+from backend.core.access import Access
+from backend.core.api import READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging
-from backend.core.errors import problem_responses
 from backend.core.idempotency import SHOWS_SECRET
 
 ADMIN = {AGENCY_ACCESS_OPT: Access.ADMIN}
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 def client_out(view: ClientView) -> ClientOut:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from backend.auth.caller import Access
+from backend.core.access import Access
 
 SCOPE_OPT = "scope"
 

@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.auth.caller import AGENCY_ROLE_ACCESS, BRAND_ROLE_ACCESS, Access, Caller
+from backend.auth.caller import AGENCY_ROLE_ACCESS, BRAND_ROLE_ACCESS, Caller
 from backend.auth.models import AccessToken, OAuthClient, OAuthClientBrand, User
 from backend.auth.scopes import (
     ALL_SCOPES,
@@ -19,6 +19,7 @@ from backend.auth.scopes import (
     format_scopes,
     parse_scopes,
 )
+from backend.core.access import Access
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.security import (

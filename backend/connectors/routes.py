@@ -14,7 +14,6 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
 from backend.connectors import service
 from backend.connectors.models import Connector, InboundDelivery, InboundStatus
@@ -28,14 +27,12 @@ from backend.connectors.schemas import (
     InboundDeliveryOut,
     InboundDeliveryPage,
 )
+from backend.core.api import READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import NotFound, problem_responses
 from backend.core.idempotency import SHOWS_SECRET
 from backend.core.tenancy import open_session
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 def connector_out(connector: Connector, secret: str | None = None) -> ConnectorWithSecret:
@@ -58,12 +55,11 @@ def delivery_out(delivery: InboundDelivery) -> InboundDeliveryOut:
     return msgspec.convert(delivery, InboundDeliveryOut, from_attributes=True)
 
 
-class ConnectorController(Controller):
+class ConnectorController(BrandController):
     """Partner sources (Qualifio, Standard Webhooks) pushing data into the brand."""
 
     path = "/v1/brands/{brand_id:uuid}/connectors"
     tags = ["connectors"]
-    guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(

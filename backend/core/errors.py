@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -157,17 +158,48 @@ def _handle_levier_error(request: Request[Any, Any, Any], exc: LevierError) -> R
     )
 
 
+_NAMED_IN_MESSAGE = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+_PATH_PART = re.compile(r"[^.\[\]]+")
+
+
+def named_field(message: str, key: str | None, source: str | None = "body") -> dict[str, Any]:
+    """One validation problem in the shape every 422 uses: ``field`` (the wire name of the
+    field at fault), ``pointer`` (its RFC 6901 JSON pointer in the body), ``message``.
+
+    ``key`` is where the decoder stopped (``lines[0].unitPrice``; ``data`` for the body itself);
+    an unknown or missing field is named by the message, one level below.
+    """
+    parts = [] if key in (None, "", "data", "$") else _PATH_PART.findall(key.removeprefix("$"))
+    named = _NAMED_IN_MESSAGE.search(message)
+    if named:
+        parts.append(named.group(1))
+    field = next((p for p in reversed(parts) if not p.isdigit()), None)
+    item: dict[str, Any] = {"field": field, "message": message}
+    if source == "body":
+        item["pointer"] = "/" + "/".join(parts) if parts else ""
+    if source is not None:
+        item["source"] = source
+    if key is not None:
+        item["key"] = key  # as answered before the shape was unified
+    return item
+
+
 def _handle_validation(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Problem]:
-    errors = exc.extra if isinstance(exc.extra, list) else None
+    errors = [
+        named_field(str(e.get("message", "")), e.get("key"), e.get("source"))
+        if isinstance(e, dict)
+        else named_field(str(e), None, None)
+        for e in (exc.extra if isinstance(exc.extra, list) else [])
+    ]
     return problem_response(
         request,
         status=HTTPStatus.UNPROCESSABLE_ENTITY,
         slug="invalid-input",
         title="Invalid input",
         detail=exc.detail,
-        errors=errors,
+        errors=errors or None,
     )
 
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-from uuid import UUID
+from typing import Any, TypeVar
 
 import strawberry
 
-from backend.core.errors import LevierError, NotFound, problem_type
+from backend.core.errors import LevierError, problem_type
+from backend.core.relay import parse_id
+
+__all__ = ["Deleted", "FieldError", "OperationError", "attempt", "operation_error", "parse_id"]
 
 T = TypeVar("T")
+
+
+@strawberry.type(description="One invalid input field, to show beside it in a form.")
+class FieldError:
+    field: str | None = strawberry.field(description="The input field's name (camelCase).")
+    pointer: str | None = strawberry.field(
+        description="Its JSON pointer inside the input, e.g. `/lines/0/unitPrice`."
+    )
+    message: str
 
 
 @strawberry.type(description="An expected failure: what went wrong, as in REST problem details.")
@@ -20,11 +31,22 @@ class OperationError:
     # Not `status`: it would clash with `Brand.status` when both are queried in one union.
     http_status: int
     detail: str | None
+    fields: list[FieldError] = strawberry.field(
+        description="The input fields at fault (empty when the failure is not about one)."
+    )
 
 
 @strawberry.type
 class Deleted:
     id: strawberry.ID
+
+
+def _field_error(item: dict[str, Any]) -> FieldError:
+    return FieldError(
+        field=item.get("field"),
+        pointer=item.get("pointer") or None,
+        message=str(item.get("message") or item.get("detail") or ""),
+    )
 
 
 def operation_error(exc: LevierError) -> OperationError:
@@ -33,15 +55,8 @@ def operation_error(exc: LevierError) -> OperationError:
         title=exc.title,
         http_status=int(exc.status),
         detail=exc.detail,
+        fields=[_field_error(item) for item in exc.errors or [] if isinstance(item, dict)],
     )
-
-
-def parse_id(value: strawberry.ID) -> UUID:
-    """An id argument; one that is not a UUID names no object (404)."""
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise NotFound("no object has this id") from None
 
 
 async def attempt(action: Callable[[], Awaitable[T]]) -> T | OperationError:

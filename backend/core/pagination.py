@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -73,3 +73,9 @@ async def paginate(
         last = items[-1][0] if rows else items[-1]
         next_cursor = encode_cursor(getattr(last, key.key))
     return items, next_cursor
+
+
+async def count_rows(session: AsyncSession, query: Select[*tuple[Any, ...]]) -> int:
+    """How many rows ``query`` selects: a list's `totalCount`."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)

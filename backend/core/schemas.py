@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import msgspec
 
@@ -20,7 +21,20 @@ def whole(pattern: str) -> str:
 
 
 class Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
-    """Base of request and response bodies: camelCase on the wire, unknown fields refused."""
+    """Base of request and response bodies: camelCase on the wire, unknown fields refused.
+
+    An entity's output is one such struct, built from its ORM row by :meth:`of` and shown by
+    both APIs (GraphQL derives its type from it: :mod:`backend.core.graphql_entities`).
+    """
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """This shape of ``row`` (an ORM row or any object with the fields as attributes)."""
+        return msgspec.convert(row, cls, from_attributes=True)
+
+    @classmethod
+    def many(cls, rows: Iterable[object]) -> list[Self]:
+        return [msgspec.convert(row, cls, from_attributes=True) for row in rows]
 
 
 def parse_input(schema: type[S], **values: object) -> S:

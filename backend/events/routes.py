@@ -30,6 +30,7 @@ from litestar.status_codes import (
 )
 
 from backend.auth.scopes import needs
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import InvalidInput, problem_responses
@@ -56,10 +57,8 @@ from backend.events.schemas import (
     Outcome,
 )
 from backend.events.service import EventOutcome, IngestSettings
-from backend.profiles.routes import PROFILE_READ_ERRORS, BrandScopedController
+from backend.profiles.routes import BrandScopedController
 
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 INGEST_ERRORS = problem_responses(401, 403, 404, 413, 422)
 API_SOURCE = "api"
 

@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
+from backend.core.api import READ_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Tenant, provide_tenant
 from backend.core.errors import InvalidInput, problem_responses
 from backend.core.idempotency import HANDLED_BY_ROUTE
@@ -38,7 +38,6 @@ from backend.imports.text import DelimiterOption, EncodingOption, delimiter_name
 UPLOAD_ERRORS = problem_responses(401, 403, 404, 409, 413, 415, 422)
 # Uploads honour `Idempotency-Key` themselves: the file is streamed, never buffered.
 UPLOAD_OPT = {HANDLED_BY_ROUTE: True}
-READ_ERRORS = problem_responses(401, 403, 404, 422)
 
 Mode = Annotated[
     ImportMode,
@@ -153,12 +152,11 @@ async def _upload(
     return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers=headers)
 
 
-class ImportController(Controller):
+class ImportController(BrandController):
     """Bulk imports of profiles and orders (CSV or NDJSON), run by a background job."""
 
     path = "/v1/brands/{brand_id:uuid}/imports"
     tags = ["imports"]
-    guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @post(

@@ -12,6 +12,7 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from backend.auth.scopes import needs
+from backend.core.api import PROFILE_READ_ERRORS, PROFILE_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.db import utcnow
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import problem_responses
@@ -19,10 +20,6 @@ from backend.profiles import exports, gdpr
 from backend.profiles.linked_routes import row_out, version_out
 from backend.profiles.models import ExportStatus, ProfileExport
 from backend.profiles.routes import (
-    PROFILE_READ_ERRORS,
-    PROFILE_WRITE_ERRORS,
-    READ_ERRORS,
-    WRITE_ERRORS,
     BrandScopedController,
     consent_out,
     merge_out,

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from backend.auth.caller import Access
+from backend.core.access import Access
 from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest

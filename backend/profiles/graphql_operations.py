@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from backend.auth.caller import Access
+from backend.core.access import Access
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.schemas import parse_input
 from backend.profiles import exports, gdpr, linked

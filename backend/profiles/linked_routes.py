@@ -15,16 +15,12 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.profiles import linked
 from backend.profiles.linked import RowView
 from backend.profiles.models import LinkedRowVersion, LinkedTable
-from backend.profiles.routes import (
-    PROFILE_READ_ERRORS,
-    READ_ERRORS,
-    WRITE_ERRORS,
-    BrandScopedController,
-)
+from backend.profiles.routes import BrandScopedController
 from backend.profiles.schemas import (
     LinkedColumn,
     LinkedRowCreate,

@@ -7,22 +7,25 @@ reach, then 403 for a role or scope that falls short (reads: viewer, writes: man
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import Provide
-from litestar.exceptions import ValidationException
+from litestar import Request, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
-from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
-from backend.core.errors import Problem, problem_response, problem_responses
+from backend.core.api import (
+    PROFILE_READ_ERRORS,
+    PROFILE_WRITE_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    BrandController,
+)
+from backend.core.dependencies import DbSession, Paging, Tenant
+from backend.core.errors import Problem, problem_response
 from backend.profiles import attributes, consents, orders, service
 from backend.profiles.models import ConsentChange, ConsentTopic, ProfileAttribute, ProfileMerge
 from backend.profiles.orders import OrderView
@@ -53,12 +56,6 @@ from backend.profiles.schemas import (
     WriteMode,
 )
 from backend.profiles.service import ProfileMerged, ProfileView
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
-PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
-PROFILE_WRITE_ERRORS = {**WRITE_ERRORS, **problem_responses(308)}
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def profile_out(view: ProfileView) -> ProfileOut:
@@ -148,32 +145,11 @@ def _merged_redirect(request: Request[Any, Any, Any], exc: ProfileMerged) -> Res
     )
 
 
-def _named_fields(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
-    """Body validation problems, each naming its ``field`` (the wire name)."""
-    errors = []
-    for error in exc.extra if isinstance(exc.extra, list) else []:
-        item = dict(error) if isinstance(error, dict) else {"message": str(error)}
-        unknown = _UNKNOWN_FIELD.search(str(item.get("message", "")))
-        item["field"] = unknown.group(1) if unknown else item.get("key")
-        errors.append(item)
-    return problem_response(
-        request,
-        status=422,
-        slug="invalid-input",
-        title="Invalid input",
-        detail=exc.detail,
-        errors=errors or None,
-    )
+class BrandScopedController(BrandController):
+    """Routes under a brand that may name a profile: a 308 to the survivor for a merged profile
+    id (events and triggers nest their per-profile routes on it too)."""
 
-
-class BrandScopedController(Controller):
-    """Routes under a brand that may name a profile: the brand guard, the tenant, field-named
-    validation errors, and a 308 to the survivor for a merged profile id (events and triggers
-    nest their per-profile routes on it too)."""
-
-    guards = [brand_guard]
-    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
-    exception_handlers = {ValidationException: _named_fields, ProfileMerged: _merged_redirect}
+    exception_handlers = {ProfileMerged: _merged_redirect}
 
 
 class ProfileAttributeController(BrandScopedController):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from backend.auth.caller import Access
+from backend.core.access import Access
 from backend.core.errors import NotFound
 from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import OperationError, attempt, parse_id

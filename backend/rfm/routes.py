@@ -12,8 +12,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from backend.auth.scopes import needs
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.core.errors import problem_responses
 from backend.profiles.routes import BrandScopedController
 from backend.rfm import service
 from backend.rfm.models import RfmKind, RfmRun, RfmScore
@@ -30,10 +30,6 @@ from backend.rfm.schemas import (
     RfmSettingsOut,
 )
 from backend.rfm.service import ProfileScore, SettingsView
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 422)
-PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
 
 
 def settings_out(view: SettingsView) -> RfmSettingsOut:

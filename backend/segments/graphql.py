@@ -1,444 +1,253 @@
-"""GraphQL types, queries and mutations of segments (the same services as REST). Expected
-failures of mutations are `OperationError` members of their result union; an invalid definition
-names its first bad node (`/and/2/value`) in the error's detail."""
+"""GraphQL of segments: the REST shapes (derived from `backend.segments.schemas`) and the same
+services. Expected failures of mutations are the `OperationError` member of their result union;
+an invalid definition names its first bad node (`/and/2/value`) in the error's detail."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, cast
+from uuid import UUID
 
-import msgspec
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
-from backend.auth.caller import Access
-from backend.core.errors import NotFound
-from backend.core.graphql_context import GraphQLContext
-from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
-from backend.core.pagination import PageRequest
-from backend.core.schemas import parse_input
+from backend.core.graphql_entities import entity_type, graphql_enum, input_type, struct_of
+from backend.core.graphql_fields import BrandUnit, brand_mutation, brand_query
+from backend.core.graphql_results import Deleted, parse_id
+from backend.core.relay import Connection, Node
 from backend.segments import membership, service
-from backend.segments.models import (
-    EvaluationCause,
-    Segment,
-    SegmentKind,
-    SegmentMember,
-    SegmentSize,
-    SegmentTransition,
-    TransitionKind,
+from backend.segments.models import EvaluationCause, SegmentKind, TransitionKind
+from backend.segments.schemas import (
+    EvaluationQueued,
+    ExternalKey,
+    MemberOut,
+    MembershipOut,
+    MembersUpload,
+    PreviewIn,
+    PreviewOut,
+    ProfileSegmentsOut,
+    ProfileSummary,
+    SegmentCreate,
+    SegmentOut,
+    SegmentUpdate,
+    SizeOut,
+    TransitionOut,
+    UploadOut,
 )
-from backend.segments.schemas import MembersUpload, PreviewIn, SegmentCreate, SegmentUpdate
 
-Ctx = Info[GraphQLContext, None]
 READ, WRITE = "segments:read", "segments:write"
-SegmentKindEnum = strawberry.enum(SegmentKind, name="SegmentKind")
-TransitionKindEnum = strawberry.enum(TransitionKind, name="SegmentTransitionKind")
-EvaluationCauseEnum = strawberry.enum(EvaluationCause, name="SegmentEvaluationCause")
+graphql_enum(SegmentKind)
+graphql_enum(TransitionKind, "SegmentTransitionKind")
+graphql_enum(EvaluationCause, "SegmentEvaluationCause")
 
 
-@strawberry.type(name="Segment", description="A named target: rules or a static list.")
-class SegmentType:
-    id: strawberry.ID
-    key: str
-    name: str
-    description: str | None
-    kind: SegmentKindEnum  # type: ignore[valid-type]
+async def _load_segment(session: AsyncSession, segment_id: UUID) -> SegmentOut:
+    return SegmentOut.of(await service.get_segment(session, segment_id))
+
+
+@entity_type(SegmentOut, name="Segment", node=(READ, _load_segment))
+class SegmentType(Node):
+    """A named target: rules or a static list."""
+
     definition: JSON | None = strawberry.field(description="The rule tree, as in REST.")
-    refresh_every_minutes: int | None
-    next_refresh_at: dt.datetime | None
-    member_count: int
-    last_evaluated_at: dt.datetime | None
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, segment: Segment) -> SegmentType:
-        return cls(
-            id=strawberry.ID(str(segment.id)),
-            key=segment.key,
-            name=segment.name,
-            description=segment.description,
-            kind=segment.kind,
-            definition=cast(JSON, segment.definition),
-            refresh_every_minutes=segment.refresh_every_minutes,
-            next_refresh_at=segment.next_refresh_at,
-            member_count=segment.member_count,
-            last_evaluated_at=segment.last_evaluated_at,
-            version=segment.version,
-            created_at=segment.created_at,
-            updated_at=segment.updated_at,
-        )
 
 
-@strawberry.type(name="SegmentMember")
+@entity_type(MemberOut, name="SegmentMember")
 class SegmentMemberType:
-    profile_id: strawberry.ID
-    entered_at: dt.datetime
-
-    @classmethod
-    def of(cls, member: SegmentMember) -> SegmentMemberType:
-        return cls(profile_id=strawberry.ID(str(member.profile_id)), entered_at=member.entered_at)
+    pass
 
 
-@strawberry.type(name="SegmentTransition", description="A profile entering or leaving a segment.")
+@entity_type(TransitionOut, name="SegmentTransition")
 class SegmentTransitionType:
-    id: strawberry.ID
-    segment_id: strawberry.ID
-    profile_id: strawberry.ID
-    kind: TransitionKindEnum  # type: ignore[valid-type]
-    occurred_at: dt.datetime
-    evaluation_id: strawberry.ID
-
-    @classmethod
-    def of(cls, t: SegmentTransition) -> SegmentTransitionType:
-        return cls(
-            id=strawberry.ID(str(t.id)),
-            segment_id=strawberry.ID(str(t.segment_id)),
-            profile_id=strawberry.ID(str(t.profile_id)),
-            kind=t.kind,
-            occurred_at=t.occurred_at,
-            evaluation_id=strawberry.ID(str(t.evaluation_id)),
-        )
+    pass
 
 
-@strawberry.type(name="SegmentSize", description="The size at one full evaluation.")
+@entity_type(SizeOut, name="SegmentSize")
 class SegmentSizeType:
-    evaluation_id: strawberry.ID
-    measured_at: dt.datetime
-    size: int
-    entered: int
-    exited: int
-    cause: EvaluationCauseEnum  # type: ignore[valid-type]
-
-    @classmethod
-    def of(cls, s: SegmentSize) -> SegmentSizeType:
-        return cls(
-            evaluation_id=strawberry.ID(str(s.id)),
-            measured_at=s.measured_at,
-            size=s.size,
-            entered=s.entered,
-            exited=s.exited,
-            cause=s.cause,
-        )
+    pass
 
 
-@strawberry.type(name="SegmentPreview")
+@entity_type(ProfileSummary, name="SegmentProfileSummary")
+class SegmentProfileSummaryType:
+    pass
+
+
+@entity_type(PreviewOut, name="SegmentPreview")
 class SegmentPreviewType:
-    count: int
-    sample_profile_ids: list[strawberry.ID]
+    pass
 
 
-@strawberry.type(name="SegmentMembership", description="A segment a profile is in.")
+@entity_type(MembershipOut, name="SegmentMembership")
 class SegmentMembershipType:
-    segment: SegmentType
-    entered_at: dt.datetime
+    pass
 
 
-@strawberry.type(name="ProfileSegments")
+@entity_type(ProfileSegmentsOut, name="ProfileSegments")
 class ProfileSegmentsType:
-    memberships: list[SegmentMembershipType]
-    transitions: list[SegmentTransitionType]
-    next_cursor: str | None
+    pass
 
 
-@strawberry.type(name="SegmentPage")
-class SegmentPageType:
-    items: list[SegmentType]
-    next_cursor: str | None
-
-
-@strawberry.type(name="SegmentMemberPage")
-class SegmentMemberPageType:
-    items: list[SegmentMemberType]
-    next_cursor: str | None
-
-
-@strawberry.type(name="SegmentTransitionPage")
-class SegmentTransitionPageType:
-    items: list[SegmentTransitionType]
-    next_cursor: str | None
-
-
-@strawberry.type(name="SegmentSizePage")
-class SegmentSizePageType:
-    items: list[SegmentSizeType]
-    next_cursor: str | None
-
-
-@strawberry.type(name="SegmentEvaluation", description="A queued evaluation.")
+@entity_type(EvaluationQueued, name="SegmentEvaluation")
 class SegmentEvaluationType:
-    evaluation_id: strawberry.ID
-    segment_id: strawberry.ID
+    pass
 
 
-@strawberry.type(name="SegmentUpload", description="What a static upload changed.")
+@entity_type(UploadOut, name="SegmentUpload")
 class SegmentUploadType:
-    segment: SegmentType
-    entered: int
-    exited: int
-    unknown_profile_ids: list[strawberry.ID]
-    unknown_keys: list[str]
+    pass
 
 
-@strawberry.input
-class SegmentInput:
-    key: str
-    name: str
-    kind: SegmentKindEnum = SegmentKind.RULE  # type: ignore[valid-type]
-    description: str | None = None
-    definition: JSON | None = None
-    refresh_every_minutes: int | None = 1440
+@input_type(SegmentCreate, name="CreateSegmentInput")
+class CreateSegmentInput:
+    pass
 
 
-@strawberry.input(description="Fields to change; absent fields are kept.")
-class SegmentPatch:
-    name: str | None = None
-    description: str | None = None
-    definition: JSON | None = None
-    refresh_every_minutes: int | None = None
+@input_type(SegmentUpdate, name="UpdateSegmentInput")
+class UpdateSegmentInput:
+    id: strawberry.ID
 
 
-@strawberry.input(description="A static list: profile ids and/or identity keys.")
+@input_type(PreviewIn, name="PreviewSegmentInput")
+class PreviewSegmentInput:
+    pass
+
+
+@input_type(ExternalKey, name="SegmentExternalKeyInput")
+class SegmentExternalKeyInput:
+    pass
+
+
+@input_type(MembersUpload, name="SegmentMembersInput")
 class SegmentMembersInput:
-    profile_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-    emails: list[str] = strawberry.field(default_factory=list)
-    phones: list[str] = strawberry.field(default_factory=list)
+    id: strawberry.ID = strawberry.field(description="The static segment.")
+    replace: bool = strawberry.field(
+        default=False, description="Make these profiles its only members (the others exit)."
+    )
 
 
-SegmentResult = Annotated[SegmentType | OperationError, strawberry.union("SegmentResult")]
-DeletedSegmentResult = Annotated[Deleted | OperationError, strawberry.union("DeletedSegmentResult")]
-SegmentEvaluationResult = Annotated[
-    SegmentEvaluationType | OperationError, strawberry.union("SegmentEvaluationResult")
-]
-SegmentUploadResult = Annotated[
-    SegmentUploadType | OperationError, strawberry.union("SegmentUploadResult")
-]
-SegmentPreviewResult = Annotated[
-    SegmentPreviewType | OperationError, strawberry.union("SegmentPreviewResult")
-]
+@strawberry.input(description="Names one segment.")
+class SegmentIdInput:
+    id: strawberry.ID
 
 
 @strawberry.type
 class SegmentsQuery:
-    @strawberry.field(description="The brand's segments, in creation order.")
+    @brand_query(READ)
     async def segments(
-        self, info: Ctx, brand: strawberry.ID, first: int = 50, after: str | None = None
-    ) -> SegmentPageType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            items, cursor = await service.list_segments(session, page)
-        return SegmentPageType(items=[SegmentType.of(s) for s in items], next_cursor=cursor)
+        self, unit: BrandUnit, first: int = 50, after: str | None = None
+    ) -> Connection[SegmentType]:
+        """The brand's segments, in creation order."""
+        page = unit.page(first, after)
+        items, cursor = await service.list_segments(unit.session, page)
+        return unit.connection(SegmentOut.many(items), cursor, page, count=service.count_segments)
 
-    @strawberry.field(description="One segment (null when the brand has none with this id).")
-    async def segment(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID
-    ) -> SegmentType | None:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        async with ctx.transaction(tenant) as session:
-            try:
-                return SegmentType.of(await service.get_segment(session, parse_id(id)))
-            except NotFound:
-                return None
+    @brand_query(READ, missing_is_null=True)
+    async def segment(self, unit: BrandUnit, id: strawberry.ID) -> SegmentType | None:
+        """One segment (null when the brand has none with this id)."""
+        return await _load_segment(unit.session, parse_id(id, "Segment"))
 
-    @strawberry.field(description="A segment's current members (keyset pages by profile id).")
+    @brand_query(READ)
     async def segment_members(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        id: strawberry.ID,
-        first: int = 50,
-        after: str | None = None,
-    ) -> SegmentMemberPageType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            items, cursor = await service.list_members(session, parse_id(id), page)
-        return SegmentMemberPageType(
-            items=[SegmentMemberType.of(m) for m in items], next_cursor=cursor
-        )
+        self, unit: BrandUnit, id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> Connection[SegmentMemberType]:
+        """A segment's current members (keyset pages by profile id)."""
+        page = unit.page(first, after)
+        items, cursor = await service.list_members(unit.session, parse_id(id, "Segment"), page)
+        return unit.connection(MemberOut.many(items), cursor, page, key=lambda m: m.profile_id)
 
-    @strawberry.field(description="A segment's entries and exits in the order recorded.")
+    @brand_query(READ)
     async def segment_transitions(
         self,
-        info: Ctx,
-        brand: strawberry.ID,
+        unit: BrandUnit,
         id: strawberry.ID,
         first: int = 50,
         after: str | None = None,
-        kind: TransitionKindEnum | None = None,  # type: ignore[valid-type]
+        kind: TransitionKind | None = None,
         since: dt.datetime | None = None,
-    ) -> SegmentTransitionPageType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            items, cursor = await service.list_transitions(
-                session, parse_id(id), page, kind=kind, since=since
-            )
-        return SegmentTransitionPageType(
-            items=[SegmentTransitionType.of(t) for t in items], next_cursor=cursor
+    ) -> Connection[SegmentTransitionType]:
+        """A segment's entries and exits in the order recorded."""
+        page = unit.page(first, after)
+        items, cursor = await service.list_transitions(
+            unit.session, parse_id(id, "Segment"), page, kind=kind, since=since
         )
+        return unit.connection(TransitionOut.many(items), cursor, page)
 
-    @strawberry.field(description="A segment's size at each full evaluation, oldest first.")
+    @brand_query(READ)
     async def segment_sizes(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        id: strawberry.ID,
-        first: int = 50,
-        after: str | None = None,
-    ) -> SegmentSizePageType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            items, cursor = await service.list_sizes(session, parse_id(id), page)
-        return SegmentSizePageType(items=[SegmentSizeType.of(s) for s in items], next_cursor=cursor)
+        self, unit: BrandUnit, id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> Connection[SegmentSizeType]:
+        """A segment's size at each full evaluation, oldest first."""
+        page = unit.page(first, after)
+        items, cursor = await service.list_sizes(unit.session, parse_id(id, "Segment"), page)
+        return unit.connection(SizeOut.many(items), cursor, page, key=lambda s: s.evaluation_id)
 
-    @strawberry.field(description="Count an unsaved definition, with the first 20 profile ids.")
-    async def segment_preview(
-        self, info: Ctx, brand: strawberry.ID, definition: JSON
-    ) -> SegmentPreviewResult:
-        ctx = info.context
-
-        async def run() -> SegmentPreviewType:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-            data = parse_input(PreviewIn, definition=definition)
-            async with ctx.transaction(tenant) as session:
-                count, sample = await service.preview(session, tenant, data)
-            return SegmentPreviewType(
-                count=count, sample_profile_ids=[strawberry.ID(str(p.id)) for p in sample]
-            )
-
-        return await attempt(run)
-
-    @strawberry.field(description="A profile's segments and its entries and exits.")
-    async def profile_segments(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        profile_id: strawberry.ID,
-        first: int = 50,
-        after: str | None = None,
-    ) -> ProfileSegmentsType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, READ)
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            memberships, transitions, cursor = await service.profile_segments(
-                session, parse_id(profile_id), page
-            )
-        return ProfileSegmentsType(
-            memberships=[
-                SegmentMembershipType(segment=SegmentType.of(s), entered_at=m.entered_at)
-                for m, s in memberships
-            ],
-            transitions=[SegmentTransitionType.of(t) for t in transitions],
-            next_cursor=cursor,
+    @brand_query(READ)
+    async def preview_segment(
+        self, unit: BrandUnit, input: PreviewSegmentInput
+    ) -> SegmentPreviewType:
+        """Count an unsaved definition, with its first 20 profiles."""
+        count, sample = await service.preview(
+            unit.session, unit.tenant, struct_of(PreviewIn, input)
         )
+        return PreviewOut(count=count, sample=ProfileSummary.many(sample))
 
-
-def _given(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+    @brand_query(READ)
+    async def profile_segments(
+        self, unit: BrandUnit, profile_id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> ProfileSegmentsType:
+        """A profile's segments and its entries and exits (keyset pages of transitions)."""
+        memberships, transitions, cursor = await service.profile_segments(
+            unit.session, parse_id(profile_id, "Profile"), unit.page(first, after)
+        )
+        return ProfileSegmentsOut.of_profile(memberships, transitions, cursor)
 
 
 @strawberry.type
 class SegmentsMutation:
-    @strawberry.mutation(description="Define a segment (rules are validated, then evaluated).")
-    async def create_segment(
-        self, info: Ctx, brand: strawberry.ID, input: SegmentInput
-    ) -> SegmentResult:
-        ctx = info.context
+    @brand_mutation(WRITE)
+    async def create_segment(self, unit: BrandUnit, input: CreateSegmentInput) -> SegmentType:
+        """Define a segment (rules are validated, then evaluated)."""
+        data = struct_of(SegmentCreate, input)
+        return SegmentOut.of(await service.create_segment(unit.session, unit.tenant, data))
 
-        async def run() -> SegmentType:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.MANAGER, WRITE)
-            data = parse_input(SegmentCreate, **vars(input))
-            if input.refresh_every_minutes is None:  # null: never on a schedule
-                data = msgspec.structs.replace(data, refresh_every_minutes=None)
-            async with ctx.transaction(tenant) as session:
-                segment = await service.create_segment(session, tenant, data)
-            return SegmentType.of(segment)
+    @brand_mutation(WRITE)
+    async def update_segment(self, unit: BrandUnit, input: UpdateSegmentInput) -> SegmentType:
+        """Change a segment; a new definition is re-evaluated."""
+        segment = await service.update_segment(
+            unit.session,
+            unit.tenant,
+            parse_id(input.id, "Segment"),
+            struct_of(SegmentUpdate, input),
+        )
+        return SegmentOut.of(segment)
 
-        return await attempt(run)
+    @brand_mutation(WRITE)
+    async def delete_segment(self, unit: BrandUnit, input: SegmentIdInput) -> Deleted:
+        """Delete a segment with its members and history."""
+        await service.delete_segment(unit.session, parse_id(input.id, "Segment"))
+        return Deleted(id=input.id)
 
-    @strawberry.mutation(description="Change a segment; a new definition is re-evaluated.")
-    async def update_segment(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID, input: SegmentPatch
-    ) -> SegmentResult:
-        ctx = info.context
-
-        async def run() -> SegmentType:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.MANAGER, WRITE)
-            data = parse_input(SegmentUpdate, **_given(vars(input)))
-            async with ctx.transaction(tenant) as session:
-                segment = await service.update_segment(session, tenant, parse_id(id), data)
-            return SegmentType.of(segment)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Delete a segment with its members and history.")
-    async def delete_segment(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID
-    ) -> DeletedSegmentResult:
-        ctx = info.context
-
-        async def run() -> Deleted:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.MANAGER, WRITE)
-            async with ctx.transaction(tenant) as session:
-                await service.delete_segment(session, parse_id(id))
-            return Deleted(id=id)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Queue a full evaluation of a segment.")
+    @brand_mutation(WRITE)
     async def evaluate_segment(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID
-    ) -> SegmentEvaluationResult:
-        ctx = info.context
+        self, unit: BrandUnit, input: SegmentIdInput
+    ) -> SegmentEvaluationType:
+        """Queue a full evaluation of a segment."""
+        segment_id = parse_id(input.id, "Segment")
+        evaluation_id = await service.evaluate_later(unit.session, unit.tenant, segment_id)
+        return EvaluationQueued(evaluation_id=evaluation_id, segment_id=segment_id)
 
-        async def run() -> SegmentEvaluationType:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.MANAGER, WRITE)
-            async with ctx.transaction(tenant) as session:
-                evaluation_id = await service.evaluate_later(session, tenant, parse_id(id))
-            return SegmentEvaluationType(
-                evaluation_id=strawberry.ID(str(evaluation_id)), segment_id=id
-            )
-
-        return await attempt(run)
-
-    @strawberry.mutation(
-        description="Add profiles to a static segment, or with `replace` make them its members."
-    )
+    @brand_mutation(WRITE)
     async def upload_segment_members(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        id: strawberry.ID,
-        input: SegmentMembersInput,
-        replace: bool = False,
-    ) -> SegmentUploadResult:
-        ctx = info.context
-
-        async def run() -> SegmentUploadType:
-            tenant = ctx.require_caller().require_brand(parse_id(brand), Access.MANAGER, WRITE)
-            data = parse_input(MembersUpload, **_given(vars(input)))
-            async with ctx.transaction(tenant) as session:
-                result = await membership.upload_members(
-                    session, tenant, parse_id(id), data, replace=replace
-                )
-                segment = await service.get_segment(session, parse_id(id))
-            return SegmentUploadType(
-                segment=SegmentType.of(segment),
-                entered=result.outcome.entered,
-                exited=result.outcome.exited,
-                unknown_profile_ids=[strawberry.ID(str(i)) for i in result.unknown_profile_ids],
-                unknown_keys=result.unknown_keys,
-            )
-
-        return await attempt(run)
+        self, unit: BrandUnit, input: SegmentMembersInput
+    ) -> SegmentUploadType:
+        """Add profiles to a static segment, or with `replace` make them its only members."""
+        segment_id = parse_id(input.id, "Segment")
+        result = await membership.upload_members(
+            unit.session,
+            unit.tenant,
+            segment_id,
+            struct_of(MembersUpload, input),
+            replace=input.replace,
+        )
+        segment = await service.get_segment(unit.session, segment_id)
+        return UploadOut.of_upload(result, segment)

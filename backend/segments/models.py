@@ -140,3 +140,7 @@ class SegmentSize(TenantMixin, TimestampMixin, Base):
     entered: Mapped[int]
     exited: Mapped[int]
     cause: Mapped[EvaluationCause] = mapped_column(string_enum(EvaluationCause, "evaluation_cause"))
+
+    @property
+    def evaluation_id(self) -> UUID:
+        return self.id

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, postgres_settings, start_as_writer
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.segments.models import (
     Segment,
     SegmentKind,
@@ -79,6 +79,10 @@ async def list_segments(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[Segment], str | None]:
     return await paginate(session, select(Segment), Segment.id, page)
+
+
+async def count_segments(session: AsyncSession) -> int:
+    return await count_rows(session, select(Segment))
 
 
 async def get_segment(

@@ -12,20 +12,18 @@ from litestar import delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from backend.auth.caller import Access
 from backend.auth.guards import BRAND_ACCESS_OPT
 from backend.auth.scopes import needs
+from backend.core.access import Access
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.core.errors import problem_responses
-from backend.profiles.models import Profile
 from backend.profiles.routes import BrandScopedController
 from backend.segments import membership, service
-from backend.segments.models import Segment, SegmentTransition, TransitionKind
+from backend.segments.models import TransitionKind
 from backend.segments.schemas import (
     EvaluationQueued,
     MemberOut,
     MemberPage,
-    MembershipOut,
     MembersUpload,
     PreviewIn,
     PreviewOut,
@@ -41,50 +39,6 @@ from backend.segments.schemas import (
     TransitionPage,
     UploadOut,
 )
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
-PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
-
-
-def segment_out(segment: Segment) -> SegmentOut:
-    return SegmentOut(
-        id=segment.id,
-        key=segment.key,
-        name=segment.name,
-        description=segment.description,
-        kind=segment.kind,
-        definition=segment.definition,
-        refresh_every_minutes=segment.refresh_every_minutes,
-        next_refresh_at=segment.next_refresh_at,
-        member_count=segment.member_count,
-        last_evaluated_at=segment.last_evaluated_at,
-        version=segment.version,
-        created_at=segment.created_at,
-        updated_at=segment.updated_at,
-    )
-
-
-def transition_out(transition: SegmentTransition) -> TransitionOut:
-    return TransitionOut(
-        id=transition.id,
-        segment_id=transition.segment_id,
-        profile_id=transition.profile_id,
-        kind=transition.kind,
-        occurred_at=transition.occurred_at,
-        evaluation_id=transition.evaluation_id,
-    )
-
-
-def summary_of(profile: Profile) -> ProfileSummary:
-    return ProfileSummary(
-        id=profile.id,
-        email=profile.email,
-        phone=profile.phone,
-        first_name=profile.first_name,
-        last_name=profile.last_name,
-        country=profile.country,
-    )
 
 
 class SegmentController(BrandScopedController):
@@ -103,7 +57,7 @@ class SegmentController(BrandScopedController):
     async def list_segments(self, db_session: DbSession, page: Paging) -> SegmentPage:
         """The brand's segments, in creation order."""
         items, cursor = await service.list_segments(db_session, page)
-        return SegmentPage([segment_out(s) for s in items], cursor)
+        return SegmentPage(SegmentOut.many(items), cursor)
 
     @post(
         "/",
@@ -119,7 +73,7 @@ class SegmentController(BrandScopedController):
         """Define a rule segment (its `definition` is validated against the brand's schema: a
         422 names the bad node with a JSON pointer such as `/and/2/value`) or a static one. A
         rule segment is queued for its first evaluation."""
-        return segment_out(await service.create_segment(db_session, tenant, data))
+        return SegmentOut.of(await service.create_segment(db_session, tenant, data))
 
     @post(
         "/preview",
@@ -134,7 +88,7 @@ class SegmentController(BrandScopedController):
     ) -> PreviewOut:
         """How many profiles a definition holds for now, and the first 20 of them."""
         count, sample = await service.preview(db_session, tenant, data)
-        return PreviewOut(count=count, sample=[summary_of(p) for p in sample])
+        return PreviewOut(count=count, sample=ProfileSummary.many(sample))
 
     @get(
         "/{segment_id:uuid}",
@@ -145,7 +99,7 @@ class SegmentController(BrandScopedController):
     )
     async def get_segment(self, db_session: DbSession, segment_id: FromPath[UUID]) -> SegmentOut:
         """One segment, with its current member count."""
-        return segment_out(await service.get_segment(db_session, segment_id))
+        return SegmentOut.of(await service.get_segment(db_session, segment_id))
 
     @patch(
         "/{segment_id:uuid}",
@@ -162,7 +116,7 @@ class SegmentController(BrandScopedController):
         data: JSONBody[SegmentUpdate],
     ) -> SegmentOut:
         """Change the name, description, refresh interval or definition (then re-evaluated)."""
-        return segment_out(await service.update_segment(db_session, tenant, segment_id, data))
+        return SegmentOut.of(await service.update_segment(db_session, tenant, segment_id, data))
 
     @delete(
         "/{segment_id:uuid}",
@@ -204,7 +158,7 @@ class SegmentController(BrandScopedController):
     ) -> MemberPage:
         """The current members (keyset pages by profile id), with when each entered."""
         items, cursor = await service.list_members(db_session, segment_id, page)
-        return MemberPage([MemberOut(m.profile_id, m.entered_at) for m in items], cursor)
+        return MemberPage(MemberOut.many(items), cursor)
 
     async def _upload(
         self,
@@ -218,14 +172,7 @@ class SegmentController(BrandScopedController):
             db_session, tenant, segment_id, data, replace=replace
         )
         segment = await service.get_segment(db_session, segment_id)
-        return UploadOut(
-            evaluation_id=result.outcome.evaluation_id,
-            member_count=segment.member_count,
-            entered=result.outcome.entered,
-            exited=result.outcome.exited,
-            unknown_profile_ids=result.unknown_profile_ids,
-            unknown_keys=result.unknown_keys,
-        )
+        return UploadOut.of_upload(result, segment)
 
     @post(
         "/{segment_id:uuid}/members",
@@ -286,7 +233,7 @@ class SegmentController(BrandScopedController):
         items, cursor = await service.list_transitions(
             db_session, segment_id, page, kind=kind, since=since
         )
-        return TransitionPage([transition_out(t) for t in items], cursor)
+        return TransitionPage(TransitionOut.many(items), cursor)
 
     @get(
         "/{segment_id:uuid}/sizes",
@@ -300,10 +247,7 @@ class SegmentController(BrandScopedController):
     ) -> SizePage:
         """The size, entries and exits of each full evaluation, oldest first (for charts)."""
         items, cursor = await service.list_sizes(db_session, segment_id, page)
-        return SizePage(
-            [SizeOut(s.id, s.measured_at, s.size, s.entered, s.exited, s.cause) for s in items],
-            cursor,
-        )
+        return SizePage(SizeOut.many(items), cursor)
 
 
 class ProfileSegmentsController(BrandScopedController):
@@ -327,8 +271,4 @@ class ProfileSegmentsController(BrandScopedController):
         memberships, transitions, cursor = await service.profile_segments(
             db_session, profile_id, page
         )
-        return ProfileSegmentsOut(
-            memberships=[MembershipOut(s.id, s.key, s.name, m.entered_at) for m, s in memberships],
-            transitions=[transition_out(t) for t in transitions],
-            next_cursor=cursor,
-        )
+        return ProfileSegmentsOut.of_profile(memberships, transitions, cursor)

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import msgspec
 
 from backend.core.schemas import Schema, whole
-from backend.segments.models import EvaluationCause, SegmentKind, TransitionKind
+from backend.segments.models import (
+    EvaluationCause,
+    Segment,
+    SegmentKind,
+    SegmentMember,
+    SegmentTransition,
+    TransitionKind,
+)
+
+if TYPE_CHECKING:
+    from backend.segments.membership import UploadResult
 
 Key = Annotated[
     str, msgspec.Meta(pattern=whole(r"[a-z][a-z0-9_]{0,63}"), max_length=64, examples=["gold_fr"])
@@ -137,6 +147,17 @@ class UploadOut(Schema):
     unknown_profile_ids: list[UUID]
     unknown_keys: list[str]
 
+    @classmethod
+    def of_upload(cls, result: UploadResult, segment: Segment) -> UploadOut:
+        return cls(
+            evaluation_id=result.outcome.evaluation_id,
+            member_count=segment.member_count,
+            entered=result.outcome.entered,
+            exited=result.outcome.exited,
+            unknown_profile_ids=result.unknown_profile_ids,
+            unknown_keys=result.unknown_keys,
+        )
+
 
 class TransitionOut(Schema):
     id: UUID
@@ -179,3 +200,16 @@ class ProfileSegmentsOut(Schema):
     memberships: list[MembershipOut]
     transitions: list[TransitionOut]
     next_cursor: str | None
+
+    @classmethod
+    def of_profile(
+        cls,
+        memberships: list[tuple[SegmentMember, Segment]],
+        transitions: list[SegmentTransition],
+        next_cursor: str | None,
+    ) -> ProfileSegmentsOut:
+        return cls(
+            memberships=[MembershipOut(s.id, s.key, s.name, m.entered_at) for m, s in memberships],
+            transitions=TransitionOut.many(transitions),
+            next_cursor=next_cursor,
+        )

@@ -105,6 +105,10 @@ async def list_segments(
     return await repository.list_segments(session, page)
 
 
+async def count_segments(session: AsyncSession) -> int:
+    return await repository.count_segments(session)
+
+
 async def get_segment(session: AsyncSession, segment_id: UUID) -> Segment:
     segment = await repository.get_segment(session, segment_id)
     if segment is None:

@@ -11,17 +11,18 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from backend.auth.caller import Access
 from backend.auth.guards import (
     AGENCY_ACCESS_OPT,
     BRAND_ACCESS_OPT,
     agency_guard,
-    brand_guard,
     caller_of,
     requires_caller,
 )
 from backend.auth.models import User
 from backend.auth.scopes import needs
+from backend.core.access import Access
+from backend.core.api import READ_ERRORS, WRITE_ERRORS
+from backend.core.api import BrandController as BrandScoped
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.errors import problem_responses
 from backend.tenancy import service
@@ -45,9 +46,6 @@ from backend.tenancy.schemas import (
     MemberPage,
     MemberUpdate,
 )
-
-READ_ERRORS = problem_responses(401, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 def agency_out(agency: Agency) -> AgencyOut:
@@ -297,12 +295,11 @@ class BrandListController(Controller):
         return BrandPage([brand_out(b) for b in items], cursor)
 
 
-class BrandController(Controller):
+class BrandController(BrandScoped):
     """Everything under ``/v1/brands/{brand_id}``: the brand guard answers 404 first."""
 
     path = "/v1/brands/{brand_id:uuid}"
     tags = ["brands"]
-    guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(

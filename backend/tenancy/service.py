@@ -14,8 +14,9 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import service as auth_service
-from backend.auth.caller import Access, Caller
+from backend.auth.caller import Caller
 from backend.auth.models import User
+from backend.core.access import Access
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.jobs import enqueue

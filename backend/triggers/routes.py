@@ -13,8 +13,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging
-from backend.core.errors import problem_responses
 from backend.profiles.routes import BrandScopedController
 from backend.triggers import service
 from backend.triggers.models import TriggerDefinition, TriggerOccurrence
@@ -26,10 +26,6 @@ from backend.triggers.schemas import (
     TriggerPage,
     TriggerUpdate,
 )
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
-PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
 
 
 def trigger_out(definition: TriggerDefinition) -> TriggerOut:

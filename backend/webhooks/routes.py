@@ -6,16 +6,15 @@ from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import brand_guard
 from backend.auth.scopes import needs
+from backend.core.api import READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
-from backend.core.errors import problem_responses
 from backend.core.idempotency import SHOWS_SECRET
 from backend.webhooks import service
 from backend.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -30,9 +29,6 @@ from backend.webhooks.schemas import (
     EndpointPage,
     EndpointUpdate,
 )
-
-READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
 
 
 def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
@@ -63,12 +59,11 @@ def attempt_out(attempt: WebhookAttempt) -> AttemptOut:
     return msgspec.convert(attempt, AttemptOut, from_attributes=True)
 
 
-class WebhookEndpointController(Controller):
+class WebhookEndpointController(BrandController):
     """Endpoints that receive the brand's events, signed with Standard Webhooks."""
 
     path = "/v1/brands/{brand_id:uuid}/webhook-endpoints"
     tags = ["webhooks"]
-    guards = [brand_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(

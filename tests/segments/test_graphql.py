@@ -1,5 +1,6 @@
-"""GraphQL: segments created, previewed, listed and read; an invalid definition is an
-`OperationError` naming its node; another brand's segment is not found."""
+"""GraphQL: segments created, previewed, listed as a connection, fetched again by `node(id:)`;
+an invalid definition or input is an `OperationError` naming its field; another brand's segment
+is not found."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ from litestar import Litestar
 
 from tests.factories import make_world
 from tests.segments.helpers import make_profile
-from tests.test_graphql import gql_data
+from tests.test_graphql import gql, gql_data
 
-CREATE = """mutation($brand: ID!, $input: SegmentInput!) {
+CREATE = """mutation($brand: ID!, $input: CreateSegmentInput!) {
   createSegment(brand: $brand, input: $input) {
     __typename
-    ... on Segment { id key kind definition refreshEveryMinutes }
-    ... on OperationError { httpStatus detail }
+    ... on Segment { id uuid key kind definition refreshEveryMinutes }
+    ... on OperationError { httpStatus detail fields { field pointer message } }
   } }"""
 
 
@@ -38,6 +39,7 @@ async def test_segments_through_graphql(app: Litestar, client: httpx.AsyncClient
         french,
     )
     assert segment["refreshEveryMinutes"] is None
+    assert segment["id"] != segment["uuid"]  # the global id is opaque
 
     bad = {"and": [french, {"field": "country", "op": "gt", "value": "A"}]}
     refused = await gql_data(
@@ -49,30 +51,80 @@ async def test_segments_through_graphql(app: Litestar, client: httpx.AsyncClient
 
     preview = await gql_data(
         client,
-        """query($brand: ID!, $definition: JSON!) {
-          segmentPreview(brand: $brand, definition: $definition) {
-            ... on SegmentPreview { count sampleProfileIds } } }""",
+        """query($brand: ID!, $input: PreviewSegmentInput!) {
+          previewSegment(brand: $brand, input: $input) { count sample { id email } } }""",
         world.viewer_a,
-        {"brand": brand, "definition": french},
+        {"brand": brand, "input": {"definition": french}},
     )
-    assert preview["segmentPreview"] == {"count": 1, "sampleProfileIds": [str(ada)]}
+    assert preview["previewSegment"] == {
+        "count": 1,
+        "sample": [{"id": str(ada), "email": "ada@example.com"}],
+    }
 
     listed = await gql_data(
         client,
         """query($brand: ID!, $id: ID!) {
-          segments(brand: $brand) { items { key memberCount } }
+          segments(brand: $brand, first: 1) {
+            edges { cursor node { id key memberCount } }
+            pageInfo { hasNextPage hasPreviousPage endCursor }
+            totalCount }
           segment(brand: $brand, id: $id) { key }
-          segmentSizes(brand: $brand, id: $id) { items { size } } }""",
+          byUuid: segment(brand: $brand, id: $uuid) { key }
+          node(id: $id, brand: $brand) { __typename id ... on Segment { key } }
+          segmentSizes(brand: $brand, id: $id) { nodes { size } } }""".replace(
+            "$id: ID!)", "$id: ID!, $uuid: ID!)"
+        ),
         world.viewer_a,
-        {"brand": brand, "id": segment["id"]},
+        {"brand": brand, "id": segment["id"], "uuid": segment["uuid"]},
     )
-    assert listed["segments"]["items"] == [{"key": "fr", "memberCount": 0}]
-    assert listed["segment"] == {"key": "fr"}
+    connection = listed["segments"]
+    assert [e["node"] for e in connection["edges"]] == [
+        {"id": segment["id"], "key": "fr", "memberCount": 0}
+    ]
+    assert connection["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": False,
+        "endCursor": connection["edges"][0]["cursor"],
+    }
+    assert connection["totalCount"] == 1
+    assert listed["segment"] == listed["byUuid"] == {"key": "fr"}
+    assert listed["node"] == {"__typename": "Segment", "id": segment["id"], "key": "fr"}
 
     foreign = await gql_data(
         client,
-        """query($brand: ID!, $id: ID!) { segment(brand: $brand, id: $id) { key } }""",
+        """query($brand: ID!, $id: ID!) {
+          segment(brand: $brand, id: $id) { key }
+          node(id: $id, brand: $brand) { id } }""",
         world.owner_b,
         {"brand": str(world.brand_b.id), "id": segment["id"]},
     )
-    assert foreign["segment"] is None
+    assert foreign == {"segment": None, "node": None}
+
+
+async def test_invalid_segment_input_names_the_field(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    refused = await gql_data(
+        client,
+        CREATE,
+        world.manager_a,
+        {"brand": str(world.brand_a.id),
+         "input": {"key": "Not A Key", "name": "x", "refreshEveryMinutes": 1}},
+    )  # fmt: skip
+    error = refused["createSegment"]
+    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 422)
+    assert error["fields"][0]["field"] in {"key", "refreshEveryMinutes"}
+    assert error["fields"][0]["pointer"] == "/" + error["fields"][0]["field"]
+
+
+async def test_a_viewer_cannot_define_a_segment(app: Litestar, client: httpx.AsyncClient) -> None:
+    world = await make_world(app)
+    body = await gql(
+        client,
+        CREATE,
+        world.viewer_a,
+        {"brand": str(world.brand_a.id), "input": {"key": "fr", "name": "France"}},
+    )
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] in {"forbidden", "insufficient-scope"}

@@ -1,0 +1,207 @@
+"""Brand-scoped GraphQL fields, declared once.
+
+A resolver states its scope and role in the decorator and receives a :class:`BrandUnit` (the
+brand's session, the tenant, the request context); the decorator adds the `brand` argument,
+resolves and checks it against the caller's grants (404 out of reach, then 403 for a role or
+scope that falls short), opens the unit of work (committed when the resolver returns, rolled
+back when it raises) and, for a mutation, answers an expected failure as the `OperationError`
+member of a result union it names `<Mutation>Result`::
+
+    @brand_query("segments:read")
+    async def segments(self, unit: BrandUnit, first: int = 50, after: str | None = None
+                       ) -> Connection[SegmentType]: ...
+
+    @brand_mutation("segments:write")
+    async def create_segment(self, unit: BrandUnit, input: CreateSegmentInput) -> SegmentType:
+        ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import types
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from backend.core.access import Access
+from backend.core.errors import LevierError, NotFound
+from backend.core.graphql_context import GraphQLContext
+from backend.core.graphql_results import OperationError, operation_error
+from backend.core.pagination import PageRequest
+from backend.core.relay import NODE_KINDS, Connection, Node, decode_global_id, parse_id
+from backend.core.tenancy import TenantId
+
+T = TypeVar("T")
+Resolver = Callable[..., Awaitable[Any]]
+
+BrandArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The brand: its id (`uuid`) or global `id`.")
+]
+
+
+@dataclass(frozen=True)
+class BrandUnit:
+    """What a brand-scoped resolver works with: one unit of work on one brand."""
+
+    session: AsyncSession
+    tenant: TenantId
+    context: GraphQLContext
+
+    def page(self, first: int | None, after: str | None) -> PageRequest:
+        return PageRequest.parse(first, after)
+
+    def connection(
+        self,
+        items: Sequence[T],
+        next_cursor: str | None,
+        page: PageRequest,
+        *,
+        key: Callable[[T], UUID] | None = None,
+        count: Callable[[AsyncSession], Awaitable[int]] | None = None,
+    ) -> Connection[Any]:  # of the GraphQL type the resolver declares, derived from T
+        """A connection of one page; `totalCount` runs ``count`` in a unit of its own, and only
+        when a client asks for it."""
+        counter = None
+        if count is not None:
+            context, tenant = self.context, self.tenant
+
+            async def counter() -> int:
+                async with context.transaction(tenant) as session:
+                    return await count(session)
+
+        return Connection.of(items, next_cursor, after=page.after, key=key, count=counter)
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _brand_resolver(
+    resolver: Resolver,
+    scope: str,
+    access: Access,
+    *,
+    errors_as_result: bool,
+    missing_is_null: bool,
+) -> Resolver:
+    signature = inspect.signature(resolver)
+    own, unit, *arguments = signature.parameters.values()
+    if unit.name != "unit":
+        raise TypeError(f"{resolver.__qualname__}: the second parameter must be `unit: BrandUnit`")
+    return_annotation: Any = signature.return_annotation
+    if errors_as_result:
+        module = sys.modules[resolver.__module__].__dict__
+        returned = typing.get_type_hints(resolver, globalns=module, include_extras=True)["return"]
+        members = (*_members(returned), OperationError)
+        return_annotation = Annotated[
+            typing.Union[members],  # noqa: UP007  (members given as a tuple)
+            strawberry.union(f"{_pascal(resolver.__name__)}Result"),
+        ]
+
+    async def resolve(
+        self: Any, info: Info[GraphQLContext, None], brand: strawberry.ID, **arguments: Any
+    ) -> Any:
+        context = info.context
+        # Out of reach or short of role or scope: a GraphQL error, as on every field.
+        tenant = context.require_caller().require_brand(parse_id(brand), access, scope)
+        try:
+            async with context.transaction(tenant) as session:
+                return await resolver(self, BrandUnit(session, tenant, context), **arguments)
+        except LevierError as exc:
+            if missing_is_null and isinstance(exc, NotFound):
+                return None
+            if errors_as_result:
+                return operation_error(exc)
+            raise
+
+    functools.update_wrapper(resolve, resolver)
+    info_parameter = inspect.Parameter(
+        "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info[GraphQLContext, None]
+    )
+    brand_parameter = inspect.Parameter(
+        "brand", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=BrandArgument
+    )
+    resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[own, info_parameter, brand_parameter, *arguments],
+        return_annotation=return_annotation,
+    )
+    return resolve
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types of a union annotation (the strawberry union's own members when annotated)."""
+    if typing.get_origin(annotation) is Annotated:
+        annotation = annotation.__origin__
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def brand_query(
+    scope: str,
+    *,
+    access: Access = Access.VIEWER,
+    description: str | None = None,
+    missing_is_null: bool = False,
+) -> Callable[[Resolver], Any]:
+    """A query field on one brand (`brand` argument); with ``missing_is_null`` a `NotFound`
+    answers null (a single object looked up by id)."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _brand_resolver(
+            resolver, scope, access, errors_as_result=False, missing_is_null=missing_is_null
+        )
+        return strawberry.field(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+def brand_mutation(
+    scope: str, *, access: Access = Access.MANAGER, description: str | None = None
+) -> Callable[[Resolver], Any]:
+    """A mutation on one brand (`brand` argument) whose expected failures are the
+    `OperationError` member of its `<Name>Result` union."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _brand_resolver(
+            resolver, scope, access, errors_as_result=True, missing_is_null=False
+        )
+        return strawberry.mutation(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(
+        description="Any object by its global `id`, on the brand named by `brand` or by the "
+        "`Levier-Brand` header (null when the brand holds no such object)."
+    )
+    async def node(
+        self,
+        info: Info[GraphQLContext, None],
+        id: strawberry.ID,
+        brand: strawberry.ID | None = None,
+    ) -> Node | None:
+        context = info.context
+        decoded = decode_global_id(str(id))
+        kind = NODE_KINDS.get(decoded[0]) if decoded else None
+        brand_id = parse_id(brand) if brand is not None else context.tenant
+        if decoded is None or kind is None or brand_id is None:
+            return None
+        access = kind.access if isinstance(kind.access, Access) else Access.VIEWER
+        tenant = context.require_caller().require_brand(brand_id, access, kind.scope)
+        try:
+            async with context.transaction(tenant) as session:
+                return await kind.load(session, decoded[1])
+        except NotFound:
+            return None
