@@ -32,6 +32,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
 
 from backend.auth.caller import Caller
+from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
@@ -39,7 +40,6 @@ from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import NotFound, Unauthenticated
-from backend.core.graphql_context import GraphQLContext
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery

@@ -13,8 +13,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.auth.caller import Access
+from backend.auth.context import GraphQLContext
 from backend.core.errors import NotFound
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input

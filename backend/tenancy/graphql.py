@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
 from backend.auth.caller import Access
-from backend.core.graphql_context import GraphQLContext
+from backend.auth.context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
