@@ -47,4 +47,4 @@ def test_the_walk_sees_a_domain_import() -> None:
     tree = ast.parse(
         "def f():\n    from backend.auth.caller import Caller\nfrom backend import rfm\n"
     )
-    assert imported_modules(tree) == ["backend.auth.caller", "backend.rfm"]
+    assert sorted(imported_modules(tree)) == ["backend.auth.caller", "backend.rfm"]
