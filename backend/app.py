@@ -21,7 +21,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
 
-import backend.models  # noqa: F401  (every table and the audit hook, registered)
+import backend.models  # noqa: F401  (every table, registered)
 from backend.audit.routes import AuditController
 from backend.auth.backoff import build_sign_in_backoff
 from backend.auth.caller_cache import CallerCache
@@ -43,6 +43,7 @@ from backend.core.outbox import OutboxRelay, resend_unfinished
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.read_cache import config_cache_info
 from backend.core.security_headers import SecurityHeadersMiddleware
+from backend.core.signals import signals
 from backend.core.tenancy import make_session_factory
 from backend.events.batcher import SingleEventBatcher
 from backend.events.routes import (
@@ -69,6 +70,7 @@ from backend.triggers.routes import (
     TriggerOccurrenceController,
 )
 from backend.webhooks.routes import WebhookEndpointController
+from backend.wiring import connect_domains
 from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = (settings or load_settings()).validate()
     configure_logging(settings)
+    connect_domains(signals)
     engine = create_engine(settings.database_url)
     session_factory = make_session_factory(
         engine,

@@ -75,11 +75,14 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
     from backend.core.db import create_engine
     from backend.core.jobs import take_outbox_flag
     from backend.core.outbox import OutboxRelay
+    from backend.core.signals import signals
     from backend.core.tenancy import make_session_factory, open_session
+    from backend.wiring import connect_domains
     from workers.broker import sender
     from workers.run import build_job_system, load_tasks
 
     load_tasks()
+    connect_domains(signals)  # the services run here send the domains' signals
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:

@@ -33,6 +33,7 @@ from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext
 
 from backend.auth.caller import Caller
+from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
@@ -40,7 +41,6 @@ from backend.connectors.graphql import ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_fields import NodeQuery
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery

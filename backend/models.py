@@ -1,14 +1,8 @@
-"""Every table of Levier, imported in one place so the metadata (and Alembic) sees them all."""
+"""Every table of Levier, imported in one place so the metadata (and Alembic) sees them all.
 
-import backend.audit.recorder  # registers the audit hook on every session
-import backend.events.service  # registers the events' merge and delete hooks
-import backend.imports.retention  # purges stored import files naming an erased person
-import backend.profiles.linked  # registers the linked rows' merge and delete hooks
-import backend.segments.membership  # registers the memberships' merge and delete hooks
-import backend.segments.sources  # keeps segments current after writes, events and imports
-import backend.triggers.service  # registers the occurrences' merge and delete hooks
-import backend.triggers.sources  # raises triggers from accepted events and their carts
-import backend.webhooks.sources  # noqa: F401  (publishes profile, consent and import events)
+Models only: the domains' receivers of each other's signals are connected by
+``backend.wiring.connect_domains``, explicitly, where a process starts."""
+
 from backend.audit.models import AuditEvent
 from backend.auth.models import (
     AccessToken,

@@ -36,7 +36,9 @@ from backend.app import create_app
 from backend.config import Environment, Settings
 from backend.core import schema
 from backend.core.database_roles import ensure_safe_runtime_role
+from backend.core.signals import Signals, signals
 from backend.models import Base
+from backend.wiring import connect_domains
 from tests.factories import serving
 
 PG_URL = os.environ.get("LEVIER_TEST_DATABASE_URL")
@@ -44,6 +46,13 @@ PG_APP_URL = os.environ.get("LEVIER_TEST_APP_DATABASE_URL")
 PG_ADMIN_URL = os.environ.get("LEVIER_TEST_ADMIN_DATABASE_URL")
 REDIS_URL = os.environ.get("LEVIER_TEST_REDIS_URL")
 STACKS = ("embedded", "postgres")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def wired_signals() -> Signals:
+    """The process's signal registry with every domain connected, as the app and the worker
+    wire it: tests calling services directly send to the same receivers."""
+    return connect_domains(signals)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,7 +13,9 @@ import structlog
 from backend.config import Settings
 from backend.core.db import create_engine
 from backend.core.outbox import OutboxRelay
+from backend.core.signals import signals
 from backend.core.tenancy import make_session_factory
+from backend.wiring import connect_domains
 from workers.broker import build_broker, declare_tasks, sender
 from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
@@ -36,9 +38,11 @@ log = structlog.get_logger("levier.worker")
 
 
 def load_tasks() -> None:
-    importlib.import_module("backend.models")  # every table, and the audit hook on sessions
+    """Import every table and every domain's tasks, and wire the domains' signals."""
+    importlib.import_module("backend.models")
     for module in TASK_MODULES:
         importlib.import_module(module)
+    connect_domains(signals)
 
 
 def build_job_system(settings: Settings) -> tuple[dramatiq.Broker, TaskRuntime]:

@@ -1,6 +1,7 @@
 """Records every ORM write as an audit event, in the same flush as the write itself.
 
-Hooked on the application's session class, so no service has to remember it. Set-based
+Hooked on the application's session class (by :func:`install`, which
+``backend.wiring.connect_domains`` calls), so no service has to remember it. Set-based
 statements (bulk INSERT/UPDATE/DELETE) bypass the unit of work and are not recorded here.
 """
 
@@ -58,7 +59,12 @@ def _changed_fields(obj: Any) -> list[str]:
     )
 
 
-@event.listens_for(LevierSession, "before_flush")
+def install() -> None:
+    """Record the writes of every session of the application's class (once per process)."""
+    if not event.contains(LevierSession, "before_flush", _record_writes):
+        event.listen(LevierSession, "before_flush", _record_writes)
+
+
 def _record_writes(session: Session, _flush: UOWTransaction, _instances: Any) -> None:
     actor = session.info.get(ACTOR_INFO_KEY, "system")
     request_id = session.info.get(REQUEST_ID_INFO_KEY)

@@ -10,8 +10,8 @@ from strawberry.types import Info
 
 from backend.auth import clients as service
 from backend.auth.clients import ClientView
+from backend.auth.context import GraphQLContext
 from backend.auth.schemas import ClientCreate, ClientUpdate
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.idempotency import ShownOnce
 from backend.core.pagination import PageRequest

@@ -11,14 +11,11 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from backend.auth.caller import Caller
-from backend.auth.scopes import SCOPE_OPT
-from backend.core.access import Access
+from backend.core.api import required_access, route_scope
 from backend.core.errors import Unauthenticated
 from backend.core.logging import bind_log_context
 
-BRAND_ACCESS_OPT = "brand_access"
 AGENCY_ACCESS_OPT = "agency_access"
-_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
@@ -28,43 +25,11 @@ def caller_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
     return caller
 
 
-def _required(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler, opt: str
-) -> Access:
-    declared = handler.opt.get(opt)
-    if isinstance(declared, Access):
-        return declared
-    # Reading needs the viewer role; anything else needs a manager unless the route says more.
-    return Access.VIEWER if connection.scope.get("method") in _READ_METHODS else Access.MANAGER
-
-
-def _scope(handler: BaseRouteHandler) -> str | None:
-    scope = handler.opt.get(SCOPE_OPT)
-    return scope if isinstance(scope, str) else None
-
-
 async def requires_caller(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """Any authenticated caller whose token carries the route's scope."""
-    caller_of(connection).require_scope(_scope(handler))
-
-
-async def brand_guard(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """The caller must hold a role on ``{brand_id}``: 404 otherwise, whatever the request; then
-    the route's scope and role (403)."""
-    caller = caller_of(connection)
-    brand_id: UUID = connection.path_params["brand_id"]
-    tenant = caller.require_brand(
-        brand_id, _required(connection, handler, BRAND_ACCESS_OPT), _scope(handler)
-    )
-    connection.state.tenant = tenant
-    agency_id = caller.brand_agency.get(brand_id)
-    bind_log_context(
-        connection.scope, brand_id=str(brand_id), agency_id=str(agency_id) if agency_id else None
-    )
+    caller_of(connection).require_scope(route_scope(handler))
 
 
 async def agency_guard(
@@ -74,6 +39,6 @@ async def agency_guard(
     caller = caller_of(connection)
     agency_id: UUID = connection.path_params["agency_id"]
     caller.require_agency(
-        agency_id, _required(connection, handler, AGENCY_ACCESS_OPT), _scope(handler)
+        agency_id, required_access(connection, handler, AGENCY_ACCESS_OPT), route_scope(handler)
     )
     bind_log_context(connection.scope, agency_id=str(agency_id))

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from backend.core.access import Access
-
-SCOPE_OPT = "scope"
+from backend.core.api import SCOPE_OPT
 
 # Brand-level scopes: what a client granted brands, or a brand member, works with.
 BRAND_SCOPES: dict[str, str] = {

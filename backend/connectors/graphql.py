@@ -9,10 +9,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.connectors import service
 from backend.connectors.models import Connector, ConnectorType
 from backend.core.access import Access
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import parse_id
 from backend.core.pagination import PageRequest
 

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from backend.core.ids import new_id
+
+if TYPE_CHECKING:
+    from backend.core.tenancy import TenantId
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -179,3 +187,31 @@ async def insert_ignoring_conflict(
     )
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
+
+
+@asynccontextmanager
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession],
+    relay_wake: Callable[[], None],
+    tenant: TenantId | None = None,
+    *,
+    actor: str | None = None,
+    request_id: str | None = None,
+) -> AsyncIterator[AsyncSession]:
+    """A session committed when the block succeeds and rolled back when it raises; the relay is
+    woken after a commit that enqueued tasks."""
+    # Both modules build on this one: imported here, not at the top, to keep the import acyclic.
+    from backend.core.jobs import take_outbox_flag
+    from backend.core.tenancy import open_session
+
+    session = open_session(factory, tenant, actor=actor, request_id=request_id)
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+    if take_outbox_flag(session):
+        relay_wake()

@@ -11,7 +11,8 @@ from litestar.params import QueryParameter
 from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.jobs import actor_of, unit_of_work
+from backend.core.db import unit_of_work
+from backend.core.jobs import actor_of
 from backend.core.pagination import MAX_LIMIT, PageRequest
 from backend.core.tenancy import TenantId
 

@@ -10,25 +10,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 
-from backend.auth.caller import Caller
+from backend.core.caller import CallerLike
+from backend.core.db import unit_of_work
 from backend.core.errors import Unauthenticated
-from backend.core.jobs import actor_of, unit_of_work
+from backend.core.jobs import actor_of
 from backend.core.outbox import OutboxRelay
 from backend.core.tenancy import TenantId
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+C = TypeVar("C", bound=CallerLike)
 
 
-class GraphQLContext(BaseContext, kw_only=True):
-    caller: Caller | None
+class GraphQLContext(BaseContext, Generic[C], kw_only=True):
+    """The context of one GraphQL request, for callers of type ``C`` (the application binds
+    ``backend.auth.caller.Caller``: ``backend.auth.context.GraphQLContext``)."""
+
+    caller: C | None
     session: AsyncSession
     session_factory: async_sessionmaker[AsyncSession]
     relay: OutboxRelay
@@ -36,7 +41,7 @@ class GraphQLContext(BaseContext, kw_only=True):
     loaders: dict[str, DataLoader[Any, Any]] = {}  # msgspec copies mutable defaults per struct
     read_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
 
-    def require_caller(self, scope: str | None = None) -> Caller:
+    def require_caller(self, scope: str | None = None) -> C:
         """The caller, whose token must carry ``scope`` when one is named (403 otherwise)."""
         if self.caller is None:
             raise Unauthenticated()

@@ -33,8 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from backend.core.access import Access
+from backend.core.caller import CallerLike
 from backend.core.errors import LevierError, NotFound
-from backend.core.graphql_context import GraphQLContext
+from backend.core.graphql_context import GraphQLContext as Context
 from backend.core.graphql_results import OperationError, operation_error
 from backend.core.pagination import PageRequest
 from backend.core.relay import NODE_KINDS, Connection, Node, decode_global_id, parse_id
@@ -43,6 +44,7 @@ from backend.core.tenancy import TenantId
 T = TypeVar("T")
 Resolver = Callable[..., Awaitable[Any]]
 
+AnyContext = Context[CallerLike]
 BrandArgument = Annotated[
     strawberry.ID, strawberry.argument(description="The brand: its id (`uuid`) or global `id`.")
 ]
@@ -54,7 +56,7 @@ class BrandUnit:
 
     session: AsyncSession
     tenant: TenantId
-    context: GraphQLContext
+    context: AnyContext
 
     def page(self, first: int | None, after: str | None) -> PageRequest:
         return PageRequest.parse(first, after)
@@ -108,7 +110,7 @@ def _brand_resolver(
         ]
 
     async def resolve(
-        self: Any, info: Info[GraphQLContext, None], brand: strawberry.ID, **arguments: Any
+        self: Any, info: Info[AnyContext, None], brand: strawberry.ID, **arguments: Any
     ) -> Any:
         context = info.context
         # Out of reach or short of role or scope: a GraphQL error, as on every field.
@@ -125,7 +127,7 @@ def _brand_resolver(
 
     functools.update_wrapper(resolve, resolver)
     info_parameter = inspect.Parameter(
-        "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info[GraphQLContext, None]
+        "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info[AnyContext, None]
     )
     brand_parameter = inspect.Parameter(
         "brand", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=BrandArgument
@@ -188,7 +190,7 @@ class NodeQuery:
     )
     async def node(
         self,
-        info: Info[GraphQLContext, None],
+        info: Info[AnyContext, None],
         id: strawberry.ID,
         brand: strawberry.ID | None = None,
     ) -> Node | None:

@@ -9,16 +9,15 @@ nothing and a broker outage loses nothing. ``workers/`` turns the registry into 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
 from backend.core.outbox import OutboxMessage
-from backend.core.tenancy import TenantId, open_session, session_tenant
+from backend.core.tenancy import TenantId, session_tenant
 
 OUTBOX_WRITTEN = "levier.outbox_written"
 
@@ -116,30 +115,6 @@ async def enqueue(
 def take_outbox_flag(session: AsyncSession) -> bool:
     """True once per commit that wrote outbox rows: the caller then wakes the relay."""
     return bool(session.info.pop(OUTBOX_WRITTEN, False))
-
-
-@asynccontextmanager
-async def unit_of_work(
-    factory: async_sessionmaker[AsyncSession],
-    relay_wake: Callable[[], None],
-    tenant: TenantId | None = None,
-    *,
-    actor: str | None = None,
-    request_id: str | None = None,
-) -> AsyncIterator[AsyncSession]:
-    """A session committed when the block succeeds and rolled back when it raises; the relay is
-    woken after a commit that enqueued tasks."""
-    session = open_session(factory, tenant, actor=actor, request_id=request_id)
-    try:
-        yield session
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
-    if take_outbox_flag(session):
-        relay_wake()
 
 
 def actor_of(caller: object) -> str:

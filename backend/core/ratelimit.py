@@ -39,8 +39,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from backend.auth.caller import Caller
 from backend.config import Settings
+from backend.core.caller import CallerLike
 from backend.core.errors import send_problem
 
 log = structlog.get_logger("levier.ratelimit")
@@ -219,7 +219,7 @@ def client_host(scope: Scope) -> str:
 
 def budgets_of(scope: Scope, limiter: RateLimiter) -> list[Budget]:
     caller = scope.get("user")
-    if not isinstance(caller, Caller):
+    if not isinstance(caller, CallerLike):
         return [Budget("caller", f"ip:{client_host(scope)}", limiter.per_caller)]
     budgets = [Budget("caller", f"caller:{caller.actor}", limiter.per_caller)]
     brand_id = brand_of(scope)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.core.jobs import unit_of_work
+from backend.core.db import unit_of_work
 from backend.core.tenancy import TenantId
 from backend.events import service
 from backend.events.schemas import MAX_BATCH, EventIn

@@ -3,7 +3,7 @@
 :func:`ingest` is the one way events come in (REST, GraphQL, partner connectors): each event is
 accepted, acknowledged as a duplicate of one stored under the same ``event_id``, or rejected with
 its reason, and one bad event never sinks the others. The accepted events are stored in one
-set-based insert and handed to the hooks registered with :func:`on_accepted` (triggers plug in
+set-based insert and sent with :data:`EVENTS_ACCEPTED` (triggers plug in
 there), in the same transaction.
 """
 
@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
 from backend.core.read_cache import cached, watch_config_tables
+from backend.core.signals import Signal, Signals, signals
 from backend.core.tenancy import TenantId, session_tenant
 from backend.events import commerce, repository
 from backend.events.models import (
@@ -99,15 +100,11 @@ class IngestSettings:
     max_future_skew_seconds: int = DEFAULT_MAX_FUTURE_SKEW_SECONDS
 
 
-# (session, tenant, accepted events): run after the events are stored, in their transaction.
-AcceptedHook = Callable[[AsyncSession, TenantId, Sequence[AcceptedEvent]], Awaitable[None]]
-_ACCEPTED_HOOKS: list[AcceptedHook] = []
-
-
-def on_accepted(hook: AcceptedHook) -> AcceptedHook:
-    """Register a step run on every ingestion's accepted events (e.g. raising triggers)."""
-    _ACCEPTED_HOOKS.append(hook)
-    return hook
+# (session, tenant, accepted events): sent after the events are stored, in their transaction
+# (e.g. raising triggers).
+EVENTS_ACCEPTED: Signal[[AsyncSession, TenantId, Sequence[AcceptedEvent]]] = Signal(
+    "events_accepted"
+)
 
 
 def cart_changes(events: Sequence[AcceptedEvent]) -> list[commerce.CartChange]:
@@ -365,7 +362,7 @@ async def ingest(
     A rejected event stores nothing; an accepted one is stored with its profile resolved (a
     merged id resolves to the survivor; unknown identity keys create a profile when the brand's
     settings allow it), standard commerce events update orders and carts, and the hooks of
-    :func:`on_accepted` run on the accepted events.
+    :data:`EVENTS_ACCEPTED` receivers run on the accepted events.
     """
     if len(events) > MAX_BATCH:
         raise BatchTooLarge(f"at most {MAX_BATCH} events at once")
@@ -468,8 +465,7 @@ async def ingest(
             session, event.name, event.profile_id, event.occurred_at, event.properties
         )
     if accepted:
-        for hook in _ACCEPTED_HOOKS:
-            await hook(session, tenant, accepted)
+        await signals.send(EVENTS_ACCEPTED, session, tenant, accepted)
 
     for index in repeats:
         first = outcomes[first_of[events[index].event_id]]
@@ -744,7 +740,6 @@ async def open_carts_idle_since(
 # Profiles' lifecycle ---------------------------------------------------------------------------
 
 
-@profiles_service.on_merge
 async def _follow_merge(
     session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
 ) -> None:
@@ -756,7 +751,12 @@ async def _follow_merge(
     await repository.repoint_profile(session, Cart, merged_id, survivor_id)
 
 
-@profiles_service.on_delete
 async def _forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     await repository.delete_of_profile(session, Event, profile_id)
     await repository.delete_of_profile(session, Cart, profile_id)
+
+
+def connect(signals: Signals) -> None:
+    """Connect the events' receivers: events and carts follow their profile."""
+    signals.connect(profiles_service.PROFILE_MERGED, _follow_merge)
+    signals.connect(profiles_service.PROFILE_DELETED, _forget_profile)

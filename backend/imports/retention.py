@@ -27,6 +27,7 @@ import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId
 from backend.imports import repository, service, storage, text
 from backend.profiles import service as profiles_service
@@ -93,7 +94,6 @@ async def _names_any(
     return False
 
 
-@profiles_service.on_erase
 async def purge_naming(
     session: AsyncSession, _tenant: TenantId, keys: Sequence[tuple[str, str]]
 ) -> None:
@@ -108,3 +108,8 @@ async def purge_naming(
         if await _names_any(session, import_id, encoding or text.UTF8, texts, digits)
     ]
     await purge(session, named, reason=PERSON_ERASED)
+
+
+def connect(signals: Signals) -> None:
+    """Connect the retention's receiver: an erasure purges the stored files naming the person."""
+    signals.connect(profiles_service.PROFILE_ERASED, purge_naming)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from http import HTTPStatus
 from typing import Any
 from uuid import UUID
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import dialect_of, utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
+from backend.core.signals import Signal, signals
 from backend.core.tenancy import TenantId
 from backend.imports import reader, repository, storage, text
 from backend.imports.linked_loader import LinkedLoader
@@ -41,20 +42,13 @@ from backend.tenancy import service as tenancy_service
 RUN_TASK = "imports.run"
 MAX_IDEMPOTENCY_KEY = 255
 
-# (session, job): other domains learn that an import ended (succeeded or failed for good).
-FinishHook = Callable[[AsyncSession, ImportJob], Awaitable[None]]
-_FINISH_HOOKS: list[FinishHook] = []
-
-
-def on_finish(hook: FinishHook) -> FinishHook:
-    """Register a domain's reaction to an import that ended, run in the transaction ending it."""
-    _FINISH_HOOKS.append(hook)
-    return hook
+# (session, job): an import ended (succeeded or failed for good), sent in the transaction ending
+# it.
+IMPORT_FINISHED: Signal[[AsyncSession, ImportJob]] = Signal("import_finished")
 
 
 async def _finished(session: AsyncSession, job: ImportJob) -> None:
-    for hook in _FINISH_HOOKS:
-        await hook(session, job)
+    await signals.send(IMPORT_FINISHED, session, job)
 
 
 MEDIA_TYPES = {

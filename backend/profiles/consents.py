@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, NotFound
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signal, signals
 from backend.profiles import repository, service  # a module: the service imports this one
 from backend.profiles.fields import FieldErrors, can_receive_sms
 from backend.profiles.models import Channel, ConsentChange, ConsentState, ConsentTopic, Profile
@@ -25,15 +26,9 @@ from backend.profiles.schemas import (
 # A consent may be dated a little ahead of the server clock, not more.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-# (session, profile, change): other domains learn of a consent change, in its transaction.
-ConsentHook = Callable[[AsyncSession, Profile, ConsentChange], Awaitable[None]]
-_CONSENT_HOOKS: list[ConsentHook] = []
-
-
-def on_consent_change(hook: ConsentHook) -> ConsentHook:
-    """Register a domain's reaction to a consent change appended to a profile's history."""
-    _CONSENT_HOOKS.append(hook)
-    return hook
+# (session, profile, change): a consent change appended to a profile's history, sent in its
+# transaction.
+CONSENT_CHANGED: Signal[[AsyncSession, Profile, ConsentChange]] = Signal("consent_changed")
 
 
 # Topics ----------------------------------------------------------------------------------------
@@ -115,8 +110,7 @@ async def append_change(
     )
     session.add(change)
     await session.flush()
-    for hook in _CONSENT_HOOKS:
-        await hook(session, profile, change)
+    await signals.send(CONSENT_CHANGED, session, profile, change)
     return change
 
 

@@ -2,16 +2,17 @@
 
 Erasure is a hard delete of the profile and everything it has: identity keys, unique values,
 consent history, orders and their lines, linked rows and their history, the merge history that
-leads to it (the ids merged into it answer 404 afterwards), and every row other domains register
-through :func:`backend.profiles.service.on_delete` (events, messages). Its identifiers (email,
-phone, external ids, merged-in ones included) are kept only as keyed hashes in the brand's
-suppression list (:mod:`backend.profiles.suppressions`), so that no later write or import brings
-the person back without new consent. The audit log records the deletion (who, when, which id).
+leads to it (the ids merged into it answer 404 afterwards), and every row the receivers of
+:data:`backend.profiles.service.PROFILE_DELETED` delete (events, memberships, scores…). Its
+identifiers (email, phone, external ids, merged-in ones included) are kept only as keyed hashes
+in the brand's suppression list (:mod:`backend.profiles.suppressions`), so that no later write or
+import brings the person back without new consent. The audit log records the deletion (who, when,
+which id).
 
 Exports written or being written (``profile_exports``) may hold the person: they expire at once
-(their files are purged, the export says ``expired`` and why). Domains registered through
-:func:`backend.profiles.service.on_erase` forget what they hold of the identifiers (imports purge
-the stored files naming them).
+(their files are purged, the export says ``expired`` and why). The receivers of
+:data:`backend.profiles.service.PROFILE_ERASED` forget what they hold of the identifiers (imports
+purge the stored files naming them).
 """
 
 from __future__ import annotations

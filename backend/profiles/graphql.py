@@ -13,8 +13,8 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.core.access import Access
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input

@@ -23,6 +23,7 @@ from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as attribute_rules
 from backend.profiles import repository, service
@@ -490,7 +491,6 @@ async def everything_of_profile(
 # Merges ----------------------------------------------------------------------------------------
 
 
-@service.on_merge
 async def repoint_rows(
     session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
 ) -> None:
@@ -510,7 +510,6 @@ async def repoint_rows(
     await session.flush()
 
 
-@service.on_delete
 async def delete_rows_of_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     """A deleted profile's rows and their history go too (set-based; the foreign keys would
     cascade anyway)."""
@@ -520,3 +519,9 @@ async def delete_rows_of_profile(session: AsyncSession, tenant: TenantId, profil
             .where(model.profile_id == profile_id)
             .execution_options(synchronize_session=False)
         )
+
+
+def connect(signals: Signals) -> None:
+    """Connect the linked rows' receivers: rows and their history follow their profile."""
+    signals.connect(service.PROFILE_MERGED, repoint_rows)
+    signals.connect(service.PROFILE_DELETED, delete_rows_of_profile)

@@ -6,15 +6,16 @@ primary key, not a prior read, decides who holds it.
 Merge rule: when one write's keys point to several profiles, or on an explicit merge, the
 **older** profile (first created) survives. Each standard field and attribute takes the value of
 the profile written most recently that has one (then the incoming write applies on top); identity
-keys, unique values, consent history, orders and every row registered through :func:`on_merge`
-move to the survivor; a ``profile_merges`` row records survivor, merged id, reason and joining
-keys; the merged id then answers with the survivor (REST 308, GraphQL resolves it).
+keys, unique values, consent history, orders and the rows of every receiver of
+:data:`PROFILE_MERGED` move to the survivor; a ``profile_merges`` row records survivor, merged id,
+reason and joining keys; the merged id then answers with the survivor (REST 308, GraphQL resolves
+it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,7 @@ from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signal, signals
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as attribute_rules
 from backend.profiles import consents, repository, suppressions
@@ -54,22 +56,25 @@ EMAIL, PHONE, EXTERNAL = "email", "phone", "external:"
 MAX_MERGE_HOPS = 32
 
 # (session, tenant, survivor id, merged id): other domains re-point their rows (orders, linked
-# rows, events…) in the merge's transaction. Register with :func:`on_merge`.
-MergeHook = Callable[[AsyncSession, TenantId, UUID, UUID], Awaitable[None]]
-_MERGE_HOOKS: list[MergeHook] = []
+# rows, events…) in the merge's transaction.
+PROFILE_MERGED: Signal[[AsyncSession, TenantId, UUID, UUID]] = Signal("profile_merged")
 # (session, tenant, profile id): other domains delete their rows of a deleted profile.
-DeleteHook = Callable[[AsyncSession, TenantId, UUID], Awaitable[None]]
-_DELETE_HOOKS: list[DeleteHook] = []
+PROFILE_DELETED: Signal[[AsyncSession, TenantId, UUID]] = Signal("profile_deleted")
 # (session, tenant, identifiers): other domains forget what they hold of an erased person, named
 # by their identifiers ((kind, value): ``email``, ``phone`` E.164, ``external:<source>``; merged-in
-# ones included). Run in the erasure's transaction. Register with :func:`on_erase`.
-EraseHook = Callable[[AsyncSession, TenantId, Sequence[tuple[str, str]]], Awaitable[None]]
-_ERASE_HOOKS: list[EraseHook] = []
-# (session, tenant, profile, created): other domains learn of a profile created or changed here.
-# (session, tenant, profile, created, changed): ``changed`` names what the write changed (stored
-# field names, and ``attributes.<key>``); on creation, every field it was given.
-ChangeHook = Callable[[AsyncSession, TenantId, Profile, bool, frozenset[str]], Awaitable[None]]
-_CHANGE_HOOKS: list[ChangeHook] = []
+# ones included). Sent in the erasure's transaction.
+PROFILE_ERASED: Signal[[AsyncSession, TenantId, Sequence[tuple[str, str]]]] = Signal(
+    "profile_erased"
+)
+# (session, tenant, profile, created, changed): a profile created or changed here; ``changed``
+# names what the write changed (stored field names, and ``attributes.<key>``); on creation, every
+# field it was given. Sent in the write's transaction.
+PROFILE_CHANGED: Signal[[AsyncSession, TenantId, Profile, bool, frozenset[str]]] = Signal(
+    "profile_changed"
+)
+# (session, profile ids): data read about these profiles besides their own fields changed (an
+# order, a linked row), e.g. for segments to evaluate them again. Sent in the write's transaction.
+PROFILE_RELATED_CHANGED: Signal[[AsyncSession, Sequence[UUID]]] = Signal("profile_related_changed")
 
 _STANDARD = (
     "email",
@@ -85,55 +90,16 @@ _STANDARD = (
 )
 
 
-def on_merge(hook: MergeHook) -> MergeHook:
-    """Register a domain's re-pointing of its profile rows, run inside every merge."""
-    _MERGE_HOOKS.append(hook)
-    return hook
-
-
-def on_delete(hook: DeleteHook) -> DeleteHook:
-    """Register a domain's deletion of its rows of a deleted profile."""
-    _DELETE_HOOKS.append(hook)
-    return hook
-
-
-def on_erase(hook: EraseHook) -> EraseHook:
-    """Register a domain's forgetting of an erased person's identifiers (GDPR erasure)."""
-    _ERASE_HOOKS.append(hook)
-    return hook
-
-
 async def erased(
     session: AsyncSession, tenant: TenantId, identifiers: Sequence[tuple[str, str]]
 ) -> None:
-    """Tell the domains that registered with :func:`on_erase` that a person was erased."""
-    for hook in _ERASE_HOOKS:
-        await hook(session, tenant, identifiers)
-
-
-# (session, profile ids): data read about these profiles besides their own fields changed (an
-# order, a linked row), e.g. for segments to evaluate them again.
-RelatedChangeHook = Callable[[AsyncSession, Sequence[UUID]], Awaitable[None]]
-_RELATED_CHANGE_HOOKS: list[RelatedChangeHook] = []
-
-
-def on_related_change(hook: RelatedChangeHook) -> RelatedChangeHook:
-    """Register a domain's reaction to a profile's orders or linked rows changing (in the
-    write's transaction)."""
-    _RELATED_CHANGE_HOOKS.append(hook)
-    return hook
+    """Tell the other domains that a person was erased (:data:`PROFILE_ERASED`)."""
+    await signals.send(PROFILE_ERASED, session, tenant, identifiers)
 
 
 async def related_changed(session: AsyncSession, profile_ids: Sequence[UUID]) -> None:
-    for hook in _RELATED_CHANGE_HOOKS:
-        await hook(session, profile_ids)
-
-
-def on_change(hook: ChangeHook) -> ChangeHook:
-    """Register a domain's reaction to a profile created or updated, run in the write's
-    transaction."""
-    _CHANGE_HOOKS.append(hook)
-    return hook
+    """Tell the other domains that data read about these profiles changed."""
+    await signals.send(PROFILE_RELATED_CHANGED, session, profile_ids)
 
 
 async def _changed(
@@ -143,8 +109,7 @@ async def _changed(
     created: bool,
     changed: frozenset[str],
 ) -> None:
-    for hook in _CHANGE_HOOKS:
-        await hook(session, tenant, profile, created, changed)
+    await signals.send(PROFILE_CHANGED, session, tenant, profile, created, changed)
 
 
 class ProfileMerged(LevierError):
@@ -534,8 +499,7 @@ async def delete_profile(session: AsyncSession, tenant: TenantId, profile_id: UU
     """Delete the profile, its keys, unique values, consent history, orders and merge
     redirects."""
     profile = await get_profile(session, profile_id)
-    for hook in _DELETE_HOOKS:
-        await hook(session, tenant, profile.id)
+    await signals.send(PROFILE_DELETED, session, tenant, profile.id)
     await repository.delete_profile_rows(session, profile.id)
     await session.delete(profile)  # through the unit of work, so the audit log records it
     await session.flush()
@@ -584,8 +548,7 @@ async def _merge(
     await repository.repoint(session, ProfileIdentity, merged.id, survivor.id)
     await repository.repoint(session, ConsentChange, merged.id, survivor.id)
     await repository.repoint(session, Order, merged.id, survivor.id)
-    for hook in _MERGE_HOOKS:
-        await hook(session, tenant, survivor.id, merged.id)
+    await signals.send(PROFILE_MERGED, session, tenant, survivor.id, merged.id)
     session.add(
         ProfileMerge(
             survivor_id=survivor.id,

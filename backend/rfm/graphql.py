@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.core.access import Access
 from backend.core.errors import NotFound
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input

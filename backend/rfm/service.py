@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -28,6 +27,7 @@ from backend.core.errors import InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signal, Signals, signals
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
 from backend.events.schemas import EventIn
@@ -64,14 +64,7 @@ MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
 
 # (session, tenant): a run succeeded, so the brand's current scores changed (segments whose rules
 # read them evaluate again). Run in the run's transaction.
-RunFinishedHook = Callable[[AsyncSession, TenantId], Awaitable[None]]
-_RUN_FINISHED_HOOKS: list[RunFinishedHook] = []
-
-
-def on_run_finished(hook: RunFinishedHook) -> RunFinishedHook:
-    """Register a domain's reaction to a succeeded run of the brand."""
-    _RUN_FINISHED_HOOKS.append(hook)
-    return hook
+RFM_RUN_FINISHED: Signal[[AsyncSession, TenantId]] = Signal("rfm_run_finished")
 
 
 EVENT_NAME_LENGTH = 100
@@ -284,8 +277,7 @@ async def execute_run(
     run.changed_count = outcome.changed
     run.finished_at = max(utcnow(), started)
     await session.flush()
-    for hook in _RUN_FINISHED_HOOKS:
-        await hook(session, tenant)
+    await signals.send(RFM_RUN_FINISHED, session, tenant)
     if outcome.changed:
         await enqueue(session, EMIT_TASK, tenant=tenant, run_id=str(run.id), after=None)
     return run
@@ -448,7 +440,6 @@ async def active_brand_ids(session: AsyncSession) -> list[UUID]:
 # Profiles --------------------------------------------------------------------------------------
 
 
-@profile_service.on_merge
 async def forget_merged(
     session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
 ) -> None:
@@ -456,12 +447,17 @@ async def forget_merged(
     await repository.delete_profile_scores(session, merged_id)
 
 
-@profile_service.on_delete
 async def forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     await repository.delete_profile_scores(session, profile_id)
 
 
-@tenancy_service.on_brand_delete
 async def forget_brand(session: AsyncSession, tenant: TenantId) -> None:
     """Scores carry no foreign key (see RfmScore): they go with their brand here."""
     await repository.delete_brand_scores(session)
+
+
+def connect(signals: Signals) -> None:
+    """Connect the scores' receivers: scores go with their profile and their brand."""
+    signals.connect(profile_service.PROFILE_MERGED, forget_merged)
+    signals.connect(profile_service.PROFILE_DELETED, forget_profile)
+    signals.connect(tenancy_service.BRAND_DELETING, forget_brand)

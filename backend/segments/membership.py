@@ -26,6 +26,7 @@ from backend.core.errors import InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue, task_payload
 from backend.core.read_cache import cached, watch_config_tables
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId, session_tenant
 from backend.profiles import service as profile_service
 from backend.profiles.fields import normalise_email, normalise_phone
@@ -432,7 +433,6 @@ async def publish(
 # Profiles merging and leaving ------------------------------------------------------------------
 
 
-@profile_service.on_merge
 async def follow_merge(
     session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
 ) -> None:
@@ -443,7 +443,6 @@ async def follow_merge(
     await profiles_changed(session, tenant, [survivor_id])
 
 
-@profile_service.on_delete
 async def forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     """An erased profile's memberships and transitions go with it; counts follow."""
     for segment_id in await repository.delete_profile_rows(session, profile_id):
@@ -457,3 +456,9 @@ async def _decrement(session: AsyncSession, segment_id: UUID) -> None:
         .values(member_count=Segment.member_count - 1)
         .execution_options(synchronize_session=False)
     )
+
+
+def connect(signals: Signals) -> None:
+    """Connect the memberships' receivers: memberships and transitions follow their profile."""
+    signals.connect(profile_service.PROFILE_MERGED, follow_merge)
+    signals.connect(profile_service.PROFILE_DELETED, forget_profile)

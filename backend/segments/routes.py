@@ -12,10 +12,9 @@ from litestar import delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from backend.auth.guards import BRAND_ACCESS_OPT
 from backend.auth.scopes import needs
 from backend.core.access import Access
-from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import BRAND_ACCESS_OPT, PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.profiles.routes import BrandScopedController
 from backend.segments import membership, service

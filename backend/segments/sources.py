@@ -2,7 +2,7 @@
 orders and linked rows, accepted events (orders among them), consent changes, finished imports
 and finished RFM runs. Each hook only
 schedules work in the write's transaction (an incremental evaluation per profile a few seconds
-later, or full evaluations after an import). Registered on import."""
+later, or full evaluations after an import). Connected by :func:`connect`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId, session_tenant
 from backend.events import service as events_service
 from backend.imports import service as imports_service
@@ -23,7 +24,6 @@ from backend.segments import membership
 from backend.segments.models import EvaluationCause
 
 
-@profiles_service.on_change
 async def profile_changed(
     session: AsyncSession,
     tenant: TenantId,
@@ -34,32 +34,37 @@ async def profile_changed(
     await membership.profiles_changed(session, tenant, [profile.id])
 
 
-@profiles_service.on_related_change
 async def related_changed(session: AsyncSession, profile_ids: Sequence[UUID]) -> None:
     tenant = session_tenant(session)
     if tenant is not None:
         await membership.profiles_changed(session, tenant, profile_ids)
 
 
-@rfm_service.on_run_finished
 async def rfm_run_finished(session: AsyncSession, tenant: TenantId) -> None:
     # Rules may read RFM scores and named segments: the brand's current run just changed.
     await membership.refresh_all_later(session, tenant, cause=EvaluationCause.RFM, reading="rfm")
 
 
-@events_service.on_accepted
 async def events_accepted(
     session: AsyncSession, tenant: TenantId, events: Sequence[events_service.AcceptedEvent]
 ) -> None:
     await membership.profiles_changed(session, tenant, [e.profile_id for e in events])
 
 
-@consents_service.on_consent_change
 async def consent_changed(session: AsyncSession, profile: Profile, change: ConsentChange) -> None:
     await membership.profiles_changed(session, TenantId(profile.tenant_id), [profile.id])
 
 
-@imports_service.on_finish
 async def import_finished(session: AsyncSession, job: ImportJob) -> None:
     if job.rows_done:
         await membership.refresh_all_later(session, TenantId(job.tenant_id))
+
+
+def connect(signals: Signals) -> None:
+    """Connect what keeps segments current to the signals of the domains they read."""
+    signals.connect(profiles_service.PROFILE_CHANGED, profile_changed)
+    signals.connect(profiles_service.PROFILE_RELATED_CHANGED, related_changed)
+    signals.connect(rfm_service.RFM_RUN_FINISHED, rfm_run_finished)
+    signals.connect(events_service.EVENTS_ACCEPTED, events_accepted)
+    signals.connect(consents_service.CONSENT_CHANGED, consent_changed)
+    signals.connect(imports_service.IMPORT_FINISHED, import_finished)

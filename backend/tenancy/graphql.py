@@ -11,8 +11,8 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.core.access import Access
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input

@@ -13,7 +13,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.guards import (
     AGENCY_ACCESS_OPT,
-    BRAND_ACCESS_OPT,
     agency_guard,
     caller_of,
     requires_caller,
@@ -21,7 +20,7 @@ from backend.auth.guards import (
 from backend.auth.models import User
 from backend.auth.scopes import needs
 from backend.core.access import Access
-from backend.core.api import READ_ERRORS, WRITE_ERRORS
+from backend.core.api import BRAND_ACCESS_OPT, READ_ERRORS, WRITE_ERRORS
 from backend.core.api import BrandController as BrandScoped
 from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
 from backend.core.errors import problem_responses

@@ -7,7 +7,6 @@ REST, GraphQL and the CLI share one rule book. Services never commit.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import msgspec
@@ -21,6 +20,7 @@ from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signal, signals
 from backend.core.tenancy import TenantId
 from backend.tenancy import repository
 from backend.tenancy.models import (
@@ -159,23 +159,15 @@ async def update_brand(session: AsyncSession, tenant: TenantId, data: BrandUpdat
 
 
 # (session, tenant): a domain deletes brand rows no foreign key cascades (bulk tables such as
-# RFM scores skip per-row foreign keys). Register with :func:`on_brand_delete`.
-BrandDeleteHook = Callable[[AsyncSession, TenantId], Awaitable[None]]
-_BRAND_DELETE_HOOKS: list[BrandDeleteHook] = []
-
-
-def on_brand_delete(hook: BrandDeleteHook) -> BrandDeleteHook:
-    """Register a domain's deletion of its rows of a deleted brand (run before the cascade)."""
-    _BRAND_DELETE_HOOKS.append(hook)
-    return hook
+# RFM scores skip per-row foreign keys). Sent before the cascade, in the deletion's transaction.
+BRAND_DELETING: Signal[[AsyncSession, TenantId]] = Signal("brand_deleting")
 
 
 async def delete_brand(session: AsyncSession, tenant: TenantId) -> None:
-    """Delete a brand and, by cascade (and the hooks of :func:`on_brand_delete`), every row of
+    """Delete a brand and, by cascade (and the receivers of :data:`BRAND_DELETING`), every row of
     its data."""
     brand = await get_brand(session, tenant)
-    for hook in _BRAND_DELETE_HOOKS:
-        await hook(session, tenant)
+    await signals.send(BRAND_DELETING, session, tenant)
     await session.delete(brand)
     await session.flush()
 

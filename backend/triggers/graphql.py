@@ -9,9 +9,9 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.core.access import Access
 from backend.core.errors import NotFound
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import parse_id
 from backend.core.pagination import PageRequest
 from backend.triggers import service

@@ -27,6 +27,7 @@ from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
 from backend.core.read_cache import cached, watch_config_tables
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId, session_tenant
 from backend.profiles import attributes as profile_attributes
 from backend.profiles import service as profile_service
@@ -561,7 +562,6 @@ async def check_abandoned_cart(
 # Profiles --------------------------------------------------------------------------------------
 
 
-@profile_service.on_merge
 async def follow_merge(
     session: AsyncSession, tenant: TenantId, survivor_id: UUID, merged_id: UUID
 ) -> None:
@@ -569,7 +569,12 @@ async def follow_merge(
     await repository.repoint_profile_rows(session, merged_id, survivor_id)
 
 
-@profile_service.on_delete
 async def forget_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     """An erased profile's occurrences and carts go with it."""
     await repository.delete_profile_rows(session, profile_id)
+
+
+def connect(signals: Signals) -> None:
+    """Connect the occurrences' receivers: occurrences and carts follow their profile."""
+    signals.connect(profile_service.PROFILE_MERGED, follow_merge)
+    signals.connect(profile_service.PROFILE_DELETED, forget_profile)

@@ -1,6 +1,6 @@
 """What raises triggers from other domains: the events an ingestion accepted (event triggers),
 the carts those events open and close (abandoned-cart triggers), and profile writes
-(profile-change triggers). Registered on import."""
+(profile-change triggers). Connected by :func:`connect`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
 from backend.profiles import service as profiles_service
@@ -22,7 +23,6 @@ def cart_key(profile_id: UUID, cart_id: str) -> str:
     return f"{profile_id}:{cart_id}"
 
 
-@events_service.on_accepted
 async def events_accepted(
     session: AsyncSession, tenant: TenantId, events: Sequence[events_service.AcceptedEvent]
 ) -> None:
@@ -60,7 +60,6 @@ async def events_accepted(
             await service.profile_carts_closed(session, tenant, profile_id=change.profile_id)
 
 
-@profiles_service.on_change
 async def profile_changed(
     session: AsyncSession,
     tenant: TenantId,
@@ -69,3 +68,9 @@ async def profile_changed(
     changed: frozenset[str],
 ) -> None:
     await service.on_profile_changed(session, tenant, profile, changed)
+
+
+def connect(signals: Signals) -> None:
+    """Connect what raises triggers to the events' and profiles' signals."""
+    signals.connect(events_service.EVENTS_ACCEPTED, events_accepted)
+    signals.connect(profiles_service.PROFILE_CHANGED, profile_changed)

@@ -8,9 +8,9 @@ from typing import Annotated
 import strawberry
 from strawberry.types import Info
 
+from backend.auth.context import GraphQLContext
 from backend.config import Settings
 from backend.core.access import Access
-from backend.core.graphql_context import GraphQLContext
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.idempotency import ShownOnce
 from backend.core.pagination import PageRequest

@@ -1,5 +1,5 @@
-"""Where webhook events come from: hooks registered on the profiles, consents and imports
-services, publishing in the transaction of the change they report."""
+"""Where webhook events come from: receivers of the profiles', consents' and imports' signals
+(connected by :func:`connect`), publishing in the transaction of the change they report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.signals import Signals
 from backend.core.tenancy import TenantId
 from backend.imports import service as imports_service
 from backend.imports.models import ImportJob
@@ -34,7 +35,6 @@ def profile_payload(profile: Profile) -> dict[str, Any]:
     }
 
 
-@profiles_service.on_change
 async def profile_changed(
     session: AsyncSession,
     tenant: TenantId,
@@ -48,7 +48,6 @@ async def profile_changed(
     await publish(session, tenant, kind, {"profile": profile_payload(profile)})
 
 
-@consents_service.on_consent_change
 async def consent_changed(session: AsyncSession, profile: Profile, change: ConsentChange) -> None:
     payload = {
         "profileId": str(profile.id),
@@ -62,7 +61,6 @@ async def consent_changed(session: AsyncSession, profile: Profile, change: Conse
     await publish(session, TenantId(profile.tenant_id), WebhookEventType.CONSENT_CHANGED, payload)
 
 
-@imports_service.on_finish
 async def import_finished(session: AsyncSession, job: ImportJob) -> None:
     payload = {
         "importId": str(job.id),
@@ -76,3 +74,10 @@ async def import_finished(session: AsyncSession, job: ImportJob) -> None:
         "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
     }
     await publish(session, TenantId(job.tenant_id), WebhookEventType.IMPORT_FINISHED, payload)
+
+
+def connect(signals: Signals) -> None:
+    """Connect the webhook events' sources to the profiles', consents' and imports' signals."""
+    signals.connect(profiles_service.PROFILE_CHANGED, profile_changed)
+    signals.connect(consents_service.CONSENT_CHANGED, consent_changed)
+    signals.connect(imports_service.IMPORT_FINISHED, import_finished)

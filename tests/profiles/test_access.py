@@ -9,7 +9,7 @@ import httpx
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
-from backend.auth.scopes import SCOPE_OPT
+from backend.core.api import SCOPE_OPT
 from tests.factories import World, make_world, problem
 from tests.profiles.helpers import (
     add_row,

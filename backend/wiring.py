@@ -1,0 +1,45 @@
+"""Connects every domain's receivers to the signal registry, once per process.
+
+Called where a process starts running services: ``create_app``, the worker's and scheduler's task
+loading (``workers.run.load_tasks``) and the CLI's sessions. Tests get a wired registry through a
+fixture. The order below is the order receivers run in (a profile's merge re-points events first,
+then linked rows, scores, occurrences and memberships, which evaluate the survivor again).
+"""
+
+from __future__ import annotations
+
+from backend.audit import recorder
+from backend.core.signals import Signals, signals
+from backend.events import service as events_service
+from backend.imports import retention as imports_retention
+from backend.profiles import linked as profiles_linked
+from backend.rfm import service as rfm_service
+from backend.segments import membership as segments_membership
+from backend.segments import sources as segments_sources
+from backend.triggers import service as triggers_service
+from backend.triggers import sources as triggers_sources
+from backend.webhooks import sources as webhooks_sources
+
+DOMAIN_CONNECTS = (
+    events_service.connect,
+    profiles_linked.connect,
+    rfm_service.connect,
+    triggers_service.connect,
+    segments_membership.connect,
+    imports_retention.connect,
+    segments_sources.connect,
+    triggers_sources.connect,
+    webhooks_sources.connect,
+)
+
+
+def connect_domains(registry: Signals = signals) -> Signals:
+    """Connect every domain's receivers to ``registry`` and mark it wired; a registry already
+    wired is returned as it is (each process may reach this from several entry points)."""
+    recorder.install()
+    if registry.wired:
+        return registry
+    for connect in DOMAIN_CONNECTS:
+        connect(registry)
+    registry.mark_wired()
+    return registry
