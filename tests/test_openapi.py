@@ -40,3 +40,15 @@ def test_every_operation_has_an_id_a_summary_and_documented_problems() -> None:
             if path.startswith("/v1/brands/{brand_id}"):
                 assert "404" in problems, where
     assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_every_operation_has_a_description_from_its_route_docstring() -> None:
+    document = json.loads(openapi_document(published_settings()))
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if not operation.get("description", "").strip() or not operation.get("summary", "").strip()
+    ]
+    assert document["paths"]
+    assert not undocumented, f"write a docstring on these routes: {undocumented}"
