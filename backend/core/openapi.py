@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,13 @@ from litestar.openapi.plugins import (
     SwaggerRenderPlugin,
 )
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.routes import HTTPRoute
 
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings
+from backend.core.errors import PROBLEM_MEDIA_TYPE, problem_type
+from backend.core.idempotency import KEY_IGNORED, MAX_KEY_LENGTH, SHOWS_SECRET, AnswerWithheld
+from backend.core.ratelimit import EXEMPT_PATHS
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -41,9 +46,171 @@ API_DESCRIPTION = (
 )
 
 
+WRITE_METHODS = ("post", "put", "patch", "delete")
+OPERATION_METHODS = ("get", *WRITE_METHODS)
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
+
+
 def finish(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     """The document Litestar generated, completed with what applies across routes."""
-    return copy.deepcopy(document)
+    document = copy.deepcopy(document)
+    opts = route_opts(app)
+    for path, method, operation in operations(document):
+        opt = opts.get((path, method), {})
+        if method == "post" and not opt.get(KEY_IGNORED):
+            _document_idempotency(operation, shows_secret=bool(opt.get(SHOWS_SECRET)))
+        if not rate_limit_exempt(path):
+            _document_rate_limit(operation)
+    document["components"].setdefault("headers", {}).update(HEADERS)
+    return document
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every operation of the document: path, lower-case method, operation object."""
+    for path, item in document["paths"].items():
+        for method in OPERATION_METHODS:
+            if method in item:
+                yield path, method, item[method]
+
+
+def route_opts(app: Litestar) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """Each route handler's ``opt`` by (path as in the document, lower-case method)."""
+    found: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                for method in handler.http_methods:
+                    found[(route.path_format, method.lower())] = handler.opt
+    return found
+
+
+def rate_limit_exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith("/schema/")
+
+
+# Response headers, referenced from the responses that carry them.
+HEADERS: dict[str, Any] = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+        "same `Idempotency-Key`.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "Retry-After": {
+        "description": "Seconds until a request is counted out of the window and another one "
+        "may be sent.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Limit": {
+        "description": "Requests allowed in the window of the tightest limit that applies (per "
+        "caller, or per brand shared by everyone working on it).",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Remaining": {
+        "description": "Requests left in that window.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until a request is counted out of that window.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+}
+_RATE_LIMIT_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def _header_refs(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def _problem(operation: dict[str, Any], status: int, description: str) -> dict[str, Any]:
+    """The operation's problem response for ``status``, added when it was not listed."""
+    response: dict[str, Any] = operation["responses"].setdefault(
+        str(status), {"description": description}
+    )
+    content = response.setdefault("content", {}).setdefault(
+        PROBLEM_MEDIA_TYPE, {"schema": PROBLEM_SCHEMA}
+    )
+    content.setdefault("examples", {})
+    return response
+
+
+def _problem_example(status: int, slug: str, title: str, detail: str) -> dict[str, Any]:
+    return {
+        "summary": title,
+        "value": {
+            "type": problem_type(slug),
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": "/v1/brands/01a20d85-e2eb-78a6-aa55-b28d88104b43/segments",
+            "request_id": "01a20d86365f789f894683f4079fae4a",
+        },
+    }
+
+
+def _document_idempotency(operation: dict[str, Any], *, shows_secret: bool) -> None:
+    replay = (
+        "this answer shows a secret once, so it is never kept: the effect still happens once, "
+        "and a retry answers 409 `idempotent-answer-withheld`"
+        if shows_secret
+        else "a retry answers the first answer again, with `Idempotent-Replayed: true`"
+    )
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": (
+                "Makes the request safe to retry: the same key with the same request is done "
+                f"once ({replay}). The same key with another request answers 422; while the "
+                "first request runs, 409. Keys are scoped to the credentials that sent them and "
+                "expire after `LEVIER_IDEMPOTENCY_TTL_HOURS`; server errors are not kept."
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+            "example": "3f0c8a4e-6d1b-4c1e-9a57-2b8e0f5d7c91",
+        }
+    )
+    if not shows_secret:
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                response.setdefault("headers", {}).update(_header_refs("Idempotent-Replayed"))
+    conflict = _problem(operation, 409, "Conflict")["content"][PROBLEM_MEDIA_TYPE]["examples"]
+    conflict["idempotency-key-in-use"] = _problem_example(
+        409, "conflict", "Conflict", "a request with this Idempotency-Key is still running"
+    )
+    if shows_secret:
+        conflict["idempotent-answer-withheld"] = _problem_example(
+            409,
+            AnswerWithheld.slug,
+            AnswerWithheld.title,
+            "the answer to this Idempotency-Key showed a secret and is not kept",
+        )
+    mismatch = _problem(operation, 422, "Unprocessable Entity")
+    mismatch["content"][PROBLEM_MEDIA_TYPE]["examples"]["idempotency-key-reused"] = (
+        _problem_example(
+            422,
+            "invalid-input",
+            "Unprocessable Entity",
+            "this Idempotency-Key was used for a different request",
+        )
+    )
+
+
+def _document_rate_limit(operation: dict[str, Any]) -> None:
+    for status, response in operation["responses"].items():
+        if not status.startswith(("4", "5")):
+            response.setdefault("headers", {}).update(_header_refs(*_RATE_LIMIT_HEADERS))
+    limited = _problem(operation, 429, "Too Many Requests")
+    limited["description"] = (
+        "Too many requests: the caller's budget (or the brand's, shared by everyone working on "
+        "it) is spent. Retry after `Retry-After` seconds."
+    )
+    limited["headers"] = _header_refs("Retry-After", *_RATE_LIMIT_HEADERS)
+    limited["content"][PROBLEM_MEDIA_TYPE]["examples"]["rate-limited"] = _problem_example(
+        429,
+        "rate-limited",
+        "Too Many Requests",
+        "too many requests for this caller (at most 1200 per 1 minute); retry in 12 s",
+    )
 
 
 class _Finishing:
