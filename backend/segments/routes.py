@@ -23,8 +23,6 @@ from backend.segments import membership, service
 from backend.segments.models import Segment, SegmentTransition, TransitionKind
 from backend.segments.schemas import (
     EvaluationQueued,
-    MemberOut,
-    MemberPage,
     MembershipOut,
     MembersUpload,
     PreviewIn,
@@ -32,6 +30,8 @@ from backend.segments.schemas import (
     ProfileSegmentsOut,
     ProfileSummary,
     SegmentCreate,
+    SegmentMemberOut,
+    SegmentMemberPage,
     SegmentOut,
     SegmentPage,
     SegmentUpdate,
@@ -201,10 +201,12 @@ class SegmentController(BrandScopedController):
     )
     async def list_members(
         self, db_session: DbSession, page: Paging, segment_id: FromPath[UUID]
-    ) -> MemberPage:
+    ) -> SegmentMemberPage:
         """The current members (keyset pages by profile id), with when each entered."""
         items, cursor = await service.list_members(db_session, segment_id, page)
-        return MemberPage([MemberOut(m.profile_id, m.entered_at) for m in items], cursor)
+        return SegmentMemberPage(
+            [SegmentMemberOut(m.profile_id, m.entered_at) for m in items], cursor
+        )
 
     async def _upload(
         self,
