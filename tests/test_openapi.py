@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from jsonschema import Draft202012Validator
 
-from backend.core.openapi import graphql_document, openapi_document, published_settings
+from backend.core.openapi import (
+    graphql_document,
+    json_bodies,
+    openapi_document,
+    published_settings,
+)
+from backend.webhooks.models import WebhookEventType
 
 ROOT = Path(__file__).resolve().parents[1]
 STALE = "stale: run `levier export-openapi` (or `make openapi`) and commit the result"
@@ -130,3 +137,74 @@ def test_rate_limited_operations_document_429_and_its_headers() -> None:
 async def test_served_document_is_the_exported_one(client: httpx.AsyncClient) -> None:
     served = (await client.get("/schema/openapi.json")).json()
     assert served == json.loads(openapi_document(published_settings()))
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with every object that lists its properties closed to others: an example with
+    a misspelt field fails instead of passing unseen."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {k: _closed(v) for k, v in schema.items()}
+    if "properties" in closed and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    return closed
+
+
+def _validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    # References are `#/components/...`: the components travel in the root schema.
+    root = {"allOf": [schema], "components": _closed(document["components"])}
+    return Draft202012Validator(root, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _examples_of(content: dict[str, Any]) -> list[Any]:
+    if "example" in content:
+        return [content["example"]]
+    return [example["value"] for example in content.get("examples", {}).values()]
+
+
+def test_every_json_body_has_an_example_that_fits_its_schema() -> None:
+    document = json.loads(openapi_document(published_settings()))
+    missing, wrong, checked = [], [], 0
+    for path, method, operation in _operations(document):
+        for body, content in json_bodies(operation):
+            where = f"{operation['operationId']}.{body} ({method.upper()} {path})"
+            found = _examples_of(content)
+            if not found:
+                missing.append(where)
+            for example in found:
+                checked += 1
+                errors = list(_validator(document, content["schema"]).iter_errors(example))
+                wrong += [
+                    f"{where}: {error.message} at {list(error.absolute_path)}" for error in errors
+                ]
+    assert not missing, "no example: " + ", ".join(missing)
+    assert not wrong, "\n".join(wrong)
+    assert checked > 150
+
+
+def test_every_outbound_webhook_event_is_documented_with_a_fitting_example() -> None:
+    document = json.loads(openapi_document(published_settings()))
+    assert set(document["webhooks"]) == {event.value for event in WebhookEventType}
+    for event_type, item in document["webhooks"].items():
+        content = item["post"]["requestBody"]["content"]["application/json"]
+        headers = {p["name"] for p in item["post"]["parameters"]}
+        assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}, event_type
+        errors = list(_validator(document, content["schema"]).iter_errors(content["example"]))
+        assert not errors, (event_type, [e.message for e in errors])
+
+
+def test_inbound_hook_documents_its_body_and_both_signature_schemes() -> None:
+    document = json.loads(openapi_document(published_settings()))
+    operation = document["paths"]["/v1/hooks/{connector_id}"]["post"]
+    headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+    assert {
+        "X-Qualifio-Signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    } <= headers
+    content = operation["requestBody"]["content"]["application/json"]
+    for example in _examples_of(content):
+        assert not list(_validator(document, content["schema"]).iter_errors(example))

@@ -13,6 +13,7 @@ import copy
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,11 +28,23 @@ from litestar.openapi.plugins import (
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.routes import HTTPRoute
 
+from backend.audit import examples as audit_examples
+from backend.auth import examples as auth_examples
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings
+from backend.connectors import examples as connectors_examples
+from backend.core import examples as core_examples
 from backend.core.errors import PROBLEM_MEDIA_TYPE, problem_type
 from backend.core.idempotency import KEY_IGNORED, MAX_KEY_LENGTH, SHOWS_SECRET, AnswerWithheld
 from backend.core.ratelimit import EXEMPT_PATHS
+from backend.events import examples as events_examples
+from backend.imports import examples as imports_examples
+from backend.profiles import examples as profiles_examples
+from backend.rfm import examples as rfm_examples
+from backend.segments import examples as segments_examples
+from backend.tenancy import examples as tenancy_examples
+from backend.triggers import examples as triggers_examples
+from backend.webhooks import examples as webhooks_examples
 
 if TYPE_CHECKING:
     from litestar import Litestar, Request
@@ -46,8 +59,24 @@ API_DESCRIPTION = (
 )
 
 
+# Every domain's examples module (backend/<domain>/examples.py).
+EXAMPLE_MODULES: tuple[ModuleType, ...] = (
+    audit_examples,
+    auth_examples,
+    connectors_examples,
+    core_examples,
+    events_examples,
+    imports_examples,
+    profiles_examples,
+    rfm_examples,
+    segments_examples,
+    tenancy_examples,
+    triggers_examples,
+    webhooks_examples,
+)
 WRITE_METHODS = ("post", "put", "patch", "delete")
 OPERATION_METHODS = ("get", *WRITE_METHODS)
+PAGE_CURSOR = "eyJpZCI6IjAxOTM4ZjUyLThhN2ItN2M2ZC05ZTBmLTFhMmIzYzRkNWU2ZiJ9"
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 
 
@@ -62,7 +91,167 @@ def finish(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
         if not rate_limit_exempt(path):
             _document_rate_limit(operation)
     document["components"].setdefault("headers", {}).update(HEADERS)
+    _add_examples(document, examples())
+    _document_inbound_hook(document)
+    document["webhooks"] = outbound_webhooks()
     return document
+
+
+def examples() -> dict[str, Any]:
+    """Each domain's examples (``backend/<domain>/examples.py``), by schema name; a body whose
+    schema is not a component is named ``<operationId>.request`` or ``<operationId>.<status>``."""
+    merged: dict[str, Any] = {}
+    for module in EXAMPLE_MODULES:
+        shared = merged.keys() & module.EXAMPLES.keys()
+        if shared:
+            raise ValueError(f"{module.__name__} gives examples already given: {sorted(shared)}")
+        merged.update(module.EXAMPLES)
+    return merged
+
+
+def json_bodies(operation: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The operation's JSON bodies: (``request`` or the 2xx status, media type object)."""
+    for media_type, content in (operation.get("requestBody") or {}).get("content", {}).items():
+        if media_type.endswith("json"):
+            yield "request", content
+    for status, response in operation["responses"].items():
+        if status.startswith("2"):
+            for media_type, content in (response.get("content") or {}).items():
+                if media_type.endswith("json"):
+                    yield status, content
+
+
+def _add_examples(document: dict[str, Any], known: Mapping[str, Any]) -> None:
+    for _, _, operation in operations(document):
+        for body, content in json_bodies(operation):
+            if "example" in content or "examples" in content:
+                continue
+            ref = content.get("schema", {}).get("$ref", "")
+            name = ref.rsplit("/", 1)[-1] if ref else f"{operation['operationId']}.{body}"
+            example = _example(name, document["components"]["schemas"], known)
+            if example is not None:
+                content["example"] = example
+
+
+def _example(name: str, schemas: Mapping[str, Any], known: Mapping[str, Any]) -> Any:
+    """The example of ``name``; a page (``items`` of a schema with an example, ``nextCursor``)
+    is one page of that example."""
+    if name in known:
+        return copy.deepcopy(known[name])
+    properties = schemas.get(name, {}).get("properties", {})
+    item_ref = properties.get("items", {}).get("items", {}).get("$ref", "")
+    if set(properties) == {"items", "nextCursor"} and item_ref:
+        item = _example(item_ref.rsplit("/", 1)[-1], schemas, known)
+        if item is not None:
+            return {"items": [item], "nextCursor": PAGE_CURSOR}
+    return None
+
+
+def _document_inbound_hook(document: dict[str, Any]) -> None:
+    operation = document["paths"].get("/v1/hooks/{connector_id}", {}).get("post")
+    if operation is None:
+        return
+    operation["parameters"].extend(copy.deepcopy(connectors_examples.HOOK_HEADERS))
+    schemas = document["components"]["schemas"]
+    schemas["QualifioParticipation"] = connectors_examples.QUALIFIO_PARTICIPATION_SCHEMA
+    schemas["PartnerPayload"] = connectors_examples.PARTNER_PAYLOAD_SCHEMA
+    operation["requestBody"] = {
+        "required": True,
+        "description": "The partner's body, as sent: the signature covers its raw bytes. "
+        "Qualifio sends a participation; a Standard Webhooks source any JSON object.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/QualifioParticipation"},
+                        {"$ref": "#/components/schemas/PartnerPayload"},
+                    ]
+                },
+                "examples": copy.deepcopy(connectors_examples.HOOK_BODY_EXAMPLES),
+            }
+        },
+    }
+
+
+# Standard Webhooks headers of every outbound message (backend/webhooks/sending.py).
+_SIGNED_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "webhook-id",
+        "in": "header",
+        "required": True,
+        "description": "The event's id: the same at every attempt and for every endpoint; "
+        "deduplicate on it.",
+        "schema": {"type": "string", "format": "uuid"},
+    },
+    {
+        "name": "webhook-timestamp",
+        "in": "header",
+        "required": True,
+        "description": "When this attempt was sent, in Unix seconds: reject old ones.",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    {
+        "name": "webhook-signature",
+        "in": "header",
+        "required": True,
+        "description": '`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">` '
+        "keyed with the endpoint's secret (`whsec_…`, shown once at creation). Any Standard "
+        "Webhooks library verifies it.",
+        "schema": {"type": "string"},
+    },
+]
+
+
+def outbound_webhooks() -> dict[str, Any]:
+    """The OpenAPI ``webhooks`` section: one entry per event type an endpoint may subscribe to."""
+    found: dict[str, Any] = {}
+    for event_type, event in webhooks_examples.EVENTS.items():
+        found[event_type.value] = {
+            "post": {
+                "operationId": "on_" + event_type.value.replace(".", "_"),
+                "summary": event.summary,
+                "description": (
+                    f"{event.description} Posted as JSON to every enabled endpoint subscribed "
+                    "to it, signed as Standard Webhooks. A 2xx answer within the timeout ends "
+                    "the delivery; anything else is retried with backoff, and an endpoint "
+                    "failing too many times in a row is disabled (`webhook_endpoint.disabled`). "
+                    "Deliveries of one endpoint arrive in order."
+                ),
+                "tags": ["webhooks"],
+                "security": [],
+                "parameters": copy.deepcopy(_SIGNED_HEADERS),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["type", "timestamp", "data"],
+                                "properties": {
+                                    "type": {"type": "string", "const": event_type.value},
+                                    "timestamp": {
+                                        "type": "string",
+                                        "format": "date-time",
+                                        "description": "When the event was recorded.",
+                                    },
+                                    "data": event.data_schema,
+                                },
+                            },
+                            "example": {
+                                "type": event_type.value,
+                                "timestamp": "2026-11-02T10:01:06.998000+00:00",
+                                "data": event.data_example,
+                            },
+                        }
+                    },
+                },
+                "responses": {
+                    "2XX": {"description": "Received: the delivery succeeded."},
+                    "default": {"description": "Any other answer, or none: retried later."},
+                },
+            }
+        }
+    return found
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
