@@ -81,8 +81,12 @@ def test_idempotency_key_is_documented_on_every_post_and_nowhere_else() -> None:
         if method == "post":
             posts += 1
             conflicts = operation["responses"]["409"]["content"]["application/problem+json"]
-            assert "idempotency-key-in-use" in conflicts["examples"], path
-            assert "422" in operation["responses"], path
+            if "/imports/" in path:  # uploads keep the key on the import: another file is 409
+                assert "idempotency-key-reused" in conflicts["examples"], path
+                assert "text/csv" in operation["requestBody"]["content"], path
+            else:
+                assert "idempotency-key-in-use" in conflicts["examples"], path
+                assert "422" in operation["responses"], path
     assert posts > 30
 
 
@@ -208,3 +212,18 @@ def test_inbound_hook_documents_its_body_and_both_signature_schemes() -> None:
     content = operation["requestBody"]["content"]["application/json"]
     for example in _examples_of(content):
         assert not list(_validator(document, content["schema"]).iter_errors(example))
+
+
+def test_every_upload_documents_both_file_formats_with_an_example() -> None:
+    document = json.loads(openapi_document(published_settings()))
+    uploads = [
+        operation
+        for path, method, operation in _operations(document)
+        if method == "post" and "/imports/" in path
+    ]
+    assert len(uploads) == 3
+    for operation in uploads:
+        content = operation["requestBody"]["content"]
+        assert set(content) == {"text/csv", "application/x-ndjson"}, operation["operationId"]
+        for media_type, body in content.items():
+            assert body["example"].endswith("\n"), (operation["operationId"], media_type)

@@ -35,7 +35,13 @@ from backend.config import Settings
 from backend.connectors import examples as connectors_examples
 from backend.core import examples as core_examples
 from backend.core.errors import PROBLEM_MEDIA_TYPE, problem_type
-from backend.core.idempotency import KEY_IGNORED, MAX_KEY_LENGTH, SHOWS_SECRET, AnswerWithheld
+from backend.core.idempotency import (
+    HANDLED_BY_ROUTE,
+    KEY_IGNORED,
+    MAX_KEY_LENGTH,
+    SHOWS_SECRET,
+    AnswerWithheld,
+)
 from backend.core.ratelimit import EXEMPT_PATHS
 from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
@@ -86,7 +92,9 @@ def finish(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     opts = route_opts(app)
     for path, method, operation in operations(document):
         opt = opts.get((path, method), {})
-        if method == "post" and not opt.get(KEY_IGNORED):
+        if opt.get(HANDLED_BY_ROUTE):
+            _document_upload(operation)
+        elif method == "post" and not opt.get(KEY_IGNORED):
             _document_idempotency(operation, shows_secret=bool(opt.get(SHOWS_SECRET)))
         if not rate_limit_exempt(path):
             _document_rate_limit(operation)
@@ -112,13 +120,17 @@ def examples() -> dict[str, Any]:
 def json_bodies(operation: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """The operation's JSON bodies: (``request`` or the 2xx status, media type object)."""
     for media_type, content in (operation.get("requestBody") or {}).get("content", {}).items():
-        if media_type.endswith("json"):
+        if _is_json(media_type):
             yield "request", content
     for status, response in operation["responses"].items():
         if status.startswith("2"):
             for media_type, content in (response.get("content") or {}).items():
-                if media_type.endswith("json"):
+                if _is_json(media_type):
                     yield status, content
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def _add_examples(document: dict[str, Any], known: Mapping[str, Any]) -> None:
@@ -381,6 +393,42 @@ def _document_idempotency(operation: dict[str, Any], *, shows_secret: bool) -> N
             "Unprocessable Entity",
             "this Idempotency-Key was used for a different request",
         )
+    )
+
+
+def _document_upload(operation: dict[str, Any]) -> None:
+    """A bulk upload: the file is the body, and the route honours ``Idempotency-Key`` itself."""
+    files = imports_examples.UPLOADS.get(operation["operationId"], {})
+    operation["requestBody"] = {
+        "required": True,
+        "description": "The file, streamed: CSV with a header line or NDJSON, optionally "
+        "gzip-compressed (`Content-Encoding: gzip`).",
+        "content": {
+            media_type: {"schema": {"type": "string", "format": "binary"}, "example": example}
+            for media_type, example in files.items()
+        },
+    }
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": (
+                "Makes the upload safe to retry, whatever the file's size: the same key with the "
+                "same upload (parameters and body) answers the first import, with "
+                "`Idempotent-Replayed: true`; with another upload, 409. Kept on the import, "
+                "unique in the brand."
+            ),
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+            "example": "upload-2026-11-02-customers-fr",
+        }
+    )
+    for status, response in operation["responses"].items():
+        if status.startswith("2"):
+            response.setdefault("headers", {}).update(_header_refs("Idempotent-Replayed"))
+    conflict = _problem(operation, 409, "Conflict")["content"][PROBLEM_MEDIA_TYPE]["examples"]
+    conflict["idempotency-key-reused"] = _problem_example(
+        409, "conflict", "Conflict", "this Idempotency-Key was used for a different import"
     )
 
 

@@ -32,3 +32,26 @@ EXAMPLES: dict[str, Any] = {
         "raw": "lea.martin@,Léa,Martin,FR",
     },
 }
+
+# Files sent to the upload routes, by operation and media type.
+UPLOADS: dict[str, dict[str, str]] = {
+    "importProfiles": {
+        "text/csv": "email;firstName;lastName;country;attributes.loyalty_tier\n"
+        "lea.martin@example.com;Léa;Martin;FR;gold\n"
+        "hugo.bernard@example.com;Hugo;Bernard;BE;silver\n",
+        "application/x-ndjson": '{"email": "lea.martin@example.com", "firstName": "Léa", '
+        '"country": "FR", "attributes": {"loyalty_tier": "gold"}}\n',
+    },
+    "importOrders": {
+        "text/csv": "orderId,occurredAt,amount,currency,store,channel,email\n"
+        "SHOP-100482,2026-10-30T17:45:00Z,42.80,EUR,paris-opera,store,lea.martin@example.com\n",
+        "application/x-ndjson": '{"orderId": "SHOP-100482", "occurredAt": "2026-10-30T17:45:00Z",'
+        ' "amount": "42.80", "currency": "EUR", "email": "lea.martin@example.com"}\n',
+    },
+    "importLinkedRows": {
+        "text/csv": "key,email,code,value,expires_on\n"
+        "NOEL-5EUR-7Q2K,lea.martin@example.com,NOEL-5EUR-7Q2K,5,2026-12-31\n",
+        "application/x-ndjson": '{"key": "NOEL-5EUR-7Q2K", "email": "lea.martin@example.com", '
+        '"code": "NOEL-5EUR-7Q2K", "value": 5, "expires_on": "2026-12-31"}\n',
+    },
+}
