@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from jsonschema import Draft202012Validator
+from litestar import Litestar
 
 from backend.core.openapi import (
     graphql_document,
@@ -16,6 +17,8 @@ from backend.core.openapi import (
     published_settings,
 )
 from backend.webhooks.models import WebhookEventType
+from tests.factories import make_world
+from tests.profiles.helpers import brand_url, create_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 STALE = "stale: run `levier export-openapi` (or `make openapi`) and commit the result"
@@ -227,3 +230,44 @@ def test_every_upload_documents_both_file_formats_with_an_example() -> None:
         assert set(content) == {"text/csv", "application/x-ndjson"}, operation["operationId"]
         for media_type, body in content.items():
             assert body["example"].endswith("\n"), (operation["operationId"], media_type)
+
+
+async def test_webhook_payloads_sent_are_the_documented_ones(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    document = json.loads(openapi_document(published_settings()))
+    world = await make_world(app)
+    kinds = ["profile.created", "profile.updated", "consent.changed"]
+    endpoint = await client.post(
+        brand_url(world, "/webhook-endpoints"),
+        json={"url": "https://crm.example.com/hooks", "eventTypes": kinds},
+        headers=world.manager_a.headers,
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    endpoint_url = brand_url(world, f"/webhook-endpoints/{endpoint.json()['id']}")
+    profile = await create_profile(
+        client,
+        world,
+        email="ada@example.com",
+        firstName="Ada",
+        consents=[{"channel": "email", "state": "granted", "source": "form"}],
+    )
+    changed = await client.patch(
+        brand_url(world, f"/profiles/{profile['id']}"),
+        json={"lastName": "Lovelace"},
+        headers=world.manager_a.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    listed = await client.get(f"{endpoint_url}/deliveries", headers=world.viewer_a.headers)
+    seen = set()
+    for item in listed.json()["items"]:
+        delivery = await client.get(
+            f"{endpoint_url}/deliveries/{item['id']}", headers=world.viewer_a.headers
+        )
+        event_type = delivery.json()["eventType"]
+        body = document["webhooks"][event_type]["post"]["requestBody"]["content"]
+        schema = body["application/json"]["schema"]["properties"]["data"]
+        errors = list(_validator(document, schema).iter_errors(delivery.json()["payload"]))
+        assert not errors, (event_type, [e.message for e in errors])
+        seen.add(event_type)
+    assert seen == set(kinds)

@@ -18,7 +18,7 @@ _CLIENT = {
     "brandIds": [BRAND],
     "scopes": ["profiles:read", "profiles:write", "events:write"],
     "redirectUris": [],
-    "secretPrefix": "lvs_Xq3T",
+    "secretPrefix": "lvr_cs_Xq3T",
     "createdAt": "2026-10-05T16:20:00Z",
     "updatedAt": "2026-10-05T16:20:00Z",
 }
@@ -34,6 +34,6 @@ EXAMPLES: dict[str, Any] = {
     "ClientSecret": {
         "client": _CLIENT,
         "clientId": CLIENT,
-        "clientSecret": "lvs_Xq3T9bKe2WmZr7Pn4Ld8Hs1Ya6Uc0Vf",
+        "clientSecret": "lvr_cs_Xq3T9bKe2WmZr7Pn4Ld8Hs1Ya6Uc0VfRt3Eq7Jw",
     },
 }

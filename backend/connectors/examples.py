@@ -21,7 +21,7 @@ _CONNECTOR_OUT = {
     "hookPath": f"/v1/hooks/{CONNECTOR}",
     "mapping": _MAPPING,
     "eventName": "contest_participation",
-    "secretHint": "lvh_8Rz2",
+    "secretHint": "q8Rz2kQ0tL…",
     "createdAt": "2026-11-20T08:30:00Z",
     "updatedAt": "2026-11-20T08:30:00Z",
 }
@@ -46,7 +46,10 @@ EXAMPLES: dict[str, Any] = {
     },
     "ConnectorUpdate": {"enabled": False},
     "ConnectorOut": _CONNECTOR_OUT,
-    "ConnectorWithSecret": {**_CONNECTOR_OUT, "secret": "lvh_8Rz2kQ0tLx7mWc4NvB1yHs6dPe9aGu3J"},
+    "ConnectorWithSecret": {
+        **_CONNECTOR_OUT,
+        "secret": "q8Rz2kQ0tLx7mWc4NvB1yHs6dPe9aGu3JmXo1Tb5Ke0",
+    },
     "ConnectorPage": {"items": [_CONNECTOR_OUT], "nextCursor": None},
     "InboundDeliveryOut": _INBOUND_DELIVERY,
     "InboundDeliveryPage": {"items": [_INBOUND_DELIVERY], "nextCursor": None},

@@ -19,7 +19,7 @@ _ENDPOINT_OUT = {
     "description": "CRM sync",
     "eventTypes": ["profile.created", "profile.updated", "consent.changed"],
     "enabled": True,
-    "secretHint": "whsec_MfKQ",
+    "secretHint": "whsec_MfKQ…",
     "consecutiveFailures": 0,
     "disabledAt": None,
     "disabledReason": None,
