@@ -15,8 +15,6 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.template.config import TemplateConfig
@@ -29,7 +27,6 @@ from backend.auth.middleware import AuthenticationMiddleware
 from backend.auth.oauth import AuthorizationServer
 from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
-from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
 from backend.core.db import create_engine
@@ -39,6 +36,7 @@ from backend.core.errors import EXCEPTION_HANDLERS
 from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
+from backend.core.openapi import openapi_config
 from backend.core.outbox import OutboxRelay, resend_unfinished
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.read_cache import config_cache_info
@@ -75,53 +73,8 @@ from workers.broker import ping, sender
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
 
-API_VERSION = "0.1.0"
 log = structlog.get_logger("levier.app")
 TEMPLATES = Path(__file__).parent / "auth" / "templates"
-API_DESCRIPTION = (
-    "Levier unifies a brand's customer data, segments it and activates it across channels. "
-    "Brand data lives under `/v1/brands/{brand_id}`; a brand out of the caller's reach answers "
-    "404. Errors are RFC 9457 problem details. POSTs honour `Idempotency-Key`."
-)
-
-
-def openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="Levier API",
-        version=API_VERSION,
-        description=API_DESCRIPTION,
-        path="/schema",
-        components=Components(
-            security_schemes={
-                "oauth2": SecurityScheme(
-                    type="oauth2",
-                    description=(
-                        "OAuth 2: authorization code with PKCE (S256) for SPAs, client "
-                        "credentials for partners. Each operation names the scope it needs."
-                    ),
-                    flows=OAuthFlows(
-                        authorization_code=OAuthFlow(
-                            authorization_url="/oauth/authorize",
-                            token_url="/oauth/token",  # noqa: S106  (a path, not a secret)
-                            refresh_url="/oauth/token",
-                            scopes=dict(SCOPES),
-                        ),
-                        client_credentials=OAuthFlow(
-                            token_url="/oauth/token",  # noqa: S106
-                            scopes=dict(BRAND_SCOPES),
-                        ),
-                    ),
-                ),
-                "bearer": SecurityScheme(
-                    type="http",
-                    scheme="bearer",
-                    description=(
-                        "A personal access token (`levier token create`), with the same scopes."
-                    ),
-                ),
-            }
-        ),
-    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -20,7 +20,6 @@ from backend.segments.models import EvaluationCause, SegmentKind, TransitionKind
 from backend.segments.schemas import (
     EvaluationQueued,
     ExternalKey,
-    MemberOut,
     MembershipOut,
     MembersUpload,
     PreviewIn,
@@ -28,6 +27,7 @@ from backend.segments.schemas import (
     ProfileSegmentsOut,
     ProfileSummary,
     SegmentCreate,
+    SegmentMemberOut,
     SegmentOut,
     SegmentUpdate,
     SizeOut,
@@ -52,7 +52,7 @@ class SegmentType(Node):
     definition: JSON | None = strawberry.field(description="The rule tree, as in REST.")
 
 
-@entity_type(MemberOut, name="SegmentMember")
+@entity_type(SegmentMemberOut, name="SegmentMember")
 class SegmentMemberType:
     pass
 
@@ -153,7 +153,9 @@ class SegmentsQuery:
         """A segment's current members (keyset pages by profile id)."""
         page = unit.page(first, after)
         items, cursor = await service.list_members(unit.session, parse_id(id, "Segment"), page)
-        return unit.connection(MemberOut.many(items), cursor, page, key=lambda m: m.profile_id)
+        return unit.connection(
+            SegmentMemberOut.many(items), cursor, page, key=lambda m: m.profile_id
+        )
 
     @brand_query(READ)
     async def segment_transitions(

@@ -21,14 +21,14 @@ from backend.segments import membership, service
 from backend.segments.models import TransitionKind
 from backend.segments.schemas import (
     EvaluationQueued,
-    MemberOut,
-    MemberPage,
     MembersUpload,
     PreviewIn,
     PreviewOut,
     ProfileSegmentsOut,
     ProfileSummary,
     SegmentCreate,
+    SegmentMemberOut,
+    SegmentMemberPage,
     SegmentOut,
     SegmentPage,
     SegmentUpdate,
@@ -154,10 +154,10 @@ class SegmentController(BrandScopedController):
     )
     async def list_members(
         self, db_session: DbSession, page: Paging, segment_id: FromPath[UUID]
-    ) -> MemberPage:
+    ) -> SegmentMemberPage:
         """The current members (keyset pages by profile id), with when each entered."""
         items, cursor = await service.list_members(db_session, segment_id, page)
-        return MemberPage(MemberOut.many(items), cursor)
+        return SegmentMemberPage(SegmentMemberOut.many(items), cursor)
 
     async def _upload(
         self,

@@ -110,13 +110,13 @@ class EvaluationQueued(Schema):
     segment_id: UUID
 
 
-class MemberOut(Schema):
+class SegmentMemberOut(Schema):
     profile_id: UUID
     entered_at: dt.datetime
 
 
-class MemberPage(Schema):
-    items: list[MemberOut]
+class SegmentMemberPage(Schema):
+    items: list[SegmentMemberOut]
     next_cursor: str | None
 
 

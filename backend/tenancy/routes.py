@@ -28,6 +28,8 @@ from backend.tenancy import service
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.tenancy.schemas import (
     AgencyCreate,
+    AgencyMemberOut,
+    AgencyMemberPage,
     AgencyOut,
     AgencyPage,
     AgencyUpdate,
@@ -41,8 +43,6 @@ from backend.tenancy.schemas import (
     GrantOut,
     GrantPage,
     MemberCreate,
-    MemberOut,
-    MemberPage,
     MemberUpdate,
 )
 
@@ -55,8 +55,8 @@ def brand_out(brand: Brand) -> BrandOut:
     return msgspec.convert(brand, BrandOut, from_attributes=True)
 
 
-def member_out(member: AgencyMember, user: User) -> MemberOut:
-    return MemberOut(
+def member_out(member: AgencyMember, user: User) -> AgencyMemberOut:
+    return AgencyMemberOut(
         id=member.id,
         user_id=user.id,
         email=user.email,
@@ -205,10 +205,10 @@ class AgencyController(Controller):
         db_session: DbSession,
         agency_id: FromPath[UUID],
         page: Paging,
-    ) -> MemberPage:
+    ) -> AgencyMemberPage:
         """Members of the agency with their agency role."""
         rows, cursor = await service.list_members(db_session, caller_of(request), agency_id, page)
-        return MemberPage([member_out(m, u) for m, u in rows], cursor)
+        return AgencyMemberPage([member_out(m, u) for m, u in rows], cursor)
 
     @post(
         "/{agency_id:uuid}/members",
@@ -225,7 +225,7 @@ class AgencyController(Controller):
         db_session: DbSession,
         agency_id: FromPath[UUID],
         data: JSONBody[MemberCreate],
-    ) -> MemberOut:
+    ) -> AgencyMemberOut:
         """Add an existing user to the agency with a role; only owners may add owners."""
         member, user = await service.add_member_by_email(
             db_session, caller_of(request), agency_id, data.email, data.role
@@ -247,7 +247,7 @@ class AgencyController(Controller):
         agency_id: FromPath[UUID],
         user_id: FromPath[UUID],
         data: JSONBody[MemberUpdate],
-    ) -> MemberOut:
+    ) -> AgencyMemberOut:
         """Change a member's role; an agency always keeps one owner."""
         member, user = await service.change_member_role(
             db_session, caller_of(request), agency_id, user_id, data.role

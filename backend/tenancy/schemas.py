@@ -68,7 +68,7 @@ class MemberUpdate(Schema):
     role: AgencyRole
 
 
-class MemberOut(Schema):
+class AgencyMemberOut(Schema):
     id: UUID
     user_id: UUID
     email: str
@@ -119,8 +119,8 @@ class BrandPage(Schema):
     next_cursor: str | None
 
 
-class MemberPage(Schema):
-    items: list[MemberOut]
+class AgencyMemberPage(Schema):
+    items: list[AgencyMemberOut]
     next_cursor: str | None
 
 

@@ -1,0 +1,255 @@
+"""OpenAPI examples of the webhooks domain, and the events sent to endpoints (the document's
+``webhooks`` section): each event type's ``data``, as a JSON Schema and an example."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backend.webhooks.models import WebhookEventType
+
+ENDPOINT = "01938f5a-2b3c-7d4e-8f50-6172839405a6"
+DELIVERY = "01938f6b-3c4d-7e5f-8061-728394a5b6c7"
+EVENT = "01938f6b-3c4d-7e5f-8061-728394a5b6c8"
+PROFILE = "01938f52-8a7b-7c6d-9e0f-1a2b3c4d5e6f"
+
+_ENDPOINT_OUT = {
+    "id": ENDPOINT,
+    "url": "https://hooks.example-shop.com/levier",
+    "description": "CRM sync",
+    "eventTypes": ["profile.created", "profile.updated", "consent.changed"],
+    "enabled": True,
+    "secretHint": "whsec_MfKQ…",
+    "consecutiveFailures": 0,
+    "disabledAt": None,
+    "disabledReason": None,
+    "createdAt": "2026-11-02T09:14:03.512000Z",
+    "updatedAt": "2026-11-02T09:14:03.512000Z",
+}
+_DELIVERY_OUT = {
+    "id": DELIVERY,
+    "endpointId": ENDPOINT,
+    "eventId": EVENT,
+    "eventType": "profile.updated",
+    "payload": {"profile": {"id": PROFILE, "email": "lea.martin@example.com"}},
+    "status": "succeeded",
+    "attemptCount": 1,
+    "nextAttemptAt": None,
+    "lastStatusCode": 200,
+    "lastError": None,
+    "finishedAt": "2026-11-02T10:01:07.386000Z",
+    "createdAt": "2026-11-02T10:01:06.998000Z",
+}
+_ATTEMPT_OUT = {
+    "id": "01938f6b-4d5e-7f60-8172-8394a5b6c7d8",
+    "attemptedAt": "2026-11-02T10:01:07.204000Z",
+    "succeeded": True,
+    "statusCode": 200,
+    "durationMs": 182,
+    "responseExcerpt": "ok",
+    "error": None,
+}
+
+EXAMPLES: dict[str, Any] = {
+    "EndpointCreate": {
+        "url": "https://hooks.example-shop.com/levier",
+        "eventTypes": ["profile.created", "profile.updated", "consent.changed"],
+        "description": "CRM sync",
+    },
+    "EndpointUpdate": {"eventTypes": ["profile.created", "segment.entered"], "enabled": True},
+    "EndpointOut": _ENDPOINT_OUT,
+    "EndpointCreated": {**_ENDPOINT_OUT, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    "EndpointPage": {"items": [_ENDPOINT_OUT], "nextCursor": None},
+    "DeliveryOut": _DELIVERY_OUT,
+    "DeliveryPage": {"items": [_DELIVERY_OUT], "nextCursor": None},
+    "AttemptOut": _ATTEMPT_OUT,
+    "AttemptPage": {"items": [_ATTEMPT_OUT], "nextCursor": None},
+}
+
+
+@dataclass(frozen=True)
+class EventDoc:
+    """One event type as sent to endpoints: what it reports, its ``data`` schema, an example."""
+
+    summary: str
+    description: str
+    data_schema: dict[str, Any]
+    data_example: dict[str, Any]
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_TIME = {"type": "string", "format": "date-time"}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+
+PROFILE_DATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["profile"],
+    "properties": {
+        "profile": {
+            "type": "object",
+            "required": ["id", "email", "phone", "firstName", "lastName", "attributes"],
+            "properties": {
+                "id": _UUID,
+                "email": _TEXT_OR_NULL,
+                "phone": {**_TEXT_OR_NULL, "description": "E.164"},
+                "firstName": _TEXT_OR_NULL,
+                "lastName": _TEXT_OR_NULL,
+                "birthDate": {"type": ["string", "null"], "format": "date"},
+                "locale": _TEXT_OR_NULL,
+                "timeZone": _TEXT_OR_NULL,
+                "country": _TEXT_OR_NULL,
+                "preferredStore": _TEXT_OR_NULL,
+                "channelAppetency": _TEXT_OR_NULL,
+                "attributes": {"type": "object", "description": "The brand's own attributes."},
+            },
+        }
+    },
+}
+_PROFILE_DATA = {
+    "profile": {
+        "id": PROFILE,
+        "email": "lea.martin@example.com",
+        "phone": "+33612345678",
+        "firstName": "Léa",
+        "lastName": "Martin",
+        "birthDate": "1991-04-17",
+        "locale": "fr-FR",
+        "timeZone": "Europe/Paris",
+        "country": "FR",
+        "preferredStore": "paris-opera",
+        "channelAppetency": "email",
+        "attributes": {"loyaltyTier": "gold", "newsletterFrequency": "weekly"},
+    }
+}
+SEGMENT_DATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["transitionId", "segmentId", "segmentKey", "profileId", "kind", "occurredAt"],
+    "properties": {
+        "transitionId": _UUID,
+        "segmentId": _UUID,
+        "segmentKey": _TEXT_OR_NULL,
+        "profileId": _UUID,
+        "kind": {"type": "string", "enum": ["entered", "exited"]},
+        "occurredAt": _TIME,
+    },
+}
+
+
+def _segment_data(kind: str) -> dict[str, Any]:
+    return {
+        "transitionId": "01938f70-1a2b-7c3d-8e4f-5061728394a5",
+        "segmentId": "01938f60-9a8b-7c6d-8e5f-4a3b2c1d0e9f",
+        "segmentKey": "lapsed-vip",
+        "profileId": PROFILE,
+        "kind": kind,
+        "occurredAt": "2026-11-02T03:00:12.044000+00:00",
+    }
+
+
+EVENTS: dict[WebhookEventType, EventDoc] = {
+    WebhookEventType.PROFILE_CREATED: EventDoc(
+        "A profile was created",
+        "Sent when a profile is created (API, GraphQL, import, connector or event ingestion).",
+        PROFILE_DATA_SCHEMA,
+        _PROFILE_DATA,
+    ),
+    WebhookEventType.PROFILE_UPDATED: EventDoc(
+        "A profile changed",
+        "Sent when a write changed at least one of the profile's fields (a write that changes "
+        "nothing sends nothing). The profile as it is after the change.",
+        PROFILE_DATA_SCHEMA,
+        _PROFILE_DATA,
+    ),
+    WebhookEventType.CONSENT_CHANGED: EventDoc(
+        "A consent was recorded",
+        "Sent for every consent change recorded on a profile; no `channel` means all channels, "
+        "no `topic` the channel as a whole.",
+        {
+            "type": "object",
+            "required": ["profileId", "consentId", "channel", "topic", "state", "source"],
+            "properties": {
+                "profileId": _UUID,
+                "consentId": _UUID,
+                "channel": _TEXT_OR_NULL,
+                "topic": _TEXT_OR_NULL,
+                "state": {"type": "string", "enum": ["granted", "denied", "unsubscribed"]},
+                "source": {"type": "string"},
+                "occurredAt": _TIME,
+            },
+        },
+        {
+            "profileId": PROFILE,
+            "consentId": "01938f55-0b1c-7d2e-8f30-415263748596",
+            "channel": "email",
+            "topic": "newsletter",
+            "state": "granted",
+            "source": "qualifio",
+            "occurredAt": "2026-11-02T09:41:55+00:00",
+        },
+    ),
+    WebhookEventType.SEGMENT_ENTERED: EventDoc(
+        "A profile entered a segment",
+        "Sent once per entry found by a segment evaluation.",
+        SEGMENT_DATA_SCHEMA,
+        _segment_data("entered"),
+    ),
+    WebhookEventType.SEGMENT_EXITED: EventDoc(
+        "A profile left a segment",
+        "Sent once per exit found by a segment evaluation.",
+        SEGMENT_DATA_SCHEMA,
+        _segment_data("exited"),
+    ),
+    WebhookEventType.IMPORT_FINISHED: EventDoc(
+        "An import finished",
+        "Sent when a bulk import succeeds or fails, with its counts.",
+        {
+            "type": "object",
+            "required": ["importId", "kind", "status", "rows", "created", "updated", "rejected"],
+            "properties": {
+                "importId": _UUID,
+                "kind": {"type": "string", "examples": ["profiles", "orders", "linked_rows"]},
+                "status": {"type": "string", "enum": ["succeeded", "failed"]},
+                "rows": {"type": "integer", "minimum": 0},
+                "created": {"type": "integer", "minimum": 0},
+                "updated": {"type": "integer", "minimum": 0},
+                "rejected": {"type": "integer", "minimum": 0},
+                "error": _TEXT_OR_NULL,
+                "finishedAt": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
+        {
+            "importId": "01938f58-7e6f-7a5b-8c4d-3e2f1a0b9c8d",
+            "kind": "profiles",
+            "status": "succeeded",
+            "rows": 12500,
+            "created": 11842,
+            "updated": 641,
+            "rejected": 17,
+            "error": None,
+            "finishedAt": "2026-11-02T11:06:40.118000+00:00",
+        },
+    ),
+    WebhookEventType.ENDPOINT_DISABLED: EventDoc(
+        "An endpoint was disabled",
+        "Sent to the brand's other endpoints subscribed to it when an endpoint is disabled "
+        "after too many failed attempts in a row; enable it again with `PATCH` once fixed.",
+        {
+            "type": "object",
+            "required": ["endpointId", "url", "consecutiveFailures", "reason", "disabledAt"],
+            "properties": {
+                "endpointId": _UUID,
+                "url": {"type": "string", "format": "uri"},
+                "consecutiveFailures": {"type": "integer", "minimum": 1},
+                "reason": {"type": "string"},
+                "disabledAt": _TIME,
+            },
+        },
+        {
+            "endpointId": ENDPOINT,
+            "url": "https://hooks.example-shop.com/levier",
+            "consecutiveFailures": 20,
+            "reason": "20 failed attempts in a row; the last: 503 Service Unavailable",
+            "disabledAt": "2026-11-03T02:17:09.881000+00:00",
+        },
+    ),
+}
