@@ -42,7 +42,7 @@ REST_ONLY = {
 REST_ONLY_PATH_PREFIXES = ("/oauth/", "/auth/", "/sign-in", "/metrics")
 
 # Writes by HTTP method that only read: their counterpart is a Query field.
-READ_ONLY_WRITES = {"previewSegment": "segmentPreview"}
+READ_ONLY_WRITES = {"previewSegment": "previewSegment"}
 
 
 @dataclass(frozen=True)
