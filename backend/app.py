@@ -36,7 +36,6 @@ from backend.core.errors import EXCEPTION_HANDLERS
 from backend.core.health import health, ready
 from backend.core.idempotency import IdempotencyMiddleware
 from backend.core.logging import RequestContextMiddleware, configure_logging
-from backend.core.openapi import openapi_config
 from backend.core.outbox import OutboxRelay, resend_unfinished
 from backend.core.ratelimit import RateLimitMiddleware, build_rate_limiter
 from backend.core.read_cache import config_cache_info
@@ -52,6 +51,7 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
+from backend.openapi import openapi_config
 from backend.profiles.exports_routes import ExportController, ProfileGdprController
 from backend.profiles.linked_routes import LinkedTableController, ProfileLinkedController
 from backend.profiles.routes import (

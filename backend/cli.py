@@ -235,7 +235,7 @@ def migrate(ctx: click.Context, revision: str) -> None:
 @click.option("--out", default="openapi", show_default=True, type=click.Path(path_type=Path))
 def export_openapi(out: Path) -> None:
     """Write openapi/openapi.json and openapi/schema.graphql."""
-    from backend.core.openapi import write_schemas
+    from backend.openapi import write_schemas
 
     openapi_path, graphql_path = write_schemas(out)
     emit({"openapi": str(openapi_path), "graphql": str(graphql_path)})

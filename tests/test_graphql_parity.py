@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from graphql import build_schema
 
-from backend.core.openapi import graphql_document, openapi_document, published_settings
+from backend.openapi import graphql_document, openapi_document, published_settings
 
 READS = {"get"}
 WRITES = {"post", "put", "patch", "delete"}

@@ -10,7 +10,7 @@ import httpx
 from jsonschema import Draft202012Validator
 from litestar import Litestar
 
-from backend.core.openapi import (
+from backend.openapi import (
     graphql_document,
     json_bodies,
     openapi_document,

@@ -31,7 +31,8 @@ class OperationError:
     # Not `status`: it would clash with `Brand.status` when both are queried in one union.
     http_status: int
     detail: str | None
-    fields: list[FieldError] = strawberry.field(
+    # Not `fields`: an entity with a `fields` list (a profile export's columns) would clash.
+    field_errors: list[FieldError] = strawberry.field(
         description="The input fields at fault (empty when the failure is not about one)."
     )
 
@@ -55,7 +56,7 @@ def operation_error(exc: LevierError) -> OperationError:
         title=exc.title,
         http_status=int(exc.status),
         detail=exc.detail,
-        fields=[_field_error(item) for item in exc.errors or [] if isinstance(item, dict)],
+        field_errors=[_field_error(item) for item in exc.errors or [] if isinstance(item, dict)],
     )
 
 

@@ -15,7 +15,7 @@ CREATE = """mutation($brand: ID!, $input: CreateSegmentInput!) {
   createSegment(brand: $brand, input: $input) {
     __typename
     ... on Segment { id uuid key kind definition refreshEveryMinutes }
-    ... on OperationError { httpStatus detail fields { field pointer message } }
+    ... on OperationError { httpStatus detail fieldErrors { field pointer message } }
   } }"""
 
 
@@ -114,8 +114,8 @@ async def test_invalid_segment_input_names_the_field(
     )  # fmt: skip
     error = refused["createSegment"]
     assert (error["__typename"], error["httpStatus"]) == ("OperationError", 422)
-    assert error["fields"][0]["field"] in {"key", "refreshEveryMinutes"}
-    assert error["fields"][0]["pointer"] == "/" + error["fields"][0]["field"]
+    assert error["fieldErrors"][0]["field"] in {"key", "refreshEveryMinutes"}
+    assert error["fieldErrors"][0]["pointer"] == "/" + error["fieldErrors"][0]["field"]
 
 
 async def test_a_viewer_cannot_define_a_segment(app: Litestar, client: httpx.AsyncClient) -> None:
