@@ -120,9 +120,6 @@ class SegmentExternalKeyInput:
 @input_type(MembersUpload, name="SegmentMembersInput")
 class SegmentMembersInput:
     id: strawberry.ID = strawberry.field(description="The static segment.")
-    replace: bool = strawberry.field(
-        default=False, description="Make these profiles its only members (the others exit)."
-    )
 
 
 @strawberry.input(description="Names one segment.")
@@ -239,17 +236,25 @@ class SegmentsMutation:
         return EvaluationQueued(evaluation_id=evaluation_id, segment_id=segment_id)
 
     @brand_mutation(WRITE)
-    async def upload_segment_members(
+    async def add_segment_members(
         self, unit: BrandUnit, input: SegmentMembersInput
     ) -> SegmentUploadType:
-        """Add profiles to a static segment, or with `replace` make them its only members."""
-        segment_id = parse_id(input.id, "Segment")
-        result = await membership.upload_members(
-            unit.session,
-            unit.tenant,
-            segment_id,
-            struct_of(MembersUpload, input),
-            replace=input.replace,
-        )
-        segment = await service.get_segment(unit.session, segment_id)
-        return UploadOut.of_upload(result, segment)
+        """Add profiles to a static segment (by id or external key)."""
+        return await _upload_members(unit, input, replace=False)
+
+    @brand_mutation(WRITE)
+    async def replace_segment_members(
+        self, unit: BrandUnit, input: SegmentMembersInput
+    ) -> SegmentUploadType:
+        """Make the listed profiles a static segment's only members (the others exit)."""
+        return await _upload_members(unit, input, replace=True)
+
+
+async def _upload_members(
+    unit: BrandUnit, input: SegmentMembersInput, *, replace: bool
+) -> UploadOut:
+    segment_id = parse_id(input.id, "Segment")
+    result = await membership.upload_members(
+        unit.session, unit.tenant, segment_id, struct_of(MembersUpload, input), replace=replace
+    )
+    return UploadOut.of_upload(result, await service.get_segment(unit.session, segment_id))

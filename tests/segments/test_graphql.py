@@ -128,3 +128,49 @@ async def test_a_viewer_cannot_define_a_segment(app: Litestar, client: httpx.Asy
     )
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] in {"forbidden", "insufficient-scope"}
+
+
+MEMBERS = """mutation($brand: ID!, $input: SegmentMembersInput!) {
+  %s(brand: $brand, input: $input) {
+    __typename
+    ... on SegmentUpload { memberCount entered exited unknownKeys }
+    ... on OperationError { httpStatus fieldErrors { field } }
+  } }"""
+
+
+async def test_static_segment_members_added_then_replaced(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    brand = str(world.brand_a.id)
+    await make_profile(app, world.brand_a.id, email="ada@example.com")
+    await make_profile(app, world.brand_a.id, email="bob@example.com")
+    created = await gql_data(
+        client, CREATE, world.manager_a,
+        {"brand": brand, "input": {"key": "vip", "name": "VIP", "kind": "STATIC"}},
+    )  # fmt: skip
+    segment = created["createSegment"]["id"]
+    steps = [
+        ("addSegmentMembers", ["ada@example.com", "nobody@example.com"], (1, 1, 0)),
+        ("addSegmentMembers", ["bob@example.com"], (2, 1, 0)),
+        ("replaceSegmentMembers", ["bob@example.com"], (1, 0, 1)),
+    ]
+    for mutation, emails, (count, entered, exited) in steps:
+        answer = await gql_data(
+            client, MEMBERS % mutation, world.manager_a,
+            {"brand": brand, "input": {"id": segment, "emails": emails}},
+        )  # fmt: skip
+        upload = answer[mutation]
+        assert upload["__typename"] == "SegmentUpload", upload
+        assert (upload["memberCount"], upload["entered"], upload["exited"]) == (
+            count,
+            entered,
+            exited,
+        )
+    assert upload["unknownKeys"] == []
+
+    elsewhere = await gql_data(
+        client, MEMBERS % "addSegmentMembers", world.owner_b,
+        {"brand": str(world.brand_b.id), "input": {"id": segment, "emails": ["x@example.com"]}},
+    )  # fmt: skip
+    assert elsewhere["addSegmentMembers"]["httpStatus"] == 404
