@@ -232,6 +232,10 @@ async def list_runs(
     return await repository.list_runs(session, page, kind)
 
 
+async def count_runs(session: AsyncSession, kind: RfmKind | None = None) -> int:
+    return await repository.count_runs(session, kind)
+
+
 async def execute_run(
     session: AsyncSession, tenant: TenantId, run_id: UUID, *, now: dt.datetime | None = None
 ) -> RfmRun | None:
