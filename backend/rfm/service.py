@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import msgspec
 import structlog
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,12 +161,6 @@ async def update_settings(session: AsyncSession, data: RfmSettingsIn) -> Setting
     row.thresholds = thresholds
     await session.flush()
     return await get_settings(session)
-
-
-def thresholds_out(view: SettingsView) -> RfmThresholds | None:
-    if view.thresholds is None:
-        return None
-    return msgspec.convert(view.thresholds, RfmThresholds)
 
 
 # Runs ------------------------------------------------------------------------------------------
