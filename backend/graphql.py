@@ -49,7 +49,7 @@ from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.rfm.graphql import RfmMutation, RfmQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
-from backend.triggers.graphql import TriggersQuery
+from backend.triggers.graphql import TriggersMutation, TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
@@ -79,6 +79,7 @@ class Mutation(
     ProfilesMutation,
     ProfileOperationsMutation,
     WebhooksMutation,
+    TriggersMutation,
     RfmMutation,
     SegmentsMutation,
 ):

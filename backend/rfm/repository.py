@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import TextClause
 
 from backend.core.db import UTCDateTime, dialect_of, postgres_settings
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.core.tenancy import session_tenant
 from backend.rfm import grid
 from backend.rfm.models import RfmKind, RfmRun, RfmRunStatus, RfmScore, RfmSettings
@@ -100,6 +100,13 @@ async def list_runs(
     if kind is not None:
         query = query.where(RfmRun.kind == kind)
     return await paginate(session, query, RfmRun.id, page)
+
+
+async def count_runs(session: AsyncSession, kind: RfmKind | None) -> int:
+    query = select(RfmRun)
+    if kind is not None:
+        query = query.where(RfmRun.kind == kind)
+    return await count_rows(session, query)
 
 
 async def previous_run_id(session: AsyncSession, kind: RfmKind, run_id: UUID) -> UUID | None:

@@ -12,15 +12,14 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.profiles.routes import BrandScopedController
+from backend.profiles.routes import _merged_redirect as profile_merged_redirect
+from backend.profiles.service import ProfileMerged
 from backend.rfm import service
-from backend.rfm.models import RfmKind, RfmRun, RfmScore
+from backend.rfm.models import RfmKind
 from backend.rfm.schemas import (
     ProfileRfmOut,
-    ProfileRfmScoreOut,
-    RfmCutPoints,
     RfmRunIn,
     RfmRunOut,
     RfmRunPage,
@@ -29,77 +28,9 @@ from backend.rfm.schemas import (
     RfmSettingsIn,
     RfmSettingsOut,
 )
-from backend.rfm.service import ProfileScore, SettingsView
 
 
-def settings_out(view: SettingsView) -> RfmSettingsOut:
-    return RfmSettingsOut(
-        purchase_window_days=view.purchase_window_days,
-        engagement_window_days=view.engagement_window_days,
-        engagement_events=view.engagement_events,
-        schedule=view.schedule,
-        thresholds=service.thresholds_out(view),
-    )
-
-
-def run_out(run: RfmRun) -> RfmRunOut:
-    cuts = run.cut_points
-    return RfmRunOut(
-        id=run.id,
-        kind=run.kind,
-        status=run.status,
-        as_of=run.as_of,
-        window_days=run.window_days,
-        method=run.method,
-        cut_points=RfmCutPoints(cuts["recency"], cuts["frequency"], cuts["monetary"])
-        if cuts
-        else None,
-        scored_count=run.scored_count,
-        changed_count=run.changed_count,
-        error=run.error,
-        scheduled_for=run.scheduled_for,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        created_at=run.created_at,
-    )
-
-
-def score_out(score: RfmScore) -> RfmScoreOut:
-    return RfmScoreOut(
-        profile_id=score.profile_id,
-        run_id=score.run_id,
-        recency_days=score.recency_days,
-        frequency=score.frequency,
-        monetary=score.monetary,
-        r=score.r,
-        f=score.f,
-        m=score.m,
-        segment=score.segment,
-        previous_segment=score.previous_segment,
-        direction=score.direction,
-    )
-
-
-def profile_score_out(item: ProfileScore) -> ProfileRfmScoreOut:
-    s = item.score
-    return ProfileRfmScoreOut(
-        profile_id=s.profile_id,
-        run_id=s.run_id,
-        recency_days=s.recency_days,
-        frequency=s.frequency,
-        monetary=s.monetary,
-        r=s.r,
-        f=s.f,
-        m=s.m,
-        segment=s.segment,
-        previous_segment=s.previous_segment,
-        direction=s.direction,
-        kind=item.run.kind,
-        as_of=item.run.as_of,
-    )
-
-
-class RfmController(BrandScopedController):
+class RfmController(BrandController):
     """The brand's RFM: settings, runs and scores."""
 
     path = "/v1/brands/{brand_id:uuid}/rfm"
@@ -114,7 +45,7 @@ class RfmController(BrandScopedController):
     )
     async def get_settings(self, db_session: DbSession) -> RfmSettingsOut:
         """Windows (days), engagement event names, schedule and fixed thresholds (if any)."""
-        return settings_out(await service.get_settings(db_session))
+        return RfmSettingsOut.of(await service.get_settings(db_session))
 
     @put(
         "/settings",
@@ -129,7 +60,7 @@ class RfmController(BrandScopedController):
         """Replace the settings: windows of 1 to 3650 days, 1 to 50 engagement event names, a
         schedule (monthly, weekly, daily or off) and optional thresholds: four strictly
         ascending numbers per axis of a kind. They apply to runs asked for from now on."""
-        return settings_out(await service.update_settings(db_session, data))
+        return RfmSettingsOut.of(await service.update_settings(db_session, data))
 
     @post(
         "/runs",
@@ -144,7 +75,7 @@ class RfmController(BrandScopedController):
     ) -> RfmRunOut:
         """Queue a run of `kind` (default purchase) as of `asOf` (default now); it is scored in
         the background: poll the run for its status."""
-        return run_out(await service.start_run(db_session, tenant, data))
+        return RfmRunOut.of(await service.start_run(db_session, tenant, data))
 
     @get(
         "/runs",
@@ -163,7 +94,7 @@ class RfmController(BrandScopedController):
     ) -> RfmRunPage:
         """Every run of the brand, in the order they were asked for."""
         items, cursor = await service.list_runs(db_session, page, kind)
-        return RfmRunPage([run_out(r) for r in items], cursor)
+        return RfmRunPage(RfmRunOut.many(items), cursor)
 
     @get(
         "/runs/{run_id:uuid}",
@@ -174,7 +105,7 @@ class RfmController(BrandScopedController):
     )
     async def get_run(self, db_session: DbSession, run_id: FromPath[UUID]) -> RfmRunOut:
         """A run: status, cut points used, counts of scored and changed profiles, error."""
-        return run_out(await service.get_run(db_session, run_id))
+        return RfmRunOut.of(await service.get_run(db_session, run_id))
 
     @get(
         "/scores",
@@ -201,11 +132,13 @@ class RfmController(BrandScopedController):
         items, cursor = await service.list_scores(
             db_session, page, kind=kind, run_id=run_id, segment=segment
         )
-        return RfmScorePage([score_out(s) for s in items], cursor)
+        return RfmScorePage(RfmScoreOut.many(items), cursor)
 
 
-class ProfileRfmController(BrandScopedController):
-    """A profile's RFM scores."""
+class ProfileRfmController(BrandController):
+    """A profile's RFM scores (a merged profile's id answers 308 to the survivor's)."""
+
+    exception_handlers = {ProfileMerged: profile_merged_redirect}
 
     path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}/rfm"
     tags = ["rfm"]
@@ -221,9 +154,4 @@ class ProfileRfmController(BrandScopedController):
         """The profile's current purchase and engagement scores and its score in every run,
         newest first; a merged profile's id answers 308 to the survivor's."""
         found = await service.profile_scores(db_session, profile_id)
-        current = {kind: profile_score_out(item) for kind, item in found.current.items()}
-        return ProfileRfmOut(
-            purchase=current.get(RfmKind.PURCHASE),
-            engagement=current.get(RfmKind.ENGAGEMENT),
-            history=[profile_score_out(item) for item in found.history],
-        )
+        return ProfileRfmOut.of_profile(found)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import msgspec
@@ -19,6 +19,9 @@ from backend.rfm.models import (
     RfmRunStatus,
     RfmSchedule,
 )
+
+if TYPE_CHECKING:
+    from backend.rfm.service import ProfileRfm, ProfileScore
 
 CutPoints = Annotated[list[float], msgspec.Meta(examples=[[7, 30, 90, 180]])]
 
@@ -52,6 +55,8 @@ class RfmSettingsIn(Schema):
 
 
 class RfmSettingsOut(Schema):
+    """The brand's RFM settings (the defaults until replaced)."""
+
     purchase_window_days: int
     engagement_window_days: int
     engagement_events: list[str]
@@ -120,8 +125,19 @@ class RfmScorePage(Schema):
 
 
 class ProfileRfmScoreOut(RfmScoreOut, kw_only=True):
+    """A profile's score in one run, with the run's kind and date."""
+
     kind: RfmKind
     as_of: dt.datetime
+
+    @classmethod
+    def of_score(cls, item: ProfileScore) -> ProfileRfmScoreOut:
+        score = RfmScoreOut.of(item.score)
+        return cls(
+            **{name: getattr(score, name) for name in RfmScoreOut.__struct_fields__},
+            kind=item.run.kind,
+            as_of=item.run.as_of,
+        )
 
 
 class ProfileRfmOut(Schema):
@@ -131,3 +147,12 @@ class ProfileRfmOut(Schema):
     purchase: ProfileRfmScoreOut | None
     engagement: ProfileRfmScoreOut | None
     history: list[ProfileRfmScoreOut]
+
+    @classmethod
+    def of_profile(cls, found: ProfileRfm) -> ProfileRfmOut:
+        current = {kind: ProfileRfmScoreOut.of_score(item) for kind, item in found.current.items()}
+        return cls(
+            purchase=current.get(RfmKind.PURCHASE),
+            engagement=current.get(RfmKind.ENGAGEMENT),
+            history=[ProfileRfmScoreOut.of_score(item) for item in found.history],
+        )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import msgspec
 import structlog
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,12 +163,6 @@ async def update_settings(session: AsyncSession, data: RfmSettingsIn) -> Setting
     return await get_settings(session)
 
 
-def thresholds_out(view: SettingsView) -> RfmThresholds | None:
-    if view.thresholds is None:
-        return None
-    return msgspec.convert(view.thresholds, RfmThresholds)
-
-
 # Runs ------------------------------------------------------------------------------------------
 
 
@@ -230,6 +223,10 @@ async def list_runs(
 ) -> tuple[list[RfmRun], str | None]:
     """The brand's runs in the order they were asked for."""
     return await repository.list_runs(session, page, kind)
+
+
+async def count_runs(session: AsyncSession, kind: RfmKind | None = None) -> int:
+    return await repository.count_runs(session, kind)
 
 
 async def execute_run(

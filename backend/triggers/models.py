@@ -40,6 +40,11 @@ def _of_profile() -> ForeignKeyConstraint:
     )
 
 
+def _setting(name: str) -> Any:
+    """A read-only attribute showing one stored setting (None when the kind has none)."""
+    return property(lambda definition: (definition.settings or {}).get(name))
+
+
 class TriggerDefinition(TenantMixin, TimestampMixin, Base):
     """What raises occurrences of type ``key``: its ``kind`` and the kind's ``settings``."""
 
@@ -56,6 +61,18 @@ class TriggerDefinition(TenantMixin, TimestampMixin, Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     # Validated per kind by the service (event name and filters, date field and offset, delays).
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    # The settings as the API shows them, each a field of its own (None: not of this kind).
+    event_name = _setting("event_name")
+    property_equals = _setting("property_equals")
+    date_field = _setting("date_field")
+    offset_days = _setting("offset_days")
+    local_time = _setting("local_time")  # stored as ISO text, shown as a time of day
+    yearly = _setting("yearly")
+    inactivity_days = _setting("inactivity_days")
+    delay_minutes = _setting("delay_minutes")
+    changed_field = _setting("changed_field")
+    changed_to = _setting("changed_to")
 
 
 class TriggerWatermark(TenantMixin, TimestampMixin, Base):

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, insert_for, utcnow
 from backend.core.ids import new_id
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.core.tenancy import TenantId
 from backend.profiles.models import Profile
 from backend.triggers.models import (
@@ -126,6 +126,10 @@ async def list_definitions(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[TriggerDefinition], str | None]:
     return await paginate(session, select(TriggerDefinition), TriggerDefinition.id, page)
+
+
+async def count_definitions(session: AsyncSession) -> int:
+    return await count_rows(session, select(TriggerDefinition))
 
 
 async def get_definition(session: AsyncSession, definition_id: UUID) -> TriggerDefinition | None:

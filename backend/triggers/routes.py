@@ -13,11 +13,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging
-from backend.profiles.routes import BrandScopedController
+from backend.profiles.routes import _merged_redirect as profile_merged_redirect
+from backend.profiles.service import ProfileMerged
 from backend.triggers import service
-from backend.triggers.models import TriggerDefinition, TriggerOccurrence
 from backend.triggers.schemas import (
     OccurrenceOut,
     OccurrencePage,
@@ -28,42 +28,7 @@ from backend.triggers.schemas import (
 )
 
 
-def trigger_out(definition: TriggerDefinition) -> TriggerOut:
-    settings = service.settings_of(definition)
-    return TriggerOut(
-        id=definition.id,
-        key=definition.key,
-        label=definition.label,
-        kind=definition.kind,
-        enabled=definition.enabled,
-        created_at=definition.created_at,
-        updated_at=definition.updated_at,
-        event_name=settings.event_name,
-        property_equals=settings.property_equals,
-        date_field=settings.date_field,
-        offset_days=settings.offset_days,
-        local_time=settings.local_time,
-        yearly=settings.yearly,
-        inactivity_days=settings.inactivity_days,
-        delay_minutes=settings.delay_minutes,
-        changed_field=settings.changed_field,
-        changed_to=settings.changed_to,
-    )
-
-
-def occurrence_out(occurrence: TriggerOccurrence) -> OccurrenceOut:
-    return OccurrenceOut(
-        id=occurrence.id,
-        profile_id=occurrence.profile_id,
-        type=occurrence.type,
-        dedupe_key=occurrence.dedupe_key,
-        occurred_at=occurrence.occurred_at,
-        payload=dict(occurrence.payload or {}),
-        created_at=occurrence.created_at,
-    )
-
-
-class TriggerController(BrandScopedController):
+class TriggerController(BrandController):
     """The brand's trigger definitions: what raises occurrences, and when."""
 
     path = "/v1/brands/{brand_id:uuid}/triggers"
@@ -79,7 +44,7 @@ class TriggerController(BrandScopedController):
     async def list_triggers(self, db_session: DbSession, page: Paging) -> TriggerPage:
         """The brand's trigger definitions, in creation order."""
         items, cursor = await service.list_definitions(db_session, page)
-        return TriggerPage([trigger_out(d) for d in items], cursor)
+        return TriggerPage(TriggerOut.many(items), cursor)
 
     @post(
         "/",
@@ -94,7 +59,7 @@ class TriggerController(BrandScopedController):
     ) -> TriggerOut:
         """Define a trigger of a `kind` (event, date_attribute, inactivity, abandoned_cart) with
         that kind's settings; its `key` becomes the `type` of the occurrences it raises."""
-        return trigger_out(await service.create_definition(db_session, data))
+        return TriggerOut.of(await service.create_definition(db_session, data))
 
     @get(
         "/{trigger_id:uuid}",
@@ -105,7 +70,7 @@ class TriggerController(BrandScopedController):
     )
     async def get_trigger(self, db_session: DbSession, trigger_id: FromPath[UUID]) -> TriggerOut:
         """One trigger definition."""
-        return trigger_out(await service.get_definition(db_session, trigger_id))
+        return TriggerOut.of(await service.get_definition(db_session, trigger_id))
 
     @patch(
         "/{trigger_id:uuid}",
@@ -119,7 +84,7 @@ class TriggerController(BrandScopedController):
     ) -> TriggerOut:
         """Change the label, switch the trigger on or off, or change its settings (its key and
         kind are fixed)."""
-        return trigger_out(await service.update_definition(db_session, trigger_id, data))
+        return TriggerOut.of(await service.update_definition(db_session, trigger_id, data))
 
     @delete(
         "/{trigger_id:uuid}",
@@ -134,7 +99,7 @@ class TriggerController(BrandScopedController):
         await service.delete_definition(db_session, trigger_id)
 
 
-class TriggerOccurrenceController(BrandScopedController):
+class TriggerOccurrenceController(BrandController):
     """Trigger occurrences: each raised once per (type, dedupe key)."""
 
     path = "/v1/brands/{brand_id:uuid}/triggers/occurrences"
@@ -172,11 +137,13 @@ class TriggerOccurrenceController(BrandScopedController):
             occurred_from=occurred_from,
             occurred_until=occurred_until,
         )
-        return OccurrencePage([occurrence_out(o) for o in items], cursor)
+        return OccurrencePage(OccurrenceOut.many(items), cursor)
 
 
-class ProfileTriggerOccurrenceController(BrandScopedController):
-    """One profile's trigger occurrences."""
+class ProfileTriggerOccurrenceController(BrandController):
+    """One profile's trigger occurrences (a merged profile's id answers 308 to the survivor's)."""
+
+    exception_handlers = {ProfileMerged: profile_merged_redirect}
 
     path = "/v1/brands/{brand_id:uuid}/triggers/profiles/{profile_id:uuid}/occurrences"
     tags = ["triggers"]
@@ -200,4 +167,4 @@ class ProfileTriggerOccurrenceController(BrandScopedController):
         items, cursor = await service.list_profile_occurrences(
             db_session, profile_id, page, type=type
         )
-        return OccurrencePage([occurrence_out(o) for o in items], cursor)
+        return OccurrencePage(OccurrenceOut.many(items), cursor)

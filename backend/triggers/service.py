@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -180,8 +179,7 @@ async def occurrences_by_ids(session: AsyncSession, ids: Sequence[UUID]) -> list
 
 def settings_of(definition: TriggerDefinition) -> TriggerSettings:
     """The stored settings as the API shows them."""
-    stored = SimpleNamespace(**(definition.settings or {}))
-    return msgspec.convert(stored, TriggerSettings, from_attributes=True)
+    return TriggerSettings.of(definition)
 
 
 def _given_settings(data: TriggerCreate) -> TriggerSettings:
@@ -276,6 +274,10 @@ async def list_definitions(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[TriggerDefinition], str | None]:
     return await repository.list_definitions(session, page)
+
+
+async def count_definitions(session: AsyncSession) -> int:
+    return await repository.count_definitions(session)
 
 
 async def get_definition(session: AsyncSession, definition_id: UUID) -> TriggerDefinition:

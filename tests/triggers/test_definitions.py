@@ -1,5 +1,5 @@
-"""Trigger definitions over REST and GraphQL: CRUD, validation naming the field, scopes and
-brand isolation."""
+"""Trigger definitions over REST: CRUD, validation naming the field, scopes and brand isolation
+(GraphQL: `test_graphql`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from litestar import Litestar
 
 from backend.profiles.models import AttributeType
 from tests.factories import World, make_world, problem
-from tests.test_graphql import gql, gql_data
 from tests.triggers.helpers import define_attribute
 
 
@@ -177,48 +176,3 @@ async def test_a_viewer_reads_triggers_but_cannot_change_them(
     problem(await client.patch(triggers_url(world, f"/{created['id']}"), json={}, headers=v), 403)
     problem(await client.delete(triggers_url(world, f"/{created['id']}"), headers=v), 403)
     assert (await client.get(triggers_url(world), headers=v)).status_code == 200
-
-
-TRIGGERS_QUERY = """
-query ($brand: ID!, $id: ID!) {
-  triggers(brand: $brand) { items { key kind enabled settings } nextCursor }
-  trigger(brand: $brand, id: $id) { key }
-}
-"""
-
-
-async def test_triggers_are_read_over_graphql_within_the_brand(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    created = await _create(client, world, BIRTHDAY)
-    data = await gql_data(
-        client,
-        TRIGGERS_QUERY,
-        world.viewer_a,
-        {"brand": str(world.brand_a.id), "id": created["id"]},
-    )
-    assert data["triggers"]["items"] == [
-        {
-            "key": "birthday",
-            "kind": "DATE_ATTRIBUTE",
-            "enabled": True,
-            "settings": {
-                "date_field": "birth_date",
-                "offset_days": 0,
-                "local_time": "08:30:00",
-                "yearly": True,
-            },
-        }
-    ]
-    assert data["trigger"] == {"key": "birthday"}
-    # Brand B's owner reaches neither brand A's list nor its trigger.
-    body = await gql(
-        client, TRIGGERS_QUERY, world.owner_b, {"brand": str(world.brand_a.id), "id": created["id"]}
-    )
-    assert body.get("data") is None
-    assert body["errors"]
-    mine = await gql_data(
-        client, TRIGGERS_QUERY, world.owner_b, {"brand": str(world.brand_b.id), "id": created["id"]}
-    )
-    assert mine == {"triggers": {"items": [], "nextCursor": None}, "trigger": None}

@@ -1,6 +1,6 @@
 """Trigger occurrences: stored once per (type, dedupe key), published to consumers after commit,
-listed over REST and GraphQL within the brand, following merges and gone on erasure; event
-triggers raised from accepted events."""
+listed over REST within the brand (GraphQL: `test_graphql`), following merges and gone on
+erasure; event triggers raised from accepted events."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from backend.triggers.consumers import register_consumer, unregister_consumer
 from backend.triggers.models import TriggerKind, TriggerOccurrence
 from backend.triggers.service import AcceptedEvent
 from tests.factories import World, make_world, problem, run_jobs, session_of
-from tests.test_graphql import gql_data
 from tests.triggers.helpers import at, define_trigger, make_profile, occurrences
 
 
@@ -308,30 +307,3 @@ async def test_event_triggers_are_raised_once_per_event(app: Litestar) -> None:
         "eventName": "product_viewed",
         "properties": {"category": "shoes", "premium": True},
     }
-
-
-OCCURRENCES_QUERY = """
-query ($brand: ID!, $type: String) {
-  triggerOccurrences(brand: $brand, type: $type) { items { type dedupeKey profileId } }
-}
-"""
-
-
-async def test_occurrences_are_read_over_graphql_within_the_brand(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    brand = world.brand_a.id
-    ada = await make_profile(app, brand, email="ada@example.test")
-    await raise_one(app, brand, ada, "birthday", "a", "2027-01-01T09:00:00")
-    await raise_one(app, brand, ada, "welcome", "w", "2027-01-01T09:00:00")
-    data = await gql_data(
-        client, OCCURRENCES_QUERY, world.viewer_a, {"brand": str(brand), "type": "birthday"}
-    )
-    assert data["triggerOccurrences"]["items"] == [
-        {"type": "birthday", "dedupeKey": "a", "profileId": str(ada)}
-    ]
-    theirs = await gql_data(
-        client, OCCURRENCES_QUERY, world.owner_b, {"brand": str(world.brand_b.id)}
-    )
-    assert theirs["triggerOccurrences"]["items"] == []
