@@ -37,11 +37,12 @@ from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
-from backend.connectors.graphql import ConnectorsQuery
+from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
 from backend.core.graphql_fields import NodeQuery
+from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
@@ -79,6 +80,7 @@ class Mutation(
     ProfilesMutation,
     ProfileOperationsMutation,
     WebhooksMutation,
+    ConnectorsMutation,
     RfmMutation,
     SegmentsMutation,
 ):
@@ -121,6 +123,7 @@ class LevierSchema(strawberry.Schema):
                     **({"errors": original.errors} if original.errors else {}),
                 }
             else:
+                redact_values(error)  # never echo an input (a secret, personal data)
                 unexpected.append(error)
         super().process_errors(unexpected, execution_context)
 
