@@ -166,6 +166,13 @@ async def test_the_secret_is_never_readable_again(app: Litestar, client: httpx.A
         {"brand": brand, "id": created["connector"]["id"]},
     )
     assert "Cannot query field 'secret'" in asked["errors"][0]["message"]
+    # Nor by REST: a read shows the hint, and no `secret` key at all (as documented).
+    rest = f"/v1/brands/{brand}/connectors"
+    for url in (rest, f"{rest}/{created['connector']['uuid']}"):
+        response = await client.get(url, headers=world.manager_a.headers)
+        assert response.status_code == 200, response.text
+        assert secret not in response.text
+        assert '"secret"' not in response.text
 
 
 BAD_INPUT = [
