@@ -37,11 +37,12 @@ from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
-from backend.connectors.graphql import ConnectorsQuery
+from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
 from backend.core.graphql_fields import NodeQuery
+from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
@@ -80,6 +81,7 @@ class Mutation(
     ProfileOperationsMutation,
     WebhooksMutation,
     TriggersMutation,
+    ConnectorsMutation,
     RfmMutation,
     SegmentsMutation,
 ):
@@ -122,6 +124,7 @@ class LevierSchema(strawberry.Schema):
                     **({"errors": original.errors} if original.errors else {}),
                 }
             else:
+                redact_values(error)  # never echo an input (a secret, personal data)
                 unexpected.append(error)
         super().process_errors(unexpected, execution_context)
 

@@ -57,6 +57,11 @@ class Connector(TenantKeyMixin, TimestampMixin, Base):
     event_name: Mapped[str] = mapped_column(String(100))
     enabled: Mapped[bool] = mapped_column(default=True)
 
+    @property
+    def hook_path(self) -> str:
+        """Where the partner posts its deliveries (no token: the signature authenticates)."""
+        return f"/v1/hooks/{self.id}"
+
 
 class HookRoute(Base):
     """Which brand a public hook URL belongs to: the hook is called without a token, so the

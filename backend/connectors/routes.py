@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -16,7 +15,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 
 from backend.auth.scopes import needs
 from backend.connectors import service
-from backend.connectors.models import Connector, InboundDelivery, InboundStatus
+from backend.connectors.models import InboundStatus
 from backend.connectors.schemas import (
     ConnectorCreate,
     ConnectorOut,
@@ -35,32 +34,11 @@ from backend.core.idempotency import SHOWS_SECRET
 from backend.core.tenancy import open_session
 
 
-def connector_out(connector: Connector, secret: str | None = None) -> ConnectorWithSecret:
-    return ConnectorWithSecret(
-        id=connector.id,
-        type=connector.type,
-        name=connector.name,
-        hook_path=service.hook_path(connector.id),
-        mapping=dict(connector.mapping or {}),
-        event_name=connector.event_name,
-        secret_hint=connector.secret_hint,
-        enabled=connector.enabled,
-        created_at=connector.created_at,
-        updated_at=connector.updated_at,
-        secret=secret,
-    )
-
-
-def delivery_out(delivery: InboundDelivery) -> InboundDeliveryOut:
-    return msgspec.convert(delivery, InboundDeliveryOut, from_attributes=True)
-
-
 class ConnectorController(BrandController):
     """Partner sources (Qualifio, Standard Webhooks) pushing data into the brand."""
 
     path = "/v1/brands/{brand_id:uuid}/connectors"
     tags = ["connectors"]
-    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(
         "/",
@@ -72,7 +50,7 @@ class ConnectorController(BrandController):
     async def list_connectors(self, db_session: DbSession, page: Paging) -> ConnectorPage:
         """The brand's connectors in creation order (secrets are never shown again)."""
         items, cursor = await service.list_connectors(db_session, page)
-        return ConnectorPage([connector_out(c) for c in items], cursor)
+        return ConnectorPage(ConnectorOut.many(items), cursor)
 
     @post(
         "/",
@@ -88,7 +66,7 @@ class ConnectorController(BrandController):
         """Configure a partner source; the partner posts to `hookPath`. A generated secret is
         in the answer, shown this once."""
         connector, secret = await service.create_connector(db_session, tenant, data)
-        return connector_out(connector, secret)
+        return ConnectorWithSecret.shown(connector, secret)
 
     @get(
         "/{connector_id:uuid}",
@@ -101,7 +79,7 @@ class ConnectorController(BrandController):
         self, db_session: DbSession, connector_id: FromPath[UUID]
     ) -> ConnectorOut:
         """One connector with its mapping."""
-        return connector_out(await service.get_connector(db_session, connector_id))
+        return ConnectorOut.of(await service.get_connector(db_session, connector_id))
 
     @patch(
         "/{connector_id:uuid}",
@@ -116,7 +94,7 @@ class ConnectorController(BrandController):
         """Change the name, mapping, event name, enabled flag or secret (the previous secret
         stays valid for the grace period)."""
         connector, secret = await service.update_connector(db_session, connector_id, data)
-        return connector_out(connector, secret)
+        return ConnectorWithSecret.shown(connector, secret)
 
     @delete(
         "/{connector_id:uuid}",
@@ -148,7 +126,7 @@ class ConnectorController(BrandController):
     ) -> InboundDeliveryPage:
         """Deliveries as received, with their status, error or result."""
         items, cursor = await service.list_deliveries(db_session, connector_id, page, status)
-        return InboundDeliveryPage([delivery_out(d) for d in items], cursor)
+        return InboundDeliveryPage(InboundDeliveryOut.many(items), cursor)
 
     @post(
         "/{connector_id:uuid}/deliveries/{delivery_id:uuid}/replay",
@@ -166,7 +144,8 @@ class ConnectorController(BrandController):
         delivery_id: FromPath[UUID],
     ) -> InboundDeliveryOut:
         """Queue a failed delivery for processing with the connector's current mapping."""
-        return delivery_out(await service.replay(db_session, tenant, connector_id, delivery_id))
+        delivery = await service.replay(db_session, tenant, delivery_id, connector_id)
+        return InboundDeliveryOut.of(delivery)
 
 
 async def hook_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

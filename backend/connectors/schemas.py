@@ -102,6 +102,11 @@ class ConnectorWithSecret(ConnectorOut):
 
     secret: str | None = None
 
+    @classmethod
+    def shown(cls, connector: object, secret: str | None) -> ConnectorWithSecret:
+        """The connector, with the ``secret`` it was just given (None: nothing to show)."""
+        return msgspec.structs.replace(cls.of(connector), secret=secret)
+
 
 class ConnectorPage(Schema):
     items: list[ConnectorOut]

@@ -19,12 +19,12 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
 from backend.config import Settings
 from backend.connectors import mapping as mappings
+from backend.connectors import repository
 from backend.connectors.models import (
     Connector,
     ConnectorType,
@@ -38,7 +38,7 @@ from backend.core.db import insert_ignoring_conflict, utcnow
 from backend.core.errors import InvalidInput, LevierError, NotFound, Unauthenticated
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
 from backend.events.schemas import EventIn
@@ -60,21 +60,21 @@ class SignatureRefused(Unauthenticated):
         self.headers = {}
 
 
-def hook_path(connector_id: UUID) -> str:
-    return f"/v1/hooks/{connector_id}"
-
-
 # Configuration ---------------------------------------------------------------------------------
 
 
 async def list_connectors(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[Connector], str | None]:
-    return await paginate(session, select(Connector), Connector.id, page)
+    return await repository.list_connectors(session, page)
+
+
+async def count_connectors(session: AsyncSession) -> int:
+    return await repository.count_connectors(session)
 
 
 async def get_connector(session: AsyncSession, connector_id: UUID) -> Connector:
-    connector = await session.scalar(select(Connector).where(Connector.id == connector_id))
+    connector = await repository.get_connector(session, connector_id)
     if connector is None:
         raise NotFound("connector not found")
     return connector
@@ -154,7 +154,7 @@ async def update_connector(
 
 async def delete_connector(session: AsyncSession, connector_id: UUID) -> None:
     connector = await get_connector(session, connector_id)
-    route = await session.get(HookRoute, connector.id)
+    route = await repository.get_hook_route(session, connector.id)
     if route is not None:
         await session.delete(route)
     await session.delete(connector)
@@ -166,7 +166,7 @@ async def delete_connector(session: AsyncSession, connector_id: UUID) -> None:
 
 async def brand_of_hook(session: AsyncSession, connector_id: UUID) -> TenantId | None:
     """The brand a hook URL belongs to (read without a brand scope: a platform table)."""
-    route = await session.get(HookRoute, connector_id)
+    route = await repository.get_hook_route(session, connector_id)
     return TenantId(route.brand_id) if route is not None else None
 
 
@@ -241,7 +241,7 @@ async def receive(
 ) -> tuple[UUID, bool]:
     """Verify and store a delivery once, and enqueue its processing; returns the delivery id and
     whether it was a duplicate (then nothing changed)."""
-    connector = await session.scalar(select(Connector).where(Connector.id == connector_id))
+    connector = await repository.get_connector(session, connector_id)
     if connector is None or not connector.enabled:
         raise NotFound("no hook here")
     verify(session, settings, connector, body, headers)
@@ -264,12 +264,7 @@ async def receive(
         session, InboundDelivery, values, ["tenant_id", "connector_id", "external_id"]
     )
     if not inserted:
-        existing = await session.scalar(
-            select(InboundDelivery.id).where(
-                InboundDelivery.connector_id == connector.id,
-                InboundDelivery.external_id == external_id,
-            )
-        )
+        existing = await repository.delivery_id_of(session, connector.id, external_id)
         assert existing is not None
         return existing, True
     await enqueue(session, PROCESS_TASK, tenant=tenant, delivery_id=str(delivery_id))
@@ -286,30 +281,30 @@ async def list_deliveries(
     status: InboundStatus | None = None,
 ) -> tuple[list[InboundDelivery], str | None]:
     connector = await get_connector(session, connector_id)
-    query = select(InboundDelivery).where(InboundDelivery.connector_id == connector.id)
-    if status is not None:
-        query = query.where(InboundDelivery.status == status)
-    return await paginate(session, query, InboundDelivery.id, page)
+    return await repository.list_deliveries(session, connector.id, page, status)
+
+
+async def count_deliveries(
+    session: AsyncSession, connector_id: UUID, status: InboundStatus | None = None
+) -> int:
+    return await repository.count_deliveries(session, connector_id, status)
 
 
 async def get_delivery(
-    session: AsyncSession, connector_id: UUID, delivery_id: UUID
+    session: AsyncSession, delivery_id: UUID, connector_id: UUID | None = None
 ) -> InboundDelivery:
-    delivery = await session.scalar(
-        select(InboundDelivery).where(
-            InboundDelivery.id == delivery_id, InboundDelivery.connector_id == connector_id
-        )
-    )
+    """A delivery by id (of ``connector_id`` when named): NotFound otherwise."""
+    delivery = await repository.get_delivery(session, delivery_id, connector_id)
     if delivery is None:
         raise NotFound("delivery not found")
     return delivery
 
 
 async def replay(
-    session: AsyncSession, tenant: TenantId, connector_id: UUID, delivery_id: UUID
+    session: AsyncSession, tenant: TenantId, delivery_id: UUID, connector_id: UUID | None = None
 ) -> InboundDelivery:
     """Process a failed delivery again (with the connector's current mapping)."""
-    delivery = await get_delivery(session, connector_id, delivery_id)
+    delivery = await get_delivery(session, delivery_id, connector_id)
     if delivery.status is not InboundStatus.FAILED:
         raise InvalidInput(
             f"only a failed delivery is replayed; this one is {delivery.status.value}",
@@ -348,9 +343,7 @@ async def process(session: AsyncSession, tenant: TenantId, delivery_id: UUID) ->
     and the event, ingested like any other (its id kept in the delivery's ``result``). Raises
     MappingFailed or a LevierError when the delivery does not fit: the caller rolls back and
     records the failure."""
-    delivery = await session.scalar(
-        select(InboundDelivery).where(InboundDelivery.id == delivery_id)
-    )
+    delivery = await repository.get_delivery(session, delivery_id)
     if delivery is None or delivery.status is not InboundStatus.RECEIVED:
         return  # processed already (delivery is at least once) or gone
     connector = await get_connector(session, delivery.connector_id)
@@ -401,9 +394,7 @@ def failure_reason(exc: Exception) -> str:
 
 
 async def mark_failed(session: AsyncSession, delivery_id: UUID, reason: str) -> None:
-    delivery = await session.scalar(
-        select(InboundDelivery).where(InboundDelivery.id == delivery_id)
-    )
+    delivery = await repository.get_delivery(session, delivery_id)
     if delivery is None:
         return
     delivery.status = InboundStatus.FAILED

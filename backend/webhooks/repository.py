@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -22,6 +22,10 @@ async def list_endpoints(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[WebhookEndpoint], str | None]:
     return await paginate(session, select(WebhookEndpoint), WebhookEndpoint.id, page)
+
+
+async def count_endpoints(session: AsyncSession) -> int:
+    return await count_rows(session, select(WebhookEndpoint.id))
 
 
 async def enabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
@@ -46,6 +50,11 @@ async def get_delivery(
     return await session.scalar(query)
 
 
+async def find_delivery(session: AsyncSession, delivery_id: UUID) -> WebhookDelivery | None:
+    """A delivery by its id alone (whichever endpoint of the brand it belongs to)."""
+    return await session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id))
+
+
 async def list_deliveries(
     session: AsyncSession,
     endpoint_id: UUID,
@@ -58,11 +67,25 @@ async def list_deliveries(
     return await paginate(session, query, WebhookDelivery.id, page)
 
 
+async def count_deliveries(
+    session: AsyncSession, endpoint_id: UUID, status: DeliveryStatus | None = None
+) -> int:
+    query = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint_id)
+    if status is not None:
+        query = query.where(WebhookDelivery.status == status)
+    return await count_rows(session, query)
+
+
 async def list_attempts(
     session: AsyncSession, delivery_id: UUID, page: PageRequest
 ) -> tuple[list[WebhookAttempt], str | None]:
     query = select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
     return await paginate(session, query, WebhookAttempt.id, page)
+
+
+async def count_attempts(session: AsyncSession, delivery_id: UUID) -> int:
+    query = select(WebhookAttempt.id).where(WebhookAttempt.delivery_id == delivery_id)
+    return await count_rows(session, query)
 
 
 async def earliest_pending(session: AsyncSession, endpoint_id: UUID) -> WebhookDelivery | None:

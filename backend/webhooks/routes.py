@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
 from backend.core.api import READ_ERRORS, WRITE_ERRORS, BrandController
-from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
+from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.idempotency import SHOWS_SECRET
 from backend.webhooks import service
-from backend.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from backend.webhooks.models import DeliveryStatus
 from backend.webhooks.schemas import (
     AttemptOut,
     AttemptPage,
@@ -31,40 +29,11 @@ from backend.webhooks.schemas import (
 )
 
 
-def endpoint_out(endpoint: WebhookEndpoint) -> EndpointOut:
-    return msgspec.convert(endpoint, EndpointOut, from_attributes=True)
-
-
-def delivery_out(
-    delivery: WebhookDelivery, payload: dict[str, object] | None = None
-) -> DeliveryOut:
-    pending = delivery.status is DeliveryStatus.PENDING
-    return DeliveryOut(
-        id=delivery.id,
-        endpoint_id=delivery.endpoint_id,
-        event_id=delivery.event_id,
-        event_type=delivery.event_type,
-        status=delivery.status,
-        attempt_count=delivery.attempt_count,
-        next_attempt_at=delivery.next_attempt_at if pending else None,
-        last_status_code=delivery.last_status_code,
-        last_error=delivery.last_error,
-        created_at=delivery.created_at,
-        finished_at=delivery.finished_at,
-        payload=payload,
-    )
-
-
-def attempt_out(attempt: WebhookAttempt) -> AttemptOut:
-    return msgspec.convert(attempt, AttemptOut, from_attributes=True)
-
-
 class WebhookEndpointController(BrandController):
     """Endpoints that receive the brand's events, signed with Standard Webhooks."""
 
     path = "/v1/brands/{brand_id:uuid}/webhook-endpoints"
     tags = ["webhooks"]
-    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(
         "/",
@@ -76,7 +45,7 @@ class WebhookEndpointController(BrandController):
     async def list_endpoints(self, db_session: DbSession, page: Paging) -> EndpointPage:
         """The brand's endpoints in creation order (secrets are never shown again)."""
         items, cursor = await service.list_endpoints(db_session, page)
-        return EndpointPage([endpoint_out(e) for e in items], cursor)
+        return EndpointPage(EndpointOut.many(items), cursor)
 
     @post(
         "/",
@@ -94,8 +63,7 @@ class WebhookEndpointController(BrandController):
         `webhook_endpoint.disabled`).
         The answer carries the signing secret (`whsec_…`), shown this once."""
         endpoint, secret = await service.create_endpoint(db_session, state.settings, data)
-        out = endpoint_out(endpoint)
-        return EndpointCreated(**msgspec.structs.asdict(out), secret=secret)
+        return EndpointCreated.shown(endpoint, secret)
 
     @get(
         "/{endpoint_id:uuid}",
@@ -106,7 +74,7 @@ class WebhookEndpointController(BrandController):
     )
     async def get_endpoint(self, db_session: DbSession, endpoint_id: FromPath[UUID]) -> EndpointOut:
         """One endpoint, with its failure count and why it was disabled, if it was."""
-        return endpoint_out(await service.get_endpoint(db_session, endpoint_id))
+        return EndpointOut.of(await service.get_endpoint(db_session, endpoint_id))
 
     @patch(
         "/{endpoint_id:uuid}",
@@ -124,9 +92,8 @@ class WebhookEndpointController(BrandController):
     ) -> EndpointOut:
         """Change the URL, event types, description or enabled flag; enabling a disabled
         endpoint resets its failure count and resumes its pending deliveries."""
-        return endpoint_out(
-            await service.update_endpoint(db_session, state.settings, endpoint_id, data)
-        )
+        endpoint = await service.update_endpoint(db_session, state.settings, endpoint_id, data)
+        return EndpointOut.of(endpoint)
 
     @delete(
         "/{endpoint_id:uuid}",
@@ -158,7 +125,7 @@ class WebhookEndpointController(BrandController):
     ) -> DeliveryPage:
         """Deliveries in the order the endpoint receives them."""
         items, cursor = await service.list_deliveries(db_session, endpoint_id, page, status)
-        return DeliveryPage([delivery_out(d) for d in items], cursor)
+        return DeliveryPage(DeliveryOut.many(items), cursor)
 
     @get(
         "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}",
@@ -172,7 +139,7 @@ class WebhookEndpointController(BrandController):
     ) -> DeliveryOut:
         """One delivery with the event's payload."""
         delivery, event = await service.get_delivery(db_session, endpoint_id, delivery_id)
-        return delivery_out(delivery, event.payload)
+        return DeliveryOut.with_payload(delivery, event.payload)
 
     @get(
         "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/attempts",
@@ -190,7 +157,7 @@ class WebhookEndpointController(BrandController):
     ) -> AttemptPage:
         """Every request made for the delivery: status code, duration, response excerpt, error."""
         items, cursor = await service.list_attempts(db_session, endpoint_id, delivery_id, page)
-        return AttemptPage([attempt_out(a) for a in items], cursor)
+        return AttemptPage(AttemptOut.many(items), cursor)
 
     @post(
         "/{endpoint_id:uuid}/deliveries/{delivery_id:uuid}/redeliver",
@@ -209,4 +176,4 @@ class WebhookEndpointController(BrandController):
     ) -> DeliveryOut:
         """Queue the event again for this endpoint, as a new delivery behind its pending ones."""
         delivery = await service.redeliver(db_session, tenant, endpoint_id, delivery_id)
-        return delivery_out(delivery)
+        return DeliveryOut.of(delivery)

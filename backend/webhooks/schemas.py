@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from collections.abc import Iterable
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 import msgspec
@@ -57,6 +58,10 @@ class EndpointCreated(EndpointOut):
 
     secret: str
 
+    @classmethod
+    def shown(cls, endpoint: object, secret: str) -> EndpointCreated:
+        return cls(**msgspec.structs.asdict(EndpointOut.of(endpoint)), secret=secret)
+
 
 class EndpointPage(Schema):
     items: list[EndpointOut]
@@ -76,6 +81,23 @@ class DeliveryOut(Schema):
     created_at: dt.datetime
     finished_at: dt.datetime | None
     payload: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """The delivery (its `nextAttemptAt` only while it is pending; no payload)."""
+        out = msgspec.convert(row, cls, from_attributes=True)
+        if out.status is DeliveryStatus.PENDING:
+            return msgspec.structs.replace(out, payload=None)
+        return msgspec.structs.replace(out, next_attempt_at=None, payload=None)
+
+    @classmethod
+    def many(cls, rows: Iterable[object]) -> list[Self]:
+        return [cls.of(row) for row in rows]
+
+    @classmethod
+    def with_payload(cls, row: object, payload: dict[str, Any]) -> Self:
+        """The delivery with its event's payload."""
+        return msgspec.structs.replace(cls.of(row), payload=payload)
 
 
 class DeliveryPage(Schema):

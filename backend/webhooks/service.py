@@ -85,6 +85,10 @@ async def list_endpoints(
     return await repository.list_endpoints(session, page)
 
 
+async def count_endpoints(session: AsyncSession) -> int:
+    return await repository.count_endpoints(session)
+
+
 async def get_endpoint(session: AsyncSession, endpoint_id: UUID) -> WebhookEndpoint:
     endpoint = await repository.get_endpoint(session, endpoint_id)
     if endpoint is None:
@@ -216,6 +220,12 @@ async def list_deliveries(
     return await repository.list_deliveries(session, endpoint.id, page, status)
 
 
+async def count_deliveries(
+    session: AsyncSession, endpoint_id: UUID, status: DeliveryStatus | None = None
+) -> int:
+    return await repository.count_deliveries(session, endpoint_id, status)
+
+
 async def get_delivery(
     session: AsyncSession, endpoint_id: UUID, delivery_id: UUID
 ) -> tuple[WebhookDelivery, WebhookEvent]:
@@ -226,11 +236,25 @@ async def get_delivery(
     return delivery, event
 
 
+async def delivery_by_id(
+    session: AsyncSession, delivery_id: UUID
+) -> tuple[WebhookDelivery, WebhookEvent]:
+    """A delivery and its event, by the delivery's id alone."""
+    delivery = await repository.find_delivery(session, delivery_id)
+    if delivery is None:
+        raise NotFound("delivery not found")
+    return await get_delivery(session, delivery.endpoint_id, delivery.id)
+
+
 async def list_attempts(
     session: AsyncSession, endpoint_id: UUID, delivery_id: UUID, page: PageRequest
 ) -> tuple[list[WebhookAttempt], str | None]:
     delivery, _ = await get_delivery(session, endpoint_id, delivery_id)
     return await repository.list_attempts(session, delivery.id, page)
+
+
+async def count_attempts(session: AsyncSession, delivery_id: UUID) -> int:
+    return await repository.count_attempts(session, delivery_id)
 
 
 async def redeliver(

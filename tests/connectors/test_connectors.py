@@ -467,23 +467,3 @@ async def test_connectors_and_hooks_are_isolated_per_brand(
         ),
         403,
     )
-
-
-async def test_graphql_lists_connectors(app: Litestar, client: httpx.AsyncClient) -> None:
-    world = await make_world(app)
-    connector = await qualifio_connector(client, world)
-    query = "query($brand: ID!) { connectors(brand: $brand) { items { id type hookPath } } }"
-    mine = await client.post(
-        "/graphql",
-        json={"query": query, "variables": {"brand": str(world.brand_a.id)}},
-        headers=world.viewer_a.headers,
-    )
-    assert mine.json()["data"]["connectors"]["items"] == [
-        {"id": connector["id"], "type": "QUALIFIO", "hookPath": connector["hookPath"]}
-    ]
-    theirs = await client.post(
-        "/graphql",
-        json={"query": query, "variables": {"brand": str(world.brand_a.id)}},
-        headers=world.owner_b.headers,
-    )
-    assert theirs.json()["data"] is None

@@ -114,6 +114,30 @@ async def create_client_graphql(
     )
 
 
+CREATE_CONNECTOR = """
+mutation ($brand: ID!, $input: CreateConnectorInput!) {
+  createConnector(brand: $brand, input: $input) { ... on ConnectorWithSecret { secret } }
+}"""
+CREATE_ENDPOINT = """
+mutation ($brand: ID!, $input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(brand: $brand, input: $input) { ... on CreatedWebhookEndpoint { secret } }
+}"""
+
+
+def brand_graphql(
+    document: str, input: dict[str, Any]
+) -> Callable[[httpx.AsyncClient, World, dict[str, str]], Awaitable[httpx.Response]]:
+    async def send(client: httpx.AsyncClient, world: World, key: dict[str, str]) -> httpx.Response:
+        return await client.post(
+            "/graphql",
+            json={"query": document,
+                  "variables": {"brand": str(world.brand_a.id), "input": input}},
+            headers={**world.manager_a.headers, **key},
+        )  # fmt: skip
+
+    return send
+
+
 ROUTES = [
     SecretRoute(
         "connector",
@@ -125,6 +149,20 @@ ROUTES = [
         "webhook-endpoint",
         create_endpoint,
         lambda body: body["secret"],
+        lambda c, w: count_items(c, brand(w, "/webhook-endpoints"), w.manager_a.headers),
+    ),
+    SecretRoute(
+        "graphql-connector",
+        brand_graphql(CREATE_CONNECTOR, {"type": "STANDARD_WEBHOOKS", "name": "Shop"}),
+        lambda body: body["data"]["createConnector"]["secret"],
+        lambda c, w: count_items(c, brand(w, "/connectors"), w.manager_a.headers),
+    ),
+    SecretRoute(
+        "graphql-webhook-endpoint",
+        brand_graphql(
+            CREATE_ENDPOINT, {"url": "http://127.0.0.1:9/hook", "eventTypes": ["profile.created"]}
+        ),
+        lambda body: body["data"]["createWebhookEndpoint"]["secret"],
         lambda c, w: count_items(c, brand(w, "/webhook-endpoints"), w.manager_a.headers),
     ),
     SecretRoute(
