@@ -44,8 +44,10 @@ from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_
 from backend.core.graphql_fields import NodeQuery
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
+from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
+from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
@@ -68,6 +70,8 @@ class Query(
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
+    LinkedTablesQuery,
+    ProfileExportsQuery,
 ):
     pass
 
@@ -81,6 +85,8 @@ class Mutation(
     WebhooksMutation,
     RfmMutation,
     SegmentsMutation,
+    LinkedTablesMutation,
+    ProfileExportsMutation,
 ):
     pass
 
