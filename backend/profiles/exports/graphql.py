@@ -63,12 +63,16 @@ class ProfileExportsQuery:
 
 @strawberry.type
 class ProfileExportsMutation:
-    @brand_mutation(READ)
+    @brand_mutation(
+        READ,
+        description=(
+            "Export profiles (all, or those the filter keeps) as CSV or NDJSON: a job writes "
+            "the file, downloaded over REST. Needs a brand manager (it extracts personal data"
+            " in bulk) and `profiles:read`."
+        ),
+    )
     async def create_profile_export(
         self, unit: BrandUnit, input: CreateProfileExportInput
     ) -> ProfileExportType:
-        """Export profiles (all, or those the filter keeps) as CSV or NDJSON: a job writes the
-        file, downloaded over REST. Needs a brand manager (it extracts personal data in bulk)
-        and `profiles:read`."""
         data = struct_of(ExportCreate, input)
         return ExportOut.of(await service.request_export(unit.session, unit.tenant, data))

@@ -160,7 +160,13 @@ class LinkedTablesQuery:
         """One linked table by its key (null when the brand has none)."""
         return LinkedTableOut.of(await service.get_table(unit.session, key))
 
-    @brand_query(READ)
+    @brand_query(
+        READ,
+        description=(
+            "The table's rows in creation order, optionally of one profile (a merged id: its "
+            "survivor)."
+        ),
+    )
     async def linked_rows(
         self,
         unit: BrandUnit,
@@ -169,8 +175,6 @@ class LinkedTablesQuery:
         after: str | None = None,
         profile_id: strawberry.ID | None = None,
     ) -> Connection[LinkedRowType]:
-        """The table's rows in creation order, optionally of one profile (a merged id: its
-        survivor)."""
         page = unit.page(first, after)
         profile = parse_id(profile_id, "Profile") if profile_id is not None else None
         items, cursor = await service.list_rows(unit.session, table, page, profile_id=profile)
@@ -188,7 +192,13 @@ class LinkedTablesQuery:
         view = await service.get_row(unit.session, table, parse_id(id, "LinkedRow"))
         return LinkedRowOut.of(view)
 
-    @brand_query(READ)
+    @brand_query(
+        READ,
+        description=(
+            "Every version of a row, oldest first (created, updated, merged, deleted); a "
+            "deleted row's history stays readable."
+        ),
+    )
     async def linked_row_history(
         self,
         unit: BrandUnit,
@@ -197,14 +207,18 @@ class LinkedTablesQuery:
         first: int = 50,
         after: str | None = None,
     ) -> Connection[LinkedRowVersionType]:
-        """Every version of a row, oldest first (created, updated, merged, deleted); a deleted
-        row's history stays readable."""
         rows, cursor = await service.history(
             unit.session, table, parse_id(id, "LinkedRow"), unit.page(first, after)
         )
         return _versions(unit, rows, cursor, first, after)
 
-    @brand_query(READ)
+    @brand_query(
+        READ,
+        description=(
+            "A profile's rows in the table `table` (merged-in rows too); a merged profile id "
+            "answers the survivor's rows."
+        ),
+    )
     async def profile_linked_rows(
         self,
         unit: BrandUnit,
@@ -213,8 +227,6 @@ class LinkedTablesQuery:
         first: int = 50,
         after: str | None = None,
     ) -> Connection[LinkedRowType]:
-        """A profile's rows in the table `table` (merged-in rows too); a merged profile id
-        answers the survivor's rows."""
         requested = parse_id(profile_id, "Profile")
         survivor = await profiles_service.survivor_of(unit.session, requested) or requested
         page = unit.page(first, after)
@@ -224,21 +236,29 @@ class LinkedTablesQuery:
 
 @strawberry.type
 class LinkedTablesMutation:
-    @brand_mutation(WRITE)
+    @brand_mutation(
+        WRITE,
+        description=(
+            "Define a linked table with typed columns (a taken key: 409; a bad column: 422 "
+            "naming `columns[i].<field>`)."
+        ),
+    )
     async def create_linked_table(
         self, unit: BrandUnit, input: CreateLinkedTableInput
     ) -> LinkedTableType:
-        """Define a linked table with typed columns (a taken key: 409; a bad column: 422 naming
-        `columns[i].<field>`)."""
         table = await service.create_table(unit.session, struct_of(LinkedTableCreate, input))
         return LinkedTableOut.of(table)
 
-    @brand_mutation(WRITE)
+    @brand_mutation(
+        WRITE,
+        description=(
+            "Change the label, or give the whole new column list (columns may be added or "
+            "changed, not removed or retyped)."
+        ),
+    )
     async def update_linked_table(
         self, unit: BrandUnit, input: UpdateLinkedTableInput
     ) -> LinkedTableType:
-        """Change the label, or give the whole new column list (columns may be added or
-        changed, not removed or retyped)."""
         data = struct_of(LinkedTableUpdate, input)
         return LinkedTableOut.of(await service.update_table(unit.session, input.key, data))
 
@@ -249,12 +269,17 @@ class LinkedTablesMutation:
         await service.delete_table(unit.session, input.key)
         return Deleted(id=global_id("LinkedTable", table.id))
 
-    @brand_mutation(WRITE)
+    @brand_mutation(
+        WRITE,
+        description=(
+            "Add a row for one profile, named by `profileId` (a merged id: its survivor) or "
+            "by `profileKey`; values are checked against the columns (422 naming "
+            "`values.<column>`)."
+        ),
+    )
     async def create_linked_row(
         self, unit: BrandUnit, input: CreateLinkedRowInput
     ) -> LinkedRowType:
-        """Add a row for one profile, named by `profileId` (a merged id: its survivor) or by
-        `profileKey`; values are checked against the columns (422 naming `values.<column>`)."""
         extra: dict[str, object] = {}
         profile_id = getattr(input, "profile_id", None)  # a field derived from the struct
         if isinstance(profile_id, str):  # a global id too
