@@ -52,8 +52,9 @@ from backend.events.routes import (
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
 from backend.openapi import openapi_config
-from backend.profiles.exports_routes import ExportController, ProfileGdprController
-from backend.profiles.linked_routes import LinkedTableController, ProfileLinkedController
+from backend.profiles.exports.routes import ExportController
+from backend.profiles.exports_routes import ProfileGdprController
+from backend.profiles.linked.routes import LinkedTableController, ProfileLinkedController
 from backend.profiles.routes import (
     ConsentTopicController,
     ProfileAttributeController,

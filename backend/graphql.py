@@ -45,8 +45,10 @@ from backend.core.graphql_fields import NodeQuery
 from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
+from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
+from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
@@ -69,6 +71,8 @@ class Query(
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
+    LinkedTablesQuery,
+    ProfileExportsQuery,
 ):
     pass
 
@@ -84,6 +88,8 @@ class Mutation(
     ConnectorsMutation,
     RfmMutation,
     SegmentsMutation,
+    LinkedTablesMutation,
+    ProfileExportsMutation,
 ):
     pass
 

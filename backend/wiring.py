@@ -12,7 +12,7 @@ from backend.audit import recorder
 from backend.core.signals import Signals, signals
 from backend.events import service as events_service
 from backend.imports import retention as imports_retention
-from backend.profiles import linked as profiles_linked
+from backend.profiles.linked import service as profiles_linked
 from backend.rfm import service as rfm_service
 from backend.segments import membership as segments_membership
 from backend.segments import sources as segments_sources

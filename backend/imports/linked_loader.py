@@ -1,7 +1,7 @@
 """Rows of a linked table in an import: values validated with the table's typed columns (the
-linked tables' own validation, :func:`backend.profiles.linked.write_rows`), the profile found by
-``profileId`` (a merged id means its survivor) or by an identity key (``email``, ``phone``,
-``externalIds.<source>``).
+linked tables' own validation, :func:`backend.profiles.linked.service.write_rows`), the profile
+found by ``profileId`` (a merged id means its survivor) or by an identity key (``email``,
+``phone``, ``externalIds.<source>``).
 
 The row key is the ``key`` column: a row whose key names a stored row of the table updates it
 (values merged, a new version in its history); a row without a key always adds a row. Modes:
@@ -24,9 +24,9 @@ from backend.imports.mapping import Targets, identity_key_of
 from backend.imports.models import ImportMode
 from backend.imports.profiles_loader import Outcome
 from backend.imports.reader import Record
-from backend.profiles import linked
 from backend.profiles import service as profiles_service
 from backend.profiles.attributes import coerce_text
+from backend.profiles.linked import service as linked
 from backend.profiles.models import LinkedTable
 
 # Identity key kinds, as the profiles domain stores them.

@@ -35,8 +35,8 @@ from backend.imports.profiles_bulk import BulkProfileWriter
 from backend.imports.profiles_loader import Outcome, ProfileLoader
 from backend.imports.reader import Record
 from backend.profiles import attributes as attribute_rules
-from backend.profiles import linked
 from backend.profiles.fields import region_of_locale
+from backend.profiles.linked import service as linked
 from backend.tenancy import service as tenancy_service
 
 RUN_TASK = "imports.run"

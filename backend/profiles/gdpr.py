@@ -29,8 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import utcnow
 from backend.core.pagination import MAX_LIMIT, PageRequest, decode_cursor
 from backend.core.tenancy import TenantId
-from backend.profiles import consents, exports, linked, orders, repository, service, suppressions
-from backend.profiles.linked import RowView
+from backend.profiles import consents, orders, repository, service, suppressions
+from backend.profiles.exports import service as exports
+from backend.profiles.linked import service as linked
+from backend.profiles.linked.service import RowView
 from backend.profiles.models import (
     ConsentChange,
     LinkedRowVersion,

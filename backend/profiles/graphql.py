@@ -20,8 +20,9 @@ from backend.core.pagination import PageRequest
 from backend.core.schemas import parse_input
 from backend.core.tenancy import TenantId
 from backend.events import graphql as events_graphql
-from backend.profiles import consents, linked, orders, service
-from backend.profiles.models import Channel, ConsentChange, ConsentState, LinkedRow, Profile
+from backend.profiles import consents, orders, service
+from backend.profiles.linked import graphql as linked_graphql
+from backend.profiles.models import Channel, ConsentChange, ConsentState, Profile
 from backend.profiles.orders import OrderView
 from backend.profiles.schemas import (
     ConsentChangeIn,
@@ -64,42 +65,6 @@ def _last_order_loader(
         return [found.get(i) for i in profile_ids]
 
     return load
-
-
-def _linked_rows_loader(
-    ctx: GraphQLContext, tenant: TenantId, table: str
-) -> Callable[[Sequence[UUID]], Awaitable[list[list[LinkedRow]]]]:
-    async def load(profile_ids: Sequence[UUID]) -> list[list[LinkedRow]]:
-        async with ctx.transaction(tenant) as session:
-            found = await linked.rows_of_profiles(session, table, profile_ids)
-        return [found.get(i, []) for i in profile_ids]
-
-    return load
-
-
-@strawberry.type(name="LinkedRow", description="A row of a brand-defined linked table.")
-class LinkedRowType:
-    id: strawberry.ID
-    table: str
-    key: str | None = strawberry.field(description="The row's own key in its table.")
-    profile_id: strawberry.ID
-    values: JSON
-    version: int = strawberry.field(description="How many changes the row went through.")
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, row: LinkedRow, table: str) -> LinkedRowType:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            table=table,
-            key=row.key,
-            profile_id=strawberry.ID(str(row.profile_id)),
-            values=cast(JSON, dict(row.values or {})),
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
 
 @strawberry.type(name="OrderLine")
@@ -249,12 +214,10 @@ class ProfileType:
         description="The profile's rows in the linked table `table` (its key), oldest first; "
         "none for an unknown table."
     )
-    async def linked_rows(self, info: Ctx, table: str) -> list[LinkedRowType]:
-        ctx = info.context
-        loader = ctx.loader(
-            f"profiles.linked:{self.tenant}:{table}", _linked_rows_loader(ctx, self.tenant, table)
+    async def linked_rows(self, info: Ctx, table: str) -> list[linked_graphql.LinkedRowType]:
+        return await linked_graphql.profile_linked_rows(
+            info.context, self.tenant, self.row.id, table
         )
-        return [LinkedRowType.of(r, table) for r in await loader.load(self.row.id)]
 
     @strawberry.field(description="The latest events of the profile, newest first (events:read).")
     async def events(self, info: Ctx, last: int = 20) -> list[events_graphql.EventType]:

@@ -12,13 +12,11 @@ from uuid import UUID
 import msgspec
 
 from backend.core.schemas import Schema, whole
+from backend.profiles.linked.schemas import LinkedRowVersionOut
 from backend.profiles.models import (
     AttributeType,
     Channel,
     ConsentState,
-    ExportFormat,
-    ExportStatus,
-    LinkedRowOperation,
 )
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -281,150 +279,6 @@ class OrderOut(Schema):
 
 class OrderPage(Schema):
     items: list[OrderOut]
-    next_cursor: str | None
-
-
-# Linked tables ---------------------------------------------------------------------------------
-
-
-class LinkedColumn(Schema):
-    """A typed column of a linked table (typed like profile attributes)."""
-
-    key: Key
-    label: Name
-    type: AttributeType
-    required: bool = False
-    default: Any = None
-    options: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] | None = None
-
-
-Columns = Annotated[list[LinkedColumn], msgspec.Meta(max_length=100)]
-
-
-class LinkedTableCreate(Schema):
-    key: Key
-    label: Name
-    columns: Columns = []
-
-
-class LinkedTableUpdate(Schema):
-    """``columns`` is the whole new list: columns may be added or changed (label, required,
-    default, options), not removed or retyped (rows hold their values)."""
-
-    label: Name | msgspec.UnsetType = msgspec.UNSET
-    columns: Columns | msgspec.UnsetType = msgspec.UNSET
-
-
-class LinkedTableOut(Schema):
-    id: UUID
-    key: str
-    label: str
-    columns: list[LinkedColumn]
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class LinkedTablePage(Schema):
-    items: list[LinkedTableOut]
-    next_cursor: str | None
-
-
-class ProfileKey(Schema):
-    """An identity key of a profile: ``email``, ``phone`` or ``external:<source>``."""
-
-    kind: Annotated[str, msgspec.Meta(examples=["email", "external:erp"])]
-    value: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
-
-
-class LinkedRowCreate(Schema):
-    """A row for one profile, named by ``profileId`` or by ``profileKey`` (exactly one)."""
-
-    values: dict[str, Any] = {}
-    profile_id: UUID | None = None
-    profile_key: ProfileKey | None = None
-    # The row's own key in its table (a coupon code…), unique per table; imports upsert on it.
-    key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
-
-
-class LinkedRowUpdate(Schema):
-    """Values merged key by key (``null`` removes one)."""
-
-    values: dict[str, Any]
-
-
-class LinkedRowOut(Schema):
-    id: UUID
-    table: str
-    key: str | None
-    profile_id: UUID
-    values: dict[str, Any]
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class LinkedRowPage(Schema):
-    items: list[LinkedRowOut]
-    next_cursor: str | None
-
-
-class LinkedRowVersionOut(Schema):
-    version: int
-    operation: LinkedRowOperation
-    profile_id: UUID
-    values: dict[str, Any]
-    changed_at: dt.datetime
-
-
-class LinkedRowHistory(Schema):
-    items: list[LinkedRowVersionOut]
-    next_cursor: str | None
-
-
-# Exports ---------------------------------------------------------------------------------------
-
-
-class ExportFilter(Schema):
-    """The filters of the profile list (each optional; all must match)."""
-
-    email: str | None = None
-    phone: str | None = None
-    external_id: Annotated[str, msgspec.Meta(examples=["erp:10045"])] | None = None
-    country: str | None = None
-    preferred_store: str | None = None
-    updated_since: dt.datetime | None = None
-
-
-class ExportCreate(Schema):
-    """``fields`` (default: every standard field, external ids and every attribute) are wire
-    names: ``id``, ``email``, ``firstName``…, ``externalIds``, ``attributes`` (all of them) or
-    ``attributes.<key>``."""
-
-    format: ExportFormat
-    filter: ExportFilter = msgspec.field(default_factory=ExportFilter)
-    fields: Annotated[list[str], msgspec.Meta(min_length=1, max_length=200)] | None = None
-
-
-class ExportOut(Schema):
-    id: UUID
-    format: ExportFormat
-    status: ExportStatus
-    filter: dict[str, Any]
-    fields: list[str]
-    row_count: int
-    byte_count: int
-    error: str | None
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    # When the file is purged (``export_ttl_hours`` after it was written), and once ``expired``
-    # why: its time to live passed, or a person it may hold was erased.
-    expires_at: dt.datetime | None
-    expired_reason: str | None
-
-
-class ExportPage(Schema):
-    items: list[ExportOut]
     next_cursor: str | None
 
 

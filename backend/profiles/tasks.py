@@ -8,7 +8,7 @@ from uuid import UUID
 import structlog
 
 from backend.core.jobs import TaskContext, task
-from backend.profiles import exports
+from backend.profiles.exports import service as exports
 
 log = structlog.get_logger("levier.profiles")
 

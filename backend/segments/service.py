@@ -22,8 +22,8 @@ from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as profile_attributes
 from backend.profiles import consents as profile_consents
-from backend.profiles import linked as profile_linked
 from backend.profiles import service as profile_service
+from backend.profiles.linked import service as profile_linked
 from backend.profiles.models import Profile
 from backend.segments import compiler, repository, rules
 from backend.segments.models import (

@@ -10,7 +10,7 @@ import httpx
 from litestar import Litestar
 
 from backend.auth import service as auth_service
-from backend.profiles import exports
+from backend.profiles.exports import service as exports
 from tests.factories import Person, World, session_of
 
 UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"

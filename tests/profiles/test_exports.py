@@ -11,7 +11,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from backend.profiles import exports
+from backend.profiles.exports import service as exports
 from backend.profiles.models import ExportStatus
 from tests.factories import make_world, problem, run_jobs, session_of
 from tests.profiles.helpers import (

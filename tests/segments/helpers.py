@@ -13,15 +13,14 @@ from sqlalchemy import select
 
 from backend.core.tenancy import TenantId
 from backend.events.models import Event
-from backend.profiles import attributes, consents, linked, orders
+from backend.profiles import attributes, consents, orders
 from backend.profiles import service as profile_service
+from backend.profiles.linked import service as linked
+from backend.profiles.linked.schemas import LinkedColumn, LinkedRowCreate, LinkedTableCreate
 from backend.profiles.models import AttributeType, Channel, ConsentState
 from backend.profiles.schemas import (
     AttributeCreate,
     ConsentChangeIn,
-    LinkedColumn,
-    LinkedRowCreate,
-    LinkedTableCreate,
     OrderIn,
     OrderLineIn,
     ProfileCreate,

@@ -7,8 +7,8 @@ import datetime as dt
 
 from litestar import Litestar
 
+from backend.profiles.linked.schemas import LinkedColumn
 from backend.profiles.models import AttributeType, Channel, ConsentState
-from backend.profiles.schemas import LinkedColumn
 from backend.rfm.models import RfmKind
 from tests.factories import make_world
 from tests.segments.helpers import (

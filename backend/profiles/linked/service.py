@@ -16,23 +16,32 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.ids import new_id
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest
 from backend.core.signals import Signals
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as attribute_rules
-from backend.profiles import repository, service
+from backend.profiles import repository as profile_repository
+from backend.profiles import service
 from backend.profiles.fields import (
     FieldErrors,
     normalise_email,
     normalise_phone,
     region_of_locale,
     valid_source,
+)
+from backend.profiles.linked import repository
+from backend.profiles.linked.schemas import (
+    LinkedColumn,
+    LinkedRowCreate,
+    LinkedRowUpdate,
+    LinkedTableCreate,
+    LinkedTableUpdate,
+    ProfileKey,
 )
 from backend.profiles.models import (
     AttributeType,
@@ -42,21 +51,19 @@ from backend.profiles.models import (
     LinkedTable,
     ProfileAttribute,
 )
-from backend.profiles.schemas import (
-    LinkedColumn,
-    LinkedRowCreate,
-    LinkedRowUpdate,
-    LinkedTableCreate,
-    LinkedTableUpdate,
-    ProfileKey,
-)
 from backend.tenancy import service as tenancy_service
 
 
 @dataclass(frozen=True)
 class RowView:
+    """A row with its table's key (a row holds the table's id), read like the row itself:
+    its REST shape is ``LinkedRowOut.of(view)``."""
+
     row: LinkedRow
     table: str  # the table's key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
 
 
 # Column definitions ----------------------------------------------------------------------------
@@ -114,11 +121,15 @@ def _checked_columns(columns: Sequence[LinkedColumn], errors: FieldErrors) -> li
 async def list_tables(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[LinkedTable], str | None]:
-    return await paginate(session, select(LinkedTable), LinkedTable.id, page)
+    return await repository.tables_page(session, page)
+
+
+async def count_tables(session: AsyncSession) -> int:
+    return await repository.count_tables(session)
 
 
 async def get_table(session: AsyncSession, key: str) -> LinkedTable:
-    table = await session.scalar(select(LinkedTable).where(LinkedTable.key == key))
+    table = await repository.table_by_key(session, key)
     if table is None:
         raise NotFound(f"no linked table {key!r}", errors=[{"field": "key"}])
     return table
@@ -129,7 +140,7 @@ async def create_table(session: AsyncSession, data: LinkedTableCreate) -> Linked
     errors = FieldErrors()
     columns = _checked_columns(data.columns, errors)
     errors.raise_if_any()
-    if await session.scalar(select(LinkedTable.id).where(LinkedTable.key == data.key)):
+    if await repository.table_id_of_key(session, data.key):
         raise Conflict(f"linked table {data.key!r} exists", errors=[{"field": "key"}])
     table = LinkedTable(key=data.key, label=data.label, columns=columns)
     session.add(table)
@@ -196,7 +207,11 @@ async def _profile_by_key(session: AsyncSession, tenant: TenantId, key: ProfileK
             "expected the kind email, phone or external:<source>",
             errors=[{"field": "profileKey.kind"}],
         )
-    owners = {} if value is None else await repository.owners_of_keys(session, [(key.kind, value)])
+    owners = (
+        {}
+        if value is None
+        else await profile_repository.owners_of_keys(session, [(key.kind, value)])
+    )
     if not owners:
         raise InvalidInput(
             "no profile holds this identity key", errors=[{"field": "profileKey.value"}]
@@ -231,7 +246,7 @@ async def create_row(
     )
     errors.raise_if_any()
     profile_id = await _target_profile(session, tenant, data)
-    if data.key is not None and await _rows_by_key(session, table, [data.key]):
+    if data.key is not None and await repository.rows_by_key(session, table.id, [data.key]):
         raise Conflict("a row with this key exists in the table", errors=[{"field": "key"}])
     row = LinkedRow(
         table_id=table.id, profile_id=profile_id, key=data.key, values=values, version=1
@@ -242,19 +257,6 @@ async def create_row(
     await session.flush()
     await service.related_changed(session, [profile_id])
     return RowView(row, table.key)
-
-
-async def _rows_by_key(
-    session: AsyncSession, table: LinkedTable, keys: Sequence[str]
-) -> dict[str, LinkedRow]:
-    found: dict[str, LinkedRow] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), 1000):  # flat IN lists, in slices
-        query = select(LinkedRow).where(
-            LinkedRow.table_id == table.id, LinkedRow.key.in_(unique[start : start + 1000])
-        )
-        found |= {row.key: row for row in await session.scalars(query) if row.key is not None}
-    return found
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,8 @@ async def write_rows(
     refuses new rows, ``update=False`` refuses rows whose key is taken. Two queries and one
     flush for the whole batch."""
     columns = definitions(table)
-    by_key = await _rows_by_key(session, table, [w.key for w in writes if w.key is not None])
+    keys = [w.key for w in writes if w.key is not None]
+    by_key = await repository.rows_by_key(session, table.id, keys)
     outcome = BulkOutcome()
     for write in writes:
         row = by_key.get(write.key) if write.key is not None else None
@@ -356,9 +359,7 @@ def _reason(errors: FieldErrors) -> str:
 
 
 async def _row(session: AsyncSession, table: LinkedTable, row_id: UUID) -> LinkedRow:
-    row = await session.scalar(
-        select(LinkedRow).where(LinkedRow.table_id == table.id, LinkedRow.id == row_id)
-    )
+    row = await repository.row_in_table(session, table.id, row_id)
     if row is None:
         raise NotFound("no such row in this linked table")
     return row
@@ -406,17 +407,42 @@ async def delete_row(session: AsyncSession, key: str, row_id: UUID) -> None:
     await service.related_changed(session, [row.profile_id])
 
 
+async def get_row_by_id(session: AsyncSession, row_id: UUID) -> RowView:
+    """A row of any table by its id (for `node(id:)`)."""
+    row = await repository.row_by_id(session, row_id)
+    if row is None:
+        raise NotFound("no such linked row")
+    table = await repository.table_by_id(session, row.table_id)
+    assert table is not None  # the foreign key holds it
+    return RowView(row, table.key)
+
+
+async def get_table_by_id(session: AsyncSession, table_id: UUID) -> LinkedTable:
+    table = await repository.table_by_id(session, table_id)
+    if table is None:
+        raise NotFound("no such linked table")
+    return table
+
+
 async def list_rows(
     session: AsyncSession, key: str, page: PageRequest, *, profile_id: UUID | None = None
 ) -> tuple[list[RowView], str | None]:
     """Rows of the table in creation order; ``profile_id`` (a merged id: its survivor) filters."""
     table = await get_table(session, key)
-    query = select(LinkedRow).where(LinkedRow.table_id == table.id)
     if profile_id is not None:
-        survivor = await service.survivor_of(session, profile_id)
-        query = query.where(LinkedRow.profile_id == (survivor or profile_id))
-    rows, cursor = await paginate(session, query, LinkedRow.id, page)
+        profile_id = await service.survivor_of(session, profile_id) or profile_id
+    rows, cursor = await repository.rows_page(session, table.id, page, profile_id=profile_id)
     return [RowView(r, table.key) for r in rows], cursor
+
+
+async def count_rows(session: AsyncSession, key: str, *, profile_id: UUID | None = None) -> int:
+    """How many rows :func:`list_rows` would list in all (none for an unknown table)."""
+    table_id = await repository.table_id_of_key(session, key)
+    if table_id is None:
+        return 0
+    if profile_id is not None:
+        profile_id = await service.survivor_of(session, profile_id) or profile_id
+    return await repository.count_rows(session, table_id, profile_id=profile_id)
 
 
 async def profile_rows(
@@ -425,10 +451,7 @@ async def profile_rows(
     """The profile's rows in one table (ProfileMerged for a merged id)."""
     profile = await service.get_profile(session, profile_id)
     table = await get_table(session, key)
-    query = select(LinkedRow).where(
-        LinkedRow.table_id == table.id, LinkedRow.profile_id == profile.id
-    )
-    rows, cursor = await paginate(session, query, LinkedRow.id, page)
+    rows, cursor = await repository.rows_page(session, table.id, page, profile_id=profile.id)
     return [RowView(r, table.key) for r in rows], cursor
 
 
@@ -437,10 +460,7 @@ async def history(
 ) -> tuple[list[LinkedRowVersion], str | None]:
     """Every version of the row, oldest first; a deleted row's history stays readable."""
     table = await get_table(session, key)
-    query = select(LinkedRowVersion).where(
-        LinkedRowVersion.table_id == table.id, LinkedRowVersion.row_id == row_id
-    )
-    versions, cursor = await paginate(session, query, LinkedRowVersion.id, page)
+    versions, cursor = await repository.versions_page(session, table.id, row_id, page)
     if not versions and page.after is None:
         raise NotFound("no such row in this linked table")
     return versions, cursor
@@ -448,20 +468,15 @@ async def history(
 
 async def rows_of_profiles(
     session: AsyncSession, key: str, profile_ids: Sequence[UUID]
-) -> dict[UUID, list[LinkedRow]]:
+) -> dict[UUID, list[RowView]]:
     """Rows of many profiles in one table, in two queries (for dataloaders); an unknown table
     has no rows."""
-    by_profile: dict[UUID, list[LinkedRow]] = {i: [] for i in profile_ids}
-    table_id = await session.scalar(select(LinkedTable.id).where(LinkedTable.key == key))
+    by_profile: dict[UUID, list[RowView]] = {i: [] for i in profile_ids}
+    table_id = await repository.table_id_of_key(session, key)
     if table_id is None or not profile_ids:
         return by_profile
-    query = (
-        select(LinkedRow)
-        .where(LinkedRow.table_id == table_id, LinkedRow.profile_id.in_(profile_ids))
-        .order_by(LinkedRow.id)
-    )
-    for row in await session.scalars(query):
-        by_profile.setdefault(row.profile_id, []).append(row)
+    for row in await repository.rows_of_profiles(session, table_id, profile_ids):
+        by_profile.setdefault(row.profile_id, []).append(RowView(row, key))
     return by_profile
 
 
@@ -469,21 +484,10 @@ async def everything_of_profile(
     session: AsyncSession, profile_id: UUID
 ) -> list[tuple[RowView, list[LinkedRowVersion]]]:
     """Every row of the profile in every table, each with its history (for GDPR exports)."""
-    keys = {i: k for i, k in await session.execute(select(LinkedTable.id, LinkedTable.key))}
-    rows = (
-        await session.scalars(
-            select(LinkedRow).where(LinkedRow.profile_id == profile_id).order_by(LinkedRow.id)
-        )
-    ).all()
-    versions = (
-        await session.scalars(
-            select(LinkedRowVersion)
-            .where(LinkedRowVersion.profile_id == profile_id)
-            .order_by(LinkedRowVersion.id)
-        )
-    ).all()
+    keys = await repository.table_keys(session)
+    rows = await repository.rows_of_profile(session, profile_id)
     by_row: dict[UUID, list[LinkedRowVersion]] = {}
-    for version in versions:
+    for version in await repository.versions_of_profile(session, profile_id):
         by_row.setdefault(version.row_id, []).append(version)
     return [(RowView(r, keys[r.table_id]), by_row.get(r.id, [])) for r in rows]
 
@@ -496,14 +500,8 @@ async def repoint_rows(
 ) -> None:
     """The merged profile's rows and their history move to the survivor; each moved row gets a
     ``merged`` version."""
-    await session.execute(
-        update(LinkedRowVersion)
-        .where(LinkedRowVersion.profile_id == merged_id)
-        .values(profile_id=survivor_id)
-        .execution_options(synchronize_session=False)
-    )
-    rows = (await session.scalars(select(LinkedRow).where(LinkedRow.profile_id == merged_id))).all()
-    for row in rows:
+    await repository.move_versions(session, merged_id, survivor_id)
+    for row in await repository.rows_of_profile(session, merged_id):
         row.profile_id = survivor_id
         row.version += 1
         session.add(_version(row, LinkedRowOperation.MERGED))
@@ -513,12 +511,7 @@ async def repoint_rows(
 async def delete_rows_of_profile(session: AsyncSession, tenant: TenantId, profile_id: UUID) -> None:
     """A deleted profile's rows and their history go too (set-based; the foreign keys would
     cascade anyway)."""
-    for model in (LinkedRowVersion, LinkedRow):
-        await session.execute(
-            delete(model)
-            .where(model.profile_id == profile_id)
-            .execution_options(synchronize_session=False)
-        )
+    await repository.delete_of_profile(session, profile_id)
 
 
 def connect(signals: Signals) -> None:

@@ -24,32 +24,26 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.core import due_work
 from backend.core.db import utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest
 from backend.core.spreadsheet import neutralised
 from backend.core.tenancy import TenantId, open_session, session_tenant
 from backend.profiles import attributes as attribute_rules
 from backend.profiles import service
+from backend.profiles.exports import repository
+from backend.profiles.exports.schemas import TTL_PASSED, ExportCreate, ExportFilter, is_expired
 from backend.profiles.fields import FieldErrors
-from backend.profiles.models import (
-    ExportChunk,
-    ExportFormat,
-    ExportStatus,
-    ProfileExport,
-)
-from backend.profiles.schemas import ExportCreate, ExportFilter
+from backend.profiles.models import ExportFormat, ExportStatus, ProfileExport
 from backend.profiles.service import ProfileView
 
 EXPORT_TASK = "profiles.export"
 EXPIRE_TASK = "profiles.expire_export"
 DEFAULT_TTL = dt.timedelta(hours=72)
-TTL_PASSED = "its time to live passed"
 PERSON_ERASED = "a person it may hold was erased"
 
 
@@ -149,11 +143,15 @@ async def request_export(
 async def list_exports(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[ProfileExport], str | None]:
-    return await paginate(session, select(ProfileExport), ProfileExport.id, page)
+    return await repository.exports_page(session, page)
+
+
+async def count_exports(session: AsyncSession) -> int:
+    return await repository.count_exports(session)
 
 
 async def get_export(session: AsyncSession, export_id: UUID) -> ProfileExport:
-    export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
+    export = await repository.export_by_id(session, export_id)
     if export is None:
         raise NotFound("export not found")
     return export
@@ -240,14 +238,10 @@ async def run_export(
     tenant = session_tenant(session)
     if tenant is None:
         raise RuntimeError("exports are written in a brand's session")
-    export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
+    export = await repository.export_by_id(session, export_id)
     if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
         return
-    await session.execute(
-        delete(ExportChunk)
-        .where(ExportChunk.export_id == export_id)
-        .execution_options(synchronize_session=False)
-    )
+    await repository.delete_chunks(session, export_id)
     export.status, export.started_at, export.error = ExportStatus.RUNNING, utcnow(), None
     export.row_count = export.byte_count = export.chunk_count = 0
     await session.flush()
@@ -261,16 +255,7 @@ async def run_export(
 
     async def store(data: bytes) -> None:
         nonlocal chunks, size
-        now = utcnow()
-        values = {
-            "tenant_id": tenant,
-            "export_id": export_id,
-            "seq": chunks,
-            "data": data,
-            "created_at": now,
-            "updated_at": now,
-        }
-        await session.execute(insert(ExportChunk).values(values))
+        await repository.insert_chunk(session, tenant, export_id, chunks, data)
         chunks, size = chunks + 1, size + len(data)
 
     while True:
@@ -313,22 +298,14 @@ async def run_export(
 
 async def _fresh(session: AsyncSession, export_id: UUID) -> ProfileExport:
     """The export as stored now (another transaction may have expired it)."""
-    export = await session.scalar(
-        select(ProfileExport)
-        .where(ProfileExport.id == export_id)
-        .execution_options(populate_existing=True)
-    )
+    export = await repository.export_by_id(session, export_id, fresh=True)
     if export is None:
         raise NotFound("export not found")
     return export
 
 
 async def _purge(session: AsyncSession, export: ProfileExport, reason: str) -> None:
-    await session.execute(
-        delete(ExportChunk)
-        .where(ExportChunk.export_id == export.id)
-        .execution_options(synchronize_session=False)
-    )
+    await repository.delete_chunks(session, export.id)
     export.status, export.expired_reason = ExportStatus.EXPIRED, reason
     export.chunk_count = 0
     if export.expires_at is None or export.expires_at > utcnow():
@@ -336,17 +313,10 @@ async def _purge(session: AsyncSession, export: ProfileExport, reason: str) -> N
     await session.flush()
 
 
-def is_expired(export: ProfileExport, now: dt.datetime | None = None) -> bool:
-    """Whether the file is gone, or past its time (the due task may not have run yet)."""
-    if export.status is ExportStatus.EXPIRED:
-        return True
-    return export.expires_at is not None and export.expires_at <= (now or utcnow())
-
-
 async def expire_export(session: AsyncSession, export_id: UUID) -> bool:
     """Purge the export's file once its time to live passed; safe to run twice (False when it
     had nothing to do)."""
-    export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
+    export = await repository.export_by_id(session, export_id)
     if export is None or export.status is not ExportStatus.SUCCEEDED:
         return False
     if not is_expired(export):
@@ -358,13 +328,9 @@ async def expire_export(session: AsyncSession, export_id: UUID) -> bool:
 async def expire_for_erasure(session: AsyncSession) -> int:
     """Expire every export written or being written (the erased person may be in it): their
     files go now; a running one keeps none when it ends. Answers how many."""
-    found = (
-        await session.scalars(
-            select(ProfileExport).where(
-                ProfileExport.status.in_([ExportStatus.SUCCEEDED, ExportStatus.RUNNING])
-            )
-        )
-    ).all()
+    found = await repository.exports_with_status(
+        session, [ExportStatus.SUCCEEDED, ExportStatus.RUNNING]
+    )
     for export in found:
         await _purge(session, export, PERSON_ERASED)
     return len(found)
@@ -372,12 +338,8 @@ async def expire_for_erasure(session: AsyncSession) -> int:
 
 async def mark_failed(session: AsyncSession, export_id: UUID, reason: str) -> None:
     """Record that the job gave up: the chunks written so far go, the reason stays."""
-    await session.execute(
-        delete(ExportChunk)
-        .where(ExportChunk.export_id == export_id)
-        .execution_options(synchronize_session=False)
-    )
-    export = await session.scalar(select(ProfileExport).where(ProfileExport.id == export_id))
+    await repository.delete_chunks(session, export_id)
+    export = await repository.export_by_id(session, export_id)
     if export is not None:
         export.status, export.finished_at, export.error = ExportStatus.FAILED, utcnow(), reason
         await session.flush()
@@ -403,11 +365,7 @@ async def stream_file(
     """The export's file, one chunk (one short read) at a time."""
     for seq in range(export.chunk_count):
         async with open_session(factory, tenant) as session:
-            data = await session.scalar(
-                select(ExportChunk.data).where(
-                    ExportChunk.export_id == export.id, ExportChunk.seq == seq
-                )
-            )
+            data = await repository.chunk_data(session, export.id, seq)
         if data is None:  # deleted meanwhile (a rerun): end rather than send a mixed file
             return
         yield data

@@ -9,20 +9,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-import msgspec
 from litestar import delete, get, patch, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.profiles import linked
-from backend.profiles.linked import RowView
-from backend.profiles.models import LinkedRowVersion, LinkedTable
-from backend.profiles.routes import BrandScopedController
-from backend.profiles.schemas import (
-    LinkedColumn,
+from backend.profiles.linked import service as linked
+from backend.profiles.linked.schemas import (
     LinkedRowCreate,
     LinkedRowHistory,
     LinkedRowOut,
@@ -34,44 +29,10 @@ from backend.profiles.schemas import (
     LinkedTablePage,
     LinkedTableUpdate,
 )
+from backend.profiles.routes import BrandScopedController
 
 
-def table_out(table: LinkedTable) -> LinkedTableOut:
-    return LinkedTableOut(
-        id=table.id,
-        key=table.key,
-        label=table.label,
-        columns=[msgspec.convert(c, LinkedColumn) for c in table.columns or []],
-        created_at=table.created_at,
-        updated_at=table.updated_at,
-    )
-
-
-def row_out(view: RowView) -> LinkedRowOut:
-    r = view.row
-    return LinkedRowOut(
-        id=r.id,
-        table=view.table,
-        key=r.key,
-        profile_id=r.profile_id,
-        values=dict(r.values or {}),
-        version=r.version,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-    )
-
-
-def version_out(version: LinkedRowVersion) -> LinkedRowVersionOut:
-    return LinkedRowVersionOut(
-        version=version.version,
-        operation=version.operation,
-        profile_id=version.profile_id,
-        values=dict(version.values or {}),
-        changed_at=version.changed_at,
-    )
-
-
-class LinkedTableController(BrandScopedController):
+class LinkedTableController(BrandController):
     """The brand's linked tables and their rows (each row belongs to one profile)."""
 
     path = "/v1/brands/{brand_id:uuid}/linked-tables"
@@ -87,7 +48,7 @@ class LinkedTableController(BrandScopedController):
     async def list_tables(self, db_session: DbSession, page: Paging) -> LinkedTablePage:
         """The brand's linked tables, in creation order."""
         items, cursor = await linked.list_tables(db_session, page)
-        return LinkedTablePage([table_out(t) for t in items], cursor)
+        return LinkedTablePage(LinkedTableOut.many(items), cursor)
 
     @post(
         "/",
@@ -103,7 +64,7 @@ class LinkedTableController(BrandScopedController):
         """Define a table around the profile (coupons, loyalty points, contracts…) with typed
         columns: text, number, boolean, date, datetime or enum; required; default. A `key`
         already used answers 409; a bad column 422 naming it (`columns[i].<field>`)."""
-        return table_out(await linked.create_table(db_session, data))
+        return LinkedTableOut.of(await linked.create_table(db_session, data))
 
     @get(
         "/{key:str}",
@@ -114,7 +75,7 @@ class LinkedTableController(BrandScopedController):
     )
     async def get_table(self, db_session: DbSession, key: FromPath[str]) -> LinkedTableOut:
         """One linked table with its columns."""
-        return table_out(await linked.get_table(db_session, key))
+        return LinkedTableOut.of(await linked.get_table(db_session, key))
 
     @patch(
         "/{key:str}",
@@ -128,7 +89,7 @@ class LinkedTableController(BrandScopedController):
     ) -> LinkedTableOut:
         """Change the label, or give the whole new column list: columns may be added or
         changed (label, required, default, options), not removed or retyped."""
-        return table_out(await linked.update_table(db_session, key, data))
+        return LinkedTableOut.of(await linked.update_table(db_session, key, data))
 
     @delete(
         "/{key:str}",
@@ -161,7 +122,7 @@ class LinkedTableController(BrandScopedController):
         by `profileKey` (`{"kind": "email"|"phone"|"external:<source>", "value": …}`). Values
         are checked against the columns: 422 naming `values.<column>` otherwise. An optional
         `key` names the row in its table (unique: 409 when taken); imports upsert on it."""
-        return row_out(await linked.create_row(db_session, tenant, key, data))
+        return LinkedRowOut.of(await linked.create_row(db_session, tenant, key, data))
 
     @get(
         "/{key:str}/rows",
@@ -182,7 +143,7 @@ class LinkedTableController(BrandScopedController):
     ) -> LinkedRowPage:
         """The table's rows in creation order (keyset pages), optionally of one profile."""
         items, cursor = await linked.list_rows(db_session, key, page, profile_id=profile_id)
-        return LinkedRowPage([row_out(v) for v in items], cursor)
+        return LinkedRowPage(LinkedRowOut.many(items), cursor)
 
     @get(
         "/{key:str}/rows/{row_id:uuid}",
@@ -195,7 +156,7 @@ class LinkedTableController(BrandScopedController):
         self, db_session: DbSession, key: FromPath[str], row_id: FromPath[UUID]
     ) -> LinkedRowOut:
         """One row with its current values and version."""
-        return row_out(await linked.get_row(db_session, key, row_id))
+        return LinkedRowOut.of(await linked.get_row(db_session, key, row_id))
 
     @patch(
         "/{key:str}/rows/{row_id:uuid}",
@@ -213,7 +174,7 @@ class LinkedTableController(BrandScopedController):
     ) -> LinkedRowOut:
         """Merge values into the row (`null` removes one); the change is appended to the
         row's history as a new version."""
-        return row_out(await linked.update_row(db_session, key, row_id, data))
+        return LinkedRowOut.of(await linked.update_row(db_session, key, row_id, data))
 
     @delete(
         "/{key:str}/rows/{row_id:uuid}",
@@ -242,11 +203,12 @@ class LinkedTableController(BrandScopedController):
         """Every version of the row, oldest first: created, updated, merged (it followed its
         profile into the survivor) and deleted."""
         items, cursor = await linked.history(db_session, key, row_id, page)
-        return LinkedRowHistory([version_out(v) for v in items], cursor)
+        return LinkedRowHistory(LinkedRowVersionOut.many(items), cursor)
 
 
 class ProfileLinkedController(BrandScopedController):
-    """A profile's rows in one linked table."""
+    """A profile's rows in one linked table (core's brand controller, with the profiles' 308 to
+    the survivor for a merged profile id)."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles"
     tags = ["linked tables"]
@@ -264,4 +226,4 @@ class ProfileLinkedController(BrandScopedController):
         """The profile's rows in the table `key` (merged-in rows too); a merged id answers 308
         to the survivor."""
         items, cursor = await linked.profile_rows(db_session, profile_id, key, page)
-        return LinkedRowPage([row_out(v) for v in items], cursor)
+        return LinkedRowPage(LinkedRowOut.many(items), cursor)
