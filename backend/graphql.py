@@ -43,7 +43,8 @@ from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
 from backend.core.graphql_fields import NodeQuery
 from backend.core.logging import bind_log_context
-from backend.events.graphql import EventsQuery
+from backend.events.graphql import EventsMutation, EventsQuery
+from backend.imports.graphql import ImportsMutation, ImportsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.rfm.graphql import RfmMutation, RfmQuery
@@ -65,6 +66,7 @@ class Query(
     WebhooksQuery,
     ConnectorsQuery,
     EventsQuery,
+    ImportsQuery,
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
@@ -81,6 +83,8 @@ class Mutation(
     WebhooksMutation,
     RfmMutation,
     SegmentsMutation,
+    EventsMutation,
+    ImportsMutation,
 ):
     pass
 
