@@ -44,7 +44,8 @@ from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_
 from backend.core.graphql_fields import NodeQuery
 from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
-from backend.events.graphql import EventsQuery
+from backend.events.graphql import EventsMutation, EventsQuery
+from backend.imports.graphql import ImportsMutation, ImportsQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
@@ -68,6 +69,7 @@ class Query(
     WebhooksQuery,
     ConnectorsQuery,
     EventsQuery,
+    ImportsQuery,
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
@@ -90,6 +92,8 @@ class Mutation(
     SegmentsMutation,
     LinkedTablesMutation,
     ProfileExportsMutation,
+    EventsMutation,
+    ImportsMutation,
 ):
     pass
 

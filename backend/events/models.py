@@ -67,6 +67,11 @@ class Event(TenantMixin, TimestampMixin, Base):
     source: Mapped[str] = mapped_column(String(64))
     properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
+    @property
+    def received_at(self) -> dt.datetime:
+        """When Levier received it (as the API shows it)."""
+        return self.created_at
+
 
 class EventType(TenantMixin, TimestampMixin, Base):
     """An event name the brand declares, with the JSON Schema its ``properties`` must satisfy."""

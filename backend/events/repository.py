@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_for
 from backend.core.errors import InvalidInput
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
-from backend.profiles.models import Profile, ProfileIdentity
 
 EVENTS = cast(Table, Event.__table__)
 # Lookups by list are sent in slices, well below every driver's parameter limit.
@@ -46,32 +45,12 @@ async def list_event_types(
     return await paginate(session, select(EventType), EventType.id, page)
 
 
-# Profiles, as identity resolution needs them ---------------------------------------------------
+async def event_type_by_id(session: AsyncSession, type_id: UUID) -> EventType | None:
+    return await session.scalar(select(EventType).where(EventType.id == type_id))
 
 
-async def existing_profiles(session: AsyncSession, profile_ids: Sequence[UUID]) -> set[UUID]:
-    found: set[UUID] = set()
-    unique = sorted(set(profile_ids))
-    for start in range(0, len(unique), SLICE):
-        part = unique[start : start + SLICE]
-        found |= set(await session.scalars(select(Profile.id).where(Profile.id.in_(part))))
-    return found
-
-
-async def owners_of_keys(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], UUID]:
-    owners: dict[tuple[str, str], UUID] = {}
-    unique = sorted(set(keys))
-    for start in range(0, len(unique), SLICE):
-        part = unique[start : start + SLICE]
-        rows = await session.execute(
-            select(ProfileIdentity.kind, ProfileIdentity.value, ProfileIdentity.profile_id).where(
-                tuple_(ProfileIdentity.kind, ProfileIdentity.value).in_(part)
-            )
-        )
-        owners.update({(kind, value): profile_id for kind, value, profile_id in rows})
-    return owners
+async def count_event_types(session: AsyncSession) -> int:
+    return await count_rows(session, select(EventType))
 
 
 # Events ----------------------------------------------------------------------------------------

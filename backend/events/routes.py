@@ -30,7 +30,7 @@ from litestar.status_codes import (
 )
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import InvalidInput, problem_responses
@@ -38,7 +38,6 @@ from backend.core.jobs import actor_of
 from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from backend.events import service
 from backend.events.batcher import SingleEventBatcher
-from backend.events.models import Cart, Event, EventType
 from backend.events.schemas import (
     MAX_BATCH,
     CartOut,
@@ -56,72 +55,13 @@ from backend.events.schemas import (
     EventTypeUpdate,
     Outcome,
 )
-from backend.events.service import EventOutcome, IngestSettings
-from backend.profiles.routes import BrandScopedController
+from backend.profiles.routes import BrandScopedController  # for its 308 handler only
 
 INGEST_ERRORS = problem_responses(401, 403, 404, 413, 422)
-API_SOURCE = "api"
+API_SOURCE = service.API_SOURCE
 
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Items per page (1-200).")]
 Cursor = Annotated[str | None, QueryParameter(description="The `nextCursor` of the previous page.")]
-
-
-def event_out(event: Event) -> EventOut:
-    return EventOut(
-        id=event.id,
-        event_id=event.event_id,
-        name=event.name,
-        profile_id=event.profile_id,
-        occurred_at=event.occurred_at,
-        received_at=event.created_at,
-        source=event.source,
-        properties=dict(event.properties or {}),
-    )
-
-
-def outcome_out(outcome: EventOutcome) -> EventOutcomeOut:
-    return EventOutcomeOut(
-        index=outcome.index,
-        event_id=outcome.event_id,
-        outcome=outcome.outcome,
-        id=outcome.id,
-        profile_id=outcome.profile_id,
-        reason=outcome.reason,
-        errors=outcome.errors,
-    )
-
-
-def event_type_out(event_type: EventType) -> EventTypeOut:
-    return EventTypeOut(
-        id=event_type.id,
-        name=event_type.name,
-        description=event_type.description,
-        properties_schema=dict(event_type.properties_schema or {}),
-        created_at=event_type.created_at,
-        updated_at=event_type.updated_at,
-    )
-
-
-def settings_out(settings: IngestSettings) -> EventSettingsOut:
-    return EventSettingsOut(
-        create_unknown_profiles=settings.create_unknown_profiles,
-        require_declared_types=settings.require_declared_types,
-        max_future_skew_seconds=settings.max_future_skew_seconds,
-    )
-
-
-def cart_out(cart: Cart) -> CartOut:
-    return CartOut(
-        id=cart.id,
-        cart_id=cart.cart_id,
-        profile_id=cart.profile_id,
-        status=cart.status,
-        items=list(cart.items or []),
-        total=None if cart.total is None else str(cart.total),
-        currency=cart.currency,
-        changed_at=cart.changed_at,
-        updated_at=cart.updated_at,
-    )
 
 
 _BATCH_BODY = RequestBody(
@@ -153,7 +93,7 @@ class _BatchOperation(Operation):
         self.request_body = _BATCH_BODY
 
 
-class EventController(BrandScopedController):
+class EventController(BrandController):
     """Events: send one or a batch (idempotent on `eventId`), and query the brand's events."""
 
     path = "/v1/brands/{brand_id:uuid}/events"
@@ -185,7 +125,7 @@ class EventController(BrandScopedController):
         if outcome.outcome is Outcome.REJECTED:
             raise InvalidInput(outcome.reason, errors=outcome.errors)
         status = HTTP_202_ACCEPTED if outcome.outcome is Outcome.ACCEPTED else HTTP_200_OK
-        return Response(outcome_out(outcome), status_code=status)
+        return Response(EventOutcomeOut.of(outcome), status_code=status)
 
     @post(
         "/batch",
@@ -205,15 +145,7 @@ class EventController(BrandScopedController):
         fields at fault; a bad event never sinks the others. `index` is the event's position."""
         decoded, _ = service.decode_batch(await request.body())
         outcomes = await service.ingest_decoded(db_session, tenant, decoded, source=API_SOURCE)
-        counts = {o: 0 for o in Outcome}
-        for outcome in outcomes:
-            counts[outcome.outcome] += 1
-        return EventBatchOut(
-            accepted=counts[Outcome.ACCEPTED],
-            duplicates=counts[Outcome.DUPLICATE],
-            rejected=counts[Outcome.REJECTED],
-            results=[outcome_out(o) for o in outcomes],
-        )
+        return EventBatchOut.of_outcomes(outcomes)
 
     @get(
         "/",
@@ -248,14 +180,17 @@ class EventController(BrandScopedController):
             since=since,
             until=until,
         )
-        return EventPage([event_out(e) for e in items], next_cursor)
+        return EventPage(EventOut.many(items), next_cursor)
 
 
-class ProfileEventsController(BrandScopedController):
+class ProfileEventsController(BrandController):
     """A profile's events (its timeline) and carts."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}"
     tags = ["events"]
+    # The 308 to a merged profile's survivor, as the profiles domain answers it (to drop once
+    # the application answers `ProfileMerged` on every route).
+    exception_handlers = BrandScopedController.exception_handlers
 
     @get(
         "/events",
@@ -276,7 +211,7 @@ class ProfileEventsController(BrandScopedController):
         items, next_cursor = await service.timeline(
             db_session, profile_id, PageRequest(limit=limit), cursor, name=name
         )
-        return EventPage([event_out(e) for e in items], next_cursor)
+        return EventPage(EventOut.many(items), next_cursor)
 
     @get(
         "/carts",
@@ -289,10 +224,10 @@ class ProfileEventsController(BrandScopedController):
         """The profile's carts (open, cleared or converted), last changed first, as kept by
         `cart_updated`, `cart_cleared` and `order_completed` events."""
         carts = await service.carts_of_profile(db_session, profile_id)
-        return CartPage([cart_out(c) for c in carts], None)
+        return CartPage(CartOut.many(carts), None)
 
 
-class EventTypeController(BrandScopedController):
+class EventTypeController(BrandController):
     """Event types the brand declares, with the JSON Schema of their properties."""
 
     path = "/v1/brands/{brand_id:uuid}/event-types"
@@ -308,7 +243,7 @@ class EventTypeController(BrandScopedController):
     async def list_types(self, db_session: DbSession, page: Paging) -> EventTypePage:
         """The declared event types, in creation order."""
         items, cursor = await service.list_event_types(db_session, page)
-        return EventTypePage([event_type_out(t) for t in items], cursor)
+        return EventTypePage(EventTypeOut.many(items), cursor)
 
     @post(
         "/",
@@ -323,7 +258,7 @@ class EventTypeController(BrandScopedController):
     ) -> EventTypeOut:
         """Declare an event name and the JSON Schema its `properties` must satisfy (enforced on
         ingestion). A name declared twice answers 409, a schema that is not one 422."""
-        return event_type_out(await service.create_event_type(db_session, data))
+        return EventTypeOut.of(await service.create_event_type(db_session, data))
 
     @get(
         "/{name:str}",
@@ -334,7 +269,7 @@ class EventTypeController(BrandScopedController):
     )
     async def get_type(self, db_session: DbSession, name: FromPath[str]) -> EventTypeOut:
         """One event type."""
-        return event_type_out(await service.get_event_type(db_session, name))
+        return EventTypeOut.of(await service.get_event_type(db_session, name))
 
     @patch(
         "/{name:str}",
@@ -347,7 +282,7 @@ class EventTypeController(BrandScopedController):
         self, db_session: DbSession, name: FromPath[str], data: JSONBody[EventTypeUpdate]
     ) -> EventTypeOut:
         """Change the description or the properties schema (applies to events sent after)."""
-        return event_type_out(await service.update_event_type(db_session, name, data))
+        return EventTypeOut.of(await service.update_event_type(db_session, name, data))
 
     @delete(
         "/{name:str}",
@@ -362,7 +297,7 @@ class EventTypeController(BrandScopedController):
         await service.delete_event_type(db_session, name)
 
 
-class EventSettingsController(BrandScopedController):
+class EventSettingsController(BrandController):
     """How the brand ingests events."""
 
     path = "/v1/brands/{brand_id:uuid}/event-settings"
@@ -379,7 +314,7 @@ class EventSettingsController(BrandScopedController):
         """Whether unknown identity keys create profiles (default yes), whether only declared
         event types are accepted (default no), and how far in the future an event may be dated
         (default 600 s)."""
-        return settings_out(await service.get_settings(db_session))
+        return EventSettingsOut.of(await service.get_settings(db_session))
 
     @patch(
         "/",
@@ -392,4 +327,4 @@ class EventSettingsController(BrandScopedController):
         self, db_session: DbSession, data: JSONBody[EventSettingsUpdate]
     ) -> EventSettingsOut:
         """Change the settings given; the others are kept."""
-        return settings_out(await service.update_settings(db_session, data))
+        return EventSettingsOut.of(await service.update_settings(db_session, data))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 from uuid import UUID
 
 import msgspec
 
 from backend.core.schemas import Schema, whole
 from backend.events.models import CartStatus
+
+if TYPE_CHECKING:
+    from backend.events.service import EventOutcome
 
 MAX_BATCH = 1000
 
@@ -76,13 +81,30 @@ class EventOutcomeOut(Schema, omit_defaults=True):
 
 
 class EventBatchOut(Schema):
+    """What became of a batch: how many events were accepted, acknowledged as duplicates or
+    rejected, and each event's outcome in batch order."""
+
     accepted: int
     duplicates: int
     rejected: int
     results: list[EventOutcomeOut]
 
+    @classmethod
+    def of_outcomes(cls, outcomes: Sequence[EventOutcome]) -> Self:
+        counts = {o: 0 for o in Outcome}
+        for outcome in outcomes:
+            counts[outcome.outcome] += 1
+        return cls(
+            accepted=counts[Outcome.ACCEPTED],
+            duplicates=counts[Outcome.DUPLICATE],
+            rejected=counts[Outcome.REJECTED],
+            results=EventOutcomeOut.many(outcomes),
+        )
+
 
 class EventOut(Schema):
+    """Something a profile did; ``eventId`` is the sender's own id of the event."""
+
     id: UUID
     event_id: str
     name: str
@@ -115,6 +137,8 @@ class EventTypeUpdate(Schema):
 
 
 class EventTypeOut(Schema):
+    """A declared event name and the JSON Schema its ``properties`` must satisfy."""
+
     id: UUID
     name: str
     description: str | None
@@ -137,18 +161,22 @@ class EventSettingsUpdate(Schema):
 
 
 class EventSettingsOut(Schema):
+    """How the brand ingests events."""
+
     create_unknown_profiles: bool
     require_declared_types: bool
     max_future_skew_seconds: int
 
 
 class CartOut(Schema):
+    """A profile's live cart, kept by `cart_updated`, `cart_cleared` and `order_completed`."""
+
     id: UUID
     cart_id: str
     profile_id: UUID
     status: CartStatus
     items: list[dict[str, Any]]
-    total: str | None
+    total: Decimal | None  # a decimal string, as every amount
     currency: str | None
     changed_at: dt.datetime
     updated_at: dt.datetime

@@ -47,6 +47,7 @@ from backend.events.schemas import (
     EventTypeUpdate,
     Outcome,
 )
+from backend.profiles import lookup
 from backend.profiles import service as profiles_service
 from backend.profiles.fields import (
     FieldErrors,
@@ -58,9 +59,11 @@ from backend.profiles.fields import (
 from backend.profiles.schemas import ExternalId, ProfileCreate, WriteMode
 from backend.tenancy import service as tenancy_service
 
-EMAIL, PHONE, EXTERNAL = profiles_service.EMAIL, profiles_service.PHONE, profiles_service.EXTERNAL
+EMAIL, PHONE, EXTERNAL = lookup.EMAIL, lookup.PHONE, lookup.EXTERNAL
 
 watch_config_tables("event_settings", "event_types")
+
+API_SOURCE = "api"  # the source of events sent through the API (REST or GraphQL)
 
 
 class BatchTooLarge(LevierError):
@@ -206,6 +209,17 @@ async def list_event_types(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[EventType], str | None]:
     return await repository.list_event_types(session, page)
+
+
+async def count_event_types(session: AsyncSession) -> int:
+    return await repository.count_event_types(session)
+
+
+async def get_event_type_by_id(session: AsyncSession, type_id: UUID) -> EventType:
+    event_type = await repository.event_type_by_id(session, type_id)
+    if event_type is None:
+        raise NotFound("no such event type")
+    return event_type
 
 
 async def get_event_type(session: AsyncSession, name: str) -> EventType:
@@ -563,7 +577,7 @@ async def _resolve_profiles(
     brand allows it, unless the event is stored already (a duplicate). Rejects the items that
     name no profile."""
     by_keys = [i for i in items if i.data.profile_id is None]
-    owners = await repository.owners_of_keys(session, [k for i in by_keys for k in i.keys])
+    owners = await lookup.owners_of_keys(session, [k for i in by_keys for k in i.keys])
     rejected: set[int] = set()
 
     def resolved_by_keys(item: _Pending) -> bool:
@@ -622,13 +636,13 @@ async def _resolve_profiles(
     # Named by id, or resolved before an upsert merged its profile away: check they exist.
     checked = {i.index for i in kept if upserted or i.profile_id is None}
     wanted = [i.profile_id or i.data.profile_id for i in kept if i.index in checked]
-    existing = await repository.existing_profiles(session, [w for w in wanted if w is not None])
+    current = await lookup.current_ids(session, [w for w in wanted if w is not None])
     resolved = []
     for item in kept:
         candidate = item.profile_id or item.data.profile_id
         assert candidate is not None
-        if item.index in checked and candidate not in existing:
-            survivor = await profiles_service.survivor_of(session, candidate)
+        if item.index in checked:
+            survivor = current.get(candidate)
             if survivor is None:
                 reject(
                     item.index,
@@ -686,8 +700,7 @@ async def list_events(
     _checked_range(since, until)
     profile_ids = None
     if profile_id is not None:
-        survivor = await profiles_service.survivor_of(session, profile_id)
-        profile_ids = [survivor] if survivor is not None else []
+        profile_ids = list((await lookup.current_ids(session, [profile_id])).values())
     return await repository.list_events(
         session,
         limit=page.limit,

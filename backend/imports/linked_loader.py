@@ -24,13 +24,13 @@ from backend.imports.mapping import Targets, identity_key_of
 from backend.imports.models import ImportMode
 from backend.imports.profiles_loader import Outcome
 from backend.imports.reader import Record
-from backend.profiles import service as profiles_service
+from backend.profiles import lookup
 from backend.profiles.attributes import coerce_text
 from backend.profiles.linked import service as linked
 from backend.profiles.models import LinkedTable
 
 # Identity key kinds, as the profiles domain stores them.
-EMAIL, PHONE, EXTERNAL = profiles_service.EMAIL, profiles_service.PHONE, profiles_service.EXTERNAL
+EMAIL, PHONE, EXTERNAL = lookup.EMAIL, lookup.PHONE, lookup.EXTERNAL
 MAX_KEY = 200
 
 
@@ -114,11 +114,10 @@ class LinkedLoader:
         owners = await repository.owners_of_keys(
             session, self.tenant, [key for row in rows for key in row.identity_keys]
         )
-        named = [row.profile_id for row in rows if row.profile_id is not None]
-        known = await repository.existing_profiles(session, self.tenant, named)
-        survivors: dict[UUID, UUID | None] = {}
-        for profile_id in set(named) - known:  # merged away (few): follow to the survivor
-            survivors[profile_id] = await profiles_service.survivor_of(session, profile_id)
+        # A merged id names its survivor (as everywhere else).
+        current = await lookup.current_ids(
+            session, [row.profile_id for row in rows if row.profile_id is not None]
+        )
         writes: list[linked.RowWrite] = []
         rows_by_line = {row.line: row for row in rows}
         for row in rows:
@@ -127,7 +126,7 @@ class LinkedLoader:
                 outcome.reject(row.line, "no profile has these identity keys", row.raw)
                 continue
             if row.profile_id is not None:
-                survivor = row.profile_id if row.profile_id in known else survivors[row.profile_id]
+                survivor = current.get(row.profile_id)
                 if survivor is None:
                     outcome.reject(row.line, "profileId: no such profile", row.raw)
                     continue

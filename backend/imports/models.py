@@ -123,6 +123,23 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     # name was erased); the counts stay.
     purged_at: Mapped[dt.datetime | None]
 
+    # The counts under the names the API shows.
+    @property
+    def rows_processed(self) -> int:
+        return self.rows_done
+
+    @property
+    def created(self) -> int:
+        return self.created_count
+
+    @property
+    def updated(self) -> int:
+        return self.updated_count
+
+    @property
+    def rejected(self) -> int:
+        return self.rejected_count
+
 
 class ImportChunk(TenantMixin, TimestampMixin, Base):
     """One slice (``seq`` from 0) of an uploaded file."""

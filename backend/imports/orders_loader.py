@@ -20,7 +20,7 @@ from backend.imports.mapping import Targets, identity_key_of
 from backend.imports.models import ImportMode
 from backend.imports.profiles_loader import Outcome
 from backend.imports.reader import Record
-from backend.profiles import service as profiles_service
+from backend.profiles import lookup
 from backend.profiles.orders import MAX_MONEY, MAX_QUANTITY
 from backend.profiles.schemas import OrderIn
 
@@ -107,13 +107,10 @@ class OrderLoader:
         owners = await repository.owners_of_keys(
             session, self.tenant, [key for row in rows for key in row.keys]
         )
-        named = [row.profile_id for row in rows if row.profile_id]
-        known = await repository.existing_profiles(session, self.tenant, named)
-        # A merged id names its survivor (as everywhere else); such ids are few.
-        survivors = {
-            profile_id: await profiles_service.survivor_of(session, profile_id)
-            for profile_id in set(named) - known
-        }
+        # A merged id names its survivor (as everywhere else).
+        current = await lookup.current_ids(
+            session, [row.profile_id for row in rows if row.profile_id]
+        )
         existing = await repository.existing_orders(
             session, self.tenant, [row.order.order_id for row in rows]
         )
@@ -122,7 +119,7 @@ class OrderLoader:
         for row in rows:
             found = {owners[key] for key in row.keys if key in owners}
             if row.profile_id is not None:
-                survivor = row.profile_id if row.profile_id in known else survivors[row.profile_id]
+                survivor = current.get(row.profile_id)
                 if survivor is None:
                     outcome.reject(row.line, "profileId: no such profile", row.raw)
                     continue

@@ -312,21 +312,6 @@ async def holders_of_unique_values(
     return holders
 
 
-async def existing_profiles(
-    session: AsyncSession, tenant: TenantId, profile_ids: Sequence[UUID]
-) -> set[UUID]:
-    found: set[UUID] = set()
-    unique = sorted(set(profile_ids))
-    for start in range(0, len(unique), 5000):
-        part = unique[start : start + 5000]
-        found |= set(
-            await session.scalars(
-                select(_P.c.id).where(_P.c.tenant_id == tenant, _P.c.id.in_(part))
-            )
-        )
-    return found
-
-
 # Rows equal to their profile (re-imports) -------------------------------------------------------
 
 

@@ -16,14 +16,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.di import Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from backend.auth.scopes import needs
 from backend.core.api import READ_ERRORS, BrandController
-from backend.core.dependencies import DbSession, Tenant, provide_tenant
+from backend.core.dependencies import DbSession, Tenant
 from backend.core.errors import InvalidInput, problem_responses
 from backend.core.idempotency import HANDLED_BY_ROUTE
 from backend.core.jobs import actor_of
@@ -31,9 +30,9 @@ from backend.core.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from backend.core.spreadsheet import neutralised
 from backend.core.tenancy import open_session
 from backend.imports import service
-from backend.imports.models import ImportJob, ImportKind, ImportMode
+from backend.imports.models import ImportKind, ImportMode
 from backend.imports.schemas import ImportOut, RejectionOut, RejectionPage
-from backend.imports.text import DelimiterOption, EncodingOption, delimiter_name
+from backend.imports.text import DelimiterOption, EncodingOption
 
 UPLOAD_ERRORS = problem_responses(401, 403, 404, 409, 413, 415, 422)
 # Uploads honour `Idempotency-Key` themselves: the file is streamed, never buffered.
@@ -78,30 +77,6 @@ Mapping = Annotated[
         )
     ),
 ]
-
-
-def import_out(job: ImportJob) -> ImportOut:
-    return ImportOut(
-        id=job.id,
-        kind=job.kind,
-        linked_table=job.linked_table,
-        format=job.format,
-        compression=job.compression,
-        encoding=job.encoding,
-        delimiter=None if job.delimiter is None else delimiter_name(job.delimiter),
-        mode=job.mode,
-        status=job.status,
-        size_bytes=job.size_bytes,
-        rows_processed=job.rows_done,
-        created=job.created_count,
-        updated=job.updated_count,
-        rejected=job.rejected_count,
-        error=job.error,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        purged_at=job.purged_at,
-    )
 
 
 def _cursor(line: int | None) -> str | None:
@@ -149,7 +124,7 @@ async def _upload(
     headers = {"Location": f"/v1/brands/{tenant}/imports/{job.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return Response(import_out(job), status_code=HTTP_202_ACCEPTED, headers=headers)
+    return Response(ImportOut.of(job), status_code=HTTP_202_ACCEPTED, headers=headers)
 
 
 class ImportController(BrandController):
@@ -157,7 +132,6 @@ class ImportController(BrandController):
 
     path = "/v1/brands/{brand_id:uuid}/imports"
     tags = ["imports"]
-    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @post(
         "/profiles",
@@ -273,7 +247,7 @@ class ImportController(BrandController):
     async def get_import(self, db_session: DbSession, import_id: FromPath[UUID]) -> ImportOut:
         """Status (`queued`, `running`, `succeeded`, `failed`), rows processed, created,
         updated and rejected so far."""
-        return import_out(await service.get_import(db_session, import_id))
+        return ImportOut.of(await service.get_import(db_session, import_id))
 
     @get(
         "/{import_id:uuid}/rejections",
@@ -291,9 +265,7 @@ class ImportController(BrandController):
     ) -> RejectionPage:
         """Rejected rows in file order: line number (1 is the CSV header), reason, raw row."""
         items, last = await service.list_rejections(db_session, import_id, _after(cursor), limit)
-        return RejectionPage(
-            [RejectionOut(line=r.line, reason=r.reason, raw=r.raw) for r in items], _cursor(last)
-        )
+        return RejectionPage(RejectionOut.many(items), _cursor(last))
 
     @get(
         "/{import_id:uuid}/rejections.csv",

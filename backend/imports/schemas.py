@@ -1,15 +1,24 @@
-"""What the REST API answers about imports."""
+"""What the REST API answers about imports, and what GraphQL takes to start one."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated, Self
 from uuid import UUID
+
+import msgspec
 
 from backend.core.schemas import Schema
 from backend.imports.models import ImportFormat, ImportKind, ImportMode, ImportStatus
+from backend.imports.text import DelimiterOption, EncodingOption, delimiter_name
+
+MAX_IDEMPOTENCY_KEY = 255
 
 
 class ImportOut(Schema):
+    """An import: what was sent, how it was read, and how far its job got (`status`, rows
+    processed, created, updated and rejected so far)."""
+
     id: UUID
     kind: ImportKind
     linked_table: str | None  # the table a `linked` import fills
@@ -31,8 +40,18 @@ class ImportOut(Schema):
     # When the stored file and rejected rows were deleted (retention, or an erased person).
     purged_at: dt.datetime | None
 
+    @classmethod
+    def of(cls, row: object) -> Self:
+        """The import of a job row (its delimiter named as the option naming it: `tab`)."""
+        out = super().of(row)
+        if out.delimiter is None:
+            return out
+        return msgspec.structs.replace(out, delimiter=delimiter_name(out.delimiter))
+
 
 class RejectionOut(Schema):
+    """A rejected row: its line (1 is a CSV's header), the reason, the row as sent."""
+
     line: int
     reason: str
     raw: str
@@ -41,3 +60,20 @@ class RejectionOut(Schema):
 class RejectionPage(Schema):
     items: list[RejectionOut]
     next_cursor: str | None
+
+
+class ImportUpload(Schema, kw_only=True):
+    """A file to import, given inline (GraphQL): the options REST takes as query parameters and
+    headers. The content is sent in the named `encoding` (UTF-8 unless named)."""
+
+    content: str
+    format: ImportFormat  # REST: the Content-Type (`text/csv` or `application/x-ndjson`)
+    mode: ImportMode = ImportMode.UPSERT
+    # Column → target (`null` ignores the column), as REST's `mapping` parameter.
+    mapping: dict[str, str | None] | None = None
+    encoding: EncodingOption = EncodingOption.AUTO
+    delimiter: DelimiterOption = DelimiterOption.AUTO
+    # REST: the `Idempotency-Key` header.
+    idempotency_key: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)] | None
+    ) = None
