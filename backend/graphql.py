@@ -44,6 +44,7 @@ from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_
 from backend.core.graphql_fields import NodeQuery
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsQuery
+from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.rfm.graphql import RfmMutation, RfmQuery
@@ -62,6 +63,7 @@ class Query(
     TenancyQuery,
     ClientQuery,
     ProfilesQuery,
+    GdprQuery,
     WebhooksQuery,
     ConnectorsQuery,
     EventsQuery,
@@ -78,6 +80,7 @@ class Mutation(
     ClientMutation,
     ProfilesMutation,
     ProfileOperationsMutation,
+    GdprMutation,
     WebhooksMutation,
     RfmMutation,
     SegmentsMutation,

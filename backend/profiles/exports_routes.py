@@ -1,4 +1,4 @@
-"""REST routes for profile exports (CSV or NDJSON files written by a job) and GDPR requests."""
+"""REST routes for profile exports (CSV or NDJSON files written by a job)."""
 
 from __future__ import annotations
 
@@ -12,30 +12,13 @@ from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, PROFILE_WRITE_ERRORS, READ_ERRORS, WRITE_ERRORS
-from backend.core.db import utcnow
+from backend.core.api import READ_ERRORS, WRITE_ERRORS
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import problem_responses
-from backend.profiles import exports, gdpr
-from backend.profiles.linked_routes import row_out, version_out
+from backend.profiles import exports
 from backend.profiles.models import ExportStatus, ProfileExport
-from backend.profiles.routes import (
-    BrandScopedController,
-    consent_out,
-    merge_out,
-    order_out,
-    profile_out,
-)
-from backend.profiles.schemas import (
-    EraseOut,
-    EraseRequest,
-    ExportCreate,
-    ExportOut,
-    ExportPage,
-    GdprExport,
-    GdprLinkedRow,
-    IdentityOut,
-)
+from backend.profiles.routes import BrandScopedController
+from backend.profiles.schemas import ExportCreate, ExportOut, ExportPage
 
 
 def export_out(export: ProfileExport) -> ExportOut:
@@ -138,68 +121,4 @@ class ExportController(BrandScopedController):
             exports.stream_file(request.app.state.session_factory, tenant, export),
             media_type=exports.MEDIA_TYPES[export.format],
             headers={"Content-Disposition": f'attachment; filename="{exports.file_name(export)}"'},
-        )
-
-
-class ProfileGdprController(BrandScopedController):
-    """GDPR requests about one person: erasure and access (export of everything held)."""
-
-    path = "/v1/brands/{brand_id:uuid}/profiles"
-    tags = ["profiles"]
-
-    @post(
-        "/{profile_id:uuid}/erase",
-        operation_id="eraseProfile",
-        summary="Erase a person (GDPR)",
-        **needs("profiles:write"),
-        status_code=HTTP_200_OK,
-        responses=PROFILE_WRITE_ERRORS,
-    )
-    async def erase(
-        self,
-        db_session: DbSession,
-        tenant: Tenant,
-        profile_id: FromPath[UUID],
-        data: JSONBody[EraseRequest | None] = None,
-    ) -> EraseOut:
-        """Hard-delete the profile and everything it has (identity keys, consents, orders,
-        linked rows and their history, merge history, events and messages). Its email, phone
-        and external ids are kept only as salted hashes on the brand's suppression list: a
-        later create or import with one of them answers 409 unless it carries a granted
-        consent. Needs a brand manager (or above) and `profiles:write`."""
-        reason = (data or EraseRequest()).reason
-        erasure = await gdpr.erase_profile(db_session, tenant, profile_id, reason)
-        return EraseOut(
-            profile_id=erasure.profile_id,
-            suppressed_keys=erasure.suppressed_keys,
-            erased_at=erasure.erased_at,
-        )
-
-    @get(
-        "/{profile_id:uuid}/gdpr-export",
-        operation_id="exportPersonData",
-        summary="Export everything held on a person (GDPR)",
-        **needs("profiles:read"),
-        responses=PROFILE_READ_ERRORS,
-    )
-    async def gdpr_export(self, db_session: DbSession, profile_id: FromPath[UUID]) -> GdprExport:
-        """The profile, its identity keys, the whole consent history, orders with lines,
-        linked rows with their history and the merges into it, as one JSON document."""
-        data = await gdpr.export_person(db_session, profile_id)
-        return GdprExport(
-            profile=profile_out(data.view),
-            identities=[IdentityOut(kind=i.kind, value=i.value) for i in data.identities],
-            consents=[consent_out(c) for c in data.consents],
-            orders=[order_out(o) for o in data.orders],
-            linked_rows=[
-                GdprLinkedRow(
-                    id=view.row.id,
-                    table=view.table,
-                    values=row_out(view).values,
-                    history=[version_out(v) for v in versions],
-                )
-                for view, versions in data.linked_rows
-            ],
-            merges=[merge_out(m) for m in data.merges],
-            exported_at=utcnow(),
         )

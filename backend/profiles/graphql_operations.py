@@ -1,5 +1,5 @@
-"""GraphQL mutations of linked rows, profile exports and GDPR erasure: thin, calling the same
-services as REST, expected failures as ``OperationError`` members of each result union."""
+"""GraphQL mutations of linked rows and profile exports: thin, calling the same services as
+REST, expected failures as ``OperationError`` members of each result union."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from strawberry.scalars import JSON
 from backend.core.access import Access
 from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
 from backend.core.schemas import parse_input
-from backend.profiles import exports, gdpr, linked
+from backend.profiles import exports, linked
 from backend.profiles.graphql import Ctx, LinkedRowType
 from backend.profiles.models import ExportFormat, ExportStatus, ProfileExport
-from backend.profiles.schemas import EraseRequest, ExportCreate, LinkedRowCreate, LinkedRowUpdate
+from backend.profiles.schemas import ExportCreate, LinkedRowCreate, LinkedRowUpdate
 
 ExportFormatEnum = strawberry.enum(ExportFormat, name="ExportFormat")
 ExportStatusEnum = strawberry.enum(ExportStatus, name="ExportStatus")
@@ -71,13 +71,6 @@ class ProfileExportType:
         )
 
 
-@strawberry.type(name="Erasure", description="A person erased (GDPR).")
-class ErasureType:
-    profile_id: strawberry.ID
-    suppressed_keys: int
-    erased_at: dt.datetime
-
-
 LinkedRowResult = Annotated[LinkedRowType | OperationError, strawberry.union("LinkedRowResult")]
 LinkedRowDeleteResult = Annotated[
     Deleted | OperationError, strawberry.union("LinkedRowDeleteResult")
@@ -85,7 +78,6 @@ LinkedRowDeleteResult = Annotated[
 ProfileExportResult = Annotated[
     ProfileExportType | OperationError, strawberry.union("ProfileExportResult")
 ]
-ErasureResult = Annotated[ErasureType | OperationError, strawberry.union("ErasureResult")]
 
 
 def _row_input(input: LinkedRowInput) -> dict[str, Any]:
@@ -164,29 +156,5 @@ class ProfileOperationsMutation:
             async with ctx.transaction(tenant) as session:
                 export = await exports.request_export(session, tenant, data)
             return ProfileExportType.of(export)
-
-        return await attempt(run)
-
-    @strawberry.mutation(
-        description="Erase a person (GDPR): the profile and everything it has are deleted, its "
-        "identifiers kept only as salted hashes on the suppression list."
-    )
-    async def erase_profile(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID, reason: str | None = None
-    ) -> ErasureResult:
-        ctx = info.context
-
-        async def run() -> ErasureType:
-            tenant = ctx.require_caller().require_brand(
-                parse_id(brand), Access.MANAGER, "profiles:write"
-            )
-            request = parse_input(EraseRequest, reason=reason)
-            async with ctx.transaction(tenant) as session:
-                erasure = await gdpr.erase_profile(session, tenant, parse_id(id), request.reason)
-            return ErasureType(
-                profile_id=strawberry.ID(str(erasure.profile_id)),
-                suppressed_keys=erasure.suppressed_keys,
-                erased_at=erasure.erased_at,
-            )
 
         return await attempt(run)

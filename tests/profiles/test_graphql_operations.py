@@ -1,5 +1,5 @@
-"""GraphQL mutations of linked rows, profile exports and erasure: the same services as REST,
-with brand isolation and scopes answered as OperationError results."""
+"""GraphQL mutations of linked rows and profile exports: the same services as REST, with brand
+isolation and scopes answered as OperationError results."""
 
 from __future__ import annotations
 
@@ -43,13 +43,6 @@ EXPORT = (
     """mutation($brand: ID!, $input: ProfileExportInput!) {
     requestProfileExport(brand: $brand, input: $input) {
     __typename ... on ProfileExport { id format status fields } """
-    + ERROR
-    + " } }"
-)
-ERASE = (
-    """mutation($brand: ID!, $id: ID!) {
-    eraseProfile(brand: $brand, id: $id, reason: "asked by phone") {
-    __typename ... on Erasure { profileId suppressedKeys } """
     + ERROR
     + " } }"
 )
@@ -164,25 +157,3 @@ async def test_request_profile_export_mutation_queues_an_export(
     assert (await run(client, EXPORT, world.manager_a, bad))["httpStatus"] == 422
     assert (await run(client, EXPORT, world.viewer_a, variables))["httpStatus"] == 403
     assert (await run(client, EXPORT, world.owner_b, variables))["httpStatus"] == 404
-
-
-async def test_erase_profile_mutation_erases_the_person(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    ada = await create_profile(client, world, email="ada@example.com")
-    variables = {"brand": str(world.brand_a.id), "id": ada["id"]}
-    assert (await run(client, ERASE, world.viewer_a, variables))["httpStatus"] == 403
-    assert (await run(client, ERASE, world.owner_b, variables))["httpStatus"] == 404
-    erased = await run(client, ERASE, world.manager_a, variables)
-    assert erased == {"__typename": "Erasure", "profileId": ada["id"], "suppressedKeys": 1}
-    gone = await client.get(
-        brand_url(world, f"/profiles/{ada['id']}"), headers=world.viewer_a.headers
-    )
-    assert gone.status_code == 404
-    again = await client.post(
-        brand_url(world, "/profiles"),
-        json={"email": "ada@example.com"},
-        headers=world.manager_a.headers,
-    )
-    assert again.status_code == 409
