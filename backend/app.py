@@ -53,9 +53,10 @@ from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
-from backend.profiles.exports_routes import ProfileGdprController
+from backend.profiles.gdpr.routes import ProfileGdprController
 from backend.profiles.linked.routes import LinkedTableController, ProfileLinkedController
 from backend.profiles.routes import (
+    MERGED_HANDLERS,
     ConsentTopicController,
     ProfileAttributeController,
     ProfileController,
@@ -213,7 +214,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EdgeMiddleware,
             DefineMiddleware(IdempotencyMiddleware),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **MERGED_HANDLERS},
         openapi_config=openapi_config(),
         cors_config=cors,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),

@@ -47,8 +47,8 @@ from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
 from backend.imports.graphql import ImportsMutation, ImportsQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
+from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
-from backend.profiles.graphql_operations import ProfileOperationsMutation
 from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
@@ -66,6 +66,7 @@ class Query(
     TenancyQuery,
     ClientQuery,
     ProfilesQuery,
+    GdprQuery,
     WebhooksQuery,
     ConnectorsQuery,
     EventsQuery,
@@ -84,7 +85,7 @@ class Mutation(
     TenancyMutation,
     ClientMutation,
     ProfilesMutation,
-    ProfileOperationsMutation,
+    GdprMutation,
     WebhooksMutation,
     TriggersMutation,
     ConnectorsMutation,

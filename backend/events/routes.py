@@ -55,7 +55,6 @@ from backend.events.schemas import (
     EventTypeUpdate,
     Outcome,
 )
-from backend.profiles.routes import BrandScopedController  # for its 308 handler only
 
 INGEST_ERRORS = problem_responses(401, 403, 404, 413, 422)
 API_SOURCE = service.API_SOURCE
@@ -190,7 +189,6 @@ class ProfileEventsController(BrandController):
     tags = ["events"]
     # The 308 to a merged profile's survivor, as the profiles domain answers it (to drop once
     # the application answers `ProfileMerged` on every route).
-    exception_handlers = BrandScopedController.exception_handlers
 
     @get(
         "/events",

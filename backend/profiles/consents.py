@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,8 @@ from backend.profiles.fields import FieldErrors, can_receive_sms
 from backend.profiles.models import Channel, ConsentChange, ConsentState, ConsentTopic, Profile
 from backend.profiles.schemas import (
     ConsentChangeIn,
+    ConsentOut,
+    ConsentsOut,
     Contactability,
     TopicCreate,
     TopicUpdate,
@@ -119,6 +122,14 @@ async def current(session: AsyncSession, profile_id: UUID) -> tuple[Profile, lis
     return profile, await repository.current_consents(session, [profile.id])
 
 
+async def overview(session: AsyncSession, profile_id: UUID) -> ConsentsOut:
+    """The current state of each channel and topic, and every channel's contactability."""
+    profile, changes = await current(session, profile_id)
+    return ConsentsOut(
+        items=ConsentOut.many(changes), contactability=contactability(profile, changes)
+    )
+
+
 async def current_of_many(
     session: AsyncSession, profile_ids: Sequence[UUID]
 ) -> dict[UUID, list[ConsentChange]]:
@@ -140,7 +151,20 @@ async def history(
 # Contactability --------------------------------------------------------------------------------
 
 
-def _address_problem(profile: Profile, channel: Channel) -> str | None:
+class Addressed(Protocol):
+    """What contactability reads of a profile (its row, or its output)."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def bounced(self) -> list[str]: ...
+    @property
+    def suppressed(self) -> list[str]: ...
+
+
+def _address_problem(profile: Addressed, channel: Channel) -> str | None:
     if channel is Channel.EMAIL:
         return None if profile.email else "no-address"
     if channel in (Channel.SMS, Channel.PHONE):
@@ -152,7 +176,7 @@ def _address_problem(profile: Profile, channel: Channel) -> str | None:
     return "no-address"  # push tokens and postal addresses are not on the profile yet
 
 
-def contactability(profile: Profile, consents: Sequence[ConsentChange]) -> list[Contactability]:
+def contactability(profile: Addressed, consents: Sequence[ConsentChange]) -> list[Contactability]:
     """Per channel: contactable when the address is present and valid, the channel's latest
     consent is granted and later than any global opt-out, and it neither bounced nor is
     suppressed. ``reasons`` says why not."""

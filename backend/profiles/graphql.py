@@ -1,43 +1,86 @@
-"""GraphQL types, queries and mutations of profiles; consents load through a per-request
-dataloader, so a page of profiles with their consents costs a constant number of queries."""
+"""GraphQL of profiles, their attributes, consents, orders and merges: the REST shapes (derived
+from `backend.profiles.schemas`) and the same services. A profile's consents, last order, linked
+rows and events load through per-request dataloaders, so a page of profiles with them costs a
+constant number of queries. A merged profile id names its survivor everywhere."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from decimal import Decimal
-from typing import Annotated, Any, TypeVar, cast
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from backend.auth.context import GraphQLContext
 from backend.core.access import Access
-from backend.core.graphql_results import OperationError, attempt, parse_id
-from backend.core.pagination import PageRequest
-from backend.core.schemas import parse_input
+from backend.core.errors import NotFound
+from backend.core.graphql_entities import entity_type, graphql_enum, input_type, struct_of
+from backend.core.graphql_fields import BrandUnit, brand_mutation, brand_query
+from backend.core.graphql_results import Deleted, parse_id
+from backend.core.relay import Connection, Node
 from backend.core.tenancy import TenantId
 from backend.events import graphql as events_graphql
-from backend.profiles import consents, orders, service
+from backend.profiles import attributes, consents, orders, service
 from backend.profiles.linked import graphql as linked_graphql
-from backend.profiles.models import Channel, ConsentChange, ConsentState, Profile
+from backend.profiles.models import (
+    Channel,
+    ConsentChange,
+    ConsentState,
+)
 from backend.profiles.orders import OrderView
 from backend.profiles.schemas import (
+    AttributeCreate,
+    AttributeOut,
+    AttributeUpdate,
     ConsentChangeIn,
+    ConsentOut,
+    ConsentsOut,
+    Contactability,
+    ExternalId,
+    MergeOut,
+    MergeRequest,
+    OrderIn,
+    OrderLineIn,
+    OrderLineOut,
+    OrderOut,
     ProfileCreate,
+    ProfileOut,
     ProfileUpdate,
+    TopicCreate,
+    TopicOut,
+    TopicUpdate,
     WriteMode,
 )
-from backend.profiles.service import ProfileView
 
 Ctx = Info[GraphQLContext, None]
 T = TypeVar("T")
 
-ChannelEnum = strawberry.enum(Channel, name="Channel")
-ConsentStateEnum = strawberry.enum(ConsentState, name="ConsentState")
-WriteModeEnum = strawberry.enum(WriteMode, name="ProfileWriteMode")
+READ, WRITE = "profiles:read", "profiles:write"
+graphql_enum(Channel)
+graphql_enum(ConsentState)
+graphql_enum(WriteMode, "ProfileWriteMode")
+
+
+class ProfileRead(ProfileOut):
+    """A profile as GraphQL holds it: its REST shape and the brand it belongs to, on which its
+    own fields (consents, last order, linked rows, events) load."""
+
+    tenant_id: UUID
+
+
+def _brand_of(info: Ctx, profile: ProfileRead) -> TenantId:
+    """The profile's brand, through the caller's grants (the profile was read on it)."""
+    return info.context.require_caller().require_brand(profile.tenant_id, Access.VIEWER, READ)
+
+
+async def _profile_id(session: AsyncSession, value: strawberry.ID) -> UUID:
+    """The profile an id argument names now: itself, or the survivor it was merged into."""
+    profile_id = parse_id(value, "Profile")
+    return await service.survivor_of(session, profile_id) or profile_id
 
 
 def _consents_loader(
@@ -67,201 +110,223 @@ def _last_order_loader(
     return load
 
 
-@strawberry.type(name="OrderLine")
+@entity_type(OrderLineOut, name="OrderLine")
 class OrderLineType:
-    product: str
-    category: str | None
-    quantity: Decimal
-    price: Decimal
+    pass
 
 
-@strawberry.type(name="Order")
+@entity_type(OrderOut, name="Order")
 class OrderType:
-    id: strawberry.ID
-    order_id: str
-    occurred_at: dt.datetime
-    amount: Decimal
-    currency: str
-    store: str | None
-    channel: str | None
-    lines: list[OrderLineType]
-
-    @classmethod
-    def of(cls, view: OrderView) -> OrderType:
-        o = view.order
-        return cls(
-            id=strawberry.ID(str(o.id)),
-            order_id=o.order_id,
-            occurred_at=o.occurred_at,
-            amount=o.amount,
-            currency=o.currency,
-            store=o.store,
-            channel=o.channel,
-            lines=[
-                OrderLineType(
-                    product=line.product,
-                    category=line.category,
-                    quantity=line.quantity,
-                    price=line.price,
-                )
-                for line in view.lines
-            ],
-        )
+    """An order (transaction) of a profile, with its lines."""
 
 
-@strawberry.type(name="Consent", description="The current state of one channel or topic.")
+@entity_type(
+    ConsentOut,
+    name="Consent",
+    description="One consent change; among a profile's `consents`, the current state of one "
+    "channel or topic. A null `channel` means every channel (a global unsubscribe).",
+)
 class ConsentType:
-    id: strawberry.ID
-    channel: ChannelEnum | None = strawberry.field(  # type: ignore[valid-type]
-        description="Null: every channel (a global unsubscribe or its lifting)."
-    )
-    topic: str | None
-    state: ConsentStateEnum  # type: ignore[valid-type]
-    source: str
-    proof: JSON | None
-    occurred_at: dt.datetime
-    recorded_at: dt.datetime
-
-    @classmethod
-    def of(cls, change: ConsentChange) -> ConsentType:
-        return cls(
-            id=strawberry.ID(str(change.id)),
-            channel=change.channel,
-            topic=change.topic,
-            state=change.state,
-            source=change.source,
-            proof=cast(JSON, change.proof),
-            occurred_at=change.occurred_at,
-            recorded_at=change.created_at,
-        )
+    pass
 
 
-@strawberry.type(name="ChannelContactability")
+@entity_type(Contactability, name="ChannelContactability")
 class ContactabilityType:
-    channel: ChannelEnum  # type: ignore[valid-type]
-    contactable: bool
-    reasons: list[str]
+    pass
 
 
-@strawberry.type(name="ExternalId")
+@entity_type(ConsentsOut, name="ProfileConsents")
+class ProfileConsentsType:
+    pass
+
+
+@entity_type(MergeOut, name="ProfileMerge")
+class ProfileMergeType:
+    """A profile merged into another."""
+
+
+@entity_type(ExternalId, name="ExternalId")
 class ExternalIdType:
-    source: str
-    id: str
+    pass
 
 
-@strawberry.type(name="Profile")
-class ProfileType:
-    id: strawberry.ID
-    email: str | None
-    phone: str | None
-    first_name: str | None
-    last_name: str | None
-    birth_date: dt.date | None
-    locale: str | None
-    time_zone: str | None
-    country: str | None
-    preferred_store: str | None
-    channel_appetency: ChannelEnum | None  # type: ignore[valid-type]
-    attributes: JSON
-    external_ids: list[ExternalIdType]
-    bounced: list[str]
-    suppressed: list[str]
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    row: strawberry.Private[Profile]
-    tenant: strawberry.Private[TenantId]
+async def _load_profile(session: AsyncSession, profile_id: UUID) -> ProfileRead:
+    """The profile, or the survivor of a merged id."""
+    survivor = await service.survivor_of(session, profile_id)
+    if survivor is None:
+        raise NotFound("profile not found")
+    return ProfileRead.of(await service.view(session, await service.get_profile(session, survivor)))
 
-    @classmethod
-    def of(cls, view: ProfileView, tenant: TenantId) -> ProfileType:
-        p = view.profile
-        return cls(
-            id=strawberry.ID(str(p.id)),
-            email=p.email,
-            phone=p.phone,
-            first_name=p.first_name,
-            last_name=p.last_name,
-            birth_date=p.birth_date,
-            locale=p.locale,
-            time_zone=p.time_zone,
-            country=p.country,
-            preferred_store=p.preferred_store,
-            channel_appetency=p.channel_appetency,
-            attributes=cast(JSON, dict(p.attributes or {})),
-            external_ids=[ExternalIdType(source=e.source, id=e.id) for e in view.external_ids],
-            bounced=list(p.bounced or []),
-            suppressed=list(p.suppressed or []),
-            created_at=p.created_at,
-            updated_at=p.updated_at,
-            row=p,
-            tenant=tenant,
-        )
+
+async def _attribute(session: AsyncSession, attribute_id: UUID) -> AttributeOut:
+    return AttributeOut.of(await attributes.get_attribute(session, attribute_id))
+
+
+async def _topic(session: AsyncSession, topic_id: UUID) -> TopicOut:
+    return TopicOut.of(await consents.get_topic(session, topic_id))
+
+
+@entity_type(ProfileOut, name="Profile", node=(READ, _load_profile))
+class ProfileType(Node):
+    """One person known to the brand (the unique customer reference)."""
 
     @strawberry.field(description="Current consent per channel and topic (the latest change).")
-    async def consents(self, info: Ctx) -> list[ConsentType]:
-        current = await _current_consents(info.context, self.tenant, self.row.id)
-        return [ConsentType.of(c) for c in current]
+    async def consents(self, info: Ctx, root: strawberry.Parent[ProfileRead]) -> list[ConsentType]:
+        current = await _current_consents(info.context, _brand_of(info, root), root.id)
+        return ConsentOut.many(current)
 
     @strawberry.field(description="The latest order (by when it occurred), with its lines.")
-    async def last_order(self, info: Ctx) -> OrderType | None:
-        ctx = info.context
-        loader = ctx.loader(
-            f"profiles.last_order:{self.tenant}", _last_order_loader(ctx, self.tenant)
-        )
-        view = await loader.load(self.row.id)
-        return OrderType.of(view) if view is not None else None
+    async def last_order(self, info: Ctx, root: strawberry.Parent[ProfileRead]) -> OrderType | None:
+        ctx, tenant = info.context, _brand_of(info, root)
+        loader = ctx.loader(f"profiles.last_order:{tenant}", _last_order_loader(ctx, tenant))
+        view = await loader.load(root.id)
+        return OrderOut.of(view) if view is not None else None
 
     @strawberry.field(
         description="The profile's rows in the linked table `table` (its key), oldest first; "
         "none for an unknown table."
     )
-    async def linked_rows(self, info: Ctx, table: str) -> list[linked_graphql.LinkedRowType]:
+    async def linked_rows(
+        self, info: Ctx, table: str, root: strawberry.Parent[ProfileRead]
+    ) -> list[linked_graphql.LinkedRowType]:
         return await linked_graphql.profile_linked_rows(
-            info.context, self.tenant, self.row.id, table
+            info.context, _brand_of(info, root), root.id, table
         )
 
     @strawberry.field(description="The latest events of the profile, newest first (events:read).")
-    async def events(self, info: Ctx, last: int = 20) -> list[events_graphql.EventType]:
-        return await events_graphql.events_of_profile(info.context, self.tenant, self.row.id, last)
+    async def events(
+        self, info: Ctx, root: strawberry.Parent[ProfileRead], last: int = 20
+    ) -> list[events_graphql.EventType]:
+        return await events_graphql.events_of_profile(
+            info.context, _brand_of(info, root), root.id, last
+        )
 
     @strawberry.field(description="Whether each channel may be used now, and why not.")
-    async def contactability(self, info: Ctx) -> list[ContactabilityType]:
-        current = await _current_consents(info.context, self.tenant, self.row.id)
-        return [
-            ContactabilityType(channel=c.channel, contactable=c.contactable, reasons=c.reasons)
-            for c in consents.contactability(self.row, current)
-        ]
+    async def contactability(
+        self, info: Ctx, root: strawberry.Parent[ProfileRead]
+    ) -> list[ContactabilityType]:
+        current = await _current_consents(info.context, _brand_of(info, root), root.id)
+        return consents.contactability(root, current)
 
 
-@strawberry.type(name="ProfilePage")
-class ProfilePageType:
-    items: list[ProfileType]
-    next_cursor: str | None
+@entity_type(AttributeOut, name="ProfileAttribute", node=(READ, _attribute))
+class ProfileAttributeType(Node):
+    """A typed attribute the brand defined on its profiles."""
+
+    default: JSON | None = strawberry.field(description="The value a new profile gets.")
 
 
-async def _profile(ctx: GraphQLContext, tenant: TenantId, profile_id: UUID) -> ProfileType | None:
-    async with ctx.transaction(tenant) as session:
-        survivor = await service.survivor_of(session, profile_id)
-        if survivor is None:
-            return None
-        view = await service.view(session, await service.get_profile(session, survivor))
-    return ProfileType.of(view, tenant)
+@entity_type(TopicOut, name="ConsentTopic", node=(READ, _topic))
+class ConsentTopicType(Node):
+    """A subscription topic of the brand (newsletter, offers…)."""
+
+
+# Inputs ----------------------------------------------------------------------------------------
+
+
+@input_type(ExternalId, name="ExternalIdInput")
+class ExternalIdInput:
+    pass
+
+
+@input_type(ConsentChangeIn, name="ConsentChangeInput")
+class ConsentChangeInput:
+    pass
+
+
+@input_type(ProfileCreate, name="CreateProfileInput")
+class CreateProfileInput:
+    mode: WriteMode = strawberry.field(
+        default=WriteMode.CREATE,
+        description="CREATE refuses known identity keys (409); UPSERT updates the profile they "
+        "point to, merging profiles when they point to several (the older survives).",
+    )
+
+
+@input_type(
+    ProfileUpdate,
+    name="UpdateProfileInput",
+    description="Fields to change: absent ones are kept, null clears one; attributes merge key "
+    "by key (null removes one); external ids are added.",
+)
+class UpdateProfileInput:
+    id: strawberry.ID
+
+
+@input_type(MergeRequest, name="MergeProfilesInput")
+class MergeProfilesInput:
+    id: strawberry.ID = strawberry.field(description="One of the two profiles.")
+    other_id: strawberry.ID = strawberry.field(description="The other profile.")
+
+
+@strawberry.input(description="Names one profile.")
+class ProfileIdInput:
+    id: strawberry.ID
+
+
+@input_type(ConsentChangeIn, name="RecordProfileConsentInput")
+class RecordProfileConsentInput:
+    profile_id: strawberry.ID
+
+
+@input_type(OrderLineIn, name="OrderLineInput")
+class OrderLineInput:
+    pass
+
+
+@input_type(OrderIn, name="CreateProfileOrderInput")
+class CreateProfileOrderInput:
+    profile_id: strawberry.ID
+
+
+@input_type(AttributeCreate, name="CreateProfileAttributeInput")
+class CreateProfileAttributeInput:
+    pass
+
+
+@input_type(AttributeUpdate, name="UpdateProfileAttributeInput")
+class UpdateProfileAttributeInput:
+    id: strawberry.ID
+
+
+@strawberry.input(description="Names one profile attribute.")
+class ProfileAttributeIdInput:
+    id: strawberry.ID
+
+
+@input_type(TopicCreate, name="CreateConsentTopicInput")
+class CreateConsentTopicInput:
+    pass
+
+
+@input_type(TopicUpdate, name="UpdateConsentTopicInput")
+class UpdateConsentTopicInput:
+    id: strawberry.ID
+
+
+@strawberry.input(description="Names one consent topic.")
+class ConsentTopicIdInput:
+    id: strawberry.ID
+
+
+# Fields ----------------------------------------------------------------------------------------
 
 
 @strawberry.type
 class ProfilesQuery:
-    @strawberry.field(description="One profile; a merged id resolves to the surviving profile.")
-    async def profile(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID
-    ) -> ProfileType | None:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, "profiles:read")
-        return await _profile(ctx, tenant, parse_id(id))
+    @brand_query(READ, missing_is_null=True)
+    async def profile(self, unit: BrandUnit, id: strawberry.ID) -> ProfileType | None:
+        """One profile; a merged id resolves to the surviving profile (null when none)."""
+        return await _load_profile(unit.session, parse_id(id, "Profile"))
 
-    @strawberry.field(description="Profiles in creation order, filtered, in keyset pages.")
+    @brand_query(
+        READ,
+        description="Profiles in creation order, filtered; `email`, `phone` and `externalId` "
+        "(`source:value`) find a profile by any identity key it holds, merged-in keys included.",
+    )
     async def profiles(
         self,
-        info: Ctx,
-        brand: strawberry.ID,
+        unit: BrandUnit,
         first: int = 50,
         after: str | None = None,
         email: str | None = None,
@@ -269,171 +334,204 @@ class ProfilesQuery:
         external_id: str | None = None,
         country: str | None = None,
         preferred_store: str | None = None,
-    ) -> ProfilePageType:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(parse_id(brand), Access.VIEWER, "profiles:read")
-        page = PageRequest.parse(first, after)
-        async with ctx.transaction(tenant) as session:
-            items, cursor = await service.list_profiles(
-                session,
-                tenant,
-                page,
-                email=email,
-                phone=phone,
-                external_id=external_id,
-                country=country,
-                preferred_store=preferred_store,
-            )
-            views = await service.views(session, items)
-        return ProfilePageType(items=[ProfileType.of(v, tenant) for v in views], next_cursor=cursor)
+        updated_since: dt.datetime | None = None,
+    ) -> Connection[ProfileType]:
+        page = unit.page(first, after)
+        items, cursor = await service.list_profiles(
+            unit.session,
+            unit.tenant,
+            page,
+            email=email,
+            phone=phone,
+            external_id=external_id,
+            country=country,
+            preferred_store=preferred_store,
+            updated_since=updated_since,
+        )
+        views = await service.views(unit.session, items)
+        return unit.connection(ProfileRead.many(views), cursor, page)
+
+    @brand_query(READ)
+    async def profile_merges(
+        self, unit: BrandUnit, profile_id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> Connection[ProfileMergeType]:
+        """The profiles merged into this one: when, why and by which keys."""
+        page = unit.page(first, after)
+        target = await _profile_id(unit.session, profile_id)
+        items, cursor = await service.list_merges(unit.session, target, page)
+        return unit.connection(MergeOut.many(items), cursor, page)
+
+    @brand_query(READ)
+    async def profile_consents(
+        self, unit: BrandUnit, profile_id: strawberry.ID
+    ) -> ProfileConsentsType:
+        """The current state of each channel and topic and every channel's contactability."""
+        overview = await consents.overview(
+            unit.session, await _profile_id(unit.session, profile_id)
+        )
+        return overview
+
+    @brand_query(READ)
+    async def profile_consent_history(
+        self, unit: BrandUnit, profile_id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> Connection[ConsentType]:
+        """Every consent change recorded for the profile, in recording order."""
+        page = unit.page(first, after)
+        target = await _profile_id(unit.session, profile_id)
+        items, cursor = await consents.history(unit.session, target, page)
+        return unit.connection(ConsentOut.many(items), cursor, page)
+
+    @brand_query(READ)
+    async def profile_orders(
+        self, unit: BrandUnit, profile_id: strawberry.ID, first: int = 50, after: str | None = None
+    ) -> Connection[OrderType]:
+        """The profile's orders with their lines, in recording order (merged-in orders too)."""
+        page = unit.page(first, after)
+        target = await _profile_id(unit.session, profile_id)
+        items, cursor = await orders.list_orders(unit.session, target, page)
+        return unit.connection(OrderOut.many(items), cursor, page)
+
+    @brand_query(READ)
+    async def profile_attributes(
+        self, unit: BrandUnit, first: int = 50, after: str | None = None
+    ) -> Connection[ProfileAttributeType]:
+        """The attributes the brand defined on its profiles, in creation order."""
+        page = unit.page(first, after)
+        items, cursor = await attributes.list_attributes(unit.session, page)
+        return unit.connection(AttributeOut.many(items), cursor, page)
+
+    @brand_query(READ, missing_is_null=True)
+    async def profile_attribute(
+        self, unit: BrandUnit, id: strawberry.ID
+    ) -> ProfileAttributeType | None:
+        """One attribute definition (null when the brand has none with this id)."""
+        return await _attribute(unit.session, parse_id(id, "ProfileAttribute"))
+
+    @brand_query(READ)
+    async def consent_topics(
+        self, unit: BrandUnit, first: int = 50, after: str | None = None
+    ) -> Connection[ConsentTopicType]:
+        """The brand's subscription topics, in creation order."""
+        page = unit.page(first, after)
+        items, cursor = await consents.list_topics(unit.session, page)
+        return unit.connection(TopicOut.many(items), cursor, page)
+
+    @brand_query(READ, missing_is_null=True)
+    async def consent_topic(self, unit: BrandUnit, id: strawberry.ID) -> ConsentTopicType | None:
+        """One topic (null when the brand has none with this id)."""
+        return await _topic(unit.session, parse_id(id, "ConsentTopic"))
 
 
-@strawberry.input
-class ExternalIdInput:
-    source: str
-    id: str
-
-
-@strawberry.input
-class ProfileInput:
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    birth_date: dt.date | None = None
-    locale: str | None = None
-    time_zone: str | None = None
-    country: str | None = None
-    preferred_store: str | None = None
-    channel_appetency: ChannelEnum | None = None  # type: ignore[valid-type]
-    attributes: JSON | None = None
-    external_ids: list[ExternalIdInput] | None = None
-
-
-@strawberry.input(description="Fields to change; null or absent fields are kept.")
-class ProfilePatch:
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    birth_date: dt.date | None = None
-    locale: str | None = None
-    time_zone: str | None = None
-    country: str | None = None
-    preferred_store: str | None = None
-    channel_appetency: ChannelEnum | None = None  # type: ignore[valid-type]
-    attributes: JSON | None = None
-    external_ids: list[ExternalIdInput] | None = None
-
-
-@strawberry.input
-class ConsentInput:
-    state: ConsentStateEnum  # type: ignore[valid-type]
-    source: str
-    channel: ChannelEnum | None = None  # type: ignore[valid-type]
-    topic: str | None = None
-    proof: JSON | None = None
-    occurred_at: dt.datetime | None = None
-
-
-ProfileResult = Annotated[ProfileType | OperationError, strawberry.union("ProfileResult")]
-ConsentResult = Annotated[ConsentType | OperationError, strawberry.union("ConsentResult")]
-
-
-def _values(input: object) -> dict[str, Any]:
-    values = dict(vars(input))
-    if values.get("external_ids") is not None:
-        values["external_ids"] = [vars(e) for e in values["external_ids"]]
-    return values
+async def _shown(session: AsyncSession, profile: Any) -> ProfileType:
+    return ProfileRead.of(await service.view(session, profile))
 
 
 @strawberry.type
 class ProfilesMutation:
-    @strawberry.mutation(
-        description="Create a profile; with mode UPSERT update the one its identity keys "
-        "point to, merging profiles when they point to several."
+    @brand_mutation(
+        WRITE,
+        description="Create a profile; with mode UPSERT update the one its identity keys point "
+        "to, merging profiles when they point to several.",
     )
-    async def create_profile(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        input: ProfileInput,
-        mode: WriteModeEnum = WriteMode.CREATE,  # type: ignore[valid-type]
-    ) -> ProfileResult:
-        ctx = info.context
+    async def create_profile(self, unit: BrandUnit, input: CreateProfileInput) -> ProfileType:
+        data = struct_of(ProfileCreate, input)
+        profile, _ = await service.create_profile(unit.session, unit.tenant, data, input.mode)
+        return await _shown(unit.session, profile)
 
-        async def run() -> ProfileType:
-            tenant = ctx.require_caller().require_brand(
-                parse_id(brand), Access.MANAGER, "profiles:write"
-            )
-            data = parse_input(ProfileCreate, **_values(input))
-            async with ctx.transaction(tenant) as session:
-                profile, _ = await service.create_profile(session, tenant, data, mode)
-                view = await service.view(session, profile)
-            return ProfileType.of(view, tenant)
+    @brand_mutation(WRITE)
+    async def update_profile(self, unit: BrandUnit, input: UpdateProfileInput) -> ProfileType:
+        """Change some fields of a profile (a merged id changes its survivor)."""
+        data = struct_of(ProfileUpdate, input)
+        target = await _profile_id(unit.session, input.id)
+        profile = await service.update_profile(unit.session, unit.tenant, target, data)
+        return await _shown(unit.session, profile)
 
-        return await attempt(run)
+    @brand_mutation(WRITE)
+    async def delete_profile(self, unit: BrandUnit, input: ProfileIdInput) -> Deleted:
+        """Delete the profile with its identity keys, consent history and merge redirects."""
+        target = await _profile_id(unit.session, input.id)
+        await service.delete_profile(unit.session, unit.tenant, target)
+        return Deleted(id=input.id)
 
-    @strawberry.mutation(description="Change some fields of a profile.")
-    async def update_profile(
-        self, info: Ctx, brand: strawberry.ID, id: strawberry.ID, input: ProfilePatch
-    ) -> ProfileResult:
-        ctx = info.context
+    @brand_mutation(WRITE)
+    async def merge_profiles(self, unit: BrandUnit, input: MergeProfilesInput) -> ProfileType:
+        """Merge two profiles; the older survives and is returned."""
+        target = await _profile_id(unit.session, input.id)
+        data = struct_of(MergeRequest, input, other_id=parse_id(input.other_id, "Profile"))
+        profile = await service.merge_profiles(
+            unit.session, unit.tenant, target, data.other_id, data.reason
+        )
+        return await _shown(unit.session, profile)
 
-        async def run() -> ProfileType:
-            tenant = ctx.require_caller().require_brand(
-                parse_id(brand), Access.MANAGER, "profiles:write"
-            )
-            data = parse_input(ProfileUpdate, **_values(input))
-            async with ctx.transaction(tenant) as session:
-                target = await service.survivor_of(session, parse_id(id)) or parse_id(id)
-                profile = await service.update_profile(session, tenant, target, data)
-                view = await service.view(session, profile)
-            return ProfileType.of(view, tenant)
+    @brand_mutation(
+        WRITE,
+        description="Record a consent change (appended to the history); without channel and "
+        "topic it applies to every channel: a global unsubscribe.",
+    )
+    async def record_profile_consent(
+        self, unit: BrandUnit, input: RecordProfileConsentInput
+    ) -> ConsentType:
+        data = struct_of(ConsentChangeIn, input)
+        target = await _profile_id(unit.session, input.profile_id)
+        return ConsentOut.of(await consents.record_change(unit.session, target, data))
 
-        return await attempt(run)
+    @brand_mutation(WRITE)
+    async def create_profile_order(
+        self, unit: BrandUnit, input: CreateProfileOrderInput
+    ) -> OrderType:
+        """Record an order of the profile with its lines; `orderId` is unique in the brand."""
+        data = struct_of(OrderIn, input)
+        target = await _profile_id(unit.session, input.profile_id)
+        return OrderOut.of(await orders.create_order(unit.session, target, data))
 
-    @strawberry.mutation(description="Merge two profiles; the older survives and is returned.")
-    async def merge_profiles(
-        self,
-        info: Ctx,
-        brand: strawberry.ID,
-        id: strawberry.ID,
-        other_id: strawberry.ID,
-        reason: str = "explicit",
-    ) -> ProfileResult:
-        ctx = info.context
+    @brand_mutation(WRITE)
+    async def create_profile_attribute(
+        self, unit: BrandUnit, input: CreateProfileAttributeInput
+    ) -> ProfileAttributeType:
+        """Define a typed attribute (text, number, boolean, date, datetime, enum)."""
+        data = struct_of(AttributeCreate, input)
+        return AttributeOut.of(await attributes.create_attribute(unit.session, data))
 
-        async def run() -> ProfileType:
-            tenant = ctx.require_caller().require_brand(
-                parse_id(brand), Access.MANAGER, "profiles:write"
-            )
-            async with ctx.transaction(tenant) as session:
-                target = await service.survivor_of(session, parse_id(id)) or parse_id(id)
-                profile = await service.merge_profiles(
-                    session, tenant, target, parse_id(other_id), reason
-                )
-                view = await service.view(session, profile)
-            return ProfileType.of(view, tenant)
+    @brand_mutation(WRITE)
+    async def update_profile_attribute(
+        self, unit: BrandUnit, input: UpdateProfileAttributeInput
+    ) -> ProfileAttributeType:
+        """Change an attribute's label, required flag, default or enum options."""
+        attribute = await attributes.update_attribute(
+            unit.session,
+            parse_id(input.id, "ProfileAttribute"),
+            struct_of(AttributeUpdate, input),
+        )
+        return AttributeOut.of(attribute)
 
-        return await attempt(run)
+    @brand_mutation(WRITE)
+    async def delete_profile_attribute(
+        self, unit: BrandUnit, input: ProfileAttributeIdInput
+    ) -> Deleted:
+        """Delete the attribute and every profile's value of it."""
+        await attributes.delete_attribute(unit.session, parse_id(input.id, "ProfileAttribute"))
+        return Deleted(id=input.id)
 
-    @strawberry.mutation(description="Record a consent change (appended to the history).")
-    async def set_consent(
-        self, info: Ctx, brand: strawberry.ID, profile_id: strawberry.ID, input: ConsentInput
-    ) -> ConsentResult:
-        ctx = info.context
+    @brand_mutation(WRITE)
+    async def create_consent_topic(
+        self, unit: BrandUnit, input: CreateConsentTopicInput
+    ) -> ConsentTopicType:
+        """Add a topic profiles can subscribe to on a channel."""
+        data = struct_of(TopicCreate, input)
+        return TopicOut.of(await consents.create_topic(unit.session, data))
 
-        async def run() -> ConsentType:
-            tenant = ctx.require_caller().require_brand(
-                parse_id(brand), Access.MANAGER, "profiles:write"
-            )
-            data = parse_input(ConsentChangeIn, **vars(input))
-            async with ctx.transaction(tenant) as session:
-                target = await service.survivor_of(session, parse_id(profile_id)) or parse_id(
-                    profile_id
-                )
-                change = await consents.record_change(session, target, data)
-            return ConsentType.of(change)
+    @brand_mutation(WRITE)
+    async def update_consent_topic(
+        self, unit: BrandUnit, input: UpdateConsentTopicInput
+    ) -> ConsentTopicType:
+        """Change a topic's label (its key is fixed: history refers to it)."""
+        topic = await consents.update_topic(
+            unit.session, parse_id(input.id, "ConsentTopic"), struct_of(TopicUpdate, input)
+        )
+        return TopicOut.of(topic)
 
-        return await attempt(run)
+    @brand_mutation(WRITE)
+    async def delete_consent_topic(self, unit: BrandUnit, input: ConsentTopicIdInput) -> Deleted:
+        """Delete a topic that has no consent history (409 otherwise)."""
+        await consents.delete_topic(unit.session, parse_id(input.id, "ConsentTopic"))
+        return Deleted(id=input.id)

@@ -206,6 +206,11 @@ class ConsentChange(TenantKeyMixin, TimestampMixin, Base):
     proof: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     occurred_at: Mapped[dt.datetime]
 
+    @property
+    def recorded_at(self) -> dt.datetime:
+        """When Levier recorded the change (``occurred_at`` is when the person made it)."""
+        return self.created_at
+
 
 class Order(TenantKeyMixin, TimestampMixin, Base):
     """A purchase (transaction) of a profile: RFM, segments and conversions read these."""

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +31,15 @@ def _fits(value: Decimal, bound: Decimal) -> bool:
 
 @dataclass(frozen=True)
 class OrderView:
+    """An order with its lines, read as one row by `OrderOut.of(view)`."""
+
     order: Order
     lines: list[OrderLine]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "order":
+            raise AttributeError(name)
+        return getattr(self.order, name)
 
 
 async def create_order(session: AsyncSession, profile_id: UUID, data: OrderIn) -> OrderView:

@@ -10,7 +10,6 @@ import datetime as dt
 from typing import Annotated, Any
 from uuid import UUID
 
-import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -27,8 +26,6 @@ from backend.core.api import (
 from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import Problem, problem_response
 from backend.profiles import attributes, consents, orders, service
-from backend.profiles.models import ConsentChange, ConsentTopic, ProfileAttribute, ProfileMerge
-from backend.profiles.orders import OrderView
 from backend.profiles.schemas import (
     AttributeCreate,
     AttributeOut,
@@ -42,7 +39,6 @@ from backend.profiles.schemas import (
     MergePage,
     MergeRequest,
     OrderIn,
-    OrderLineOut,
     OrderOut,
     OrderPage,
     ProfileCreate,
@@ -55,82 +51,10 @@ from backend.profiles.schemas import (
     TopicUpdate,
     WriteMode,
 )
-from backend.profiles.service import ProfileMerged, ProfileView
+from backend.profiles.service import ProfileMerged
 
 
-def profile_out(view: ProfileView) -> ProfileOut:
-    p = view.profile
-    return ProfileOut(
-        id=p.id,
-        email=p.email,
-        phone=p.phone,
-        first_name=p.first_name,
-        last_name=p.last_name,
-        birth_date=p.birth_date,
-        locale=p.locale,
-        time_zone=p.time_zone,
-        country=p.country,
-        preferred_store=p.preferred_store,
-        channel_appetency=p.channel_appetency,
-        attributes=dict(p.attributes or {}),
-        external_ids=view.external_ids,
-        bounced=list(p.bounced or []),
-        suppressed=list(p.suppressed or []),
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
-
-
-def attribute_out(attribute: ProfileAttribute) -> AttributeOut:
-    return msgspec.convert(attribute, AttributeOut, from_attributes=True)
-
-
-def topic_out(topic: ConsentTopic) -> TopicOut:
-    return msgspec.convert(topic, TopicOut, from_attributes=True)
-
-
-def consent_out(change: ConsentChange) -> ConsentOut:
-    return ConsentOut(
-        id=change.id,
-        channel=change.channel,
-        topic=change.topic,
-        state=change.state,
-        source=change.source,
-        proof=change.proof,
-        occurred_at=change.occurred_at,
-        recorded_at=change.created_at,
-    )
-
-
-def merge_out(merge: ProfileMerge) -> MergeOut:
-    return msgspec.convert(merge, MergeOut, from_attributes=True)
-
-
-def order_out(view: OrderView) -> OrderOut:
-    o = view.order
-    return OrderOut(
-        id=o.id,
-        order_id=o.order_id,
-        profile_id=o.profile_id,
-        occurred_at=o.occurred_at,
-        amount=o.amount,
-        currency=o.currency,
-        store=o.store,
-        channel=o.channel,
-        lines=[
-            OrderLineOut(
-                product=line.product,
-                category=line.category,
-                quantity=line.quantity,
-                price=line.price,
-            )
-            for line in view.lines
-        ],
-        created_at=o.created_at,
-    )
-
-
-def _merged_redirect(request: Request[Any, Any, Any], exc: ProfileMerged) -> Response[Problem]:
+def merged_redirect(request: Request[Any, Any, Any], exc: ProfileMerged) -> Response[Problem]:
     """308 to the same URL with the survivor's id: the method and body may be sent again."""
     location = request.url.path.replace(str(exc.merged_id), str(exc.survivor_id), 1)
     if request.url.query:
@@ -145,14 +69,11 @@ def _merged_redirect(request: Request[Any, Any, Any], exc: ProfileMerged) -> Res
     )
 
 
-class BrandScopedController(BrandController):
-    """Routes under a brand that may name a profile: a 308 to the survivor for a merged profile
-    id (events and triggers nest their per-profile routes on it too)."""
-
-    exception_handlers = {ProfileMerged: _merged_redirect}
+# The app answers `ProfileMerged` with `merged_redirect` wherever a route names a profile.
+MERGED_HANDLERS: dict[type[Exception] | int, Any] = {ProfileMerged: merged_redirect}
 
 
-class ProfileAttributeController(BrandScopedController):
+class ProfileAttributeController(BrandController):
     """The brand's profile attributes (its profile schema beyond the standard fields)."""
 
     path = "/v1/brands/{brand_id:uuid}/profile-attributes"
@@ -168,7 +89,7 @@ class ProfileAttributeController(BrandScopedController):
     async def list_attributes(self, db_session: DbSession, page: Paging) -> AttributePage:
         """The attributes the brand defined on its profiles, in creation order."""
         items, cursor = await attributes.list_attributes(db_session, page)
-        return AttributePage([attribute_out(a) for a in items], cursor)
+        return AttributePage(AttributeOut.many(items), cursor)
 
     @post(
         "/",
@@ -183,7 +104,7 @@ class ProfileAttributeController(BrandScopedController):
     ) -> AttributeOut:
         """Define a typed attribute (text, number, boolean, date, datetime, enum), optionally
         required, unique or with a default. Its `key` names its values in `attributes`."""
-        return attribute_out(await attributes.create_attribute(db_session, data))
+        return AttributeOut.of(await attributes.create_attribute(db_session, data))
 
     @get(
         "/{attribute_id:uuid}",
@@ -196,7 +117,7 @@ class ProfileAttributeController(BrandScopedController):
         self, db_session: DbSession, attribute_id: FromPath[UUID]
     ) -> AttributeOut:
         """One attribute definition."""
-        return attribute_out(await attributes.get_attribute(db_session, attribute_id))
+        return AttributeOut.of(await attributes.get_attribute(db_session, attribute_id))
 
     @patch(
         "/{attribute_id:uuid}",
@@ -210,7 +131,7 @@ class ProfileAttributeController(BrandScopedController):
     ) -> AttributeOut:
         """Change an attribute's label, required flag, default or enum options (its key, type
         and uniqueness are fixed)."""
-        return attribute_out(await attributes.update_attribute(db_session, attribute_id, data))
+        return AttributeOut.of(await attributes.update_attribute(db_session, attribute_id, data))
 
     @delete(
         "/{attribute_id:uuid}",
@@ -225,7 +146,7 @@ class ProfileAttributeController(BrandScopedController):
         await attributes.delete_attribute(db_session, attribute_id)
 
 
-class ConsentTopicController(BrandScopedController):
+class ConsentTopicController(BrandController):
     """The brand's subscription topics (newsletter, offers…)."""
 
     path = "/v1/brands/{brand_id:uuid}/consent-topics"
@@ -241,7 +162,7 @@ class ConsentTopicController(BrandScopedController):
     async def list_topics(self, db_session: DbSession, page: Paging) -> TopicPage:
         """The brand's subscription topics, in creation order."""
         items, cursor = await consents.list_topics(db_session, page)
-        return TopicPage([topic_out(t) for t in items], cursor)
+        return TopicPage(TopicOut.many(items), cursor)
 
     @post(
         "/",
@@ -253,7 +174,7 @@ class ConsentTopicController(BrandScopedController):
     )
     async def create_topic(self, db_session: DbSession, data: JSONBody[TopicCreate]) -> TopicOut:
         """Add a topic profiles can subscribe to on a channel."""
-        return topic_out(await consents.create_topic(db_session, data))
+        return TopicOut.of(await consents.create_topic(db_session, data))
 
     @get(
         "/{topic_id:uuid}",
@@ -264,7 +185,7 @@ class ConsentTopicController(BrandScopedController):
     )
     async def get_topic(self, db_session: DbSession, topic_id: FromPath[UUID]) -> TopicOut:
         """One topic."""
-        return topic_out(await consents.get_topic(db_session, topic_id))
+        return TopicOut.of(await consents.get_topic(db_session, topic_id))
 
     @patch(
         "/{topic_id:uuid}",
@@ -277,7 +198,7 @@ class ConsentTopicController(BrandScopedController):
         self, db_session: DbSession, topic_id: FromPath[UUID], data: JSONBody[TopicUpdate]
     ) -> TopicOut:
         """Change a topic's label (its key is fixed: history refers to it)."""
-        return topic_out(await consents.update_topic(db_session, topic_id, data))
+        return TopicOut.of(await consents.update_topic(db_session, topic_id, data))
 
     @delete(
         "/{topic_id:uuid}",
@@ -292,7 +213,7 @@ class ConsentTopicController(BrandScopedController):
         await consents.delete_topic(db_session, topic_id)
 
 
-class ProfileController(BrandScopedController):
+class ProfileController(BrandController):
     """Profiles: create, upsert by identity key, read, update, delete, merge, consents.
 
     A merged profile's id answers 308 with the survivor's URL in `Location`.
@@ -334,7 +255,7 @@ class ProfileController(BrandScopedController):
         email lower-cased, phone stored in E.164 (read in the profile's country, else the
         brand locale's region)."""
         profile, created = await service.create_profile(db_session, tenant, data, mode)
-        body = profile_out(await service.view(db_session, profile))
+        body = ProfileOut.of(await service.view(db_session, profile))
         return Response(body, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get(
@@ -375,7 +296,7 @@ class ProfileController(BrandScopedController):
             preferred_store=preferred_store,
             updated_since=updated_since,
         )
-        return ProfilePage([profile_out(v) for v in await service.views(db_session, items)], cursor)
+        return ProfilePage(ProfileOut.many(await service.views(db_session, items)), cursor)
 
     @get(
         "/{profile_id:uuid}",
@@ -387,7 +308,7 @@ class ProfileController(BrandScopedController):
     async def get_profile(self, db_session: DbSession, profile_id: FromPath[UUID]) -> ProfileOut:
         """One profile with its identity keys; a merged id answers 308 to the survivor."""
         profile = await service.get_profile(db_session, profile_id)
-        return profile_out(await service.view(db_session, profile))
+        return ProfileOut.of(await service.view(db_session, profile))
 
     @patch(
         "/{profile_id:uuid}",
@@ -406,7 +327,7 @@ class ProfileController(BrandScopedController):
         """Change some fields: absent ones are kept, `null` clears one; attributes merge key by
         key; external ids are added. A key held by another profile answers 409."""
         profile = await service.update_profile(db_session, tenant, profile_id, data)
-        return profile_out(await service.view(db_session, profile))
+        return ProfileOut.of(await service.view(db_session, profile))
 
     @delete(
         "/{profile_id:uuid}",
@@ -442,7 +363,7 @@ class ProfileController(BrandScopedController):
         profile = await service.merge_profiles(
             db_session, tenant, profile_id, data.other_id, data.reason
         )
-        return profile_out(await service.view(db_session, profile))
+        return ProfileOut.of(await service.view(db_session, profile))
 
     @get(
         "/{profile_id:uuid}/history",
@@ -456,7 +377,7 @@ class ProfileController(BrandScopedController):
     ) -> MergePage:
         """The profiles merged into this one: when, why and by which keys."""
         items, cursor = await service.list_merges(db_session, profile_id, page)
-        return MergePage([merge_out(m) for m in items], cursor)
+        return MergePage(MergeOut.many(items), cursor)
 
     @get(
         "/{profile_id:uuid}/consents",
@@ -468,11 +389,7 @@ class ProfileController(BrandScopedController):
     async def get_consents(self, db_session: DbSession, profile_id: FromPath[UUID]) -> ConsentsOut:
         """The current state of each channel and topic (its latest change; no channel means
         all channels) and the contactability of every channel with its reasons."""
-        profile, current = await consents.current(db_session, profile_id)
-        return ConsentsOut(
-            items=[consent_out(c) for c in current],
-            contactability=consents.contactability(profile, current),
-        )
+        return await consents.overview(db_session, profile_id)
 
     @post(
         "/{profile_id:uuid}/consents",
@@ -487,7 +404,7 @@ class ProfileController(BrandScopedController):
     ) -> ConsentOut:
         """Append a change (granted, denied, unsubscribed) with its source and proof. Without
         channel and topic it applies to every channel: a global unsubscribe."""
-        return consent_out(await consents.record_change(db_session, profile_id, data))
+        return ConsentOut.of(await consents.record_change(db_session, profile_id, data))
 
     @get(
         "/{profile_id:uuid}/consents/history",
@@ -501,7 +418,7 @@ class ProfileController(BrandScopedController):
     ) -> ConsentPage:
         """Every consent change ever recorded for the profile, in recording order."""
         items, cursor = await consents.history(db_session, profile_id, page)
-        return ConsentPage([consent_out(c) for c in items], cursor)
+        return ConsentPage(ConsentOut.many(items), cursor)
 
     @post(
         "/{profile_id:uuid}/orders",
@@ -516,7 +433,7 @@ class ProfileController(BrandScopedController):
     ) -> OrderOut:
         """Record an order (transaction) of the profile with its lines; `orderId` is unique in
         the brand (409 when it exists)."""
-        return order_out(await orders.create_order(db_session, profile_id, data))
+        return OrderOut.of(await orders.create_order(db_session, profile_id, data))
 
     @get(
         "/{profile_id:uuid}/orders",
@@ -530,4 +447,4 @@ class ProfileController(BrandScopedController):
     ) -> OrderPage:
         """The profile's orders with their lines, in recording order (merged-in orders too)."""
         items, cursor = await orders.list_orders(db_session, profile_id, page)
-        return OrderPage([order_out(v) for v in items], cursor)
+        return OrderPage(OrderOut.many(items), cursor)

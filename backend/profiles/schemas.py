@@ -12,7 +12,6 @@ from uuid import UUID
 import msgspec
 
 from backend.core.schemas import Schema, whole
-from backend.profiles.linked.schemas import LinkedRowVersionOut
 from backend.profiles.models import (
     AttributeType,
     Channel,
@@ -280,42 +279,3 @@ class OrderOut(Schema):
 class OrderPage(Schema):
     items: list[OrderOut]
     next_cursor: str | None
-
-
-# GDPR ------------------------------------------------------------------------------------------
-
-
-class EraseRequest(Schema):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "gdpr-erasure"
-
-
-class EraseOut(Schema):
-    """What the erasure removed, and how many identifiers are now suppressed (as hashes)."""
-
-    profile_id: UUID
-    suppressed_keys: int
-    erased_at: dt.datetime
-
-
-class IdentityOut(Schema):
-    kind: str
-    value: str
-
-
-class GdprLinkedRow(Schema):
-    id: UUID
-    table: str
-    values: dict[str, Any]
-    history: list[LinkedRowVersionOut]
-
-
-class GdprExport(Schema):
-    """Everything Levier holds on one person (GDPR art. 15 and 20)."""
-
-    profile: ProfileOut
-    identities: list[IdentityOut]
-    consents: list[ConsentOut]  # the whole history, in recording order
-    orders: list[OrderOut]
-    linked_rows: list[GdprLinkedRow]
-    merges: list[MergeOut]
-    exported_at: dt.datetime

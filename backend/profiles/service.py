@@ -138,6 +138,12 @@ class ProfileView:
             if i.kind.startswith(EXTERNAL)
         ]
 
+    def __getattr__(self, name: str) -> Any:
+        # The profile's own fields, so that `ProfileOut.of(view)` reads the view as one row.
+        if name.startswith("__") or name == "profile":
+            raise AttributeError(name)
+        return getattr(self.profile, name)
+
 
 # Reading ---------------------------------------------------------------------------------------
 

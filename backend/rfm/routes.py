@@ -14,8 +14,6 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from backend.auth.scopes import needs
 from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.profiles.routes import _merged_redirect as profile_merged_redirect
-from backend.profiles.service import ProfileMerged
 from backend.rfm import service
 from backend.rfm.models import RfmKind
 from backend.rfm.schemas import (
@@ -137,8 +135,6 @@ class RfmController(BrandController):
 
 class ProfileRfmController(BrandController):
     """A profile's RFM scores (a merged profile's id answers 308 to the survivor's)."""
-
-    exception_handlers = {ProfileMerged: profile_merged_redirect}
 
     path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}/rfm"
     tags = ["rfm"]

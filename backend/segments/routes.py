@@ -14,9 +14,14 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 
 from backend.auth.scopes import needs
 from backend.core.access import Access
-from backend.core.api import BRAND_ACCESS_OPT, PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS
+from backend.core.api import (
+    BRAND_ACCESS_OPT,
+    PROFILE_READ_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    BrandController,
+)
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.profiles.routes import BrandScopedController
 from backend.segments import membership, service
 from backend.segments.models import TransitionKind
 from backend.segments.schemas import (
@@ -40,7 +45,7 @@ from backend.segments.schemas import (
 )
 
 
-class SegmentController(BrandScopedController):
+class SegmentController(BrandController):
     """The brand's segments: rule definitions and static lists, and their materialised members."""
 
     path = "/v1/brands/{brand_id:uuid}/segments"
@@ -249,7 +254,7 @@ class SegmentController(BrandScopedController):
         return SizePage(SizeOut.many(items), cursor)
 
 
-class ProfileSegmentsController(BrandScopedController):
+class ProfileSegmentsController(BrandController):
     """A profile's segments."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles/{profile_id:uuid}"

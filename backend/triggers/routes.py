@@ -15,8 +15,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from backend.auth.scopes import needs
 from backend.core.api import PROFILE_READ_ERRORS, READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging
-from backend.profiles.routes import _merged_redirect as profile_merged_redirect
-from backend.profiles.service import ProfileMerged
 from backend.triggers import service
 from backend.triggers.schemas import (
     OccurrenceOut,
@@ -142,8 +140,6 @@ class TriggerOccurrenceController(BrandController):
 
 class ProfileTriggerOccurrenceController(BrandController):
     """One profile's trigger occurrences (a merged profile's id answers 308 to the survivor's)."""
-
-    exception_handlers = {ProfileMerged: profile_merged_redirect}
 
     path = "/v1/brands/{brand_id:uuid}/triggers/profiles/{profile_id:uuid}/occurrences"
     tags = ["triggers"]

@@ -18,7 +18,7 @@ from tests.factories import World, make_world, problem
 
 DEPTH = 64  # LEVIER_JSON_MAX_DEPTH's default
 HOOK_SECRET = "edge-shared-secret-0123456789abcdef"
-PROFILE_MUTATION = """mutation($brand: ID!, $input: ProfileInput!) {
+PROFILE_MUTATION = """mutation($brand: ID!, $input: CreateProfileInput!) {
   createProfile(brand: $brand, input: $input) { __typename }
 }"""
 

@@ -410,8 +410,8 @@ async def test_profile_events_load_through_one_query_per_page(
     with statements_of(app) as statements:
         data = await gql_data(
             client,
-            "query($brand: ID!) { profiles(brand: $brand) { items { id events(last: 2) "
-            "{ eventId } } } }",
+            "query($brand: ID!) { profiles(brand: $brand) { items: nodes { id: uuid "
+            "events(last: 2) { eventId } } } }",
             world.viewer_a,
             {"brand": brand(world)},
         )
@@ -437,7 +437,7 @@ async def test_events_need_the_read_scope_and_stay_in_their_brand(
     profiles_only = await headers_with_scopes(app, world.viewer_a, "profiles:read")
     answer = await gql(
         client,
-        "query($brand: ID!) { profiles(brand: $brand) { items { events { eventId } } } }",
+        "query($brand: ID!) { profiles(brand: $brand) { nodes { events { eventId } } } }",
         variables={"brand": brand(world)},
         headers=profiles_only,
     )

@@ -331,7 +331,7 @@ async def _linked_page(
     app: Litestar, client: httpx.AsyncClient, world: World, first: int
 ) -> tuple[int, list[dict[str, Any]]]:
     """The profiles page with its coupons, and how many linked-table statements it cost."""
-    query = f"""{{ profiles(brand: "{world.brand_a.id}", first: {first}) {{ items {{ email
+    query = f"""{{ profiles(brand: "{world.brand_a.id}", first: {first}) {{ items: nodes {{ email
         linkedRows(table: "coupons") {{ table values version }} }} }} }}"""
     with statements_of(app) as statements:
         response = await client.post(

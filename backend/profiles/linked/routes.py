@@ -29,7 +29,6 @@ from backend.profiles.linked.schemas import (
     LinkedTablePage,
     LinkedTableUpdate,
 )
-from backend.profiles.routes import BrandScopedController
 
 
 class LinkedTableController(BrandController):
@@ -206,7 +205,7 @@ class LinkedTableController(BrandController):
         return LinkedRowHistory(LinkedRowVersionOut.many(items), cursor)
 
 
-class ProfileLinkedController(BrandScopedController):
+class ProfileLinkedController(BrandController):
     """A profile's rows in one linked table (core's brand controller, with the profiles' 308 to
     the survivor for a merged profile id)."""
 

@@ -1,4 +1,4 @@
-"""REST routes for GDPR requests (profile exports moved to ``backend.profiles.exports.routes``)."""
+"""REST routes of GDPR requests about one person: erasure and access."""
 
 from __future__ import annotations
 
@@ -9,31 +9,13 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from backend.auth.scopes import needs
-from backend.core.api import PROFILE_READ_ERRORS, PROFILE_WRITE_ERRORS
-from backend.core.db import utcnow
+from backend.core.api import PROFILE_READ_ERRORS, PROFILE_WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Tenant
-from backend.profiles import gdpr
-from backend.profiles.linked.schemas import LinkedRowOut, LinkedRowVersionOut
-from backend.profiles.routes import (
-    BrandScopedController,
-    consent_out,
-    merge_out,
-    order_out,
-    profile_out,
-)
-from backend.profiles.schemas import (
-    EraseOut,
-    EraseRequest,
-    GdprExport,
-    GdprLinkedRow,
-    IdentityOut,
-)
-
-# The linked rows' REST shapes, as ProfileGdprController (moving to profiles/gdpr) names them.
-row_out, version_out = LinkedRowOut.of, LinkedRowVersionOut.of
+from backend.profiles.gdpr import service
+from backend.profiles.gdpr.schemas import EraseOut, EraseRequest, GdprExport
 
 
-class ProfileGdprController(BrandScopedController):
+class ProfileGdprController(BrandController):
     """GDPR requests about one person: erasure and access (export of everything held)."""
 
     path = "/v1/brands/{brand_id:uuid}/profiles"
@@ -60,12 +42,7 @@ class ProfileGdprController(BrandScopedController):
         later create or import with one of them answers 409 unless it carries a granted
         consent. Needs a brand manager (or above) and `profiles:write`."""
         reason = (data or EraseRequest()).reason
-        erasure = await gdpr.erase_profile(db_session, tenant, profile_id, reason)
-        return EraseOut(
-            profile_id=erasure.profile_id,
-            suppressed_keys=erasure.suppressed_keys,
-            erased_at=erasure.erased_at,
-        )
+        return EraseOut.of(await service.erase_profile(db_session, tenant, profile_id, reason))
 
     @get(
         "/{profile_id:uuid}/gdpr-export",
@@ -77,21 +54,4 @@ class ProfileGdprController(BrandScopedController):
     async def gdpr_export(self, db_session: DbSession, profile_id: FromPath[UUID]) -> GdprExport:
         """The profile, its identity keys, the whole consent history, orders with lines,
         linked rows with their history and the merges into it, as one JSON document."""
-        data = await gdpr.export_person(db_session, profile_id)
-        return GdprExport(
-            profile=profile_out(data.view),
-            identities=[IdentityOut(kind=i.kind, value=i.value) for i in data.identities],
-            consents=[consent_out(c) for c in data.consents],
-            orders=[order_out(o) for o in data.orders],
-            linked_rows=[
-                GdprLinkedRow(
-                    id=view.row.id,
-                    table=view.table,
-                    values=row_out(view).values,
-                    history=[version_out(v) for v in versions],
-                )
-                for view, versions in data.linked_rows
-            ],
-            merges=[merge_out(m) for m in data.merges],
-            exported_at=utcnow(),
-        )
+        return GdprExport.of(await service.export_person(db_session, profile_id))

@@ -20,10 +20,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
@@ -31,8 +30,8 @@ from backend.core.pagination import MAX_LIMIT, PageRequest, decode_cursor
 from backend.core.tenancy import TenantId
 from backend.profiles import consents, orders, repository, service, suppressions
 from backend.profiles.exports import service as exports
+from backend.profiles.gdpr import repository as gdpr_repository
 from backend.profiles.linked import service as linked
-from backend.profiles.linked.service import RowView
 from backend.profiles.models import (
     ConsentChange,
     LinkedRowVersion,
@@ -41,40 +40,40 @@ from backend.profiles.models import (
 )
 from backend.profiles.orders import OrderView
 from backend.profiles.service import EMAIL, PHONE, ProfileView
-from backend.profiles.suppressions import suppressed
-
-__all__ = ["Erasure", "PersonData", "erase_profile", "export_person", "suppressed"]
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Erasure:
+    """What an erasure did (read as `EraseOut`)."""
+
     profile_id: UUID
     suppressed_keys: int  # identifiers now on the suppression list because of this erasure
     erased_at: dt.datetime
 
 
 @dataclass(frozen=True)
+class PersonRow:
+    """A linked row of the person with its whole history."""
+
+    id: UUID
+    table: str
+    values: dict[str, Any]
+    history: list[LinkedRowVersion]
+
+
+@dataclass(frozen=True)
 class PersonData:
-    view: ProfileView
+    """Everything held on one person (read as `GdprExport`)."""
+
+    profile: ProfileView
     identities: list[ProfileIdentity]
     consents: list[ConsentChange]
     orders: list[OrderView]
-    linked_rows: list[tuple[RowView, list[LinkedRowVersion]]]
+    linked_rows: list[PersonRow]
     merges: list[ProfileMerge]
-
-
-async def _merged_into(session: AsyncSession, profile_id: UUID) -> set[UUID]:
-    """The profile and every id merged into it, directly or through others."""
-    found, frontier = {profile_id}, {profile_id}
-    while frontier:
-        rows = await session.scalars(
-            select(ProfileMerge.merged_id).where(ProfileMerge.survivor_id.in_(frontier))
-        )
-        frontier = set(rows) - found
-        found |= frontier
-    return found
+    exported_at: dt.datetime
 
 
 async def erase_profile(
@@ -89,12 +88,8 @@ async def erase_profile(
         keys.add((PHONE, profile.phone))
     await suppressions.suppress(session, sorted(keys), reason)
     # Merge records hold the joining keys in clear: the whole chain into this profile goes.
-    merged = await _merged_into(session, profile.id)
-    await session.execute(
-        delete(ProfileMerge)
-        .where(ProfileMerge.survivor_id.in_(merged))
-        .execution_options(synchronize_session=False)
-    )
+    merged = await gdpr_repository.merged_into(session, profile.id)
+    await gdpr_repository.delete_merges_into(session, merged)
     await service.delete_profile(session, tenant, profile.id)
     await exports.expire_for_erasure(session)
     await service.erased(session, tenant, sorted(keys))
@@ -116,11 +111,16 @@ async def export_person(session: AsyncSession, profile_id: UUID) -> PersonData:
     """Everything held on the person: profile, identity keys, the whole consent history,
     orders with lines, linked rows with their history, and the merges into the profile."""
     profile = await service.get_profile(session, profile_id)
+    rows = await linked.everything_of_profile(session, profile.id)
     return PersonData(
-        view=await service.view(session, profile),
+        profile=await service.view(session, profile),
         identities=await repository.identities_of(session, [profile.id]),
         consents=await _every(lambda page: consents.history(session, profile.id, page)),
         orders=await _every(lambda page: orders.list_orders(session, profile.id, page)),
-        linked_rows=await linked.everything_of_profile(session, profile.id),
+        linked_rows=[
+            PersonRow(view.row.id, view.table, dict(view.row.values or {}), versions)
+            for view, versions in rows
+        ],
         merges=await _every(lambda page: service.list_merges(session, profile.id, page)),
+        exported_at=utcnow(),
     )
