@@ -222,7 +222,7 @@ class TenancyQuery:
         """Every brand the caller may reach, across agencies, in creation order."""
         return await _brands(unit, first, after)
 
-    @caller_query(READ_BRANDS, missing_is_null=True)
+    @caller_query(READ_BRANDS)
     async def brand(self, unit: CallerUnit, id: strawberry.ID | None = None) -> BrandType | None:
         """One brand by id, or the `Levier-Brand` header's; null if out of reach."""
         brand_id = parse_id(id, "Brand") if id else unit.context.tenant
