@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 
 from backend.auth import clients as service
+from backend.auth import repository
 from backend.auth.schemas import ClientCreate, ClientOut, ClientSecret, ClientUpdate
 from backend.core.access import Access
 from backend.core.graphql_entities import entity_type, input_type, struct_of
@@ -76,7 +77,13 @@ class ClientQuery:
         """The agency's clients, oldest first (secrets are never shown, only their prefix)."""
         page = unit.page(first, after)
         views, cursor = await service.list_clients(unit.session, unit.caller, unit.agency_id, page)
-        return unit.connection([ClientOut.of_view(v) for v in views], cursor, page)
+        agency_id = unit.agency_id
+        return unit.connection(
+            [ClientOut.of_view(v) for v in views],
+            cursor,
+            page,
+            count=lambda session: repository.count_clients(session, agency_id),
+        )
 
     @agency_query(READ, access=Access.ADMIN, missing_is_null=True)
     async def client(self, unit: AgencyUnit, id: strawberry.ID) -> OAuthClientType | None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import AccessToken, OAuthClient, OAuthClientBrand, User, WebSession
 from backend.core.db import utcnow
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.tenancy.models import Agency, Brand
 
 # Users --------------------------------------------------------------------------------------
@@ -66,6 +66,12 @@ async def list_clients(
 ) -> tuple[list[OAuthClient], str | None]:
     query = select(OAuthClient).where(OAuthClient.agency_id == agency_id)
     return await paginate(session, query, OAuthClient.id, page)
+
+
+async def count_clients(session: AsyncSession, agency_id: UUID) -> int:
+    return await count_rows(
+        session, select(OAuthClient.id).where(OAuthClient.agency_id == agency_id)
+    )
 
 
 async def set_client_brands(

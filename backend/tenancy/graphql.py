@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from backend.auth.context import GraphQLContext, caller_in
 from backend.core.access import Access
+from backend.core.errors import NotFound
 from backend.core.graphql_entities import entity_type, graphql_enum, input_type, struct_of
 from backend.core.graphql_fields import (
     AgencyUnit,
@@ -64,8 +65,10 @@ async def _load_agency(unit: CallerUnit, agency_id: UUID) -> AgencyOut:
 
 
 async def _load_brand(unit: CallerUnit, brand_id: UUID) -> BrandOut:
-    tenant = unit.caller.require_brand(brand_id, scope=READ_BRANDS)
-    return BrandOut.of(await service.get_brand(unit.session, tenant))
+    """A brand the caller reaches (not found otherwise: its existence is not confirmed)."""
+    if brand_id not in unit.caller.brand_access:
+        raise NotFound("brand not found")
+    return BrandOut.of(await service.get_brand(unit.session, TenantId(brand_id)))
 
 
 register_caller_node("Agency", READ_AGENCIES, _load_agency)
@@ -213,7 +216,13 @@ class TenancyQuery:
         rows, cursor = await service.list_members(
             unit.session, caller_in(unit), unit.agency_id, page
         )
-        return unit.connection([AgencyMemberOut.of_member(m, u) for m, u in rows], cursor, page)
+        agency_id = unit.agency_id
+        return unit.connection(
+            [AgencyMemberOut.of_member(m, u) for m, u in rows],
+            cursor,
+            page,
+            count=lambda session: repository.count_members(session, agency_id),
+        )
 
     @caller_query(READ_BRANDS)
     async def brands(
@@ -228,7 +237,7 @@ class TenancyQuery:
         brand_id = parse_id(id, "Brand") if id else unit.context.tenant
         if brand_id is None or brand_id not in unit.caller.brand_access:
             return None
-        return BrandOut.of(await service.get_brand(unit.session, TenantId(brand_id)))
+        return await _load_brand(unit, brand_id)
 
     @brand_query(READ_BRANDS)
     async def brand_settings(self, unit: BrandUnit) -> BrandSettingsType | None:
@@ -244,7 +253,13 @@ class TenancyQuery:
         """Brand roles granted on the brand (agency owners and admins reach it anyway)."""
         page = unit.page(first, after)
         rows, cursor = await service.list_grants(unit.session, unit.tenant, page)
-        return unit.connection([GrantOut.of_grant(g, u) for g, u in rows], cursor, page)
+        tenant = unit.tenant
+        return unit.connection(
+            [GrantOut.of_grant(g, u) for g, u in rows],
+            cursor,
+            page,
+            count=lambda session: repository.count_grants(session, tenant),
+        )
 
 
 @input_type(AgencyCreate, name="CreateAgencyInput")

@@ -74,11 +74,13 @@ CASES = [
     ),
     Case(
         "agencyMembers",
-        "query($agency: ID!) { agencyMembers(agency: $agency) { nodes { email role } } }",
+        "query($agency: ID!) { agencyMembers(agency: $agency) "
+        "{ totalCount nodes { email role } } }",
         agency_a,
         OWNER,
         lambda w, d: _same(
-            {m["email"]: m["role"] for m in d["agencyMembers"]["nodes"]}[w.owner_a.email], "OWNER"
+            (d["agencyMembers"]["totalCount"], _roles(d["agencyMembers"])[w.owner_a.email]),
+            (5, "OWNER"),  # owner, admin, manager, viewer, member
         ),
     ),
     Case(
@@ -92,12 +94,12 @@ CASES = [
     ),
     Case(
         "brandMembers",
-        "query($brand: ID!) { brandMembers(brand: $brand) { nodes { email role } } }",
+        "query($brand: ID!) { brandMembers(brand: $brand) { totalCount nodes { email role } } }",
         brand_a,
         OWNER,
         lambda w, d: _same(
-            sorted((m["email"], m["role"]) for m in d["brandMembers"]["nodes"]),
-            sorted([(w.manager_a.email, "MANAGER"), (w.viewer_a.email, "VIEWER")]),
+            (d["brandMembers"]["totalCount"], _roles(d["brandMembers"])),
+            (2, {w.manager_a.email: "MANAGER", w.viewer_a.email: "VIEWER"}),
         ),
     ),
     Case(
@@ -113,10 +115,10 @@ CASES = [
     ),
     Case(
         "clients",
-        "query($agency: ID!) { clients(agency: $agency) { nodes { name } } }",
+        "query($agency: ID!) { clients(agency: $agency) { totalCount nodes { name } } }",
         agency_a,
         OWNER,
-        lambda w, d: _same(d["clients"]["nodes"], []),
+        lambda w, d: _same(d["clients"], {"totalCount": 0, "nodes": []}),
     ),
     Case(
         "updateAgency",
@@ -194,6 +196,10 @@ CASES = [
         lambda w, d: _same(d["deleteBrand"], {"__typename": "Deleted", "id": str(w.brand_a.id)}),
     ),
 ]
+
+
+def _roles(connection: dict[str, Any]) -> dict[str, str]:
+    return {m["email"]: m["role"] for m in connection["nodes"]}
 
 
 def _same(actual: object, expected: object) -> None:
