@@ -32,6 +32,7 @@ from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
 from strawberry.types import ExecutionContext
 
+from backend.audit.graphql import AuditQuery
 from backend.auth.caller import Caller
 from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
@@ -76,6 +77,7 @@ class Query(
     SegmentsQuery,
     LinkedTablesQuery,
     ProfileExportsQuery,
+    AuditQuery,
 ):
     pass
 

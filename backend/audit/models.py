@@ -30,3 +30,8 @@ class AuditEvent(IdMixin, Base):
     brand_id: Mapped[UUID | None]
     changes: Mapped[dict[str, Any]]  # {"fields": [...]}: names only, never values (secrets)
     request_id: Mapped[str | None] = mapped_column(String(128))
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the fields the write changed (as the APIs show them)."""
+        return list(self.changes.get("fields", []))

@@ -10,28 +10,12 @@ from litestar import Controller, Request, get
 from litestar.params import FromPath, QueryParameter
 
 from backend.audit import service
-from backend.audit.models import AuditEvent
 from backend.audit.schemas import AuditAction, AuditEventOut, AuditEventPage, AuditFilters
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
 from backend.auth.scopes import needs
 from backend.core.access import Access
 from backend.core.dependencies import DbSession, Paging
 from backend.core.errors import problem_responses
-
-
-def event_out(row: AuditEvent) -> AuditEventOut:
-    return AuditEventOut(
-        id=row.id,
-        occurred_at=row.occurred_at,
-        actor=row.actor,
-        action=row.action,
-        object_type=row.object_type,
-        object_id=row.object_id,
-        agency_id=row.agency_id,
-        brand_id=row.brand_id,
-        fields=list(row.changes.get("fields", [])),
-        request_id=row.request_id,
-    )
 
 
 class AuditController(Controller):
@@ -75,4 +59,4 @@ class AuditController(Controller):
         items, cursor = await service.list_events(
             db_session, caller_of(request), agency_id, filters, page
         )
-        return AuditEventPage([event_out(e) for e in items], cursor)
+        return AuditEventPage(AuditEventOut.many(items), cursor)

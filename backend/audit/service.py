@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit import repository
 from backend.audit.models import AuditEvent
 from backend.audit.schemas import AuditFilters
-from backend.auth.caller import Caller
 from backend.core.access import Access
+from backend.core.caller import CallerLike
 from backend.core.errors import InvalidInput
 from backend.core.pagination import PageRequest
 from backend.tenancy import service as tenancy_service
@@ -18,7 +18,7 @@ from backend.tenancy import service as tenancy_service
 
 async def list_events(
     session: AsyncSession,
-    caller: Caller,
+    caller: CallerLike,
     agency_id: UUID,
     filters: AuditFilters,
     page: PageRequest,

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.auth.caller import Caller
-from backend.auth.models import OAuthClient, OAuthClientBrand
+from backend.auth import repository
+from backend.auth.models import OAuthClient
 from backend.auth.schemas import ClientCreate, ClientUpdate
 from backend.auth.scopes import (
     ALL_SCOPES,
@@ -26,11 +25,11 @@ from backend.auth.scopes import (
     parse_scopes,
 )
 from backend.core.access import Access
+from backend.core.caller import CallerLike
 from backend.core.db import utcnow
 from backend.core.errors import InvalidInput, NotFound
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest
 from backend.core.security import hash_secret, new_secret
-from backend.tenancy.models import Agency, Brand
 
 CLIENT_SECRET_PREFIX = "lvr_cs_"  # noqa: S105  (a label, not a secret)
 
@@ -81,13 +80,8 @@ def _scopes(requested: Sequence[str] | None, *, public: bool) -> str:
 
 
 async def _check_brands(session: AsyncSession, agency_id: UUID, brand_ids: Sequence[UUID]) -> None:
-    wanted = set(brand_ids)
-    found = set(
-        await session.scalars(
-            select(Brand.id).where(Brand.agency_id == agency_id, Brand.id.in_(wanted))
-        )
-    )
-    if missing := wanted - found:
+    found = await repository.brands_of_agency_among(session, agency_id, brand_ids)
+    if missing := set(brand_ids) - found:
         # Brands of other agencies are "not found" too: their existence is not confirmed.
         raise InvalidInput(
             "brand(s) not found in this agency: " + ", ".join(sorted(map(str, missing))),
@@ -95,18 +89,8 @@ async def _check_brands(session: AsyncSession, agency_id: UUID, brand_ids: Seque
         )
 
 
-async def _set_brands(session: AsyncSession, client_id: UUID, brand_ids: Sequence[UUID]) -> None:
-    await session.execute(delete(OAuthClientBrand).where(OAuthClientBrand.client_id == client_id))
-    session.add_all(OAuthClientBrand(client_id=client_id, brand_id=b) for b in set(brand_ids))
-
-
 async def _brand_ids(session: AsyncSession, client_id: UUID) -> list[UUID]:
-    rows = await session.scalars(
-        select(OAuthClientBrand.brand_id)
-        .where(OAuthClientBrand.client_id == client_id)
-        .order_by(OAuthClientBrand.brand_id)
-    )
-    return list(rows)
+    return (await repository.brand_ids_of_clients(session, [client_id]))[client_id]
 
 
 def _issue_secret(client: OAuthClient) -> str:
@@ -116,17 +100,17 @@ def _issue_secret(client: OAuthClient) -> str:
     return secret
 
 
-def _authorise(caller: Caller | None, agency_id: UUID, scope: str) -> None:
+def _authorise(caller: CallerLike | None, agency_id: UUID, scope: str) -> None:
     if caller is not None:
         caller.require_agency(agency_id, Access.ADMIN, scope)
 
 
 async def create_client(
-    session: AsyncSession, caller: Caller | None, agency_id: UUID, data: ClientCreate
+    session: AsyncSession, caller: CallerLike | None, agency_id: UUID, data: ClientCreate
 ) -> tuple[ClientView, str | None]:
     """A new client and its secret (None for a public client), shown this once."""
     _authorise(caller, agency_id, "agencies:write")
-    if await session.get(Agency, agency_id) is None:
+    if not await repository.agency_exists(session, agency_id):
         raise NotFound("agency not found")
     redirect_uris = [_check_redirect_uri(uri) for uri in data.redirect_uris]
     if data.public and not redirect_uris:
@@ -146,30 +130,33 @@ async def create_client(
     secret = None if data.public else _issue_secret(client)
     session.add(client)
     await session.flush()
-    await _set_brands(session, client.id, data.brand_ids)
+    await repository.set_client_brands(session, client.id, data.brand_ids)
     await session.flush()
     return ClientView(client, sorted(set(data.brand_ids))), secret
 
 
 async def client_id_by_name(session: AsyncSession, agency_id: UUID, name: str) -> UUID | None:
     """The agency's oldest client of this name, if any."""
-    return await session.scalar(
-        select(OAuthClient.id)
-        .where(OAuthClient.agency_id == agency_id, OAuthClient.name == name)
-        .order_by(OAuthClient.id)
-        .limit(1)
-    )
+    return await repository.client_id_by_name(session, agency_id, name)
+
+
+async def find_client(session: AsyncSession, client_id: UUID) -> OAuthClient:
+    """A client by id, whatever its agency (its caller checks the agency next)."""
+    client = await repository.get_client(session, client_id)
+    if client is None:
+        raise NotFound("client not found")
+    return client
 
 
 async def _get(session: AsyncSession, agency_id: UUID, client_id: UUID) -> OAuthClient:
-    client = await session.get(OAuthClient, client_id)
+    client = await repository.get_client(session, client_id)
     if client is None or client.agency_id != agency_id:
         raise NotFound("client not found")
     return client
 
 
 async def get_client(
-    session: AsyncSession, caller: Caller | None, agency_id: UUID, client_id: UUID
+    session: AsyncSession, caller: CallerLike | None, agency_id: UUID, client_id: UUID
 ) -> ClientView:
     _authorise(caller, agency_id, "agencies:read")
     client = await _get(session, agency_id, client_id)
@@ -177,27 +164,17 @@ async def get_client(
 
 
 async def list_clients(
-    session: AsyncSession, caller: Caller | None, agency_id: UUID, page: PageRequest
+    session: AsyncSession, caller: CallerLike | None, agency_id: UUID, page: PageRequest
 ) -> tuple[list[ClientView], str | None]:
     _authorise(caller, agency_id, "agencies:read")
-    clients, cursor = await paginate(
-        session, select(OAuthClient).where(OAuthClient.agency_id == agency_id), OAuthClient.id, page
-    )
-    brands: dict[UUID, list[UUID]] = {c.id: [] for c in clients}
-    if clients:
-        rows = await session.execute(
-            select(OAuthClientBrand.client_id, OAuthClientBrand.brand_id)
-            .where(OAuthClientBrand.client_id.in_(brands))
-            .order_by(OAuthClientBrand.brand_id)
-        )
-        for client_id, brand_id in rows:
-            brands[client_id].append(brand_id)
+    clients, cursor = await repository.list_clients(session, agency_id, page)
+    brands = await repository.brand_ids_of_clients(session, [c.id for c in clients])
     return [ClientView(c, brands[c.id]) for c in clients], cursor
 
 
 async def update_client(
     session: AsyncSession,
-    caller: Caller | None,
+    caller: CallerLike | None,
     agency_id: UUID,
     client_id: UUID,
     data: ClientUpdate,
@@ -223,13 +200,13 @@ async def update_client(
         client.disabled_at = (client.disabled_at or utcnow()) if data.disabled else None
     if isinstance(data.brand_ids, list):
         await _check_brands(session, agency_id, data.brand_ids)
-        await _set_brands(session, client.id, data.brand_ids)
+        await repository.set_client_brands(session, client.id, data.brand_ids)
     await session.flush()
     return ClientView(client, await _brand_ids(session, client.id))
 
 
 async def rotate_secret(
-    session: AsyncSession, caller: Caller | None, agency_id: UUID, client_id: UUID
+    session: AsyncSession, caller: CallerLike | None, agency_id: UUID, client_id: UUID
 ) -> tuple[ClientView, str]:
     """A new secret for a confidential client; the old one stops working at once."""
     _authorise(caller, agency_id, "agencies:write")
@@ -242,7 +219,7 @@ async def rotate_secret(
 
 
 async def delete_client(
-    session: AsyncSession, caller: Caller | None, agency_id: UUID, client_id: UUID
+    session: AsyncSession, caller: CallerLike | None, agency_id: UUID, client_id: UUID
 ) -> None:
     """Delete a client; its tokens, codes and consents go with it."""
     _authorise(caller, agency_id, "agencies:write")

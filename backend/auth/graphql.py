@@ -1,176 +1,138 @@
-"""GraphQL types, queries and mutations for an agency's OAuth clients."""
+"""GraphQL of an agency's OAuth clients (agency owners and admins): the REST shapes (derived from
+`backend.auth.schemas`) and the same services. A client's secret is shown once, in the answer of
+`createClient` or `rotateClientSecret`, and never kept for an `Idempotency-Key` replay."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated
+from uuid import UUID
 
 import strawberry
-from strawberry.types import Info
 
 from backend.auth import clients as service
-from backend.auth.clients import ClientView
-from backend.auth.context import GraphQLContext
-from backend.auth.schemas import ClientCreate, ClientUpdate
-from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
+from backend.auth import repository
+from backend.auth.schemas import ClientCreate, ClientOut, ClientSecret, ClientUpdate
+from backend.core.access import Access
+from backend.core.graphql_entities import entity_type, input_type, struct_of
+from backend.core.graphql_fields import (
+    AgencyUnit,
+    CallerUnit,
+    agency_mutation,
+    agency_query,
+    register_caller_node,
+)
+from backend.core.graphql_results import Deleted, parse_id
 from backend.core.idempotency import ShownOnce
-from backend.core.pagination import PageRequest
-from backend.core.schemas import parse_input
+from backend.core.relay import Connection, Node
 
-Ctx = Info[GraphQLContext, None]
-
-
-@strawberry.type(name="OAuthClient", description="An application of an agency.")
-class ClientType:
-    id: strawberry.ID = strawberry.field(description="The OAuth `client_id`.")
-    agency_id: strawberry.ID
-    name: str
-    public: bool
-    first_party: bool
-    redirect_uris: list[str]
-    scopes: list[str]
-    brand_ids: list[strawberry.ID]
-    secret_prefix: str | None
-    disabled: bool
-    created_at: dt.datetime
-
-    @classmethod
-    def of(cls, view: ClientView) -> ClientType:
-        client = view.client
-        return cls(
-            id=strawberry.ID(str(client.id)),
-            agency_id=strawberry.ID(str(client.agency_id)),
-            name=client.name,
-            public=client.public,
-            first_party=client.first_party,
-            redirect_uris=list(client.redirect_uris),
-            scopes=client.scopes.split(),
-            brand_ids=[strawberry.ID(str(b)) for b in view.brand_ids],
-            secret_prefix=client.secret_prefix,
-            disabled=client.disabled_at is not None,
-            created_at=client.created_at,
-        )
+READ, WRITE = "agencies:read", "agencies:write"
 
 
-@strawberry.type(description="A client with its secret, shown this once (null when public).")
-class ClientWithSecret:
-    client: ClientType
-    client_secret: str | None = strawberry.field(extensions=[ShownOnce()])
+async def _load_client(unit: CallerUnit, client_id: UUID) -> ClientOut:
+    """A client, for a caller who administers its agency (not found otherwise)."""
+    client = await service.find_client(unit.session, client_id)
+    unit.caller.require_agency(client.agency_id, Access.ADMIN, READ)
+    view = await service.get_client(unit.session, unit.caller, client.agency_id, client_id)
+    return ClientOut.of_view(view)
 
 
-@strawberry.input
-class ClientInput:
-    name: str
-    brand_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
-    scopes: list[str] | None = None
-    public: bool = False
-    redirect_uris: list[str] = strawberry.field(default_factory=list)
-    first_party: bool = False
+register_caller_node("OAuthClient", READ, _load_client)
 
 
-@strawberry.input
-class ClientPatch:
-    name: str | None = None
-    brand_ids: list[strawberry.ID] | None = None
-    scopes: list[str] | None = None
-    redirect_uris: list[str] | None = None
-    first_party: bool | None = None
-    disabled: bool | None = None
+@entity_type(ClientOut, name="OAuthClient")
+class OAuthClientType(Node):
+    """An application of an agency: a SPA (public, authorization code + PKCE) or a partner
+    (confidential, client credentials). Its `uuid` is the OAuth `client_id`."""
 
 
-ClientResult = Annotated[ClientType | OperationError, strawberry.union("OAuthClientResult")]
-ClientSecretResult = Annotated[
-    ClientWithSecret | OperationError, strawberry.union("OAuthClientSecretResult")
-]
-ClientDeleteResult = Annotated[
-    Deleted | OperationError, strawberry.union("OAuthClientDeleteResult")
-]
+@entity_type(ClientSecret, name="ClientWithSecret")
+class ClientWithSecretType:
+    """A client with its secret, shown this once (null when public)."""
+
+    client_secret: str | None = strawberry.field(
+        extensions=[ShownOnce()], description="The secret, shown this once (null when public)."
+    )
 
 
-def _ids(values: list[strawberry.ID] | None) -> list[str] | None:
-    return None if values is None else [str(v) for v in values]
+@input_type(ClientCreate, name="CreateClientInput")
+class CreateClientInput:
+    pass
+
+
+@input_type(ClientUpdate, name="UpdateClientInput")
+class UpdateClientInput:
+    id: strawberry.ID = strawberry.field(description="The client.")
+
+
+@strawberry.input(description="Names one client of the agency.")
+class ClientIdInput:
+    id: strawberry.ID
 
 
 @strawberry.type
 class ClientQuery:
-    @strawberry.field(description="An agency's OAuth clients (owners and admins).")
-    async def clients(self, info: Ctx, agency_id: strawberry.ID) -> list[ClientType]:
-        ctx = info.context
-        caller = ctx.require_caller()
-        views: list[ClientView] = []
-        page = PageRequest(limit=200)
-        async with ctx.reading() as session:
-            while True:
-                batch, cursor = await service.list_clients(
-                    session, caller, parse_id(agency_id), page
-                )
-                views.extend(batch)
-                if cursor is None:
-                    break
-                page = PageRequest.parse(200, cursor)
-        return [ClientType.of(v) for v in views]
+    @agency_query(READ, access=Access.ADMIN)
+    async def clients(
+        self, unit: AgencyUnit, first: int = 50, after: str | None = None
+    ) -> Connection[OAuthClientType]:
+        """The agency's clients, oldest first (secrets are never shown, only their prefix)."""
+        page = unit.page(first, after)
+        views, cursor = await service.list_clients(unit.session, unit.caller, unit.agency_id, page)
+        agency_id = unit.agency_id
+        return unit.connection(
+            [ClientOut.of_view(v) for v in views],
+            cursor,
+            page,
+            count=lambda session: repository.count_clients(session, agency_id),
+        )
+
+    @agency_query(READ, access=Access.ADMIN, missing_is_null=True)
+    async def client(self, unit: AgencyUnit, id: strawberry.ID) -> OAuthClientType | None:
+        """One client of the agency (null when it has none with this id)."""
+        view = await service.get_client(
+            unit.session, unit.caller, unit.agency_id, parse_id(id, "OAuthClient")
+        )
+        return ClientOut.of_view(view)
 
 
 @strawberry.type
 class ClientMutation:
-    @strawberry.mutation(description="Register an OAuth client; its secret is shown once.")
+    @agency_mutation(WRITE)
     async def create_client(
-        self, info: Ctx, agency_id: strawberry.ID, input: ClientInput
-    ) -> ClientSecretResult:
-        ctx = info.context
+        self, unit: AgencyUnit, input: CreateClientInput
+    ) -> ClientWithSecretType:
+        """Register a client. A confidential client's secret is in this answer and never again;
+        without `scopes` it may hold every brand scope (public clients: every scope, cut down
+        to each user's role)."""
+        data = struct_of(ClientCreate, input)
+        view, secret = await service.create_client(unit.session, unit.caller, unit.agency_id, data)
+        return ClientSecret.shown(view, secret)
 
-        async def run() -> ClientWithSecret:
-            data = parse_input(ClientCreate, **{**vars(input), "brand_ids": _ids(input.brand_ids)})
-            async with ctx.transaction() as session:
-                view, secret = await service.create_client(
-                    session, ctx.require_caller(), parse_id(agency_id), data
-                )
-            return ClientWithSecret(client=ClientType.of(view), client_secret=secret)
+    @agency_mutation(WRITE)
+    async def update_client(self, unit: AgencyUnit, input: UpdateClientInput) -> OAuthClientType:
+        """Rename, re-grant brands or scopes, change redirect URIs, mark first-party, or
+        disable. Its tokens follow at once: fewer brands or scopes, or none when disabled."""
+        view = await service.update_client(
+            unit.session,
+            unit.caller,
+            unit.agency_id,
+            parse_id(input.id, "OAuthClient"),
+            struct_of(ClientUpdate, input),
+        )
+        return ClientOut.of_view(view)
 
-        return await attempt(run)
-
-    @strawberry.mutation(description="Change an OAuth client (brands, scopes, redirect URIs…).")
-    async def update_client(
-        self, info: Ctx, agency_id: strawberry.ID, id: strawberry.ID, input: ClientPatch
-    ) -> ClientResult:
-        ctx = info.context
-
-        async def run() -> ClientType:
-            data = parse_input(ClientUpdate, **{**vars(input), "brand_ids": _ids(input.brand_ids)})
-            async with ctx.transaction() as session:
-                view = await service.update_client(
-                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id), data
-                )
-            return ClientType.of(view)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Issue a new secret; the previous one stops working now.")
+    @agency_mutation(WRITE)
     async def rotate_client_secret(
-        self, info: Ctx, agency_id: strawberry.ID, id: strawberry.ID
-    ) -> ClientSecretResult:
-        ctx = info.context
+        self, unit: AgencyUnit, input: ClientIdInput
+    ) -> ClientWithSecretType:
+        """A new secret, shown once; the previous one stops working now."""
+        view, secret = await service.rotate_secret(
+            unit.session, unit.caller, unit.agency_id, parse_id(input.id, "OAuthClient")
+        )
+        return ClientSecret.shown(view, secret)
 
-        async def run() -> ClientWithSecret:
-            async with ctx.transaction() as session:
-                view, secret = await service.rotate_secret(
-                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id)
-                )
-            return ClientWithSecret(client=ClientType.of(view), client_secret=secret)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Delete an OAuth client and every token it holds.")
-    async def delete_client(
-        self, info: Ctx, agency_id: strawberry.ID, id: strawberry.ID
-    ) -> ClientDeleteResult:
-        ctx = info.context
-
-        async def run() -> Deleted:
-            async with ctx.transaction() as session:
-                await service.delete_client(
-                    session, ctx.require_caller(), parse_id(agency_id), parse_id(id)
-                )
-            return Deleted(id=id)
-
-        return await attempt(run)
+    @agency_mutation(WRITE)
+    async def delete_client(self, unit: AgencyUnit, input: ClientIdInput) -> Deleted:
+        """Delete the client; every token it holds stops working now."""
+        client_id = parse_id(input.id, "OAuthClient")
+        await service.delete_client(unit.session, unit.caller, unit.agency_id, client_id)
+        return Deleted(id=strawberry.ID(str(client_id)))

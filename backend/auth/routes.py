@@ -10,7 +10,6 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth import clients as service
-from backend.auth.clients import ClientView
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
 from backend.auth.schemas import ClientCreate, ClientOut, ClientPage, ClientSecret, ClientUpdate
 from backend.auth.scopes import needs
@@ -20,30 +19,6 @@ from backend.core.dependencies import DbSession, Paging
 from backend.core.idempotency import SHOWS_SECRET
 
 ADMIN = {AGENCY_ACCESS_OPT: Access.ADMIN}
-
-
-def client_out(view: ClientView) -> ClientOut:
-    client = view.client
-    return ClientOut(
-        id=client.id,
-        agency_id=client.agency_id,
-        name=client.name,
-        public=client.public,
-        first_party=client.first_party,
-        redirect_uris=list(client.redirect_uris),
-        scopes=client.scopes.split(),
-        brand_ids=view.brand_ids,
-        secret_prefix=client.secret_prefix,
-        disabled=client.disabled_at is not None,
-        created_at=client.created_at,
-        updated_at=client.updated_at,
-    )
-
-
-def client_secret(view: ClientView, secret: str | None) -> ClientSecret:
-    return ClientSecret(
-        client=client_out(view), client_id=str(view.client.id), client_secret=secret
-    )
 
 
 class ClientController(Controller):
@@ -73,7 +48,7 @@ class ClientController(Controller):
         without `scopes` it may hold every brand scope (public clients: every scope, cut down
         to each user's role)."""
         view, secret = await service.create_client(db_session, caller_of(request), agency_id, data)
-        return client_secret(view, secret)
+        return ClientSecret.shown(view, secret)
 
     @get(
         "/",
@@ -91,7 +66,7 @@ class ClientController(Controller):
     ) -> ClientPage:
         """The agency's clients, oldest first (secrets are never shown, only their prefix)."""
         views, cursor = await service.list_clients(db_session, caller_of(request), agency_id, page)
-        return ClientPage([client_out(v) for v in views], cursor)
+        return ClientPage([ClientOut.of_view(v) for v in views], cursor)
 
     @get(
         "/{client_id:uuid}",
@@ -109,7 +84,7 @@ class ClientController(Controller):
     ) -> ClientOut:
         """One client of the agency."""
         view = await service.get_client(db_session, caller_of(request), agency_id, client_id)
-        return client_out(view)
+        return ClientOut.of_view(view)
 
     @patch(
         "/{client_id:uuid}",
@@ -131,7 +106,7 @@ class ClientController(Controller):
         view = await service.update_client(
             db_session, caller_of(request), agency_id, client_id, data
         )
-        return client_out(view)
+        return ClientOut.of_view(view)
 
     @post(
         "/{client_id:uuid}/secret",
@@ -152,7 +127,7 @@ class ClientController(Controller):
         view, secret = await service.rotate_secret(
             db_session, caller_of(request), agency_id, client_id
         )
-        return client_secret(view, secret)
+        return ClientSecret.shown(view, secret)
 
     @delete(
         "/{client_id:uuid}",

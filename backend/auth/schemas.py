@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 from uuid import UUID
 
 import msgspec
 
 from backend.core.schemas import Schema, whole
+
+if TYPE_CHECKING:
+    from backend.auth.clients import ClientView
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RedirectUri = Annotated[
@@ -52,6 +55,25 @@ class ClientOut(Schema):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @classmethod
+    def of_view(cls, view: ClientView) -> Self:
+        """A client with the brands it is granted (scopes listed, disabled as a flag)."""
+        client = view.client
+        return cls(
+            id=client.id,
+            agency_id=client.agency_id,
+            name=client.name,
+            public=client.public,
+            first_party=client.first_party,
+            redirect_uris=list(client.redirect_uris),
+            scopes=client.scopes.split(),
+            brand_ids=view.brand_ids,
+            secret_prefix=client.secret_prefix,
+            disabled=client.disabled_at is not None,
+            created_at=client.created_at,
+            updated_at=client.updated_at,
+        )
+
 
 class ClientSecret(Schema):
     """The client and its secret, shown this once (null for a public client)."""
@@ -59,6 +81,12 @@ class ClientSecret(Schema):
     client: ClientOut
     client_id: str
     client_secret: str | None
+
+    @classmethod
+    def shown(cls, view: ClientView, secret: str | None) -> Self:
+        return cls(
+            client=ClientOut.of_view(view), client_id=str(view.client.id), client_secret=secret
+        )
 
 
 class ClientPage(Schema):

@@ -7,11 +7,11 @@ import re
 from dataclasses import replace
 from uuid import UUID
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.auth import repository
 from backend.auth.caller import AGENCY_ROLE_ACCESS, BRAND_ROLE_ACCESS, Caller
-from backend.auth.models import AccessToken, OAuthClient, OAuthClientBrand, User
+from backend.auth.models import AccessToken, OAuthClient, User
 from backend.auth.scopes import (
     ALL_SCOPES,
     UnknownScopeError,
@@ -29,7 +29,6 @@ from backend.core.security import (
     new_secret,
 )
 from backend.tenancy import repository as tenancy_repository
-from backend.tenancy.models import Brand
 
 ACCESS_TOKEN_PREFIX = "lvr_at_"  # noqa: S105  (a label, not a secret)
 # Deliberately loose: the mailbox is proven by sign-in flows, not by a regex.
@@ -44,11 +43,11 @@ def normalise_email(email: str) -> str:
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
-    return await session.scalar(select(User).where(User.email == normalise_email(email)))
+    return await repository.user_by_email(session, normalise_email(email))
 
 
 async def get_user(session: AsyncSession, user_id: UUID) -> User:
-    user = await session.get(User, user_id)
+    user = await repository.get_user(session, user_id)
     if user is None:
         raise NotFound("user not found")
     return user
@@ -117,14 +116,7 @@ async def resolve_token_until(
     session: AsyncSession, token: str
 ) -> tuple[Caller, dt.datetime] | None:
     """:func:`resolve_token`, with the instant the token expires (how long it may be kept)."""
-    row = (
-        await session.execute(
-            select(AccessToken, User, OAuthClient)
-            .outerjoin(User, User.id == AccessToken.user_id)
-            .outerjoin(OAuthClient, OAuthClient.id == AccessToken.client_id)
-            .where(AccessToken.token_hash == hash_secret(token))
-        )
-    ).one_or_none()
+    row = await repository.token_with_owner(session, hash_secret(token))
     if row is None:
         return None
     access_token, user, client = row
@@ -154,13 +146,7 @@ def _known_scopes(text: str) -> frozenset[str]:
 
 async def client_brand_ids(session: AsyncSession, client_id: UUID) -> list[UUID]:
     """Brands granted to the client that still belong to its agency."""
-    rows = await session.scalars(
-        select(OAuthClientBrand.brand_id)
-        .join(Brand, Brand.id == OAuthClientBrand.brand_id)
-        .join(OAuthClient, OAuthClient.id == OAuthClientBrand.client_id)
-        .where(OAuthClientBrand.client_id == client_id, Brand.agency_id == OAuthClient.agency_id)
-    )
-    return list(rows)
+    return await repository.granted_brand_ids(session, client_id)
 
 
 async def load_client_caller(

@@ -8,11 +8,11 @@ import asyncio
 import datetime as dt
 from uuid import UUID
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.auth import repository
 from backend.auth.backoff import SignInBackoff
-from backend.auth.models import AccessToken, User, WebSession
+from backend.auth.models import User, WebSession
 from backend.auth.service import find_user_by_email
 from backend.config import Settings
 from backend.core.db import utcnow
@@ -90,13 +90,7 @@ async def user_of_web_session(session: AsyncSession, token: str | None) -> User 
     """The signed-in user of a session cookie, or None if absent, unknown or expired."""
     if not token:
         return None
-    row = (
-        await session.execute(
-            select(WebSession, User)
-            .join(User, User.id == WebSession.user_id)
-            .where(WebSession.token_hash == hash_secret(token))
-        )
-    ).one_or_none()
+    row = await repository.web_session_with_user(session, hash_secret(token))
     if row is None:
         return None
     web_session, user = row
@@ -107,7 +101,7 @@ async def user_of_web_session(session: AsyncSession, token: str | None) -> User 
 
 async def close_web_session(session: AsyncSession, token: str | None) -> None:
     if token:
-        await session.execute(delete(WebSession).where(WebSession.token_hash == hash_secret(token)))
+        await repository.delete_web_session(session, hash_secret(token))
 
 
 async def change_password(
@@ -130,12 +124,6 @@ async def change_password(
         )
     user.password_hash = await asyncio.to_thread(hash_password, new_password)
     user.password_changed_at = utcnow()
-    others = delete(WebSession).where(WebSession.user_id == user.id)
-    if keep_session:
-        others = others.where(WebSession.token_hash != hash_secret(keep_session))
-    await session.execute(others)
-    await session.execute(
-        update(AccessToken)
-        .where(AccessToken.user_id == user.id, AccessToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+    keep = hash_secret(keep_session) if keep_session else None
+    await repository.delete_web_sessions_of_user(session, user.id, keep_hash=keep)
+    await repository.revoke_user_tokens(session, user.id)

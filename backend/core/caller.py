@@ -1,4 +1,5 @@
-"""What core needs of whoever calls: their audit name, the brands they reach and their scopes.
+"""What core needs of whoever calls: their audit name, the brands and agencies they reach and
+their scopes.
 
 Authentication (``backend.auth.caller.Caller``) provides it; core code depends only on this
 protocol, so ``backend/core`` imports no domain.
@@ -39,4 +40,10 @@ class CallerLike(Protocol):
         self, brand_id: UUID, at_least: Access = Access.VIEWER, scope: str | None = None
     ) -> TenantId:
         """The brand as a tenant: 404 out of reach, then 403 short of ``at_least`` or scope."""
+        ...
+
+    def require_agency(
+        self, agency_id: UUID, at_least: Access = Access.VIEWER, scope: str | None = None
+    ) -> None:
+        """404 unless the caller belongs to the agency, then 403 short of ``at_least`` or scope."""
         ...

@@ -14,6 +14,11 @@ member of a result union it names `<Mutation>Result`::
     @brand_mutation("segments:write")
     async def create_segment(self, unit: BrandUnit, input: CreateSegmentInput) -> SegmentType:
         ...
+
+Fields of one agency are declared the same way with :func:`agency_query` / :func:`agency_mutation`
+(an `agency` argument checked with the caller's `require_agency`, an :class:`AgencyUnit`), and
+fields of the caller's own reach (their agencies, their brands, a new agency) with
+:func:`caller_query` / :func:`caller_mutation` (a :class:`CallerUnit`, the scope checked).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import inspect
 import sys
 import types
 import typing
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -47,6 +53,9 @@ Resolver = Callable[..., Awaitable[Any]]
 AnyContext = Context[CallerLike]
 BrandArgument = Annotated[
     strawberry.ID, strawberry.argument(description="The brand: its id (`uuid`) or global `id`.")
+]
+AgencyArgument = Annotated[
+    strawberry.ID, strawberry.argument(description="The agency: its id (`uuid`) or global `id`.")
 ]
 
 
@@ -196,6 +205,11 @@ class NodeQuery:
     ) -> Node | None:
         context = info.context
         decoded = decode_global_id(str(id))
+        if decoded is not None and decoded[0] in CALLER_NODE_KINDS:
+            found: Node | None = await _load_caller_node(
+                context, CALLER_NODE_KINDS[decoded[0]], decoded[1]
+            )
+            return found
         kind = NODE_KINDS.get(decoded[0]) if decoded else None
         brand_id = parse_id(brand) if brand is not None else context.tenant
         if decoded is None or kind is None or brand_id is None:
@@ -207,3 +221,241 @@ class NodeQuery:
                 return await kind.load(session, decoded[1])
         except NotFound:
             return None
+
+
+# Fields of one agency, and of the caller's own reach -------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerUnit:
+    """What a field outside any brand works with: one unit of work (no tenant) and the caller."""
+
+    session: AsyncSession
+    context: AnyContext
+
+    @property
+    def caller(self) -> CallerLike:
+        return self.context.require_caller()
+
+    def page(self, first: int | None, after: str | None) -> PageRequest:
+        return PageRequest.parse(first, after)
+
+    def connection(
+        self,
+        items: Sequence[T],
+        next_cursor: str | None,
+        page: PageRequest,
+        *,
+        key: Callable[[T], UUID] | None = None,
+        count: Callable[[AsyncSession], Awaitable[int]] | None = None,
+    ) -> Connection[Any]:
+        """A connection of one page; `totalCount` runs ``count`` in a unit of its own, and only
+        when a client asks for it."""
+        counter = None
+        if count is not None:
+            context = self.context
+
+            async def counter() -> int:
+                async with context.transaction() as session:
+                    return await count(session)
+
+        return Connection.of(items, next_cursor, after=page.after, key=key, count=counter)
+
+
+@dataclass(frozen=True)
+class AgencyUnit(CallerUnit):
+    """What an agency-scoped resolver works with: the agency the caller was checked against."""
+
+    agency_id: UUID
+
+
+def _unit_resolver(
+    resolver: Resolver,
+    scope: str,
+    access: Access,
+    *,
+    agency: bool,
+    errors_as_result: bool,
+    missing_is_null: bool,
+) -> Resolver:
+    signature = inspect.signature(resolver)
+    own, unit, *arguments = signature.parameters.values()
+    if unit.name != "unit":
+        kind = "AgencyUnit" if agency else "CallerUnit"
+        raise TypeError(f"{resolver.__qualname__}: the second parameter must be `unit: {kind}`")
+    return_annotation: Any = signature.return_annotation
+    if errors_as_result:
+        return_annotation = _result_union(resolver)
+
+    async def resolve(self: Any, info: Info[AnyContext, None], **arguments: Any) -> Any:
+        context = info.context
+        caller = context.require_caller()
+        agency_id: UUID | None = None
+        if agency:
+            # Out of reach or short of role or scope: a GraphQL error, as on every field.
+            agency_id = parse_id(arguments.pop("agency"), "Agency")
+            caller.require_agency(agency_id, access, scope)
+        else:
+            caller.require_scope(scope)
+        try:
+            async with context.transaction() as session:
+                work = (
+                    CallerUnit(session, context)
+                    if agency_id is None
+                    else AgencyUnit(session, context, agency_id)
+                )
+                return await resolver(self, work, **arguments)
+        except LevierError as exc:
+            if missing_is_null and isinstance(exc, NotFound):
+                return None
+            if errors_as_result:
+                return operation_error(exc)
+            raise
+
+    functools.update_wrapper(resolve, resolver)
+    added = [
+        inspect.Parameter(
+            "info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info[AnyContext, None]
+        )
+    ]
+    if agency:
+        added.append(
+            inspect.Parameter(
+                "agency", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=AgencyArgument
+            )
+        )
+    resolve.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[own, *added, *arguments], return_annotation=return_annotation
+    )
+    return resolve
+
+
+def _result_union(resolver: Resolver) -> Any:
+    """`<Name>Result`: the resolver's return type(s) or `OperationError`."""
+    module = sys.modules[resolver.__module__].__dict__
+    returned = typing.get_type_hints(resolver, globalns=module, include_extras=True)["return"]
+    members = (*_members(returned), OperationError)
+    return Annotated[
+        typing.Union[members],  # noqa: UP007  (members given as a tuple)
+        strawberry.union(f"{_pascal(resolver.__name__)}Result"),
+    ]
+
+
+def agency_query(
+    scope: str,
+    *,
+    access: Access = Access.VIEWER,
+    description: str | None = None,
+    missing_is_null: bool = False,
+) -> Callable[[Resolver], Any]:
+    """A query field on one agency (`agency` argument: 404 unless the caller belongs to it,
+    then 403 short of ``access`` or ``scope``); with ``missing_is_null`` a `NotFound` raised by
+    the resolver answers null."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _unit_resolver(
+            resolver,
+            scope,
+            access,
+            agency=True,
+            errors_as_result=False,
+            missing_is_null=missing_is_null,
+        )
+        return strawberry.field(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+def agency_mutation(
+    scope: str, *, access: Access = Access.ADMIN, description: str | None = None
+) -> Callable[[Resolver], Any]:
+    """A mutation on one agency (`agency` argument; agency admins by default) whose expected
+    failures are the `OperationError` member of its `<Name>Result` union."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _unit_resolver(
+            resolver, scope, access, agency=True, errors_as_result=True, missing_is_null=False
+        )
+        return strawberry.mutation(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+def caller_query(
+    scope: str, *, description: str | None = None, missing_is_null: bool = False
+) -> Callable[[Resolver], Any]:
+    """A query field of the caller's own reach (no brand or agency argument; the token must
+    carry ``scope``). Also for a field of an object type: the resolver's first parameter is
+    then the object."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _unit_resolver(
+            resolver,
+            scope,
+            Access.VIEWER,
+            agency=False,
+            errors_as_result=False,
+            missing_is_null=missing_is_null,
+        )
+        return strawberry.field(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+def caller_mutation(scope: str, *, description: str | None = None) -> Callable[[Resolver], Any]:
+    """A mutation outside any brand or agency (creating an agency), with its result union."""
+
+    def decorate(resolver: Resolver) -> Any:
+        wrapped = _unit_resolver(
+            resolver,
+            scope,
+            Access.VIEWER,
+            agency=False,
+            errors_as_result=True,
+            missing_is_null=False,
+        )
+        return strawberry.mutation(resolver=wrapped, description=description or resolver.__doc__)
+
+    return decorate
+
+
+@asynccontextmanager
+async def brand_unit(
+    context: Context[Any], brand_id: UUID, scope: str, access: Access = Access.VIEWER
+) -> AsyncIterator[BrandUnit]:
+    """The unit of work of a brand an object names (a field of that object rather than one
+    taking the `brand` argument): checked as :func:`brand_query` checks it."""
+    tenant = context.require_caller().require_brand(brand_id, access, scope)
+    async with context.transaction(tenant) as session:
+        yield BrandUnit(session, tenant, context)
+
+
+# Objects outside any brand (agencies, brands, OAuth clients) fetched by `node(id:)`: the loader
+# checks the caller's reach itself (NotFound when out of reach).
+CallerNodeLoader = Callable[[CallerUnit, UUID], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class CallerNodeKind:
+    scope: str
+    load: CallerNodeLoader
+
+
+CALLER_NODE_KINDS: dict[str, CallerNodeKind] = {}
+
+
+def register_caller_node(type_name: str, scope: str, load: CallerNodeLoader) -> None:
+    """Let `node(id:)` fetch ``type_name`` without a brand: ``load`` checks the caller's reach."""
+    kind = CallerNodeKind(scope, load)
+    if CALLER_NODE_KINDS.get(type_name, kind) != kind:
+        raise ValueError(f"two node loaders for {type_name}")
+    CALLER_NODE_KINDS[type_name] = kind
+
+
+async def _load_caller_node(context: AnyContext, kind: CallerNodeKind, uuid: UUID) -> Any:
+    context.require_caller(kind.scope)
+    try:
+        async with context.transaction() as session:
+            return await kind.load(CallerUnit(session, context), uuid)
+    except NotFound:
+        return None

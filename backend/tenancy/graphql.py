@@ -1,37 +1,78 @@
-"""GraphQL types, queries and mutations of the tenancy domain."""
+"""GraphQL of agencies, brands, members, brand roles and brand settings: the REST shapes (derived
+from `backend.tenancy.schemas`) and the same services. Agency fields take the `agency` argument,
+brand fields the `brand` argument; lists are connections; a mutation's expected failures are the
+`OperationError` member of its result union."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, TypeVar
+from collections.abc import Sequence
+from typing import cast
 from uuid import UUID
 
 import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from backend.auth.context import GraphQLContext
+from backend.auth.context import GraphQLContext, caller_in
 from backend.core.access import Access
-from backend.core.graphql_results import Deleted, OperationError, attempt, parse_id
-from backend.core.pagination import PageRequest
-from backend.core.schemas import parse_input
+from backend.core.errors import NotFound
+from backend.core.graphql_entities import entity_type, graphql_enum, input_type, struct_of
+from backend.core.graphql_fields import (
+    AgencyUnit,
+    BrandUnit,
+    CallerUnit,
+    agency_mutation,
+    agency_query,
+    brand_mutation,
+    brand_query,
+    brand_unit,
+    caller_mutation,
+    caller_query,
+    register_caller_node,
+)
+from backend.core.graphql_results import Deleted, parse_id
+from backend.core.relay import Connection, Node
+from backend.core.tenancy import TenantId
 from backend.tenancy import repository, service
-from backend.tenancy.models import Agency, AgencyRole, Brand, BrandRole, BrandSettings, BrandStatus
+from backend.tenancy.models import Agency, AgencyRole, BrandRole, BrandStatus
 from backend.tenancy.schemas import (
     AgencyCreate,
+    AgencyMemberOut,
+    AgencyOut,
     AgencyUpdate,
     BrandCreate,
+    BrandOut,
+    BrandSettingsOut,
     BrandSettingsUpdate,
     BrandUpdate,
+    GrantCreate,
+    GrantOut,
+    MemberCreate,
+    MemberUpdate,
 )
 
 Ctx = Info[GraphQLContext, None]
-T = TypeVar("T")
+READ_AGENCIES, WRITE_AGENCIES = "agencies:read", "agencies:write"
+READ_BRANDS, WRITE_BRANDS = "brands:read", "brands:write"
 
-AgencyRoleEnum = strawberry.enum(AgencyRole, name="AgencyRole")
-BrandRoleEnum = strawberry.enum(BrandRole, name="BrandRole")
-BrandStatusEnum = strawberry.enum(BrandStatus, name="BrandStatus")
+graphql_enum(AgencyRole)
+graphql_enum(BrandRole)
+graphql_enum(BrandStatus)
+
+
+async def _load_agency(unit: CallerUnit, agency_id: UUID) -> AgencyOut:
+    return AgencyOut.of(await service.get_agency(unit.session, caller_in(unit), agency_id))
+
+
+async def _load_brand(unit: CallerUnit, brand_id: UUID) -> BrandOut:
+    """A brand the caller reaches (not found otherwise: its existence is not confirmed)."""
+    if brand_id not in unit.caller.brand_access:
+        raise NotFound("brand not found")
+    return BrandOut.of(await service.get_brand(unit.session, TenantId(brand_id)))
+
+
+register_caller_node("Agency", READ_AGENCIES, _load_agency)
+register_caller_node("Brand", READ_BRANDS, _load_brand)
 
 
 async def _agencies_by_id(ctx: GraphQLContext, ids: Sequence[UUID]) -> list[Agency | None]:
@@ -40,50 +81,14 @@ async def _agencies_by_id(ctx: GraphQLContext, ids: Sequence[UUID]) -> list[Agen
     return [found.get(i) for i in ids]
 
 
-@strawberry.type(name="BrandSettings")
+@entity_type(BrandSettingsOut, name="BrandSettings")
 class BrandSettingsType:
-    sender_name: str
-    quiet_hours_start: str
-    quiet_hours_end: str
-    max_messages_per_week: int
-    default_channel: str
-    updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, row: BrandSettings) -> BrandSettingsType:
-        return cls(
-            sender_name=row.sender_name,
-            quiet_hours_start=row.quiet_hours_start,
-            quiet_hours_end=row.quiet_hours_end,
-            max_messages_per_week=row.max_messages_per_week,
-            default_channel=row.default_channel,
-            updated_at=row.updated_at,
-        )
+    """Sender, quiet hours and commercial pressure defaults of a brand."""
 
 
-@strawberry.type(name="Brand")
-class BrandType:
-    id: strawberry.ID
-    agency_id: strawberry.ID
-    name: str
-    status: BrandStatusEnum  # type: ignore[valid-type]
-    time_zone: str
-    locale: str
-    created_at: dt.datetime
-    provisioned_at: dt.datetime | None
-
-    @classmethod
-    def of(cls, brand: Brand) -> BrandType:
-        return cls(
-            id=strawberry.ID(str(brand.id)),
-            agency_id=strawberry.ID(str(brand.agency_id)),
-            name=brand.name,
-            status=brand.status,
-            time_zone=brand.time_zone,
-            locale=brand.locale,
-            created_at=brand.created_at,
-            provisioned_at=brand.provisioned_at,
-        )
+@entity_type(BrandOut, name="Brand")
+class BrandType(Node):
+    """A brand: a tenant of an agency."""
 
     @strawberry.field(description="The agency that owns this brand.")
     async def agency(self, info: Ctx) -> AgencyType | None:
@@ -91,42 +96,60 @@ class BrandType:
         loader: DataLoader[UUID, Agency | None] = ctx.loader(
             "tenancy.agency", lambda ids: _agencies_by_id(ctx, ids)
         )
-        agency = await loader.load(UUID(self.agency_id))
-        return AgencyType.of(agency) if agency else None
+        agency = await loader.load(cast(BrandOut, self).agency_id)
+        return AgencyOut.of(agency) if agency else None
 
     @strawberry.field(
         description="Sender, quiet hours and pressure defaults (null while provisioning)."
     )
     async def settings(self, info: Ctx) -> BrandSettingsType | None:
-        ctx = info.context
-        tenant = ctx.require_caller().require_brand(UUID(self.id), scope="brands:read")
-        async with ctx.transaction(tenant) as session:
-            row = await repository.get_settings(session)
-        return BrandSettingsType.of(row) if row else None
+        async with brand_unit(info.context, cast(BrandOut, self).id, READ_BRANDS) as unit:
+            row = await repository.get_settings(unit.session)
+        return BrandSettingsOut.of(row) if row else None
 
 
-@strawberry.type(name="Agency")
-class AgencyType:
-    id: strawberry.ID
-    name: str
-    created_at: dt.datetime
+@entity_type(AgencyOut, name="Agency")
+class AgencyType(Node):
+    """An agency: it owns brands, and its members hold roles on it and on its brands."""
 
-    @classmethod
-    def of(cls, agency: Agency) -> AgencyType:
-        return cls(id=strawberry.ID(str(agency.id)), name=agency.name, created_at=agency.created_at)
+    @caller_query(READ_BRANDS)
+    async def brands(
+        self, unit: CallerUnit, first: int = 50, after: str | None = None
+    ) -> Connection[BrandType]:
+        """The agency's brands that the caller may reach."""
+        return await _agency_brands(unit, cast(AgencyOut, self).id, first, after)
 
-    @strawberry.field(description="The agency's brands that the caller may reach.")
-    async def brands(self, info: Ctx) -> list[BrandType]:
-        ctx = info.context
-        visible = ctx.require_caller().brand_ids
 
-        async def load(agency_ids: Sequence[UUID]) -> list[list[Brand]]:
-            async with ctx.reading() as session:
-                rows = await repository.brands_by_agency(session, agency_ids, visible)
-            return [[b for b in rows if b.agency_id == a] for a in agency_ids]
+@entity_type(AgencyMemberOut, name="AgencyMember")
+class AgencyMemberType:
+    """A member of an agency, with their agency role."""
 
-        brands = await ctx.loader("tenancy.brands_by_agency", load).load(UUID(self.id))
-        return [BrandType.of(b) for b in brands]
+
+@entity_type(GrantOut, name="BrandGrant")
+class BrandGrantType:
+    """A brand role granted to a member of the brand's agency."""
+
+
+async def _agencies(unit: CallerUnit, first: int, after: str | None) -> Connection[AgencyType]:
+    page = unit.page(first, after)
+    items, cursor = await service.list_agencies(unit.session, caller_in(unit), page)
+    return unit.connection(AgencyOut.many(items), cursor, page)
+
+
+async def _brands(unit: CallerUnit, first: int, after: str | None) -> Connection[BrandType]:
+    page = unit.page(first, after)
+    items, cursor = await service.list_brands(unit.session, caller_in(unit), page)
+    return unit.connection(BrandOut.many(items), cursor, page)
+
+
+async def _agency_brands(
+    unit: CallerUnit, agency_id: UUID, first: int, after: str | None
+) -> Connection[BrandType]:
+    page = unit.page(first, after)
+    items, cursor = await service.list_brands(
+        unit.session, caller_in(unit), page, agency_id=agency_id
+    )
+    return unit.connection(BrandOut.many(items), cursor, page)
 
 
 @strawberry.type(description="Who is calling: a signed-in user, or an OAuth client on its own.")
@@ -138,43 +161,19 @@ class Viewer:
     )
     scopes: list[str] = strawberry.field(description="The scopes the token carries.")
 
-    @strawberry.field(description="Agencies the caller belongs to.")
-    async def agencies(self, info: Ctx) -> list[AgencyType]:
-        return await _all_agencies(info)
+    @caller_query(READ_AGENCIES)
+    async def agencies(
+        self, unit: CallerUnit, first: int = 50, after: str | None = None
+    ) -> Connection[AgencyType]:
+        """Agencies the caller belongs to."""
+        return await _agencies(unit, first, after)
 
-    @strawberry.field(description="Every brand the caller may reach, across agencies.")
-    async def brands(self, info: Ctx) -> list[BrandType]:
-        return await _all_brands(info)
-
-
-async def _all_pages(
-    fetch: Callable[[PageRequest], Awaitable[tuple[list[T], str | None]]],
-) -> list[T]:
-    # GraphQL lists here are bounded by what one caller may reach: walk the keyset pages.
-    items: list[T] = []
-    page = PageRequest(limit=200)
-    while True:
-        batch, cursor = await fetch(page)
-        items.extend(batch)
-        if cursor is None:
-            return items
-        page = PageRequest.parse(200, cursor)
-
-
-async def _all_agencies(info: Ctx) -> list[AgencyType]:
-    ctx = info.context
-    caller = ctx.require_caller("agencies:read")
-    async with ctx.reading() as session:
-        rows = await _all_pages(lambda page: service.list_agencies(session, caller, page))
-    return [AgencyType.of(a) for a in rows]
-
-
-async def _all_brands(info: Ctx) -> list[BrandType]:
-    ctx = info.context
-    caller = ctx.require_caller("brands:read")
-    async with ctx.reading() as session:
-        rows = await _all_pages(lambda page: service.list_brands(session, caller, page))
-    return [BrandType.of(b) for b in rows]
+    @caller_query(READ_BRANDS)
+    async def brands(
+        self, unit: CallerUnit, first: int = 50, after: str | None = None
+    ) -> Connection[BrandType]:
+        """Every brand the caller may reach, across agencies."""
+        return await _brands(unit, first, after)
 
 
 @strawberry.type
@@ -189,261 +188,217 @@ class TenancyQuery:
             scopes=sorted(caller.scopes),
         )
 
-    @strawberry.field(description="Agencies the caller belongs to.")
-    async def agencies(self, info: Ctx) -> list[AgencyType]:
-        return await _all_agencies(info)
+    @caller_query(READ_AGENCIES)
+    async def agencies(
+        self, unit: CallerUnit, first: int = 50, after: str | None = None
+    ) -> Connection[AgencyType]:
+        """Agencies the caller belongs to, in creation order."""
+        return await _agencies(unit, first, after)
 
-    @strawberry.field(description="Brands the caller may reach.")
-    async def brands(self, info: Ctx) -> list[BrandType]:
-        return await _all_brands(info)
+    @agency_query(READ_AGENCIES)
+    async def agency(self, unit: AgencyUnit) -> AgencyType:
+        """One agency the caller belongs to."""
+        return await _load_agency(unit, unit.agency_id)
 
-    @strawberry.field(
-        description="One brand by id, or the `Levier-Brand` header's; null if out of reach."
-    )
-    async def brand(self, info: Ctx, id: strawberry.ID | None = None) -> BrandType | None:
-        ctx = info.context
-        caller = ctx.require_caller("brands:read")
-        brand_id = parse_id(id) if id else ctx.tenant
-        if brand_id is None or brand_id not in caller.brand_access:
+    @agency_query(READ_BRANDS)
+    async def agency_brands(
+        self, unit: AgencyUnit, first: int = 50, after: str | None = None
+    ) -> Connection[BrandType]:
+        """The agency's brands that the caller may reach."""
+        return await _agency_brands(unit, unit.agency_id, first, after)
+
+    @agency_query(READ_AGENCIES, access=Access.ADMIN)
+    async def agency_members(
+        self, unit: AgencyUnit, first: int = 50, after: str | None = None
+    ) -> Connection[AgencyMemberType]:
+        """Members of the agency with their agency role (owners and admins)."""
+        page = unit.page(first, after)
+        rows, cursor = await service.list_members(
+            unit.session, caller_in(unit), unit.agency_id, page
+        )
+        agency_id = unit.agency_id
+        return unit.connection(
+            [AgencyMemberOut.of_member(m, u) for m, u in rows],
+            cursor,
+            page,
+            count=lambda session: repository.count_members(session, agency_id),
+        )
+
+    @caller_query(READ_BRANDS)
+    async def brands(
+        self, unit: CallerUnit, first: int = 50, after: str | None = None
+    ) -> Connection[BrandType]:
+        """Every brand the caller may reach, across agencies, in creation order."""
+        return await _brands(unit, first, after)
+
+    @caller_query(READ_BRANDS)
+    async def brand(self, unit: CallerUnit, id: strawberry.ID | None = None) -> BrandType | None:
+        """One brand by id, or the `Levier-Brand` header's; null if out of reach."""
+        brand_id = parse_id(id, "Brand") if id else unit.context.tenant
+        if brand_id is None or brand_id not in unit.caller.brand_access:
             return None
-        async with ctx.reading() as session:
-            brand = await repository.get_brand(session, brand_id)
-        return BrandType.of(brand) if brand else None
+        return await _load_brand(unit, brand_id)
+
+    @brand_query(READ_BRANDS)
+    async def brand_settings(self, unit: BrandUnit) -> BrandSettingsType | None:
+        """The brand's sender name, quiet hours, weekly cap and default channel (null while the
+        brand is provisioning)."""
+        row = await repository.get_settings(unit.session)
+        return BrandSettingsOut.of(row) if row else None
+
+    @brand_query(READ_AGENCIES, access=Access.ADMIN)
+    async def brand_members(
+        self, unit: BrandUnit, first: int = 50, after: str | None = None
+    ) -> Connection[BrandGrantType]:
+        """Brand roles granted on the brand (agency owners and admins reach it anyway)."""
+        page = unit.page(first, after)
+        rows, cursor = await service.list_grants(unit.session, unit.tenant, page)
+        tenant = unit.tenant
+        return unit.connection(
+            [GrantOut.of_grant(g, u) for g, u in rows],
+            cursor,
+            page,
+            count=lambda session: repository.count_grants(session, tenant),
+        )
 
 
-@strawberry.input
-class BrandInput:
-    name: str
-    time_zone: str = "UTC"
-    locale: str = "en"
+@input_type(AgencyCreate, name="CreateAgencyInput")
+class CreateAgencyInput:
+    pass
 
 
-@strawberry.input
-class BrandPatch:
-    name: str | None = None
-    time_zone: str | None = None
-    locale: str | None = None
+@input_type(AgencyUpdate, name="UpdateAgencyInput")
+class UpdateAgencyInput:
+    pass
 
 
-@strawberry.input
-class BrandSettingsPatch:
-    sender_name: str | None = None
-    quiet_hours_start: str | None = None
-    quiet_hours_end: str | None = None
-    max_messages_per_week: int | None = None
-    default_channel: str | None = None
+@input_type(BrandCreate, name="CreateBrandInput")
+class CreateBrandInput:
+    pass
 
 
-@strawberry.type
-class AgencyMember:
+@input_type(BrandUpdate, name="UpdateBrandInput")
+class UpdateBrandInput:
+    pass
+
+
+@input_type(BrandSettingsUpdate, name="UpdateBrandSettingsInput")
+class UpdateBrandSettingsInput:
+    pass
+
+
+@input_type(MemberCreate, name="AddAgencyMemberInput")
+class AddAgencyMemberInput:
+    pass
+
+
+@input_type(MemberUpdate, name="ChangeAgencyMemberRoleInput")
+class ChangeAgencyMemberRoleInput:
+    user_id: strawberry.ID = strawberry.field(description="The member.")
+
+
+@strawberry.input(description="Names one member of the agency.")
+class RemoveAgencyMemberInput:
     user_id: strawberry.ID
-    email: str
-    role: AgencyRoleEnum  # type: ignore[valid-type]
 
 
-@strawberry.type
-class BrandGrant:
+@input_type(GrantCreate, name="GrantBrandRoleInput")
+class GrantBrandRoleInput:
+    pass
+
+
+@strawberry.input(description="Names the user whose brand role goes.")
+class RevokeBrandRoleInput:
     user_id: strawberry.ID
-    email: str
-    role: BrandRoleEnum  # type: ignore[valid-type]
-
-
-AgencyResult = Annotated[AgencyType | OperationError, strawberry.union("AgencyResult")]
-BrandResult = Annotated[BrandType | OperationError, strawberry.union("BrandResult")]
-SettingsResult = Annotated[
-    BrandSettingsType | OperationError, strawberry.union("BrandSettingsResult")
-]
-MemberResult = Annotated[AgencyMember | OperationError, strawberry.union("AgencyMemberResult")]
-GrantResult = Annotated[BrandGrant | OperationError, strawberry.union("BrandGrantResult")]
-DeleteResult = Annotated[Deleted | OperationError, strawberry.union("DeleteResult")]
 
 
 @strawberry.type
 class TenancyMutation:
-    @strawberry.mutation(description="Create an agency; the caller becomes its owner.")
-    async def create_agency(self, info: Ctx, name: str) -> AgencyResult:
-        ctx = info.context
+    @caller_mutation(WRITE_AGENCIES)
+    async def create_agency(self, unit: CallerUnit, input: CreateAgencyInput) -> AgencyType:
+        """Create an agency; the caller becomes its owner."""
+        data = struct_of(AgencyCreate, input)
+        owner = caller_in(unit).require_user()
+        return AgencyOut.of(await service.create_agency(unit.session, data, owner))
 
-        async def run() -> AgencyType:
-            caller = ctx.require_caller("agencies:write")
-            data = parse_input(AgencyCreate, name=name)
-            async with ctx.transaction() as session:
-                return AgencyType.of(
-                    await service.create_agency(session, data, caller.require_user())
-                )
+    @agency_mutation(WRITE_AGENCIES)
+    async def update_agency(self, unit: AgencyUnit, input: UpdateAgencyInput) -> AgencyType:
+        """Rename an agency (owners and admins)."""
+        data = struct_of(AgencyUpdate, input)
+        agency = await service.update_agency(unit.session, caller_in(unit), unit.agency_id, data)
+        return AgencyOut.of(agency)
 
-        return await attempt(run)
+    @agency_mutation(WRITE_BRANDS)
+    async def create_brand(self, unit: AgencyUnit, input: CreateBrandInput) -> BrandType:
+        """Create a brand in the agency (owners and admins). It starts `provisioning`; a
+        background job creates its default settings and makes it `active`."""
+        data = struct_of(BrandCreate, input)
+        brand = await service.create_brand(unit.session, caller_in(unit), unit.agency_id, data)
+        return BrandOut.of(brand)
 
-    @strawberry.mutation(description="Rename an agency (owners and admins).")
-    async def update_agency(self, info: Ctx, id: strawberry.ID, name: str) -> AgencyResult:
-        ctx = info.context
+    @brand_mutation(WRITE_BRANDS, access=Access.ADMIN)
+    async def update_brand(self, unit: BrandUnit, input: UpdateBrandInput) -> BrandType:
+        """Rename a brand or change its time zone or locale (agency owners and admins)."""
+        data = struct_of(BrandUpdate, input)
+        return BrandOut.of(await service.update_brand(unit.session, unit.tenant, data))
 
-        async def run() -> AgencyType:
-            data = parse_input(AgencyUpdate, name=name)
-            async with ctx.transaction() as session:
-                agency = await service.update_agency(
-                    session, ctx.require_caller("agencies:write"), parse_id(id), data
-                )
-            return AgencyType.of(agency)
+    @brand_mutation(WRITE_BRANDS, access=Access.ADMIN)
+    async def delete_brand(self, unit: BrandUnit) -> Deleted:
+        """Delete the brand; every row of its data goes with it."""
+        await service.delete_brand(unit.session, unit.tenant)
+        return Deleted(id=strawberry.ID(str(unit.tenant)))
 
-        return await attempt(run)
-
-    @strawberry.mutation(description="Create a brand in an agency (owners and admins).")
-    async def create_brand(
-        self, info: Ctx, agency_id: strawberry.ID, input: BrandInput
-    ) -> BrandResult:
-        ctx = info.context
-
-        async def run() -> BrandType:
-            data = parse_input(BrandCreate, **vars(input))
-            async with ctx.transaction() as session:
-                brand = await service.create_brand(
-                    session, ctx.require_caller("brands:write"), parse_id(agency_id), data
-                )
-            return BrandType.of(brand)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Rename a brand or change its time zone or locale.")
-    async def update_brand(self, info: Ctx, id: strawberry.ID, input: BrandPatch) -> BrandResult:
-        ctx = info.context
-
-        async def run() -> BrandType:
-            tenant = ctx.require_caller("brands:write").require_brand(
-                parse_id(id), Access.ADMIN, "brands:write"
-            )
-            data = parse_input(BrandUpdate, **vars(input))
-            async with ctx.transaction(tenant) as session:
-                return BrandType.of(await service.update_brand(session, tenant, data))
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Delete a brand and all of its data.")
-    async def delete_brand(self, info: Ctx, id: strawberry.ID) -> DeleteResult:
-        ctx = info.context
-
-        async def run() -> Deleted:
-            tenant = ctx.require_caller("brands:write").require_brand(
-                parse_id(id), Access.ADMIN, "brands:write"
-            )
-            async with ctx.transaction(tenant) as session:
-                await service.delete_brand(session, tenant)
-            return Deleted(id=id)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Change a brand's settings (managers and admins).")
+    @brand_mutation(WRITE_BRANDS)
     async def update_brand_settings(
-        self, info: Ctx, brand_id: strawberry.ID, input: BrandSettingsPatch
-    ) -> SettingsResult:
-        ctx = info.context
+        self, unit: BrandUnit, input: UpdateBrandSettingsInput
+    ) -> BrandSettingsType:
+        """Change the brand's settings (brand managers and agency admins)."""
+        data = struct_of(BrandSettingsUpdate, input)
+        return BrandSettingsOut.of(await service.update_settings(unit.session, unit.tenant, data))
 
-        async def run() -> BrandSettingsType:
-            tenant = ctx.require_caller("brands:write").require_brand(
-                parse_id(brand_id), Access.MANAGER, "brands:write"
-            )
-            data = parse_input(BrandSettingsUpdate, **vars(input))
-            async with ctx.transaction(tenant) as session:
-                return BrandSettingsType.of(await service.update_settings(session, tenant, data))
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Add an existing user to an agency with a role.")
+    @agency_mutation(WRITE_AGENCIES)
     async def add_agency_member(
-        self,
-        info: Ctx,
-        agency_id: strawberry.ID,
-        email: str,
-        role: AgencyRoleEnum,  # type: ignore[valid-type]
-    ) -> MemberResult:
-        ctx = info.context
+        self, unit: AgencyUnit, input: AddAgencyMemberInput
+    ) -> AgencyMemberType:
+        """Add an existing user to the agency with a role; only owners may add owners."""
+        data = struct_of(MemberCreate, input)
+        member, user = await service.add_member_by_email(
+            unit.session, caller_in(unit), unit.agency_id, data.email, data.role
+        )
+        return AgencyMemberOut.of_member(member, user)
 
-        async def run() -> AgencyMember:
-            async with ctx.transaction() as session:
-                member, user = await service.add_member_by_email(
-                    session, ctx.require_caller("agencies:write"), parse_id(agency_id), email, role
-                )
-            return AgencyMember(
-                user_id=strawberry.ID(str(user.id)), email=user.email, role=member.role
-            )
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Change a member's agency role.")
+    @agency_mutation(WRITE_AGENCIES)
     async def change_agency_member_role(
-        self,
-        info: Ctx,
-        agency_id: strawberry.ID,
-        user_id: strawberry.ID,
-        role: AgencyRoleEnum,  # type: ignore[valid-type]
-    ) -> MemberResult:
-        ctx = info.context
+        self, unit: AgencyUnit, input: ChangeAgencyMemberRoleInput
+    ) -> AgencyMemberType:
+        """Change a member's role; an agency always keeps one owner."""
+        data = struct_of(MemberUpdate, input)
+        member, user = await service.change_member_role(
+            unit.session, caller_in(unit), unit.agency_id, parse_id(input.user_id), data.role
+        )
+        return AgencyMemberOut.of_member(member, user)
 
-        async def run() -> AgencyMember:
-            async with ctx.transaction() as session:
-                member, user = await service.change_member_role(
-                    session,
-                    ctx.require_caller("agencies:write"),
-                    parse_id(agency_id),
-                    parse_id(user_id),
-                    role,
-                )
-            return AgencyMember(user_id=user_id, email=user.email, role=member.role)
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Remove a member from an agency.")
+    @agency_mutation(WRITE_AGENCIES)
     async def remove_agency_member(
-        self, info: Ctx, agency_id: strawberry.ID, user_id: strawberry.ID
-    ) -> DeleteResult:
-        ctx = info.context
+        self, unit: AgencyUnit, input: RemoveAgencyMemberInput
+    ) -> Deleted:
+        """Remove a member (and with it their brand roles in the agency's brands)."""
+        user_id = parse_id(input.user_id)
+        await service.remove_member(unit.session, caller_in(unit), unit.agency_id, user_id)
+        return Deleted(id=strawberry.ID(str(user_id)))
 
-        async def run() -> Deleted:
-            async with ctx.transaction() as session:
-                await service.remove_member(
-                    session,
-                    ctx.require_caller("agencies:write"),
-                    parse_id(agency_id),
-                    parse_id(user_id),
-                )
-            return Deleted(id=user_id)
+    @brand_mutation(WRITE_AGENCIES, access=Access.ADMIN)
+    async def grant_brand_role(self, unit: BrandUnit, input: GrantBrandRoleInput) -> BrandGrantType:
+        """Grant (or change) a brand role for a member of the brand's agency."""
+        data = struct_of(GrantCreate, input)
+        grant, user = await service.grant_brand_role_by_email(
+            unit.session, unit.tenant, data.email, data.role
+        )
+        return GrantOut.of_grant(grant, user)
 
-        return await attempt(run)
-
-    @strawberry.mutation(description="Grant (or change) a brand role for a member of its agency.")
-    async def grant_brand_role(
-        self,
-        info: Ctx,
-        brand_id: strawberry.ID,
-        email: str,
-        role: BrandRoleEnum,  # type: ignore[valid-type]
-    ) -> GrantResult:
-        ctx = info.context
-
-        async def run() -> BrandGrant:
-            tenant = ctx.require_caller("agencies:write").require_brand(
-                parse_id(brand_id), Access.ADMIN, "agencies:write"
-            )
-            async with ctx.transaction(tenant) as session:
-                grant, user = await service.grant_brand_role_by_email(session, tenant, email, role)
-            return BrandGrant(
-                user_id=strawberry.ID(str(user.id)), email=user.email, role=grant.role
-            )
-
-        return await attempt(run)
-
-    @strawberry.mutation(description="Take a user's role on a brand away.")
-    async def revoke_brand_role(
-        self, info: Ctx, brand_id: strawberry.ID, user_id: strawberry.ID
-    ) -> DeleteResult:
-        ctx = info.context
-
-        async def run() -> Deleted:
-            tenant = ctx.require_caller("agencies:write").require_brand(
-                parse_id(brand_id), Access.ADMIN, "agencies:write"
-            )
-            async with ctx.transaction(tenant) as session:
-                await service.revoke_brand_role(session, tenant, parse_id(user_id))
-            return Deleted(id=user_id)
-
-        return await attempt(run)
+    @brand_mutation(WRITE_AGENCIES, access=Access.ADMIN)
+    async def revoke_brand_role(self, unit: BrandUnit, input: RevokeBrandRoleInput) -> Deleted:
+        """Take a user's role on the brand away."""
+        user_id = parse_id(input.user_id)
+        await service.revoke_brand_role(unit.session, unit.tenant, user_id)
+        return Deleted(id=strawberry.ID(str(user_id)))

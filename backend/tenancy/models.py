@@ -90,3 +90,8 @@ class BrandSettings(TenantMixin, TimestampMixin, Base):
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00")
     max_messages_per_week: Mapped[int] = mapped_column(default=3)
     default_channel: Mapped[str] = mapped_column(String(16), default="email")
+
+    @property
+    def brand_id(self) -> UUID:
+        """The brand these settings belong to (their tenant), as the APIs name it."""
+        return self.tenant_id

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.models import User
 from backend.core.db import insert_ignoring_conflict, utcnow
-from backend.core.pagination import PageRequest, paginate
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.tenancy.models import (
     Agency,
     AgencyMember,
@@ -124,6 +124,12 @@ async def list_members(
     return await paginate(session, query, AgencyMember.id, page, rows=True)
 
 
+async def count_members(session: AsyncSession, agency_id: UUID) -> int:
+    return await count_rows(
+        session, select(AgencyMember.id).where(AgencyMember.agency_id == agency_id)
+    )
+
+
 async def lock_agency(session: AsyncSession, agency_id: UUID) -> None:
     """Serialise membership changes of one agency until the transaction ends.
 
@@ -166,6 +172,10 @@ async def list_grants(
         .where(BrandGrant.brand_id == brand_id)
     )
     return await paginate(session, query, BrandGrant.id, page, rows=True)
+
+
+async def count_grants(session: AsyncSession, brand_id: UUID) -> int:
+    return await count_rows(session, select(BrandGrant.id).where(BrandGrant.brand_id == brand_id))
 
 
 async def create_default_settings(session: AsyncSession, tenant: UUID, *, sender_name: str) -> bool:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import Provide
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -17,15 +15,13 @@ from backend.auth.guards import (
     caller_of,
     requires_caller,
 )
-from backend.auth.models import User
 from backend.auth.scopes import needs
 from backend.core.access import Access
 from backend.core.api import BRAND_ACCESS_OPT, READ_ERRORS, WRITE_ERRORS
 from backend.core.api import BrandController as BrandScoped
-from backend.core.dependencies import DbSession, Paging, Tenant, provide_tenant
+from backend.core.dependencies import DbSession, Paging, Tenant
 from backend.core.errors import problem_responses
 from backend.tenancy import service
-from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.tenancy.schemas import (
     AgencyCreate,
     AgencyMemberOut,
@@ -47,42 +43,6 @@ from backend.tenancy.schemas import (
 )
 
 
-def agency_out(agency: Agency) -> AgencyOut:
-    return msgspec.convert(agency, AgencyOut, from_attributes=True)
-
-
-def brand_out(brand: Brand) -> BrandOut:
-    return msgspec.convert(brand, BrandOut, from_attributes=True)
-
-
-def member_out(member: AgencyMember, user: User) -> AgencyMemberOut:
-    return AgencyMemberOut(
-        id=member.id,
-        user_id=user.id,
-        email=user.email,
-        role=member.role,
-        created_at=member.created_at,
-    )
-
-
-def grant_out(grant: BrandGrant, user: User) -> GrantOut:
-    return GrantOut(
-        id=grant.id, user_id=user.id, email=user.email, role=grant.role, created_at=grant.created_at
-    )
-
-
-def settings_out(settings: BrandSettings) -> BrandSettingsOut:
-    return BrandSettingsOut(
-        brand_id=settings.tenant_id,
-        sender_name=settings.sender_name,
-        quiet_hours_start=settings.quiet_hours_start,
-        quiet_hours_end=settings.quiet_hours_end,
-        max_messages_per_week=settings.max_messages_per_week,
-        default_channel=settings.default_channel,
-        updated_at=settings.updated_at,
-    )
-
-
 class AgencyController(Controller):
     path = "/v1/agencies"
     tags = ["agencies"]
@@ -100,7 +60,7 @@ class AgencyController(Controller):
     ) -> AgencyOut:
         """Create an agency; the caller becomes its owner."""
         agency = await service.create_agency(db_session, data, caller_of(request).require_user())
-        return agency_out(agency)
+        return AgencyOut.of(agency)
 
     @get(
         "/",
@@ -114,7 +74,7 @@ class AgencyController(Controller):
     ) -> AgencyPage:
         """The agencies the caller belongs to, in creation order."""
         items, cursor = await service.list_agencies(db_session, caller_of(request), page)
-        return AgencyPage([agency_out(a) for a in items], cursor)
+        return AgencyPage(AgencyOut.many(items), cursor)
 
     @get(
         "/{agency_id:uuid}",
@@ -128,7 +88,7 @@ class AgencyController(Controller):
         self, request: Request[Any, Any, Any], db_session: DbSession, agency_id: FromPath[UUID]
     ) -> AgencyOut:
         """One agency the caller belongs to."""
-        return agency_out(await service.get_agency(db_session, caller_of(request), agency_id))
+        return AgencyOut.of(await service.get_agency(db_session, caller_of(request), agency_id))
 
     @patch(
         "/{agency_id:uuid}",
@@ -147,7 +107,7 @@ class AgencyController(Controller):
     ) -> AgencyOut:
         """Change an agency's name (agency owners and admins)."""
         agency = await service.update_agency(db_session, caller_of(request), agency_id, data)
-        return agency_out(agency)
+        return AgencyOut.of(agency)
 
     @get(
         "/{agency_id:uuid}/brands",
@@ -168,7 +128,7 @@ class AgencyController(Controller):
         items, cursor = await service.list_brands(
             db_session, caller_of(request), page, agency_id=agency_id
         )
-        return BrandPage([brand_out(b) for b in items], cursor)
+        return BrandPage(BrandOut.many(items), cursor)
 
     @post(
         "/{agency_id:uuid}/brands",
@@ -189,7 +149,7 @@ class AgencyController(Controller):
         """Create a brand (a tenant). It starts `provisioning`; a background job creates its
         default settings and makes it `active`."""
         brand = await service.create_brand(db_session, caller_of(request), agency_id, data)
-        return brand_out(brand)
+        return BrandOut.of(brand)
 
     @get(
         "/{agency_id:uuid}/members",
@@ -208,7 +168,7 @@ class AgencyController(Controller):
     ) -> AgencyMemberPage:
         """Members of the agency with their agency role."""
         rows, cursor = await service.list_members(db_session, caller_of(request), agency_id, page)
-        return AgencyMemberPage([member_out(m, u) for m, u in rows], cursor)
+        return AgencyMemberPage([AgencyMemberOut.of_member(m, u) for m, u in rows], cursor)
 
     @post(
         "/{agency_id:uuid}/members",
@@ -230,7 +190,7 @@ class AgencyController(Controller):
         member, user = await service.add_member_by_email(
             db_session, caller_of(request), agency_id, data.email, data.role
         )
-        return member_out(member, user)
+        return AgencyMemberOut.of_member(member, user)
 
     @patch(
         "/{agency_id:uuid}/members/{user_id:uuid}",
@@ -252,7 +212,7 @@ class AgencyController(Controller):
         member, user = await service.change_member_role(
             db_session, caller_of(request), agency_id, user_id, data.role
         )
-        return member_out(member, user)
+        return AgencyMemberOut.of_member(member, user)
 
     @delete(
         "/{agency_id:uuid}/members/{user_id:uuid}",
@@ -291,7 +251,7 @@ class BrandListController(Controller):
     ) -> BrandPage:
         """Every brand the caller may reach, across agencies."""
         items, cursor = await service.list_brands(db_session, caller_of(request), page)
-        return BrandPage([brand_out(b) for b in items], cursor)
+        return BrandPage(BrandOut.many(items), cursor)
 
 
 class BrandController(BrandScoped):
@@ -299,7 +259,6 @@ class BrandController(BrandScoped):
 
     path = "/v1/brands/{brand_id:uuid}"
     tags = ["brands"]
-    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
 
     @get(
         "/",
@@ -310,7 +269,7 @@ class BrandController(BrandScoped):
     )
     async def get_brand(self, db_session: DbSession, tenant: Tenant) -> BrandOut:
         """One brand the caller may reach."""
-        return brand_out(await service.get_brand(db_session, tenant))
+        return BrandOut.of(await service.get_brand(db_session, tenant))
 
     @patch(
         "/",
@@ -323,7 +282,7 @@ class BrandController(BrandScoped):
         self, db_session: DbSession, tenant: Tenant, data: JSONBody[BrandUpdate]
     ) -> BrandOut:
         """Rename a brand or change its time zone or locale (agency owners and admins)."""
-        return brand_out(await service.update_brand(db_session, tenant, data))
+        return BrandOut.of(await service.update_brand(db_session, tenant, data))
 
     @delete(
         "/",
@@ -346,7 +305,7 @@ class BrandController(BrandScoped):
     )
     async def get_settings(self, db_session: DbSession, tenant: Tenant) -> BrandSettingsOut:
         """Sender name, quiet hours, weekly message cap and default channel of the brand."""
-        return settings_out(await service.get_settings(db_session, tenant))
+        return BrandSettingsOut.of(await service.get_settings(db_session, tenant))
 
     @patch(
         "/settings",
@@ -359,7 +318,7 @@ class BrandController(BrandScoped):
         self, db_session: DbSession, tenant: Tenant, data: JSONBody[BrandSettingsUpdate]
     ) -> BrandSettingsOut:
         """Change the brand's settings (brand managers and agency admins)."""
-        return settings_out(await service.update_settings(db_session, tenant, data))
+        return BrandSettingsOut.of(await service.update_settings(db_session, tenant, data))
 
     @get(
         "/members",
@@ -371,7 +330,7 @@ class BrandController(BrandScoped):
     async def list_grants(self, db_session: DbSession, tenant: Tenant, page: Paging) -> GrantPage:
         """Brand roles granted on this brand (agency owners and admins reach it anyway)."""
         rows, cursor = await service.list_grants(db_session, tenant, page)
-        return GrantPage([grant_out(g, u) for g, u in rows], cursor)
+        return GrantPage([GrantOut.of_grant(g, u) for g, u in rows], cursor)
 
     @post(
         "/members",
@@ -388,7 +347,7 @@ class BrandController(BrandScoped):
         grant, user = await service.grant_brand_role_by_email(
             db_session, tenant, data.email, data.role
         )
-        return grant_out(grant, user)
+        return GrantOut.of_grant(grant, user)
 
     @delete(
         "/members/{user_id:uuid}",

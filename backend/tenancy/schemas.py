@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Self
 from uuid import UUID
 
 import msgspec
 
 from backend.core.schemas import Schema, whole
 from backend.tenancy.models import AgencyRole, BrandRole, BrandStatus
+
+if TYPE_CHECKING:
+    from backend.auth.models import User
+    from backend.tenancy.models import AgencyMember, BrandGrant
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Brussels"])]
@@ -75,6 +79,17 @@ class AgencyMemberOut(Schema):
     role: AgencyRole
     created_at: dt.datetime
 
+    @classmethod
+    def of_member(cls, member: AgencyMember, user: User) -> Self:
+        """A membership with its user's email."""
+        return cls(
+            id=member.id,
+            user_id=user.id,
+            email=user.email,
+            role=member.role,
+            created_at=member.created_at,
+        )
+
 
 class GrantCreate(Schema):
     email: str
@@ -87,6 +102,17 @@ class GrantOut(Schema):
     email: str
     role: BrandRole
     created_at: dt.datetime
+
+    @classmethod
+    def of_grant(cls, grant: BrandGrant, user: User) -> Self:
+        """A brand role with its user's email."""
+        return cls(
+            id=grant.id,
+            user_id=user.id,
+            email=user.email,
+            role=grant.role,
+            created_at=grant.created_at,
+        )
 
 
 class BrandSettingsUpdate(Schema):

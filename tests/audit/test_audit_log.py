@@ -173,8 +173,8 @@ async def test_graphql_mutations_are_audited_too(app: Litestar, client: httpx.As
     response = await client.post(
         "/graphql",
         json={
-            "query": f'mutation {{ updateAgency(id: "{world.agency_a.id}", name: "Via GraphQL")'
-            " { __typename } }"
+            "query": f'mutation {{ updateAgency(agency: "{world.agency_a.id}",'
+            ' input: {name: "Via GraphQL"}) { __typename } }'
         },
         headers=world.admin_a.headers,
     )

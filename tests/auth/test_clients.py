@@ -183,8 +183,8 @@ async def test_deleting_a_client_revokes_its_tokens(
 
 
 CREATE_CLIENT = """
-mutation ($agency: ID!, $input: ClientInput!) {
-  createClient(agencyId: $agency, input: $input) {
+mutation ($agency: ID!, $input: CreateClientInput!) {
+  createClient(agency: $agency, input: $input) {
     __typename
     ... on ClientWithSecret { clientSecret client { id name brandIds scopes } }
     ... on OperationError { type httpStatus detail }
@@ -214,17 +214,17 @@ async def test_graphql_creates_and_lists_clients(app: Litestar, client: httpx.As
     listed = await client.post(
         "/graphql",
         json={
-            "query": "query ($a: ID!) { clients(agencyId: $a) { id name } }",
+            "query": "query ($a: ID!) { clients(agency: $a) { nodes { id name } } }",
             "variables": {"a": str(world.agency_a.id)},
         },
         headers=world.admin_a.headers,
     )
-    assert listed.json()["data"]["clients"] == [
+    assert listed.json()["data"]["clients"]["nodes"] == [
         {"id": created["client"]["id"], "name": "Shop sync"}
     ]
 
 
-async def test_graphql_refuses_a_manager_with_an_operation_error(
+async def test_graphql_refuses_a_manager_with_a_graphql_error(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
@@ -236,8 +236,10 @@ async def test_graphql_refuses_a_manager_with_an_operation_error(
         },
         headers=world.manager_a.headers,
     )
-    error = response.json()["data"]["createClient"]
-    assert (error["__typename"], error["httpStatus"]) == ("OperationError", 403)
+    # Short of the role on the agency: a GraphQL error, as on every field.
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["status"] == 403
+    assert response.json()["data"] is None
 
 
 async def test_a_client_write_is_audited_as_the_client(

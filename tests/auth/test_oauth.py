@@ -211,12 +211,14 @@ async def test_code_flow_signs_in_then_returns_a_code_and_the_token_works(
     headers = bearer(token["access_token"])
     assert (await client.get(f"/v1/brands/{world.brand_a.id}", headers=headers)).status_code == 200
     viewer = await client.post(
-        "/graphql", json={"query": "{ viewer { email clientId brands { id } } }"}, headers=headers
+        "/graphql",
+        json={"query": "{ viewer { email clientId brands { nodes { uuid } } } }"},
+        headers=headers,
     )
     data = viewer.json()["data"]["viewer"]
     assert data["email"] == world.manager_a.email
     assert data["clientId"] == client_id
-    assert [b["id"] for b in data["brands"]] == [str(world.brand_a.id)]
+    assert [b["uuid"] for b in data["brands"]["nodes"]] == [str(world.brand_a.id)]
 
 
 async def test_user_token_carries_only_what_the_role_allows(

@@ -96,8 +96,8 @@ async def create_client(
 
 
 CREATE_CLIENT = """
-mutation ($agency: ID!, $input: ClientInput!) {
-  createClient(agencyId: $agency, input: $input) {
+mutation ($agency: ID!, $input: CreateClientInput!) {
+  createClient(agency: $agency, input: $input) {
     ... on ClientWithSecret { clientSecret client { id } }
   }
 }"""

@@ -136,14 +136,14 @@ def test_migrate_demo_serve_and_call_the_api(folder: Path, env: dict[str, str]) 
 
         graphql = http.post(
             "/graphql",
-            json={"query": "{ viewer { email } brands { id status } }"},
+            json={"query": "{ viewer { email } brands { nodes { uuid status } } }"},
             headers=headers,
         )
         assert graphql.status_code == 200, graphql.text
         assert graphql.json() == {
             "data": {
                 "viewer": {"email": DEMO_EMAIL},
-                "brands": [{"id": demo["brand_id"], "status": "ACTIVE"}],
+                "brands": {"nodes": [{"uuid": demo["brand_id"], "status": "ACTIVE"}]},
             }
         }
 
