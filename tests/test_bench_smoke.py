@@ -1,8 +1,8 @@
 """Every benchmark in ``bench/`` runs at its smoke size (seconds), as a subprocess the way a
 person runs it: a refactor that breaks one fails here, not on the next measurement.
 
-On PostgreSQL and Redis when the suite has them (CI always does): each benchmark gets a scratch
-database of its own, made by the test owner role and dropped afterwards. Without PostgreSQL only
+On PostgreSQL and Redis when the suite has them (CI always does), in a scratch
+database, made by the test owner role and dropped afterwards. Without PostgreSQL only
 ``bench.outbox_relay`` runs (on SQLite); the others need PostgreSQL and are skipped.
 """
 
@@ -46,9 +46,11 @@ def test_every_benchmark_is_smoked() -> None:
     assert modules == set(BENCHMARKS)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bench_env() -> Iterator[dict[str, str]]:
-    """LEVIER_BENCH_* for a scratch PostgreSQL database (and Redis), or {} without them."""
+    """LEVIER_BENCH_* for a scratch PostgreSQL database (and Redis), or {} without them: one
+    for the module (each benchmark makes a brand of its own; creating and dropping a database
+    costs seconds)."""
     if not (PG_URL and REDIS_URL):
         yield {}
         return
