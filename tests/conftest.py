@@ -2,7 +2,7 @@
 when ``LEVIER_TEST_DATABASE_URL`` / ``LEVIER_TEST_REDIS_URL`` are set, on PostgreSQL + Redis.
 
 Each test starts from an empty database built by the migrations: a copy of a migrated SQLite file,
-or the PostgreSQL test database truncated. On PostgreSQL, two roles, as in production:
+or the PostgreSQL test database emptied. On PostgreSQL, two roles, as in production:
 
 - ``LEVIER_TEST_DATABASE_URL``'s role (CREATEDB) creates one database per test process, owns it,
   runs the migrations and empties the tables between tests;
@@ -213,6 +213,10 @@ def test_settings(**overrides: object) -> Settings:
         gc_freeze=False,
     )
     return base.replace(**overrides)
+
+
+# A test whose subject does not depend on the database (the guard, a document): SQLite only.
+embedded_only = pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 
 
 @pytest.fixture(params=STACKS)

@@ -88,6 +88,7 @@ from backend.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from tests.conftest import embedded_only
 from tests.factories import make_brand, make_world, session_of
 
 
@@ -507,6 +508,7 @@ def _fill(path: str, brand_id: str) -> str:
     return re.sub(r"\{\w+(:\w+)?\}", str(uuid4()), path)
 
 
+@embedded_only  # the guard answers before any database work
 async def test_every_brand_route_answers_404_for_a_brand_out_of_reach(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
