@@ -164,6 +164,7 @@ def test_every_brand_route_declares_a_scope() -> None:
 
 
 @pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.xdist_group("access-matrix")  # one worker builds the world (make: --dist loadgroup)
 @pytest.mark.parametrize("route", ROUTES, ids=str)
 @pytest.mark.parametrize("role", list(ROLES))
 async def test_access(matrix: Matrix, role: str, route: Route) -> None:

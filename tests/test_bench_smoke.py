@@ -66,6 +66,7 @@ def bench_env() -> Iterator[dict[str, str]]:
         _run(_drop_database(PG_URL, name))
 
 
+@pytest.mark.xdist_group("bench-smoke")  # one scratch database (make: --dist loadgroup)
 @pytest.mark.parametrize("module", list(BENCHMARKS))
 def test_benchmark_runs_at_smoke_size(module: str, bench_env: dict[str, str]) -> None:
     figures, needs_postgres = BENCHMARKS[module]
