@@ -10,7 +10,10 @@ is the ceiling. Prints events/s and p50/p99 request latency. Needs wrk (`apt-get
     DB=127.0.0.1:5432/levier_bench  # runtime role levier_test_app, schema owner levier_test
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
     LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
-    LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.events [--seconds 20]
+    LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.events [--seconds 20] [--smoke]
+
+``--smoke`` (CI) runs a second per load at a few clients on free ports, through a load generator
+in Python when wrk is missing: that the benchmark runs, not what it measures.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import datetime as dt
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -88,14 +93,16 @@ def server(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen
         process.wait(timeout=30)
 
 
-async def wait_ready(url: str) -> None:
+async def wait_ready(url: str, seconds: float = 180) -> None:
+    """Until ``url`` answers: a server starting on a loaded machine (CI) may take a minute."""
+    deadline = time.perf_counter() + seconds
     async with httpx.AsyncClient() as client:
-        for _ in range(300):
+        while time.perf_counter() < deadline:
             with contextlib.suppress(httpx.TransportError):
                 if (await client.get(url)).status_code < 500:
                     return
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} never answered")
+    raise RuntimeError(f"{url} never answered in {seconds:.0f} s")
 
 
 @dataclass
@@ -204,6 +211,71 @@ def load(
     )
 
 
+def _event(run: str, thread: int, n: int, i: int) -> dict[str, Any]:
+    """The body wrk's script builds, in Python."""
+    return {
+        "eventId": f"{run}-{thread}-{n}-{i}",
+        "name": "page_viewed",
+        "email": f"bench{(thread * 7919 + n * 31 + i) % PROFILES}@example.com",
+        "properties": {"url": f"/products/{n % 500}", "referrer": "newsletter"},
+    }
+
+
+def load_in_python(
+    label: str,
+    url: str,
+    headers: dict[str, str],
+    run: str,
+    *,
+    clients: int,
+    per_request: int,
+    seconds: float,
+) -> Run:
+    """What :func:`load` measures, from an httpx client in this process: far below wrk's rate,
+    so only for ``--smoke`` where wrk is missing."""
+
+    async def send() -> Run:
+        latencies: list[float] = []
+        failures = 0
+        deadline = time.perf_counter() + seconds
+
+        async def client_loop(http: httpx.AsyncClient, thread: int) -> None:
+            nonlocal failures
+            n = 0
+            while time.perf_counter() < deadline:
+                n += 1
+                events = [_event(run, thread, n, i) for i in range(1, per_request + 1)]
+                body = _event(run, thread, n, 0) if per_request == 1 else {"events": events}
+                started = time.perf_counter()
+                response = await http.post(url, json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                failures += response.status_code >= 400
+
+        started = time.perf_counter()
+        async with httpx.AsyncClient(headers=headers, timeout=60) as http:
+            await asyncio.gather(*(client_loop(http, thread) for thread in range(clients)))
+        elapsed = time.perf_counter() - started
+        latencies.sort()
+        assert latencies, f"{label}: no request sent"
+
+        def at(quantile: float) -> float:
+            return latencies[min(len(latencies) - 1, int(quantile * len(latencies)))]
+
+        return Run(label, len(latencies) / elapsed, per_request, at(0.5), at(0.99), failures)
+
+    return asyncio.run(send())
+
+
+Loader = Callable[..., Run]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 async def analyze(database_url: str) -> None:
     """Fresh planner statistics, as autovacuum keeps them on a live database: on a table just
     created the planner guesses, and may scan the brand's rows for a unique-key lookup."""
@@ -214,11 +286,18 @@ async def analyze(database_url: str) -> None:
 
 
 def measure(
-    base: str, brand: str, token: str, seconds: float, clients: int, batch: int, batchers: int
+    base: str,
+    ceiling: str,
+    brand: str,
+    token: str,
+    seconds: float,
+    clients: int,
+    batch: int,
+    batchers: int,
+    load: Loader = load,
 ) -> list[Run]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     run = uuid4().hex[:8]
-    ceiling = f"http://127.0.0.1:{CEILING_PORT}/constant"
     events_url = f"{base}/v1/brands/{brand}/events"
     return [
         load(f"ceiling, 1-event body x{clients}", ceiling, headers, run + "c",
@@ -262,9 +341,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--batch-clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="API processes")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few seconds at a tiny size: that it runs (CI)"
+    )
     args = parser.parse_args()
+    loader: Loader = load
+    api_port, ceiling_port = API_PORT, CEILING_PORT
+    if args.smoke:
+        global PROFILES  # read by the setup and the load scripts
+        PROFILES = 50
+        args.seconds, args.clients, args.batch, args.batch_clients, args.workers = 1, 4, 10, 2, 1
+        api_port, ceiling_port = free_port(), free_port()
     if shutil.which("wrk") is None:
-        sys.exit("bench.events needs wrk (Debian: apt-get install wrk)")
+        if not args.smoke:
+            sys.exit("bench.events needs wrk (Debian: apt-get install wrk)")
+        loader = load_in_python
+        print("wrk is missing: the smoke run loads from Python")
     url = os.environ["LEVIER_BENCH_DATABASE_URL"]
     redis_url = os.environ["LEVIER_BENCH_REDIS_URL"]
     settings = Settings(
@@ -284,25 +376,27 @@ def main() -> None:
         "LEVIER_RATE_LIMIT_ENABLED": "false",
     }
     api = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1"]
-    api += ["--port", str(API_PORT), "--workers", str(args.workers)]
+    api += ["--port", str(api_port), "--workers", str(args.workers)]
     # The ceiling is served the same way: uvicorn, as many processes.
     ceiling = [sys.executable, "-m", "uvicorn", "bench.events:ceiling_app", "--factory"]
-    ceiling += ["--host", "127.0.0.1", "--port", str(CEILING_PORT), "--no-access-log"]
+    ceiling += ["--host", "127.0.0.1", "--port", str(ceiling_port), "--no-access-log"]
     ceiling += ["--workers", str(args.workers), "--log-level", "warning"]
-    base = f"http://127.0.0.1:{API_PORT}"
+    base = f"http://127.0.0.1:{api_port}"
+    ceiling_url = f"http://127.0.0.1:{ceiling_port}/constant"
     before = asyncio.run(stored_events(url, brand))
     with server(api, env), server(ceiling, env):
         asyncio.run(wait_ready(f"{base}/health"))
-        asyncio.run(wait_ready(f"http://127.0.0.1:{CEILING_PORT}/constant"))
+        asyncio.run(wait_ready(ceiling_url))
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         events_url = f"{base}/v1/brands/{brand}/events"
-        warm = load("warm-up", events_url, headers, uuid4().hex[:8], clients=4, per_request=1,
+        warm = loader("warm-up", events_url, headers, uuid4().hex[:8], clients=4, per_request=1,
                     seconds=2)  # fmt: skip
         assert warm.failures == 0, "the API refused the warm-up events"
         asyncio.run(analyze(settings.migration_url))  # the tables' owner
         runs = measure(
-            base, brand, token, args.seconds, args.clients, args.batch, args.batch_clients
-        )
+            base, ceiling_url, brand, token, args.seconds, args.clients, args.batch,
+            args.batch_clients, loader,
+        )  # fmt: skip
     stored = asyncio.run(stored_events(url, brand)) - before
     print(
         f"database=postgresql broker=redis seconds={args.seconds} profiles={PROFILES} "

@@ -4,7 +4,7 @@ The outbox costs an INSERT in the business transaction plus the relay's claim-an
 baseline is what the same broker does when handed the messages directly (no durability across a
 broker outage, no rollback safety). Prints both rates and their ratio.
 
-    python -m bench.outbox_relay [--jobs 5000]
+    python -m bench.outbox_relay [--jobs 5000] [--smoke]
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://… LEVIER_BENCH_REDIS_URL=redis://… \
         python -m bench.outbox_relay
 """
@@ -66,7 +66,14 @@ def direct_rate(broker: dramatiq.Broker, jobs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few seconds at a tiny size: that it runs and prints its figures (CI)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.jobs = 50
     folder = tempfile.mkdtemp(prefix="levier-bench-")
     settings = Settings(
         database_url=os.environ.get(

@@ -10,7 +10,8 @@ and the worker's peak resident memory (VmHWM). PostgreSQL and Redis only: a scra
     DB=127.0.0.1:5432/levier_bench  # runtime role levier_test_app, schema owner levier_test
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
     LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
-    LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 python -m bench.profiles_import [--rows N]
+    LEVIER_BENCH_REDIS_URL=redis://127.0.0.1:6379/0 \
+    python -m bench.profiles_import [--rows N] [--smoke]
 """
 
 from __future__ import annotations
@@ -242,7 +243,14 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few seconds at a tiny size: that it runs and prints its figures (CI)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.rows = 300
     url = os.environ["LEVIER_BENCH_DATABASE_URL"]
     settings = Settings(
         database_url=url,

@@ -21,7 +21,7 @@ occurrences, webhooks) is a separate task and not timed here.
     DB=127.0.0.1:5432/levier_bench_segments  # runtime role levier_test_app, owner levier_test
     LEVIER_BENCH_DATABASE_URL=postgresql+asyncpg://levier_test_app@$DB \
     LEVIER_BENCH_MIGRATION_DATABASE_URL=postgresql+asyncpg://levier_test@$DB \
-    python -m bench.segments [--profiles 1000000]
+    python -m bench.segments [--profiles 1000000] [--smoke]
 """
 
 from __future__ import annotations
@@ -362,7 +362,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--reuse", help="a brand id already generated in this database")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few seconds at a tiny size: that it runs and prints its figures (CI)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.profiles = 300
     url = os.environ.get("LEVIER_BENCH_DATABASE_URL")
     if not url:
         raise SystemExit("set LEVIER_BENCH_DATABASE_URL to a scratch PostgreSQL database")

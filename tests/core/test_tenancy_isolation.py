@@ -88,7 +88,8 @@ from backend.webhooks.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from tests.factories import make_brand, make_world, problem, session_of
+from tests.conftest import embedded_only
+from tests.factories import make_brand, make_world, session_of
 
 
 @dataclass(frozen=True)
@@ -343,12 +344,19 @@ def _model(table: Table) -> type[Any]:
     raise AssertionError(f"no model for {table.name}")
 
 
+def brand_tables() -> list[Table]:
+    """The tenant tables, never none: a loop over them that ran for no table would pass."""
+    tables = tenant_tables()
+    assert len(tables) >= 20, [table.name for table in tables]
+    return tables
+
+
 def test_every_tenant_table_has_a_row_factory() -> None:
     assert {table.name for table in tenant_tables()} == set(ROW_FACTORIES)
 
 
 def test_every_key_of_a_tenant_table_leads_with_tenant_id() -> None:
-    for table in tenant_tables():
+    for table in brand_tables():
         assert table.primary_key.columns.values()[0].name == "tenant_id", table.name
         for index in table.indexes:
             assert index.columns.values()[0].name == "tenant_id", (table.name, index.name)
@@ -367,7 +375,7 @@ async def _two_brands_with_rows(app: Litestar) -> tuple[UUID, UUID]:
         parents = Parents()
         async with session_of(app, brand.id) as session:
             # Parents before children: tenant_tables() follows the foreign keys.
-            for table in tenant_tables():
+            for table in brand_tables():
                 session.add(ROW_FACTORIES[table.name](parents))
                 await session.flush()
             await session.commit()
@@ -376,7 +384,7 @@ async def _two_brands_with_rows(app: Litestar) -> tuple[UUID, UUID]:
 
 async def test_scoped_session_stamps_new_rows_with_its_brand(app: Litestar) -> None:
     _, brand_b = await _two_brands_with_rows(app)
-    for table in tenant_tables():
+    for table in brand_tables():
         model = _model(table)
         async with session_of(app, brand_b) as session:
             rows = (await session.scalars(select(model))).all()
@@ -386,7 +394,7 @@ async def test_scoped_session_stamps_new_rows_with_its_brand(app: Litestar) -> N
 async def test_scoped_session_reads_updates_and_deletes_only_its_brand(app: Litestar) -> None:
     brand_a, brand_b = await _two_brands_with_rows(app)
     # Children before parents: deleting a profile would take its rows with it.
-    for table in reversed(tenant_tables()):
+    for table in reversed(brand_tables()):
         model = _model(table)
         async with session_of(app, brand_b) as session:
             count = await session.scalar(select(func.count()).select_from(model))
@@ -414,7 +422,7 @@ async def test_scoped_session_refuses_a_row_of_another_brand(app: Litestar) -> N
 
 async def test_unscoped_session_refuses_tenant_tables(app: Litestar) -> None:
     await _two_brands_with_rows(app)
-    for table in tenant_tables():
+    for table in brand_tables():
         model = _model(table)
         async with session_of(app) as session:
             with pytest.raises(TenantScopeError):
@@ -434,7 +442,7 @@ async def test_row_level_security_is_enabled_and_forced_on_every_tenant_table(
 ) -> None:
     _postgres_only(stack)
     async with app.state.engine.connect() as connection:
-        for table in tenant_tables():
+        for table in brand_tables():
             flags = (
                 await connection.execute(
                     text(
@@ -461,7 +469,7 @@ async def test_row_level_security_binds_raw_sql(app: Litestar, stack: str) -> No
     _postgres_only(stack)
     brand_a, brand_b = await _two_brands_with_rows(app)
     set_brand = text("SELECT set_config('levier.tenant_id', :tenant, true)")
-    for table in tenant_tables():
+    for table in brand_tables():
         count_all = text(f"SELECT count(*) FROM {table.name}")  # noqa: S608
         async with app.state.engine.connect() as connection:
             async with connection.begin():
@@ -500,6 +508,7 @@ def _fill(path: str, brand_id: str) -> str:
     return re.sub(r"\{\w+(:\w+)?\}", str(uuid4()), path)
 
 
+@embedded_only  # the guard answers before any database work
 async def test_every_brand_route_answers_404_for_a_brand_out_of_reach(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
@@ -519,17 +528,6 @@ async def test_every_brand_route_answers_404_for_a_brand_out_of_reach(
                 )
                 assert response.status_code == 404, (method, path, brand_id, response.text)
                 assert response.headers["content-type"].startswith("application/problem+json")
-
-
-async def test_brand_routes_answer_404_to_an_agency_member_without_a_brand_role(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    for method, path in _brand_routes(app):
-        response = await client.request(
-            method, _fill(path, str(world.brand_a.id)), json={}, headers=world.member_a.headers
-        )
-        problem(response, 404)
 
 
 async def test_brand_data_of_another_brand_is_never_returned(

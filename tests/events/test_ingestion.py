@@ -15,7 +15,6 @@ from tests.profiles.helpers import (
     brand_url,
     create_profile,
     fields_of,
-    headers_with_scopes,
 )
 
 
@@ -272,19 +271,6 @@ async def test_events_go_with_their_erased_profile(
     )
     assert deleted.status_code == 204, deleted.text
     assert [e["eventId"] for e in await events_of(client, world)] == ["b"]
-
-
-async def test_sending_needs_the_write_scope_and_a_manager(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    problem(await send(client, world, event("a", email="a@x.com"), world.viewer_a), 403)
-    read_only = await headers_with_scopes(app, world.manager_a, "events:read")
-    response = await client.post(
-        brand_url(world, "/events"), json=event("a", email="a@x.com"), headers=read_only
-    )
-    problem(response, 403)
-    assert await events_of(client, world) == []
 
 
 async def test_another_brand_neither_receives_nor_reveals_events(

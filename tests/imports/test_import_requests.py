@@ -11,7 +11,7 @@ from backend.config import Settings
 from backend.imports.models import ImportChunk, ImportJob
 from tests.factories import make_world, problem, session_of
 from tests.imports.helpers import imported, upload
-from tests.profiles.helpers import brand_url, fields_of, headers_with_scopes
+from tests.profiles.helpers import brand_url, fields_of
 
 
 async def stored_imports(app: Litestar, brand_id: object) -> tuple[int, int]:
@@ -129,34 +129,3 @@ async def test_an_import_of_one_brand_is_not_found_from_another(
             headers=world.owner_b.headers,
         )
         problem(response, 404)
-
-
-async def test_viewer_cannot_upload(app: Litestar, client: httpx.AsyncClient) -> None:
-    world = await make_world(app)
-    problem(await upload(client, world, "email\na@b.co\n", person=world.viewer_a), 403)
-    problem(
-        await upload(client, world, "email\na@b.co\n", kind="orders", person=world.viewer_a), 403
-    )
-    assert await stored_imports(app, world.brand_a.id) == (0, 0)
-
-
-async def test_token_without_write_scope_cannot_upload(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    headers = await headers_with_scopes(app, world.manager_a, "profiles:read")
-    problem(await upload(client, world, "email\na@b.co\n", headers=headers), 403)
-
-
-@pytest.mark.worker
-async def test_token_without_read_scope_cannot_follow_an_import(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    result = await imported(app, client, world, "email\na@b.co\n")
-    headers = await headers_with_scopes(app, world.manager_a, "profiles:write")
-    for path in ("", "/rejections", "/rejections.csv"):
-        response = await client.get(
-            brand_url(world, f"/imports/{result['id']}{path}"), headers=headers
-        )
-        problem(response, 403)

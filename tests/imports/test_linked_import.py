@@ -193,12 +193,3 @@ async def test_unknown_table_and_another_brands_table_answer_404(
         headers={**world.manager_a.headers, "content-type": "text/csv"},
     )
     problem(other, 404)
-
-
-async def test_a_viewer_cannot_import_linked_rows(app: Litestar, client: httpx.AsyncClient) -> None:
-    world = await make_world(app)
-    await define_table(client, world, key="coupons", columns=COUPONS)
-    response = await upload(
-        client, world, "key,points\nC1,1\n", kind="linked/coupons", person=world.viewer_a
-    )
-    problem(response, 403)

@@ -1,5 +1,5 @@
-"""Access to every profile route: another brand's rows answer 404, viewers cannot write (403),
-and a token must carry profiles:read or profiles:write (403 insufficient-scope)."""
+"""Every profile route keeps its rows in their brand: another brand's rows answer 404 (who may
+call which route, role by role and scope by scope, is tests/test_access_matrix.py's table)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from backend.core.api import SCOPE_OPT
 from tests.factories import World, make_world, problem
 from tests.profiles.helpers import (
     add_row,
-    brand_url,
     create_profile,
     define_attribute,
     define_table,
     define_topic,
     finished_export,
-    headers_with_scopes,
 )
 
 PREFIXES = ("/profiles", "/profile-attributes", "/consent-topics", "/linked-tables", "/exports")
@@ -94,18 +92,16 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return re.sub(r"\{(\w+):(uuid|str)\}", lambda m: ids[m.group(1)], path)
 
 
-async def test_the_walk_covers_every_profile_route(app: Litestar) -> None:
-    assert len(profile_routes(app)) == 40
-
-
 async def test_rows_of_brand_a_answer_404_on_brand_b(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     world = await make_world(app)
     ids = await brand_a_rows(app, client, world)
+    walked = 0
     for method, path in profile_routes(app):
         if "{" not in path:
             continue
+        walked += 1
         response = await client.request(
             method,
             f"/v1/brands/{world.brand_b.id}{fill(path, ids)}",
@@ -113,6 +109,7 @@ async def test_rows_of_brand_a_answer_404_on_brand_b(
             headers=world.owner_b.headers,
         )
         problem(response, 404)
+    assert walked >= 30, walked
 
 
 async def test_brand_b_lists_none_of_brand_a_rows(app: Litestar, client: httpx.AsyncClient) -> None:
@@ -124,62 +121,3 @@ async def test_brand_b_lists_none_of_brand_a_rows(app: Litestar, client: httpx.A
         )
         assert response.status_code == 200, response.text
         assert response.json()["items"] == [], path
-
-
-async def test_viewer_cannot_write_on_any_route(app: Litestar, client: httpx.AsyncClient) -> None:
-    world = await make_world(app)
-    ids = await brand_a_rows(app, client, world)
-    writes = [(m, p) for m, p in profile_routes(app) if m != "GET"]
-    assert writes
-    for method, path in writes:
-        response = await client.request(
-            method, brand_url(world, fill(path, ids)), json={}, headers=world.viewer_a.headers
-        )
-        problem(response, 403)
-
-
-async def test_viewer_reads_every_read_route(app: Litestar, client: httpx.AsyncClient) -> None:
-    world = await make_world(app)
-    ids = await brand_a_rows(app, client, world)
-    for method, path in profile_routes(app):
-        if method == "GET":
-            response = await client.get(
-                brand_url(world, fill(path, ids)), headers=world.viewer_a.headers
-            )
-            assert response.status_code == 200, (path, response.text)
-
-
-async def test_write_routes_need_the_profiles_write_scope(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    ids = await brand_a_rows(app, client, world)
-    headers = await headers_with_scopes(app, world.manager_a, "profiles:read")
-    writes = [(m, p) for m, p, scope in scoped_routes(app) if scope == "profiles:write"]
-    assert writes
-    for method, path in writes:
-        response = await client.request(
-            method, brand_url(world, fill(path, ids)), json={}, headers=headers
-        )
-        body = problem(response, 403)
-        assert body["type"].endswith(":insufficient-scope"), (method, path)
-
-
-async def test_read_routes_need_the_profiles_read_scope(
-    app: Litestar, client: httpx.AsyncClient
-) -> None:
-    world = await make_world(app)
-    ids = await brand_a_rows(app, client, world)
-    headers = await headers_with_scopes(app, world.manager_a, "brands:read profiles:write")
-    reads = [(m, p) for m, p, scope in scoped_routes(app) if scope == "profiles:read"]
-    assert any(m == "POST" for m, _ in reads)  # requesting an export reads
-    for method, path in reads:
-        response = await client.request(
-            method, brand_url(world, fill(path, ids)), json=body_for(path, ids), headers=headers
-        )
-        body = problem(response, 403)
-        assert body["type"].endswith(":insufficient-scope"), path
-
-
-async def test_every_route_declares_a_profiles_scope(app: Litestar) -> None:
-    assert {scope for _, _, scope in scoped_routes(app)} == {"profiles:read", "profiles:write"}
