@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import pytest
 from graphql import build_schema
 
 from backend.openapi import graphql_document, openapi_document, published_settings
@@ -138,10 +137,6 @@ def test_rest_only_operations_exist() -> None:
     assert set(READ_ONLY_WRITES) <= ids
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="GraphQL parity lands domain by domain; the message lists what is still missing",
-)
 def test_every_rest_operation_has_a_graphql_counterpart() -> None:
     missing = missing_by_tag()
     assert not missing, describe(missing)

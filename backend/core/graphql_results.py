@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import strawberry
@@ -10,7 +9,7 @@ import strawberry
 from backend.core.errors import LevierError, problem_type
 from backend.core.relay import parse_id
 
-__all__ = ["Deleted", "FieldError", "OperationError", "attempt", "operation_error", "parse_id"]
+__all__ = ["Deleted", "FieldError", "OperationError", "operation_error", "parse_id"]
 
 T = TypeVar("T")
 
@@ -58,11 +57,3 @@ def operation_error(exc: LevierError) -> OperationError:
         detail=exc.detail,
         field_errors=[_field_error(item) for item in exc.errors or [] if isinstance(item, dict)],
     )
-
-
-async def attempt(action: Callable[[], Awaitable[T]]) -> T | OperationError:
-    """Run a mutation; an expected failure becomes an `OperationError` member of its union."""
-    try:
-        return await action()
-    except LevierError as exc:
-        return operation_error(exc)
