@@ -29,7 +29,7 @@ UNKNOWN_ID = "00000000-0000-7000-8000-000000000000"
 
 RESULT_FIELDS = """
     __typename
-    ... on OperationError { type title httpStatus detail }
+    ... on OperationError { problemType title httpStatus detail }
 """
 
 

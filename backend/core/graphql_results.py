@@ -25,12 +25,13 @@ class FieldError:
 
 @strawberry.type(description="An expected failure: what went wrong, as in REST problem details.")
 class OperationError:
-    type: str
+    # Names no entity would carry: in a result union, a field of the same name and another type
+    # (`ProfileAttribute.type`, `Brand.status`, `ProfileExport.fields`) cannot be selected beside
+    # it without an alias.
+    problem_type: str = strawberry.field(description="The problem's type URI, as in REST.")
     title: str
-    # Not `status`: it would clash with `Brand.status` when both are queried in one union.
     http_status: int
     detail: str | None
-    # Not `fields`: an entity with a `fields` list (a profile export's columns) would clash.
     field_errors: list[FieldError] = strawberry.field(
         description="The input fields at fault (empty when the failure is not about one)."
     )
@@ -51,7 +52,7 @@ def _field_error(item: dict[str, Any]) -> FieldError:
 
 def operation_error(exc: LevierError) -> OperationError:
     return OperationError(
-        type=problem_type(exc.slug),
+        problem_type=problem_type(exc.slug),
         title=exc.title,
         http_status=int(exc.status),
         detail=exc.detail,

@@ -187,7 +187,7 @@ mutation ($agency: ID!, $input: CreateClientInput!) {
   createClient(agency: $agency, input: $input) {
     __typename
     ... on ClientWithSecret { clientSecret client { id name brandIds scopes } }
-    ... on OperationError { type httpStatus detail }
+    ... on OperationError { problemType httpStatus detail }
   }
 }"""
 
