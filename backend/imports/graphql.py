@@ -47,6 +47,10 @@ async def _load_import(session: AsyncSession, import_id: UUID) -> ImportOut:
 class ImportType(Node):
     """A bulk import: what was sent, how it was read, and how far its job got."""
 
+    size_bytes: float = strawberry.field(
+        description="The file's size (a Float: a file may pass GraphQL's 32-bit Int)."
+    )
+
 
 @entity_type(RejectionOut, name="ImportRejection")
 class ImportRejectionType:

@@ -161,26 +161,6 @@ async def survivor_of(session: AsyncSession, profile_id: UUID) -> UUID | None:
     return None
 
 
-async def owners_of_keys(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], UUID]:
-    """The profile holding each identity key (``(email, …)``, ``(phone, …)``,
-    ``(external:<source>, …)``, values as stored); keys nobody holds are absent."""
-    found: dict[tuple[str, str], UUID] = {}
-    for start in range(0, len(keys), 1000):
-        found.update(await repository.owners_of_keys(session, keys[start : start + 1000]))
-    return found
-
-
-async def existing_ids(session: AsyncSession, profile_ids: Sequence[UUID]) -> set[UUID]:
-    """Which of these ids are profiles of the brand now."""
-    found: set[UUID] = set()
-    for start in range(0, len(profile_ids), 1000):
-        chunk = profile_ids[start : start + 1000]
-        found.update(p.id for p in await repository.profiles_by_ids(session, chunk))
-    return found
-
-
 async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile:
     """The profile; ProfileMerged if it was merged away, NotFound if it never was (here)."""
     profile = await repository.get_profile(session, profile_id)

@@ -28,6 +28,7 @@ from backend.core.jobs import enqueue, task_payload
 from backend.core.read_cache import cached, watch_config_tables
 from backend.core.signals import Signals
 from backend.core.tenancy import TenantId, session_tenant
+from backend.profiles import lookup
 from backend.profiles import service as profile_service
 from backend.profiles.fields import normalise_email, normalise_phone
 from backend.segments import compiler, repository, rules, service
@@ -314,7 +315,7 @@ class UploadResult:
 async def _resolve(
     session: AsyncSession, tenant: TenantId, data: MembersUpload
 ) -> tuple[list[UUID], list[UUID], list[str]]:
-    existing = await profile_service.existing_ids(session, list(dict.fromkeys(data.profile_ids)))
+    existing = await lookup.existing_ids(session, list(dict.fromkeys(data.profile_ids)))
     unknown_ids = [i for i in dict.fromkeys(data.profile_ids) if i not in existing]
     keys: dict[tuple[str, str], str] = {}
     unknown_keys: list[str] = []
@@ -335,7 +336,7 @@ async def _resolve(
         keys[(f"external:{external.source}", external.id)] = (
             f"external:{external.source}:{external.id}"
         )
-    owners = await profile_service.owners_of_keys(session, list(keys))
+    owners = await lookup.owners_of_keys(session, list(keys))
     unknown_keys += [label for key, label in keys.items() if key not in owners]
     return [*existing, *owners.values()], unknown_ids, unknown_keys
 

@@ -10,8 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLObjectType
+from graphql import build_schema as parse_sdl
 from litestar import Litestar
 
+from backend.openapi import graphql_document, published_settings
 from tests.factories import World, make_world, run_jobs
 from tests.imports.helpers import ndjson, status
 from tests.profiles.helpers import create_profile, define_table
@@ -220,3 +223,13 @@ async def test_imports_stay_in_their_brand_and_viewers_cannot_import(
     )
     assert refused["data"] is None
     assert refused["errors"][0]["extensions"]["code"] in {"forbidden", "insufficient-scope"}
+
+
+def test_byte_sizes_are_floats_where_a_file_may_pass_32_bits() -> None:
+    """GraphQL's Int is 32-bit and an import may be 2 GiB: its size is a Float (as an export's)."""
+    sdl = parse_sdl(graphql_document(published_settings()))
+    sizes = {("Import", "sizeBytes"), ("ProfileExport", "byteCount")}
+    for type_name, field in sizes:
+        found = sdl.get_type(type_name)
+        assert isinstance(found, GraphQLObjectType)
+        assert str(found.fields[field].type) == "Float!", (type_name, field)
