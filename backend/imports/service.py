@@ -94,13 +94,15 @@ async def _target_keys(
 async def _hashed(
     stream: AsyncIterator[bytes], digest: Any, max_bytes: int
 ) -> AsyncIterator[bytes]:
-    """The stream, unchanged, feeding ``digest`` on the way (413 past ``max_bytes``)."""
+    """The stream, unchanged, feeding ``digest`` on the way when there is one (413 past
+    ``max_bytes``)."""
     size = 0
     async for part in stream:
         size += len(part)
         if size > max_bytes:
             raise PayloadTooLarge(f"an import holds at most {max_bytes} bytes")
-        digest.update(part)
+        if digest is not None:
+            digest.update(part)
         yield part
 
 
@@ -147,13 +149,25 @@ async def create_import(
     columns = parse_mapping(mapping)
     targets = Targets(kind, columns, await _target_keys(session, kind, linked_table))
     targets.check([])
-    digest = hashlib.sha256(
-        msgspec.json.encode(
-            [kind, linked_table, fmt, mode, sorted(columns.items()), encoding, delimiter, gzipped]
-        )
-        + b"\n"
-    )
+    # The upload is hashed only when a retry may have to be recognised (an ``Idempotency-Key``):
+    # hashing a large file costs a good part of its upload.
+    digest = None
     if idempotency_key is not None:
+        digest = hashlib.sha256(
+            msgspec.json.encode(
+                [
+                    kind,
+                    linked_table,
+                    fmt,
+                    mode,
+                    sorted(columns.items()),
+                    encoding,
+                    delimiter,
+                    gzipped,
+                ]
+            )
+            + b"\n"
+        )
         earlier = await repository.job_by_idempotency_key(session, idempotency_key)
         if earlier is not None:
             async for _ in _hashed(body, digest, max_bytes):
@@ -193,7 +207,7 @@ async def create_import(
             "the body is not a whole gzip file",
             errors=[{"field": "body", "message": "broken gzip"}],
         ) from None
-    job.request_hash = digest.hexdigest()
+    job.request_hash = digest.hexdigest() if digest is not None else None
     if not first.strip():
         raise InvalidInput("the file is empty", errors=[{"field": "body", "message": "empty"}])
     job.compression = text.GZIP if inflated.gzip else None

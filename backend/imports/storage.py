@@ -10,9 +10,10 @@ import codecs
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.db import dialect_of, postgres_settings
 from backend.core.tenancy import TenantId
 from backend.imports.models import ImportChunk
 from backend.imports.text import UTF8, decode_lines
@@ -45,17 +46,41 @@ async def store_stream(
         )
         seq += 1
 
-    async for part in stream:
-        size += len(part)
-        if size > limit:
-            raise TooLarge
-        buffer += part
-        while len(buffer) >= CHUNK_BYTES:
-            await flush(bytes(buffer[:CHUNK_BYTES]))
-            del buffer[:CHUNK_BYTES]
-    if buffer:
-        await flush(bytes(buffer))
+    async with postgres_settings(session, await _cheap_compression(session)):
+        async for part in stream:
+            size += len(part)
+            if size > limit:
+                raise TooLarge
+            buffer += part
+            while len(buffer) >= CHUNK_BYTES:
+                await flush(bytes(buffer[:CHUNK_BYTES]))
+                del buffer[:CHUNK_BYTES]
+        if buffer:
+            await flush(bytes(buffer))
     return size, seq, first
+
+
+_lz4: bool | None = None  # whether the PostgreSQL server compresses with lz4 (asked once)
+
+
+async def _cheap_compression(session: AsyncSession) -> dict[str, str]:
+    """PostgreSQL settings that store the chunks compressed by lz4 instead of the default pglz:
+    pglz took 15 to 30 ms a chunk of CSV, a third of the upload; lz4 compresses about ten
+    times faster (a little less tightly), and reads back faster too. Each stored value names
+    its own method, so chunks stored either way read back alike. Nothing elsewhere."""
+    global _lz4
+    if dialect_of(session) != "postgresql":
+        return {}
+    if _lz4 is None:
+        _lz4 = bool(
+            await session.scalar(
+                text(
+                    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+                    " WHERE name = 'default_toast_compression'"
+                )
+            )
+        )
+    return {"default_toast_compression": "lz4"} if _lz4 else {}
 
 
 async def first_chunk(session: AsyncSession, import_id: UUID) -> bytes:
