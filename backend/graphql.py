@@ -9,6 +9,7 @@ production (the SDL is published as ``openapi/schema.graphql``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -143,14 +144,34 @@ class LevierSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    return _schema(
+        settings.graphql_max_document_bytes,
+        settings.graphql_max_tokens,
+        settings.graphql_max_depth,
+        settings.graphql_max_aliases,
+        introspection=not settings.is_production,
+    )
+
+
+# Building the schema walks every type (~0.3 s); apps with the same limits share one (the
+# schema holds no state of its own: each request's context carries it).
+@functools.cache
+def _schema(
+    max_document_bytes: int,
+    max_tokens: int,
+    max_depth: int,
+    max_aliases: int,
+    *,
+    introspection: bool,
+) -> strawberry.Schema:
     # The cheap refusals first: size before parsing, tokens while parsing, the rest after.
     extensions: list[Any] = [
-        lambda: MaxDocumentBytes(settings.graphql_max_document_bytes),
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxDocumentBytes(max_document_bytes),
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
     ]
-    if settings.is_production:
+    if not introspection:
         extensions.append(DisableIntrospection)
     return LevierSchema(query=Query, mutation=Mutation, extensions=extensions)
 

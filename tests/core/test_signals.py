@@ -40,7 +40,7 @@ def test_wiring_connects_every_domain_once() -> None:
     merged = [r.__module__ for r in registry.receivers(profiles_service.PROFILE_MERGED)]
     assert merged == [
         "backend.events.service",
-        "backend.profiles.linked",
+        "backend.profiles.linked.service",
         "backend.rfm.service",
         "backend.triggers.service",
         "backend.segments.membership",
