@@ -110,13 +110,7 @@ def _brand_resolver(
         raise TypeError(f"{resolver.__qualname__}: the second parameter must be `unit: BrandUnit`")
     return_annotation: Any = signature.return_annotation
     if errors_as_result:
-        module = sys.modules[resolver.__module__].__dict__
-        returned = typing.get_type_hints(resolver, globalns=module, include_extras=True)["return"]
-        members = (*_members(returned), OperationError)
-        return_annotation = Annotated[
-            typing.Union[members],  # noqa: UP007  (members given as a tuple)
-            strawberry.union(f"{_pascal(resolver.__name__)}Result"),
-        ]
+        return_annotation = _result_union(resolver)
 
     async def resolve(
         self: Any, info: Info[AnyContext, None], brand: strawberry.ID, **arguments: Any
@@ -128,11 +122,9 @@ def _brand_resolver(
             async with context.transaction(tenant) as session:
                 return await resolver(self, BrandUnit(session, tenant, context), **arguments)
         except LevierError as exc:
-            if missing_is_null and isinstance(exc, NotFound):
-                return None
-            if errors_as_result:
-                return operation_error(exc)
-            raise
+            return _expected_failure(
+                exc, errors_as_result=errors_as_result, missing_is_null=missing_is_null
+            )
 
     functools.update_wrapper(resolve, resolver)
     info_parameter = inspect.Parameter(
@@ -146,6 +138,18 @@ def _brand_resolver(
         return_annotation=return_annotation,
     )
     return resolve
+
+
+def _expected_failure(
+    exc: LevierError, *, errors_as_result: bool, missing_is_null: bool
+) -> OperationError | None:
+    """A domain failure as the field answers it: null for a missing object where asked, the
+    `OperationError` member of a mutation's union; anything else is raised as a GraphQL error."""
+    if missing_is_null and isinstance(exc, NotFound):
+        return None
+    if errors_as_result:
+        return operation_error(exc)
+    raise exc
 
 
 def _members(annotation: Any) -> tuple[Any, ...]:
@@ -306,11 +310,9 @@ def _unit_resolver(
                 )
                 return await resolver(self, work, **arguments)
         except LevierError as exc:
-            if missing_is_null and isinstance(exc, NotFound):
-                return None
-            if errors_as_result:
-                return operation_error(exc)
-            raise
+            return _expected_failure(
+                exc, errors_as_result=errors_as_result, missing_is_null=missing_is_null
+            )
 
     functools.update_wrapper(resolve, resolver)
     added = [
