@@ -79,11 +79,11 @@ log = structlog.get_logger("levier.app")
 TEMPLATES = Path(__file__).parent / "auth" / "templates"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """The application for ``settings`` (read from the environment when not given)."""
-    settings = (settings or load_settings()).validate()
-    configure_logging(settings)
-    connect_domains(signals)
+def build_state(settings: Settings) -> dict[str, Any]:
+    """What one deployment of the app holds: its connection pools, broker, limiters and relay.
+
+    Kept apart from the routes so that the lifespan and every request read them from
+    ``app.state`` alone (a test process builds the routes once and gives each test its own)."""
     engine = create_engine(settings.database_url)
     session_factory = make_session_factory(
         engine,
@@ -91,48 +91,73 @@ def create_app(settings: Settings | None = None) -> Litestar:
         info=config_cache_info(settings.config_cache_seconds),
     )
     broker, runtime = build_job_system(settings)
-    rate_limiter = build_rate_limiter(settings)
-    sign_in_backoff = build_sign_in_backoff(settings)
     relay = OutboxRelay(
         session_factory, sender(broker), interval_seconds=settings.relay_interval_seconds
     )
+    return {
+        "settings": settings,
+        "engine": engine,
+        "session_factory": session_factory,
+        "broker": broker,
+        "task_runtime": runtime,
+        "relay": relay,
+        "ping_broker": lambda: ping(broker),
+        "worker": None,
+        "rate_limiter": build_rate_limiter(settings),
+        "sign_in_backoff": build_sign_in_backoff(settings),
+        "caller_cache": CallerCache(settings.caller_cache_seconds),
+        "event_batcher": SingleEventBatcher(session_factory, relay.wake),
+        "oauth_server": AuthorizationServer(settings),
+    }
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        if settings.gc_freeze:
-            # What startup built lives as long as the process: keeping it out of the
-            # collector's full passes shortens the pauses they impose on requests in flight.
-            gc.collect()
-            gc.freeze()
-        if settings.runs_embedded_worker and settings.redis_url is None:
-            # The in-process broker's messages died with the process before this one: what it
-            # sent and never finished goes out again (tasks are idempotent; imports resume).
-            async with session_factory() as session, session.begin():
-                resent = await resend_unfinished(session)
-            if resent:
-                log.info("unfinished_jobs_resent", count=resent)
-        loops = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
-        worker = None
-        if settings.runs_embedded_worker:
-            # One process runs the demo: worker threads and the scheduler live beside the API.
-            worker = start_worker(broker, threads=2, poll_ms=settings.worker_poll_ms)
-            app.state.worker = worker
-            scheduler = Scheduler(
-                session_factory, relay, interval_seconds=settings.scheduler_interval_seconds
-            )
-            loops.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
-        try:
-            yield
-        finally:
-            stop.set()
-            await asyncio.gather(*loops, return_exceptions=True)
-            if worker is not None:
-                await asyncio.to_thread(stop_worker, worker, runtime)
-            await engine.dispose()
-            if rate_limiter is not None:
-                await rate_limiter.aclose()
-            await sign_in_backoff.aclose()
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    """Relay, and in embedded mode worker threads and scheduler, for as long as the app serves."""
+    state = app.state
+    settings: Settings = state.settings
+    stop = asyncio.Event()
+    if settings.gc_freeze:
+        # What startup built lives as long as the process: keeping it out of the
+        # collector's full passes shortens the pauses they impose on requests in flight.
+        gc.collect()
+        gc.freeze()
+    if settings.runs_embedded_worker and settings.redis_url is None:
+        # The in-process broker's messages died with the process before this one: what it
+        # sent and never finished goes out again (tasks are idempotent; imports resume).
+        async with state.session_factory() as session, session.begin():
+            resent = await resend_unfinished(session)
+        if resent:
+            log.info("unfinished_jobs_resent", count=resent)
+    relay: OutboxRelay = state.relay
+    loops = [asyncio.create_task(relay.run(stop), name="outbox-relay")]
+    worker = None
+    if settings.runs_embedded_worker:
+        # One process runs the demo: worker threads and the scheduler live beside the API.
+        worker = start_worker(state.broker, threads=2, poll_ms=settings.worker_poll_ms)
+        state.worker = worker
+        scheduler = Scheduler(
+            state.session_factory, relay, interval_seconds=settings.scheduler_interval_seconds
+        )
+        loops.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+        if worker is not None:
+            await asyncio.to_thread(stop_worker, worker, state.task_runtime)
+        await state.engine.dispose()
+        if state.rate_limiter is not None:
+            await state.rate_limiter.aclose()
+        await state.sign_in_backoff.aclose()
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The application for ``settings`` (read from the environment when not given)."""
+    settings = (settings or load_settings()).validate()
+    configure_logging(settings)
+    connect_domains(signals)
 
     # Request metrics are recorded here and served on their own port (backend/core/metrics.py).
     prometheus = PrometheusConfig(app_name="levier", group_path=True, exclude=["/health"])
@@ -153,21 +178,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.cors_origins
         else None
     )
-    state: dict[str, Any] = {
-        "settings": settings,
-        "engine": engine,
-        "session_factory": session_factory,
-        "broker": broker,
-        "task_runtime": runtime,
-        "relay": relay,
-        "ping_broker": lambda: ping(broker),
-        "worker": None,
-        "rate_limiter": rate_limiter,
-        "sign_in_backoff": sign_in_backoff,
-        "caller_cache": CallerCache(settings.caller_cache_seconds),
-        "event_batcher": SingleEventBatcher(session_factory, relay.wake),
-        "oauth_server": AuthorizationServer(settings),
-    }
     app = Litestar(
         route_handlers=[
             health,
@@ -219,7 +229,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=cors,
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         lifespan=[lifespan],
-        state=State(state),
+        state=State(build_state(settings)),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,  # logging is configured once, as JSON, by configure_logging

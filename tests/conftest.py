@@ -32,10 +32,11 @@ import redis
 from litestar import Litestar
 from sqlalchemy import make_url
 
-from backend.app import create_app
+from backend.app import build_state, create_app
 from backend.config import Environment, Settings
 from backend.core import schema
 from backend.core.database_roles import ensure_safe_runtime_role
+from backend.core.logging import configure_logging
 from backend.core.signals import Signals, signals
 from backend.models import Base
 from backend.wiring import connect_domains
@@ -57,6 +58,7 @@ def wired_signals() -> Signals:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "worker: start the in-process worker with the app")
+    config.addinivalue_line("markers", "own_app: the test changes its app's routes")
     if os.environ.get("CI", "").lower() == "true" and not (PG_URL and REDIS_URL and PG_ADMIN_URL):
         raise pytest.UsageError(
             "CI runs the suite on PostgreSQL and Redis: set LEVIER_TEST_DATABASE_URL, "
@@ -251,11 +253,29 @@ async def settings(
         client.delete(*keys)
 
 
+# Building the routes costs ~0.3 s (Litestar prepares ~250 handlers): a test process builds
+# them once per shape of settings and hands each test the app with resources of its own.
+_APPS: dict[Settings, Litestar] = {}
+
+
+def _app_shape(settings: Settings) -> Settings:
+    """What the routes are built from: the settings without the per-test database and keys."""
+    return settings.replace(database_url="", migration_database_url=None, redis_namespace="levier")
+
+
 @pytest.fixture
 async def app(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Litestar]:
     if request.node.get_closest_marker("worker"):
         settings = settings.replace(embedded_worker=True)
-    application = create_app(settings)
+    if request.node.get_closest_marker("own_app"):
+        # The test adds routes of its own: they must not leak into the next test's app.
+        application = create_app(settings)
+    else:
+        shape = _app_shape(settings)
+        application = _APPS.get(shape) or _APPS.setdefault(shape, create_app(settings))
+        configure_logging(settings)
+        application.state._state.clear()
+        application.state.update(build_state(settings.validate()))
     yield application
     # Tests that never start the lifespan still opened connections on this loop.
     await application.state.engine.dispose()
