@@ -153,6 +153,20 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await state.sign_in_backoff.aclose()
 
 
+def own_signature_fields(app: Litestar) -> None:
+    """Give each handler's signature model a field table of its own.
+
+    Litestar's OpenAPI generation (2.25, ``_openapi/parameters.py``) documents the path
+    parameters a handler does not consume by adding them, in place, to the handler's parsed
+    signature — the very table its signature model checks requests against. After the first
+    ``/schema`` request, every 422 of such a route (``{brand_id}`` routes above all) also named
+    the path parameter. The copy keeps validation as registered."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            model = handler.signature_model
+            model._fields = dict(model._fields)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The application for ``settings`` (read from the environment when not given)."""
     settings = (settings or load_settings()).validate()
@@ -234,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,  # logging is configured once, as JSON, by configure_logging
     )
+    own_signature_fields(app)
     # Route middleware skips unmatched routes (404, 405): the request context wraps everything.
     app.asgi_handler = RequestContextMiddleware(
         SecurityHeadersMiddleware(app.asgi_handler, hsts=settings.is_production)

@@ -132,7 +132,9 @@ def postgres_databases() -> Iterator[tuple[str, str]]:
             "LOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT)"
         ) from exc
     yield runtime, owner
-    _run(_drop_database(PG_URL, name))
+    # A superuser may end what a test's subprocess left connected as the runtime role (the
+    # owner may not: it is no member of that role).
+    _run(_drop_database(PG_ADMIN_URL or PG_URL, name))
 
 
 @pytest.fixture(scope="session")

@@ -56,3 +56,19 @@ async def test_a_nested_field_is_named_with_its_pointer(
     )
     error = problem(response, 422)["errors"][0]
     assert (error["field"], error["pointer"]) == ("source", "/externalIds/1/source")
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+async def test_serving_the_openapi_document_leaves_422s_naming_only_the_bad_field(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    # Litestar documents unconsumed path parameters ({brand_id}) by adding them to the
+    # handler's signature in place; validation must not start expecting them afterwards.
+    world = await make_world(app)
+    assert (await client.get("/schema/openapi.json")).status_code == 200
+    response = await client.post(
+        f"/v1/brands/{world.brand_a.id}/profiles",
+        json={"email": "a@example.com", "firstName": ["no"]},
+        headers=world.owner_a.headers,
+    )
+    assert [e["field"] for e in problem(response, 422)["errors"]] == ["firstName"]
