@@ -14,7 +14,8 @@ The caller's budget is spent first: a caller over their own limit never touches 
 Counters live in Redis (``LEVIER_REDIS_URL``, keys under ``LEVIER_REDIS_NAMESPACE``) so every API
 replica shares them, or in process memory in the embedded mode. Answers carry ``RateLimit-Limit``,
 ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds) for the tightest applicable limit.
-Health, readiness and the API schema are never limited.
+Health, readiness, the API schema, recipients' tracking and live-content links and message
+providers' callbacks are never limited (``EXEMPT_PREFIXES``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ from backend.core.errors import send_problem
 log = structlog.get_logger("levier.ratelimit")
 
 EXEMPT_PATHS = frozenset({"/health", "/ready", "/schema"})
+# What recipients' mail clients and providers' callbacks reach: a signed token or signature is
+# the only authority, and mailbox image proxies (Gmail, Apple) and providers (SendGrid, Twilio)
+# each come from a few addresses carrying everyone's opens and reports — a per-address budget
+# would drop real engagement. Bad tokens and signatures are refused before any database work.
+EXEMPT_PREFIXES = ("/schema/", "/t/", "/u/", "/l/", "/v1/hooks/messaging/")
 BRAND_HEADER = b"levier-brand"
 _BRAND_PATH = re.compile(r"^/v1/brands/([^/]+)(?:/|\Z)")
 # Redis is close to the API: answer fast, or skip limiting (see RateLimiter.check).
@@ -189,7 +195,7 @@ def _async_redis_uri(url: str) -> str:
 
 def _exempt(path: str) -> bool:
     path = path.rstrip("/") or "/"
-    return path in EXEMPT_PATHS or path.startswith("/schema/")
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 
 def _uuid(value: str) -> UUID | None:
