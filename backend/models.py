@@ -20,6 +20,7 @@ from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
+from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -76,6 +77,9 @@ __all__ = [
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
+    "Message",
+    "MessageEvent",
+    "MessageKey",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
@@ -83,6 +87,7 @@ __all__ = [
     "OrderLine",
     "OutboxMessage",
     "Profile",
+    "PressurePolicy",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
