@@ -51,6 +51,11 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
+from backend.messaging.routes import (
+    MessageController,
+    PressurePolicyController,
+    ProfileMessagesController,
+)
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
 from backend.profiles.gdpr.routes import ProfileGdprController
@@ -208,6 +213,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileRfmController,
             SegmentController,
             ProfileSegmentsController,
+            MessageController,
+            ProfileMessagesController,
+            PressurePolicyController,
             ClientController,
             SignInController,
             OAuthController,

@@ -55,6 +55,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # after the import ended (the import and its counts stay).
     import_retention_days: int = 30
     idempotency_ttl_hours: int = 24
+    # The ledger keeps this many whole months of messages (older partitions are dropped).
+    message_retention_months: int = 13
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72
     access_token_ttl_minutes: int = 60

@@ -23,6 +23,8 @@ BRAND_SCOPES: dict[str, str] = {
     "events:write": "Send events",
     "segments:read": "Read segments, their members and RFM scores",
     "segments:write": "Create and change segments, run RFM",
+    "messages:read": "Read messages, their timelines and the pressure policy",
+    "messages:write": "Send transactional messages, change the pressure policy",
     "campaigns:read": "Read campaigns and their results",
     "campaigns:write": "Create, schedule and send campaigns",
     "scenarios:read": "Read scenarios and their runs",
