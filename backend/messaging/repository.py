@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import dialect_of, insert_for, utcnow
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
+from backend.core.tenancy import session_tenant
 from backend.messaging.models import (
     Message,
     MessageEvent,
@@ -49,7 +50,13 @@ async def claim_key(session: AsyncSession, dedupe_key: str, message_id: UUID) ->
     writer waits for the first's commit, then finds its row."""
     statement = (
         insert_for(session, MessageKey)
-        .values(dedupe_key=dedupe_key, message_id=message_id, created_at=utcnow())
+        .values(
+            tenant_id=session_tenant(session),
+            dedupe_key=dedupe_key,
+            message_id=message_id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
         .returning(MessageKey.message_id)
     )
@@ -202,7 +209,7 @@ async def get_policy(session: AsyncSession) -> PressurePolicy | None:
 async def insert_policy(session: AsyncSession, values: dict[str, Any]) -> PressurePolicy:
     statement = (
         insert_for(session, PressurePolicy)
-        .values(values)
+        .values({**values, "tenant_id": session_tenant(session)})
         .on_conflict_do_nothing(index_elements=["tenant_id"])
     )
     await session.execute(statement)

@@ -80,7 +80,11 @@ async def send(
     message is recorded and returned."""
     profile_id = await _resolve_profile(session, data)
     source_key = data.key or idempotency_key or str(new_id())
-    fallback = msgspec.to_builtins(data.fallback) if data.fallback is not None else None
+    fallback = (
+        {"channel": data.fallback.channel.value, "template_id": str(data.fallback.template_id)}
+        if data.fallback is not None
+        else None
+    )
     message, created = await record(
         session,
         tenant,
