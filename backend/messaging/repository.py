@@ -62,7 +62,7 @@ async def claim_key(session: AsyncSession, dedupe_key: str, message_id: UUID) ->
     )
     claimed = await session.scalar(statement)
     if claimed is not None:
-        return claimed
+        return UUID(str(claimed))
     holder = await session.scalar(
         select(MessageKey.message_id).where(MessageKey.dedupe_key == dedupe_key)
     )

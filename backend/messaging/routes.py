@@ -4,7 +4,7 @@ a brand out of reach; a message of another brand is not found either."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request, get, patch, post
@@ -49,7 +49,7 @@ class MessageController(BrandController):
     )
     async def send_message(
         self,
-        request: Request[object, object, object],
+        request: Request[Any, Any, Any],
         db_session: DbSession,
         tenant: Tenant,
         data: JSONBody[MessageSend],
