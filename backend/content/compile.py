@@ -12,7 +12,7 @@ from typing import Any
 import css_inline
 import html2text
 from jinja2 import TemplateSyntaxError, meta, nodes
-from mjml import mjml_to_html
+from mjml import mjml_to_html  # type: ignore[import-untyped]
 
 from backend.content.render import ENVIRONMENT, compile_template
 
@@ -138,14 +138,14 @@ def check_source(
                 )
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         target = getattr(node, "template", None)
-        name = target.value if isinstance(target, nodes.Const) else None
+        included = target.value if isinstance(target, nodes.Const) else None
         if (
             allow_includes
             and isinstance(node, nodes.Include)
-            and isinstance(name, str)
-            and name.startswith(SNIPPET_PREFIX)
+            and isinstance(included, str)
+            and included.startswith(SNIPPET_PREFIX)
         ):
-            checked.snippets.add(name.removeprefix(SNIPPET_PREFIX))
+            checked.snippets.add(included.removeprefix(SNIPPET_PREFIX))
         else:
             problems.add(
                 pointer,
