@@ -24,6 +24,7 @@ from backend.content.models import ContentTemplate, TemplateChannel, TemplateVer
 from backend.content.schemas import BodyFormat, VariantIn
 from backend.content.sms import measure
 from backend.core.errors import InvalidInput
+from backend.core.ids import new_id
 
 # Fields each channel renders: (name in the variant, required, is HTML).
 FIELDS: dict[TemplateChannel, tuple[tuple[str, bool, bool], ...]] = {
@@ -130,6 +131,7 @@ async def build_version(
         problems.add("/variants", f"unknown coupon pool '{key}'")
     _fail(problems)
     return TemplateVersion(
+        id=new_id(),
         template_id=template.id,
         version=template.latest_version + 1,
         default_locale=default_locale,
