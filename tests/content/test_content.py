@@ -107,7 +107,8 @@ async def test_email_template_compiles_previews_and_renders_for_a_profile(
     content = rendered.content
     assert isinstance(content, RenderedEmail)
     assert content.subject == "Bonjour Ada"
-    assert "12,50" in content.html and "€" in content.html
+    assert "12,50" in content.html
+    assert "€" in content.html
     assert "<p>Bye</p>" in content.html
     assert content.links == ("https://shop.test/fr?a=1&b=2",)
     assert "Bye" in content.text
@@ -125,7 +126,8 @@ async def test_email_template_compiles_previews_and_renders_for_a_profile(
         )  # fmt: skip
         await session.commit()
     assert first.locale == "en"
-    assert isinstance(first.content, RenderedEmail) and isinstance(again.content, RenderedEmail)
+    assert isinstance(first.content, RenderedEmail)
+    assert isinstance(again.content, RenderedEmail)
     assert "color: #c00" in first.content.html or "color:#c00" in first.content.html
     assert first.content.links == again.content.links
     assert first.content.links[0] in ("https://shop.test/c/W-1", "https://shop.test/c/W-2")
@@ -165,7 +167,8 @@ async def test_bad_templates_answer_422_naming_the_place_and_store_nothing(
     if pointer is not None:
         assert any(e["pointer"] == pointer and message in e["message"] for e in errors), errors
     if line is not None:
-        assert errors[0]["line"] == line and errors[0]["column"] >= 1
+        assert errors[0]["line"] == line
+        assert errors[0]["column"] >= 1
     listed = await client.get(url(world, "/templates"), headers=world.viewer_a.headers)
     assert listed.json()["items"] == []
 
@@ -226,7 +229,8 @@ async def test_coupons_claimed_in_parallel_are_distinct_and_single_use_per_holde
     upload = await post(
         client, world, f"/coupon-pools/{dupes.json()['id']}/codes", {"csv": "code\nA\nB\nA\n"}
     )
-    assert upload.json()["added"] == 2 and upload.json()["duplicates"] == 1
+    assert upload.json()["added"] == 2
+    assert upload.json()["duplicates"] == 1
 
     async def claim(holder: UUID) -> str | None:
         async with session_of(app, brand) as session:
@@ -234,7 +238,7 @@ async def test_coupons_claimed_in_parallel_are_distinct_and_single_use_per_holde
             try:
                 codes = await coupons.claim_codes(session, tenant, ["P"], holder)
             except RenderRefused as exc:
-                assert exc.reason == "coupon-pool-empty"
+                assert exc.reason == "coupon-pool-empty"  # noqa: PT017
                 return None
             await session.commit()
             return codes["P"]
