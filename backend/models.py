@@ -23,6 +23,8 @@ from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
+from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -66,6 +68,7 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "CapturedMessage",
     "Cart",
     "Connector",
     "ConsentChange",
@@ -75,6 +78,7 @@ __all__ = [
     "EventSettings",
     "EventType",
     "ExportChunk",
+    "FeedbackToken",
     "HookRoute",
     "IdempotencyRecord",
     "ImportChunk",
@@ -100,6 +104,7 @@ __all__ = [
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "ProviderAccount",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
@@ -107,6 +112,7 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentTransition",
+    "SenderIdentityRecord",
     "Suppression",
     "TriggerCart",
     "TriggerDefinition",
