@@ -120,9 +120,7 @@ class FcmProvider:
         try:
             response = await self._client.post(self._account.token_uri, data=form)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"google token endpoint unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "google token endpoint") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise ProviderError(f"token endpoint {response.status_code}", retryable=True)
         try:
@@ -145,9 +143,7 @@ class FcmProvider:
                     self._send_url, json=body, headers={"authorization": f"Bearer {token}"}
                 )
             except httpx.TransportError as exc:
-                raise ProviderError(
-                    f"fcm unreachable: {type(exc).__name__}", retryable=True
-                ) from exc
+                raise guarded_http.transport_error(exc, "fcm") from exc
             if response.status_code == 401 and attempt == 0:
                 continue
             if response.status_code < 300:

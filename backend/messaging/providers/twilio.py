@@ -128,9 +128,7 @@ class TwilioProvider:
         try:
             response = await self._client.request(method, url, data=data, auth=self._auth)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"twilio unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "twilio") from exc
         if response.status_code < 300:
             try:
                 answer = response.json()

@@ -139,9 +139,7 @@ class WebPushProvider:
         try:
             response = await self._client.post(endpoint, content=encrypted["body"], headers=headers)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"push service unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "push service") from exc
         if response.status_code < 300:
             return SendResult(provider_message_id=response.headers.get("location"))
         raise classify(response)
