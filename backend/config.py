@@ -39,6 +39,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     migration_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # Secret keys replaced by LEVIER_SECRET_KEY (comma-separated): sealed provider credentials and
+    # DKIM keys still decrypt with them until `levier reseal-secrets` re-encrypts them.
+    previous_secret_keys: tuple[str, ...] = ()
     # Comma-separated origins allowed to call the API from a browser (SPAs).
     cors_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -237,7 +240,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         name = key.removeprefix(ENV_PREFIX).lower()
         if name not in fields:
             continue
-        raw[name] = _split_list(value) if name == "cors_origins" else value
+        raw[name] = (
+            _split_list(value) if name in ("cors_origins", "previous_secret_keys") else value
+        )
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
