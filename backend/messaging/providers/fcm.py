@@ -29,6 +29,7 @@ from backend.messaging.providers.base import (
     OutgoingPush,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -244,3 +245,13 @@ def credentials_problems(credentials: FcmCredentials, app_settings: Settings) ->
     if problem:
         problems["serviceAccount.token_uri"] = problem
     return problems
+
+
+def factory(
+    app_settings: Settings,
+    settings: FcmSettings,
+    credentials: FcmCredentials,
+    sender: SenderIdentity,
+) -> FcmProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)

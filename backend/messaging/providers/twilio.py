@@ -33,6 +33,7 @@ from backend.messaging.providers.base import (
     OutgoingSms,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -258,3 +259,26 @@ def settings_problems(settings: TwilioSettings, app_settings: Settings) -> dict[
         if problem:
             problems[field] = problem
     return problems
+
+
+def factory(
+    app_settings: Settings,
+    settings: TwilioSettings,
+    credentials: TwilioCredentials,
+    sender: SenderIdentity,
+) -> TwilioProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)
+
+
+async def verify(
+    credentials: TwilioCredentials,
+    *,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    replay: object = None,
+) -> list[Feedback]:
+    """The registry's verifier. Twilio's signature has no nonce: a replayed callback repeats a
+    status the ledger already holds, which applying it again does not change."""
+    return verify_feedback(credentials, url=url, headers=headers, body=body)

@@ -30,6 +30,7 @@ from backend.messaging.providers.base import (
     OutgoingPush,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -177,3 +178,13 @@ def build(
 
 def settings_problems(settings: WebPushSettings, app_settings: Settings) -> dict[str, str]:
     return {}
+
+
+def factory(
+    app_settings: Settings,
+    settings: WebPushSettings,
+    credentials: WebPushCredentials,
+    sender: SenderIdentity,
+) -> WebPushProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)
