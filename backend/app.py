@@ -62,6 +62,8 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
@@ -208,6 +210,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileRfmController,
             SegmentController,
             ProfileSegmentsController,
+            DeviceController,
+            MessagingHookController,
             ClientController,
             SignInController,
             OAuthController,

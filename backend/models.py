@@ -37,6 +37,8 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
@@ -83,6 +85,8 @@ __all__ = [
     "OrderLine",
     "OutboxMessage",
     "Profile",
+    "PushDevice",
+    "InboundSms",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
