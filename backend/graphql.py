@@ -49,6 +49,7 @@ from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
 from backend.imports.graphql import ImportsMutation, ImportsQuery
 from backend.messaging.devices.graphql import DevicesMutation, DevicesQuery
+from backend.messaging.accounts.graphql import MessagingAccountsMutation, MessagingAccountsQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
@@ -81,6 +82,7 @@ class Query(
     ProfileExportsQuery,
     AuditQuery,
     DevicesQuery,
+    MessagingAccountsQuery,
 ):
     pass
 
@@ -101,6 +103,7 @@ class Mutation(
     EventsMutation,
     ImportsMutation,
     DevicesMutation,
+    MessagingAccountsMutation,
 ):
     pass
 

@@ -119,7 +119,8 @@ async def set_dkim(
         public_key = dkim.public_key_of(private_key)
     except dkim.BadKey as exc:
         raise InvalidInput(
-            str(exc), errors=[{"field": "privateKey", "pointer": "/privateKey", "message": str(exc)}]
+            str(exc),
+            errors=[{"field": "privateKey", "pointer": "/privateKey", "message": str(exc)}],
         ) from None
     identity.dkim_domain = domain
     identity.dkim_selector = data.selector
@@ -194,7 +195,9 @@ async def _try(
         await provider.aclose()
 
 
-async def _identity_of(session: AsyncSession, identity_id: UUID | None) -> SenderIdentityRecord | None:
+async def _identity_of(
+    session: AsyncSession, identity_id: UUID | None
+) -> SenderIdentityRecord | None:
     if identity_id is None:
         return await repository.default_identity(session)
     identity = await repository.get_identity(session, identity_id)
@@ -224,8 +227,10 @@ async def create_account(
     except LookupError as exc:
         raise InvalidInput(str(exc), errors=[{"field": "kind", "pointer": "/kind"}]) from None
     channel = spec.channel or data.channel
-    if channel is None or channel not in MESSAGING_CHANNELS or (
-        data.channel is not None and data.channel != channel
+    if (
+        channel is None
+        or channel not in MESSAGING_CHANNELS
+        or (data.channel is not None and data.channel != channel)
     ):
         raise InvalidInput(
             f"a {data.kind.value} account serves the {spec.channel or 'email, sms or push'} "

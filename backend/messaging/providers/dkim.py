@@ -79,7 +79,7 @@ def sign(message: bytes, key: DkimKey) -> bytes:
         if b":" in line and not line[:1].isspace()
     }
     headers = [h for h in SIGNED_HEADERS if h.lower() in present]
-    signature = dkim.sign(
+    signature: bytes = dkim.sign(
         message,
         key.selector.encode(),
         key.domain.encode(),

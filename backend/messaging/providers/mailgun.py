@@ -28,8 +28,8 @@ from backend.messaging.providers.base import (
     OutgoingEmail,
     ProviderError,
     ProviderKind,
-    SendResult,
     SenderIdentity,
+    SendResult,
 )
 from backend.messaging.providers.feedback import FEEDBACK_TOLERANCE_SECONDS, message_id_of
 from backend.messaging.providers.http import GuardedClient, classify

@@ -41,6 +41,6 @@ class FeedbackToken(TenantMixin, Base):
     __tablename__ = "feedback_tokens"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "provider", "token"),)
 
-    provider: Mapped[str] = mapped_column(String(32))
-    token: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(200), primary_key=True)
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ connections; a changed account gets a new provider and the old one is closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import weakref
 from collections.abc import Awaitable, Callable
@@ -77,7 +78,9 @@ async def _verify_sendgrid(credentials: Any, **kwargs: Any) -> list[Feedback]:
 
 
 register(ProviderSpec(ProviderKind.CAPTURE, None, NoSettings, NoSettings, None))
-register(ProviderSpec(ProviderKind.SMTP, Channel.EMAIL, SmtpCredentials, SmtpSettings, SmtpProvider))
+register(
+    ProviderSpec(ProviderKind.SMTP, Channel.EMAIL, SmtpCredentials, SmtpSettings, SmtpProvider)
+)
 register(
     ProviderSpec(
         ProviderKind.SENDGRID,
@@ -122,7 +125,9 @@ class Resolved:
 
 
 # The sender of a brand that has no identity yet (capture only: nothing leaves the deployment).
-FALLBACK_SENDER = SenderIdentity(id=None, from_name="Levier", from_address="no-reply@levier.invalid")
+FALLBACK_SENDER = SenderIdentity(
+    id=None, from_name="Levier", from_address="no-reply@levier.invalid"
+)
 
 
 def sender_of(settings: Settings, identity: SenderIdentityRecord | None) -> SenderIdentity:
@@ -164,11 +169,12 @@ def build(
     return spec.factory(settings, config, credentials, sender)
 
 
+Version = tuple[dt.datetime, UUID | None, dt.datetime | None]
+
+
 @dataclass
 class _LoopCache:
-    providers: dict[UUID, tuple[tuple[dt.datetime, UUID | None, dt.datetime | None], Provider]] = (
-        field(default_factory=dict)
-    )
+    providers: dict[UUID, tuple[Version, Provider, SenderIdentity]] = field(default_factory=dict)
     redis: dict[str, redis.asyncio.Redis] = field(default_factory=dict)
 
 
@@ -204,7 +210,7 @@ async def provider_for(
             account.id if account else None, ProviderKind.CAPTURE, CaptureProvider(session), sender
         )
     # An identity's change (a new DKIM key) rebuilds the provider too.
-    version = (
+    version: Version = (
         account.updated_at,
         identity.id if identity else None,
         identity.updated_at if identity else None,
@@ -212,23 +218,19 @@ async def provider_for(
     cache = _cache()
     cached = cache.providers.get(account.id)
     if cached is not None and cached[0] == version:
-        provider = cached[1]
-        sender = getattr(provider, "sender", None) or sender_of(settings, identity)
-        return Resolved(account.id, account.kind, provider, sender)
+        return Resolved(account.id, account.kind, cached[1], cached[2])
     sender = sender_of(settings, identity)
     provider = build(settings, account, sender, credentials_of(settings, account))
-    provider.sender = sender  # type: ignore[attr-defined]
-    cache.providers[account.id] = (version, provider)
+    cache.providers[account.id] = (version, provider, sender)
     if cached is not None:
         await _close_quietly(cached[1])
     return Resolved(account.id, account.kind, provider, sender)
 
 
 async def _close_quietly(provider: Provider) -> None:
-    try:
+    # Closing a stale pool must never fail the send that replaced it.
+    with contextlib.suppress(Exception):
         await provider.aclose()
-    except Exception:  # noqa: BLE001, S110 - closing a stale pool must not fail a send
-        pass
 
 
 async def close_providers() -> None:
@@ -236,7 +238,7 @@ async def close_providers() -> None:
     cache = _CACHES.pop(asyncio.get_running_loop(), None)
     if cache is None:
         return
-    for _, provider in cache.providers.values():
+    for _, provider, _ in cache.providers.values():
         await _close_quietly(provider)
     for client in cache.redis.values():
         await client.aclose()
@@ -279,9 +281,7 @@ def replay_guard(session: AsyncSession, settings: Settings) -> ReplayGuard:
     cache = _cache()
     client = cache.redis.get(settings.redis_url)
     if client is None:
-        client = cache.redis[settings.redis_url] = redis.asyncio.Redis.from_url(
-            settings.redis_url
-        )
+        client = cache.redis[settings.redis_url] = redis.asyncio.Redis.from_url(settings.redis_url)
     return RedisReplayGuard(client, f"{settings.redis_namespace}:feedback-token:{tenant}")
 
 

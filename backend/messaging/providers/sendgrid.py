@@ -30,8 +30,8 @@ from backend.messaging.providers.base import (
     OutgoingEmail,
     ProviderError,
     ProviderKind,
-    SendResult,
     SenderIdentity,
+    SendResult,
 )
 from backend.messaging.providers.feedback import FEEDBACK_TOLERANCE_SECONDS, header, message_id_of
 from backend.messaging.providers.http import GuardedClient, classify
@@ -145,7 +145,11 @@ def _feedback(event: dict[str, Any]) -> Feedback | None:
     name = event.get("event")
     if name == "bounce":
         # SendGrid's "blocked" is a temporary refusal; "bounce" a permanent one.
-        kind = FeedbackKind.BOUNCED_SOFT if event.get("type") == "blocked" else FeedbackKind.BOUNCED_HARD
+        kind = (
+            FeedbackKind.BOUNCED_SOFT
+            if event.get("type") == "blocked"
+            else FeedbackKind.BOUNCED_HARD
+        )
     elif name in _KINDS:
         kind = _KINDS[str(name)]
     else:

@@ -23,12 +23,13 @@ import msgspec
 from backend.config import Settings
 from backend.messaging.providers import dkim
 from backend.messaging.providers.base import (
+    DkimKey,
     Outgoing,
     OutgoingEmail,
     ProviderError,
     ProviderKind,
-    SendResult,
     SenderIdentity,
+    SendResult,
 )
 from backend.webhooks.sending import TargetRefused, resolve
 
@@ -55,7 +56,7 @@ class SmtpCredentials(msgspec.Struct, kw_only=True, frozen=True, rename="camel")
     password: str | None = None
 
 
-def build_message(message: OutgoingEmail, key: dkim.DkimKey | None) -> tuple[bytes, str]:
+def build_message(message: OutgoingEmail, key: DkimKey | None) -> tuple[bytes, str]:
     """The RFC 5322 bytes (multipart/alternative text + html, DKIM-signed when the sender's
     domain has a key) and the Message-ID, which carries the ledger's message id."""
     domain = message.from_address.rpartition("@")[2].lower() or "levier.invalid"
@@ -180,7 +181,9 @@ class SmtpProvider:
                     client.close()
                     if reused:
                         continue
-                    raise ProviderError("the server closed the connection", retryable=True) from None
+                    raise ProviderError(
+                        "the server closed the connection", retryable=True
+                    ) from None
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     await self._reset(client)
                     raise classify(exc) from None
