@@ -88,9 +88,7 @@ class DevicesQuery:
 @strawberry.type
 class DevicesMutation:
     @brand_mutation(WRITE)
-    async def register_device(
-        self, unit: BrandUnit, input: RegisterDeviceInput
-    ) -> PushDeviceType:
+    async def register_device(self, unit: BrandUnit, input: RegisterDeviceInput) -> PushDeviceType:
         """Register an FCM token or a web push subscription for a profile (the same token or
         endpoint again updates its device)."""
         device, _ = await service.register(

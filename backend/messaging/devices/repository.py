@@ -8,13 +8,21 @@ from uuid import UUID
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.core.db import insert_for
+from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.messaging.devices.models import PushDevice
 
 # What registering a known token or endpoint again changes (its key and first sighting stay).
-_REFRESHED = ("profile_id", "p256dh", "auth", "app_id", "platform", "label", "last_seen_at",
-              "updated_at")
+_REFRESHED = (
+    "profile_id",
+    "p256dh",
+    "auth",
+    "app_id",
+    "platform",
+    "label",
+    "last_seen_at",
+    "updated_at",
+)
 
 
 async def upsert(session: AsyncSession, values: dict[str, Any]) -> UUID:
@@ -29,7 +37,9 @@ async def upsert(session: AsyncSession, values: dict[str, Any]) -> UUID:
     return device_id
 
 
-async def get(session: AsyncSession, device_id: UUID, profile_id: UUID | None = None) -> PushDevice | None:
+async def get(
+    session: AsyncSession, device_id: UUID, profile_id: UUID | None = None
+) -> PushDevice | None:
     query = select(PushDevice).where(PushDevice.id == device_id)
     if profile_id is not None:
         query = query.where(PushDevice.profile_id == profile_id)
@@ -61,5 +71,7 @@ async def delete_device(session: AsyncSession, device_id: UUID) -> bool:
 
 async def move(session: AsyncSession, from_profile: UUID, to_profile: UUID) -> None:
     await session.execute(
-        update(PushDevice).where(PushDevice.profile_id == from_profile).values(profile_id=to_profile)
+        update(PushDevice)
+        .where(PushDevice.profile_id == from_profile)
+        .values(profile_id=to_profile)
     )

@@ -12,7 +12,7 @@ from backend.core.schemas import Schema, whole
 from backend.messaging.devices.models import DeviceKind, DevicePlatform
 
 # FCM registration tokens: base64url characters with an optional ``:`` (``<instance>:APA91b…``),
-# about 150–200 characters today; a generous range, since Google documents no fixed length.
+# about 150 to 200 characters today; a generous range, since Google documents no fixed length.
 FcmToken = Annotated[
     str,
     msgspec.Meta(

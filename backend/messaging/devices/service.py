@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
 from backend.core.db import utcnow
-from backend.core.ids import new_id
 from backend.core.errors import InvalidInput, NotFound
+from backend.core.ids import new_id
 from backend.core.pagination import PageRequest
 from backend.core.signals import Signals
 from backend.core.tenancy import TenantId

@@ -98,7 +98,9 @@ async def receive_sms(
     if not await repository.claim(session, values):
         return None
     if profile_id is not None and action in (KeywordAction.OPT_OUT, KeywordAction.OPT_IN):
-        state = ConsentState.UNSUBSCRIBED if action is KeywordAction.OPT_OUT else ConsentState.GRANTED
+        state = (
+            ConsentState.UNSUBSCRIBED if action is KeywordAction.OPT_OUT else ConsentState.GRANTED
+        )
         proof = {"messageSid": inbound.message_sid, "keyword": keyword, "to": inbound.to_phone}
         change = ConsentChangeIn(
             state=state, source=SOURCE, channel=Channel.SMS, proof=proof, occurred_at=now
