@@ -75,6 +75,8 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
@@ -231,6 +233,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MessageController,
             ProfileMessagesController,
             PressurePolicyController,
+            DeviceController,
+            MessagingHookController,
             ClientController,
             SignInController,
             OAuthController,

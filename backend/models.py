@@ -42,6 +42,8 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
@@ -99,6 +101,8 @@ __all__ = [
     "OutboxMessage",
     "Profile",
     "PressurePolicy",
+    "PushDevice",
+    "InboundSms",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
