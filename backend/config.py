@@ -130,6 +130,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_disable_after_failures: int = 20
     # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
     connector_secret_grace_minutes: int = 30
+    # Messaging tracking: earlier values of LEVIER_SECRET_KEY (comma-separated) whose tracking
+    # and unsubscribe links, already in people's mailboxes, keep working after a rotation.
+    tracking_retired_secret_keys: tuple[str, ...] = ()
+    # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
+    # unset (RFC 8058 one-click needs the https URL only).
+    unsubscribe_mailto: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -237,7 +243,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         name = key.removeprefix(ENV_PREFIX).lower()
         if name not in fields:
             continue
-        raw[name] = _split_list(value) if name == "cors_origins" else value
+        raw[name] = (
+            _split_list(value)
+            if name in ("cors_origins", "tracking_retired_secret_keys")
+            else value
+        )
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:

@@ -20,6 +20,7 @@ from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
+from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -76,6 +77,7 @@ __all__ = [
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
+    "MessageSighting",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
@@ -95,6 +97,7 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentTransition",
+    "SoftBounceRun",
     "Suppression",
     "TriggerCart",
     "TriggerDefinition",
