@@ -20,6 +20,7 @@ from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
+from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
 from backend.profiles.models import (
     ConsentChange,
@@ -77,6 +78,9 @@ __all__ = [
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
+    "Message",
+    "MessageEvent",
+    "MessageKey",
     "MessageSighting",
     "OAuthClient",
     "OAuthClientBrand",
@@ -85,6 +89,7 @@ __all__ = [
     "OrderLine",
     "OutboxMessage",
     "Profile",
+    "PressurePolicy",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
