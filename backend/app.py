@@ -51,6 +51,7 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
+from backend.messaging.tracking.routes import TrackingController, UnsubscribeController
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
 from backend.profiles.gdpr.routes import ProfileGdprController
@@ -208,6 +209,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileRfmController,
             SegmentController,
             ProfileSegmentsController,
+            TrackingController,
+            UnsubscribeController,
             ClientController,
             SignInController,
             OAuthController,

@@ -27,7 +27,9 @@ CLICK_PATH = "/t/c/"
 PUSH_OPEN_PATH = "/t/p/"
 UNSUBSCRIBE_PATH = "/u/"
 
-_HREF = re.compile(r"""(<(?:a|area)\b[^>]*?\shref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+_HREF = re.compile(
+    r"""(<(?:a|area)\b[^>]*?\shref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL
+)
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 _TRACKABLE = ("http://", "https://")
 

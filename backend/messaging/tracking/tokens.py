@@ -83,7 +83,8 @@ class _Key:
         inner.update(data)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return outer.digest()[:_MAC_BYTES]
+        digest: bytes = outer.digest()
+        return digest[:_MAC_BYTES]
 
 
 @dataclass(frozen=True, slots=True)
