@@ -26,7 +26,7 @@ from backend.messaging.tracking import pages, service, tokens
 from backend.messaging.tracking.tokens import Token, TokenKind
 
 TOKEN_KIND_OPT = "tracking_token_kind"  # noqa: S105  (an opt key, not a secret)
-# The smallest transparent GIF (1x1, 43 bytes).
+# A transparent 1x1 GIF (42 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache"}
 

@@ -122,7 +122,7 @@ async def sightings(app: Litestar, tenant: UUID, message_id: UUID) -> dict[str, 
                 MessageSighting.message_id == message_id
             )
         )
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows.all()}
 
 
 async def events_named(app: Litestar, tenant: UUID, profile_id: UUID) -> dict[str, int]:
@@ -132,7 +132,7 @@ async def events_named(app: Litestar, tenant: UUID, profile_id: UUID) -> dict[st
             .where(Event.profile_id == profile_id)
             .group_by(Event.name)
         )
-        return dict(rows.tuples().all())
+        return {key: value for key, value in rows.all()}
 
 
 async def webhook_types(app: Litestar, tenant: UUID) -> list[str]:

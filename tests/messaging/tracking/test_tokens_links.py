@@ -25,7 +25,9 @@ def _flip(token: str, at: int) -> str:
 
 
 def test_a_token_verifies_as_signed_and_for_its_kind_only() -> None:
-    click = tokens.click_token(KEYS, TrackedChannel.EMAIL, TENANT, MESSAGE, 3, "https://a.example/x")
+    click = tokens.click_token(
+        KEYS, TrackedChannel.EMAIL, TENANT, MESSAGE, 3, "https://a.example/x"
+    )
     found = tokens.verify(KEYS, click, TokenKind.CLICK)
     assert (found.tenant_id, found.message_id, found.link_index, found.url) == (
         TENANT,
