@@ -103,7 +103,8 @@ def test_instrumenting_rewrites_declared_links_adds_a_pixel_and_the_rfc_8058_hea
     assert 'href="mailto:help@shop.example"' in out.html
     assert out.html.count(out.unsubscribe_url) == 1
     pixel = re.search(r'<img src="https://levier\.example/t/o/([^"]+)"', out.html)
-    assert pixel is not None and out.html.index(pixel.group(0)) < out.html.index("</body>")
+    assert pixel is not None
+    assert out.html.index(pixel.group(0)) < out.html.index("</body>")
     assert tokens.verify(KEYS, pixel.group(1), TokenKind.OPEN).message_id == MESSAGE
     assert out.headers == {
         "List-Unsubscribe": f"<{out.unsubscribe_url}>",
@@ -121,7 +122,8 @@ def test_instrumenting_rewrites_declared_links_adds_a_pixel_and_the_rfc_8058_hea
     assert with_mailto.headers["List-Unsubscribe"].endswith(
         ", <mailto:unsubscribe@shop.example?subject=unsubscribe>"
     )
-    assert "/t/c/" not in with_mailto.html and "/t/o/" not in with_mailto.html
+    assert "/t/c/" not in with_mailto.html
+    assert "/t/o/" not in with_mailto.html
     assert with_mailto.unsubscribe_url in with_mailto.html
 
 
