@@ -51,6 +51,12 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
+from backend.messaging.accounts.routes import (
+    CapturedMessageController,
+    ProviderAccountController,
+    SenderIdentityController,
+)
+from backend.messaging.providers.registry import close_providers
 from backend.messaging.tracking.routes import TrackingController, UnsubscribeController
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
@@ -148,6 +154,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await asyncio.gather(*loops, return_exceptions=True)
         if worker is not None:
             await asyncio.to_thread(stop_worker, worker, state.task_runtime)
+        await close_providers()  # pooled SMTP connections and HTTP clients of this loop
         await state.engine.dispose()
         if state.rate_limiter is not None:
             await state.rate_limiter.aclose()
@@ -196,6 +203,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExportController,
             ImportController,
             WebhookEndpointController,
+            SenderIdentityController,
+            ProviderAccountController,
+            CapturedMessageController,
             ConnectorController,
             HookController,
             EventController,

@@ -39,6 +39,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     migration_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # Secret keys replaced by LEVIER_SECRET_KEY (comma-separated): sealed provider credentials and
+    # DKIM keys still decrypt with them until `levier reseal-secrets` re-encrypts them, and
+    # tracking and unsubscribe links already in mailboxes keep working while they are listed.
+    previous_secret_keys: tuple[str, ...] = ()
     # Comma-separated origins allowed to call the API from a browser (SPAs).
     cors_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -130,9 +134,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_disable_after_failures: int = 20
     # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
     connector_secret_grace_minutes: int = 30
-    # Messaging tracking: earlier values of LEVIER_SECRET_KEY (comma-separated) whose tracking
-    # and unsubscribe links, already in people's mailboxes, keep working after a rotation.
-    tracking_retired_secret_keys: tuple[str, ...] = ()
     # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
     # unset (RFC 8058 one-click needs the https URL only).
     unsubscribe_mailto: str | None = None
@@ -244,9 +245,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if name not in fields:
             continue
         raw[name] = (
-            _split_list(value)
-            if name in ("cors_origins", "tracking_retired_secret_keys")
-            else value
+            _split_list(value) if name in ("cors_origins", "previous_secret_keys") else value
         )
     try:
         settings = msgspec.convert(raw, Settings, strict=False)

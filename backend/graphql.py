@@ -48,6 +48,7 @@ from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
 from backend.imports.graphql import ImportsMutation, ImportsQuery
+from backend.messaging.accounts.graphql import MessagingAccountsMutation, MessagingAccountsQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
@@ -79,6 +80,7 @@ class Query(
     LinkedTablesQuery,
     ProfileExportsQuery,
     AuditQuery,
+    MessagingAccountsQuery,
 ):
     pass
 
@@ -98,6 +100,7 @@ class Mutation(
     ProfileExportsMutation,
     EventsMutation,
     ImportsMutation,
+    MessagingAccountsMutation,
 ):
     pass
 

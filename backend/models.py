@@ -20,7 +20,9 @@ from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
+from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
 from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
+from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
 from backend.profiles.models import (
     ConsentChange,
@@ -60,6 +62,7 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "CapturedMessage",
     "Cart",
     "Connector",
     "ConsentChange",
@@ -69,6 +72,7 @@ __all__ = [
     "EventSettings",
     "EventType",
     "ExportChunk",
+    "FeedbackToken",
     "HookRoute",
     "IdempotencyRecord",
     "ImportChunk",
@@ -95,6 +99,7 @@ __all__ = [
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "ProviderAccount",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
@@ -102,6 +107,7 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentTransition",
+    "SenderIdentityRecord",
     "SoftBounceRun",
     "Suppression",
     "TriggerCart",

@@ -29,6 +29,8 @@ BRAND_SCOPES: dict[str, str] = {
     "scenarios:write": "Create, change and start scenarios",
     "webhooks:read": "Read webhook endpoints, connectors and deliveries",
     "webhooks:write": "Manage webhook endpoints and connectors, redeliver",
+    "messaging:read": "Read sender identities, provider accounts and captured messages",
+    "messaging:write": "Manage sender identities and provider accounts (credentials, DKIM keys)",
 }
 # Agency-level scopes: only people hold them (agency owners and admins for the write side).
 AGENCY_SCOPES: dict[str, str] = {

@@ -3,7 +3,7 @@ claimed once then counted) and soft-bounce runs per address; row-level security 
 (PostgreSQL).
 
 Revision ID: 0023
-Revises: 0022 (chained after the ledger's, merged here)
+Revises: 0020, 0022 (joins the messaging heads merged here; the integrator re-chains)
 Create Date: 2026-12-03 14:30:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from backend.core.tenancy import drop_row_level_security_sql, row_level_security_sql
 
 revision: str = '0023'
-down_revision: str | None = '0022'
+down_revision: str | tuple[str, ...] | None = ('0020', '0022')
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,7 +4,7 @@ A token is ``base64url(key id ‖ kind ‖ channel ‖ tenant ‖ message ‖ pa
 
 - the key id (one byte) names the key that signed it: the first byte of SHA-256 of the key,
   so tokens signed before a rotation of ``LEVIER_SECRET_KEY`` keep verifying while the old key
-  is listed in ``LEVIER_TRACKING_RETIRED_SECRET_KEYS``;
+  is listed in ``LEVIER_PREVIOUS_SECRET_KEYS``;
 - the MAC is HMAC-SHA256 truncated to 128 bits, keyed with a key derived from the secret key
   (never the secret key itself), over everything before it;
 - the tenant travels in the token so the request's session is scoped to that brand before any
@@ -112,7 +112,7 @@ def _keys(secret_key: str, retired: tuple[str, ...]) -> Keys:
 
 def keys_of(settings: Settings) -> Keys:
     """The deployment's token keys (derived once per process)."""
-    return _keys(settings.secret_key, settings.tracking_retired_secret_keys)
+    return _keys(settings.secret_key, settings.previous_secret_keys)
 
 
 _B64_PLAIN_TO_URL = bytes.maketrans(b"+/", b"-_")

@@ -60,7 +60,7 @@ def test_a_rotated_key_keeps_old_links_working_while_listed() -> None:
     rotated = SETTINGS.replace(secret_key="n" * 40)
     with pytest.raises(BadToken):
         tokens.verify(tokens.keys_of(rotated), old, TokenKind.OPEN)
-    keeping = rotated.replace(tracking_retired_secret_keys=("k" * 40,))
+    keeping = rotated.replace(previous_secret_keys=("k" * 40,))
     assert tokens.verify(tokens.keys_of(keeping), old, TokenKind.OPEN).message_id == MESSAGE
     fresh = tokens.open_token(tokens.keys_of(keeping), TrackedChannel.EMAIL, TENANT, MESSAGE)
     assert fresh[:2] != old[:2] or fresh != old  # signed with the new key (its own key id)
