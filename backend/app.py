@@ -57,7 +57,11 @@ from backend.messaging.accounts.routes import (
     SenderIdentityController,
 )
 from backend.messaging.providers.registry import close_providers
-from backend.messaging.tracking.routes import TrackingController, UnsubscribeController
+from backend.messaging.tracking.routes import (
+    MessagingHookController,
+    TrackingController,
+    UnsubscribeController,
+)
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
 from backend.profiles.gdpr.routes import ProfileGdprController
@@ -220,6 +224,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SegmentController,
             ProfileSegmentsController,
             TrackingController,
+            MessagingHookController,
             UnsubscribeController,
             ClientController,
             SignInController,

@@ -23,7 +23,11 @@ from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
 from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
-from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
+from backend.messaging.tracking.models import (
+    MessageSighting,
+    MessagingHookRoute,
+    SoftBounceRun,
+)
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -86,14 +90,15 @@ __all__ = [
     "MessageEvent",
     "MessageKey",
     "MessageSighting",
+    "MessagingHookRoute",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
     "Order",
     "OrderLine",
     "OutboxMessage",
-    "Profile",
     "PressurePolicy",
+    "Profile",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",

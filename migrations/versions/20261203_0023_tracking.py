@@ -1,5 +1,6 @@
 """Messaging tracking: message sightings (first open, clicks, unsubscribes, provider reports,
-claimed once then counted) and soft-bounce runs per address; row-level security on each
+claimed once then counted), soft-bounce runs per address, and the brand of each provider
+account's callback URL (a platform table); row-level security on each
 (PostgreSQL).
 
 Revision ID: 0023
@@ -49,6 +50,14 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_soft_bounce_runs_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'profile_id', 'channel', name=op.f('pk_soft_bounce_runs'))
     )
+    op.create_table('messaging_hook_routes',
+    sa.Column('account_id', sa.Uuid(), nullable=False),
+    sa.Column('brand_id', sa.Uuid(), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_messaging_hook_routes_brand_id_brands'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('account_id', name=op.f('pk_messaging_hook_routes'))
+    )
+    with op.batch_alter_table('messaging_hook_routes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messaging_hook_routes_brand_id'), ['brand_id'], unique=False)
     if op.get_bind().dialect.name == 'postgresql':
         for table in TENANT_TABLES:
             for statement in row_level_security_sql(table):
@@ -60,5 +69,8 @@ def downgrade() -> None:
         for table in TENANT_TABLES:
             for statement in drop_row_level_security_sql(table):
                 op.execute(statement)
+    with op.batch_alter_table('messaging_hook_routes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_messaging_hook_routes_brand_id'))
+    op.drop_table('messaging_hook_routes')
     op.drop_table('soft_bounce_runs')
     op.drop_table('message_sightings')

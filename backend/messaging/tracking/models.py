@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint, PrimaryKeyConstraint, String
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, TimestampMixin
@@ -50,3 +50,14 @@ class SoftBounceRun(TenantMixin, TimestampMixin, Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     count: Mapped[int] = mapped_column(default=1)
     last_at: Mapped[dt.datetime]
+
+
+class MessagingHookRoute(Base):
+    """Which brand a provider account's callback URL (``/v1/hooks/messaging/{account_id}``)
+    belongs to: providers call it without a token, so the account is found before any brand
+    scope exists (a platform table, as connectors' ``hook_routes``)."""
+
+    __tablename__ = "messaging_hook_routes"
+
+    account_id: Mapped[UUID] = mapped_column(primary_key=True)
+    brand_id: Mapped[UUID] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"), index=True)

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import base64
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_302_FOUND
 
+from backend.config import Settings
 from backend.core.dependencies import DbSession, provide_tenant
 from backend.core.edge import BODY_OPT, BodyRule
-from backend.core.errors import Forbidden, NotFound
+from backend.core.errors import Forbidden, NotFound, problem_responses
 from backend.core.idempotency import KEY_IGNORED
-from backend.core.tenancy import TenantId
-from backend.messaging.tracking import pages, service, tokens
+from backend.core.schemas import Schema
+from backend.core.tenancy import TenantId, open_session
+from backend.messaging.tracking import hooks, pages, routing, service, tokens
 from backend.messaging.tracking.tokens import Token, TokenKind
 
 TOKEN_KIND_OPT = "tracking_token_kind"  # noqa: S105  (an opt key, not a secret)
@@ -140,3 +145,70 @@ class UnsubscribeController(Controller):
         )
         html = pages.preferences_page(prefs, token.channel.slug, request.url.path, saved=True)
         return self._page(request, html)
+
+
+async def account_hook_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """The callback's brand, from its account id: the request session is then scoped to it."""
+    account_id: UUID = connection.path_params["account_id"]
+    async with open_session(connection.app.state.session_factory) as session:
+        tenant = await routing.brand_of_account(session, account_id)
+    if tenant is None:
+        raise NotFound("no hook here")
+    connection.state.tenant = tenant
+
+
+class CallbackReceived(Schema):
+    """``reports``: the verified reports the callback held; ``applied``: those that changed
+    something (repeats and reports on messages this brand did not send change nothing)."""
+
+    reports: int
+    applied: int
+
+
+class MessagingHookController(Controller):
+    """Where email, SMS and push providers post their delivery reports."""
+
+    path = "/v1/hooks/messaging"
+    tags = ["messaging"]
+    guards = [account_hook_guard]
+    dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
+    opt = {KEY_IGNORED: True}
+
+    @post(
+        "/{account_id:uuid}",
+        operation_id="receiveMessagingCallback",
+        summary="Receive a provider's delivery reports",
+        status_code=HTTP_200_OK,
+        security=[],
+        opt={BODY_OPT: BodyRule.RAW},
+        responses=problem_responses(401, 404),
+    )
+    async def receive(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        state: State,
+        account_id: FromPath[UUID],
+    ) -> CallbackReceived:
+        """A provider's signed callback for one of the brand's provider accounts, verified as
+        the provider signs it: SendGrid's Event Webhook (ECDSA,
+        `X-Twilio-Email-Event-Webhook-Signature`), Mailgun's `signature` object (HMAC-SHA256 of
+        timestamp and token, each token once), Twilio's `X-Twilio-Signature`. An unknown account
+        answers 404, a signature that does not verify 401; nothing is stored then. Each report
+        (delivered, bounced, complained, opened, clicked, unsubscribed, failed) is applied once
+        per message: a repeated callback changes nothing."""
+        settings: Settings = state.settings
+        url = settings.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        received = await hooks.receive(
+            db_session,
+            settings,
+            account_id,
+            url=url,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=await request.body(),
+        )
+        return CallbackReceived(reports=received.reports, applied=received.applied)
