@@ -64,6 +64,11 @@ from backend.messaging.accounts.routes import (
     SenderIdentityController,
 )
 from backend.messaging.providers.registry import close_providers
+from backend.messaging.tracking.routes import (
+    MessagingHookController,
+    TrackingController,
+    UnsubscribeController,
+)
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
 from backend.profiles.gdpr.routes import ProfileGdprController
@@ -76,7 +81,7 @@ from backend.profiles.routes import (
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
 from backend.messaging.devices.routes import DeviceController
-from backend.messaging.inbound.routes import MessagingHookController
+from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
@@ -234,7 +239,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileMessagesController,
             PressurePolicyController,
             DeviceController,
+            InboundSmsController,
             MessagingHookController,
+            TrackingController,
+            UnsubscribeController,
             ClientController,
             SignInController,
             OAuthController,

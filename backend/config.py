@@ -40,7 +40,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     # Secret keys replaced by LEVIER_SECRET_KEY (comma-separated): sealed provider credentials and
-    # DKIM keys still decrypt with them until `levier reseal-secrets` re-encrypts them.
+    # DKIM keys still decrypt with them until `levier reseal-secrets` re-encrypts them, and
+    # tracking and unsubscribe links already in mailboxes keep working while they are listed.
     previous_secret_keys: tuple[str, ...] = ()
     # Comma-separated origins allowed to call the API from a browser (SPAs).
     cors_origins: tuple[str, ...] = ()
@@ -143,6 +144,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Largest template field, snippet body and coupon upload accepted (characters / codes).
     content_max_field_chars: int = 500_000
     coupon_max_upload_codes: int = 100_000
+    # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
+    # unset (RFC 8058 one-click needs the https URL only).
+    unsubscribe_mailto: str | None = None
 
     @property
     def is_production(self) -> bool:

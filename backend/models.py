@@ -22,9 +22,14 @@ from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
-from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
+from backend.messaging.tracking.models import (
+    MessageSighting,
+    MessagingHookRoute,
+    SoftBounceRun,
+)
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -93,16 +98,18 @@ __all__ = [
     "Message",
     "MessageEvent",
     "MessageKey",
+    "MessageSighting",
+    "MessagingHookRoute",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
     "Order",
     "OrderLine",
     "OutboxMessage",
-    "Profile",
     "PressurePolicy",
     "PushDevice",
     "InboundSms",
+    "Profile",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
@@ -117,6 +124,7 @@ __all__ = [
     "SegmentSize",
     "SegmentTransition",
     "SenderIdentityRecord",
+    "SoftBounceRun",
     "Suppression",
     "TriggerCart",
     "TriggerDefinition",

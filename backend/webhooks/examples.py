@@ -253,3 +253,87 @@ EVENTS: dict[WebhookEventType, EventDoc] = {
         },
     ),
 }
+
+
+_MESSAGE_DATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "messageId",
+        "profileId",
+        "channel",
+        "topic",
+        "templateId",
+        "source",
+        "status",
+        "occurredAt",
+    ],
+    "properties": {
+        "messageId": _UUID,
+        "profileId": _UUID,
+        "channel": {"type": "string", "enum": ["email", "sms", "push"]},
+        "topic": _TEXT_OR_NULL,
+        "templateId": _UUID,
+        "source": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}, "key": {"type": "string"}},
+        },
+        "status": {"type": "string"},
+        "occurredAt": _TIME,
+        "url": {"type": "string", "description": "The clicked link (`message.clicked`)."},
+        "bounce": {"type": "string", "enum": ["soft", "hard"]},
+        "detail": {"type": "string", "description": "The provider's words, when it gave some."},
+    },
+}
+
+
+def _message_data(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "messageId": "01938f70-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+        "profileId": PROFILE,
+        "channel": "email",
+        "topic": "newsletter",
+        "templateId": "01938f6f-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
+        "source": {"kind": "transactional", "key": "order-1042-confirmation"},
+        "status": status,
+        "occurredAt": "2026-11-02T10:14:03+00:00",
+        **extra,
+    }
+
+
+_MESSAGE_EVENTS = {
+    WebhookEventType.MESSAGE_DELIVERED: (
+        "A message was delivered",
+        "Sent once per message when its provider reports the delivery.",
+        _message_data("delivered"),
+    ),
+    WebhookEventType.MESSAGE_BOUNCED: (
+        "A message bounced",
+        "Sent once per message and kind of bounce (`bounce`: `soft` or `hard`). A hard bounce "
+        "marks the address as bounced; soft bounces in a row count as a hard one at the fifth.",
+        _message_data("bounced_hard", bounce="hard", detail="550 5.1.1 user unknown"),
+    ),
+    WebhookEventType.MESSAGE_COMPLAINED: (
+        "A recipient reported a message as spam",
+        "Sent once per message; the address is suppressed on the message's channel.",
+        _message_data("complained"),
+    ),
+    WebhookEventType.MESSAGE_OPENED: (
+        "A message was opened",
+        "Sent at the first open of a message by a person (open pixel, push open or the "
+        "provider's report); opens by mail privacy proxies and scanners are not sent.",
+        _message_data("opened"),
+    ),
+    WebhookEventType.MESSAGE_CLICKED: (
+        "A link of a message was clicked",
+        "Sent at the first click on each link of a message by a person.",
+        _message_data("clicked", url="https://shop.example/offers?utm_source=levier"),
+    ),
+    WebhookEventType.MESSAGE_UNSUBSCRIBED: (
+        "A recipient unsubscribed from a message",
+        "Sent once per message unsubscribed from (one-click, preference page or the "
+        "provider's report); the consent change itself is also sent as `consent.changed`.",
+        _message_data("unsubscribed"),
+    ),
+}
+for _type, (_summary, _description, _example) in _MESSAGE_EVENTS.items():
+    EVENTS[_type] = EventDoc(_summary, _description, _MESSAGE_DATA_SCHEMA, _example)

@@ -29,6 +29,7 @@ from backend.messaging.accounts.schemas import (
 )
 from backend.messaging.providers import dkim, registry
 from backend.messaging.providers.base import ProviderError, ProviderKind
+from backend.messaging.tracking import routing as tracking_routing
 from backend.profiles.models import Channel
 from backend.webhooks.service import check_url
 
@@ -261,6 +262,7 @@ async def create_account(
     )
     session.add(account)
     await session.flush()
+    await tracking_routing.route_account(session, account.id)  # its callback URL finds the brand
     return account
 
 
