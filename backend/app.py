@@ -53,17 +53,19 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
-from backend.messaging.routes import (
-    MessageController,
-    PressurePolicyController,
-    ProfileMessagesController,
-)
 from backend.messaging.accounts.routes import (
     CapturedMessageController,
     ProviderAccountController,
     SenderIdentityController,
 )
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
 from backend.messaging.providers.registry import close_providers
+from backend.messaging.routes import (
+    MessageController,
+    PressurePolicyController,
+    ProfileMessagesController,
+)
 from backend.messaging.tracking.routes import (
     MessagingHookController,
     TrackingController,
@@ -80,8 +82,6 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
-from backend.messaging.devices.routes import DeviceController
-from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (

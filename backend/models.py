@@ -23,6 +23,8 @@ from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
 from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.messaging.tracking.models import (
@@ -47,8 +49,6 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
-from backend.messaging.devices.models import PushDevice
-from backend.messaging.inbound.models import InboundSms
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
@@ -61,11 +61,6 @@ from backend.triggers.models import (
 from backend.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
-    "ContentTemplate",
-    "CouponCode",
-    "CouponPool",
-    "Snippet",
-    "TemplateVersion",
     "AccessToken",
     "Agency",
     "AgencyMember",
@@ -80,6 +75,9 @@ __all__ = [
     "Connector",
     "ConsentChange",
     "ConsentTopic",
+    "ContentTemplate",
+    "CouponCode",
+    "CouponPool",
     "DueTask",
     "Event",
     "EventSettings",
@@ -92,6 +90,7 @@ __all__ = [
     "ImportJob",
     "ImportRejection",
     "InboundDelivery",
+    "InboundSms",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
@@ -107,8 +106,6 @@ __all__ = [
     "OrderLine",
     "OutboxMessage",
     "PressurePolicy",
-    "PushDevice",
-    "InboundSms",
     "Profile",
     "ProfileAttribute",
     "ProfileExport",
@@ -116,6 +113,7 @@ __all__ = [
     "ProfileMerge",
     "ProfileUniqueValue",
     "ProviderAccount",
+    "PushDevice",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
@@ -124,8 +122,10 @@ __all__ = [
     "SegmentSize",
     "SegmentTransition",
     "SenderIdentityRecord",
+    "Snippet",
     "SoftBounceRun",
     "Suppression",
+    "TemplateVersion",
     "TriggerCart",
     "TriggerDefinition",
     "TriggerOccurrence",
