@@ -16,7 +16,6 @@ Step 2's refusal is the one a channel fallback replaces (:func:`contactable`).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.errors import Conflict
 from backend.core.tenancy import TenantId
 from backend.messaging import repository
+from backend.messaging.devices import service as devices_service
 from backend.messaging.models import Message, MessageChannel, MessagePriority, PressurePolicy
 from backend.messaging.pressure import (
     Caps,
@@ -91,11 +91,7 @@ async def contactable(
 
 
 async def _has_device(session: AsyncSession, profile_id: UUID) -> bool:
-    try:
-        devices = importlib.import_module("backend.messaging.devices.service")
-    except ImportError:  # the devices part is not merged: no push address exists
-        return False
-    return bool(await devices.devices_of(session, profile_id))
+    return await devices_service.count_devices(session, profile_id) > 0
 
 
 async def policy_of(session: AsyncSession, tenant: TenantId) -> PressurePolicy:

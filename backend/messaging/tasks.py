@@ -12,7 +12,7 @@ import structlog
 from backend.core.db import dialect_of, utcnow
 from backend.core.jobs import TaskContext, enqueue, task
 from backend.core.tenancy import TenantId
-from backend.messaging import repository, service
+from backend.messaging import delivery, repository, service
 from backend.tenancy import service as tenancy_service
 
 log = structlog.get_logger("levier.messaging")
@@ -34,25 +34,13 @@ async def deliver(ctx: TaskContext, message_id: str) -> None:
     """Claim, gate, render, hand to the provider, record the outcome (safe to run twice: the
     claim is one UPDATE … WHERE status is waiting)."""
     tenant = _tenant(ctx)
-    prepared = await service.prepare(ctx.session, tenant, ctx.settings, UUID(message_id))
+    prepared = await delivery.prepare(ctx.session, tenant, ctx.settings, UUID(message_id))
     await ctx.session.commit()  # the claim (or the refusal, deferral, failure) is durable now
     if prepared is None:
         return
-    base = __import__("backend.messaging.providers.base", fromlist=["ProviderError"])
-    try:
-        result = await prepared.provider.send(prepared.outgoing)
-    except base.ProviderError as exc:
-        # A provider that is down defers its own messages; the worker moves on to others.
-        await service.record_failure(
-            ctx.session,
-            tenant,
-            prepared.message_id,
-            exc.reason,
-            retryable=exc.retryable,
-            gone=exc.gone,
-        )
-        return
-    await service.record_sent(ctx.session, tenant, prepared.message_id, result.provider_message_id)
+    # A provider that is down defers its own messages; the worker moves on to others.
+    handed = await delivery.hand_over(prepared)
+    await delivery.record_outcome(ctx.session, tenant, handed)
 
 
 @task(SWEEP_TASK, tenant_scoped=False, every=dt.timedelta(seconds=15))
@@ -64,7 +52,7 @@ async def sweep(ctx: TaskContext) -> None:
 
 @task(SWEEP_BRAND_TASK, queue="messages")
 async def sweep_brand(ctx: TaskContext) -> None:
-    count = await service.requeue_stale(ctx.session, _tenant(ctx), utcnow())
+    count = await delivery.requeue_stale(ctx.session, _tenant(ctx), utcnow())
     if count:
         log.warning("messages_requeued_after_lease", count=count)
 

@@ -101,9 +101,28 @@ register(
         mailgun.verify_feedback,
     )
 )
-register(ProviderSpec(ProviderKind.TWILIO, Channel.SMS, twilio.TwilioCredentials, twilio.TwilioSettings, twilio.factory, twilio.verify))  # noqa: E501
-register(ProviderSpec(ProviderKind.WEBPUSH, Channel.PUSH, webpush.WebPushCredentials, webpush.WebPushSettings, webpush.factory))  # noqa: E501
-register(ProviderSpec(ProviderKind.FCM, Channel.PUSH, fcm.FcmCredentials, fcm.FcmSettings, fcm.factory))  # noqa: E501
+register(
+    ProviderSpec(
+        ProviderKind.TWILIO,
+        Channel.SMS,
+        twilio.TwilioCredentials,
+        twilio.TwilioSettings,
+        twilio.factory,
+        twilio.verify,
+    )
+)  # noqa: E501
+register(
+    ProviderSpec(
+        ProviderKind.WEBPUSH,
+        Channel.PUSH,
+        webpush.WebPushCredentials,
+        webpush.WebPushSettings,
+        webpush.factory,
+    )
+)  # noqa: E501
+register(
+    ProviderSpec(ProviderKind.FCM, Channel.PUSH, fcm.FcmCredentials, fcm.FcmSettings, fcm.factory)
+)  # noqa: E501
 
 
 def spec_of(kind: ProviderKind) -> ProviderSpec:
