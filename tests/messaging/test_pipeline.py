@@ -9,7 +9,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
-from uuid import UUID
 
 import httpx
 import pytest
@@ -79,6 +78,11 @@ async def settled(client: httpx.AsyncClient, world: World, message_id: str) -> d
     return found
 
 
+async def queued(client: httpx.AsyncClient, world: World, body: dict[str, Any]) -> str:
+    message_id: str = (await post(client, world, "/messages", body)).json()["id"]
+    return message_id
+
+
 async def email_template(client: httpx.AsyncClient, world: World, codes: list[str]) -> str:
     pool = await post(client, world, "/coupon-pools", {"key": "WELCOME", "name": "Welcome"})
     if codes:
@@ -138,7 +142,8 @@ async def test_a_message_goes_through_the_capture_provider_rendered_and_tracked(
     assert payload["to_address"] == "ada@example.com"
     assert "your code is W-1" in payload["html"]
     assert "https://shop.test/offers" not in payload["html"]  # rewritten to a signed click URL
-    assert "/t/c/" in payload["html"] and "/t/o/" in payload["html"]
+    assert "/t/c/" in payload["html"]
+    assert "/t/o/" in payload["html"]
     assert "/u/" in payload["html"]  # levier:unsubscribe → the preference page
     headers = payload["headers"]
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -181,7 +186,7 @@ async def test_smtp_end_to_end_and_a_deferral(app: Litestar, client: httpx.Async
                 "kind": "smtp",
                 "name": "Relay",
                 "settings": {"host": "127.0.0.1", "port": sink.port, "security": "none"},
-            },  # noqa: E501
+            },
         )
         ada = await make_profile(app, world.brand_a.id, email="ada@example.com", first_name="Ada")
         first = await post(
@@ -255,4 +260,3 @@ async def test_a_push_reaches_a_device_and_a_gone_device_is_forgotten(
         url(world, f"/profiles/{ada}/devices"), headers=world.admin_a.headers
     )
     assert devices.json()["items"] == []
-    _ = UUID(gone["id"])
