@@ -61,6 +61,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     idempotency_ttl_hours: int = 24
     # The ledger keeps this many whole months of messages (older partitions are dropped).
     message_retention_months: int = 13
+    # A worker's claim on a message it is sending: past it, the worker is taken for dead and the
+    # message may be claimed again (a provider call must end well within it).
+    message_send_lease_seconds: float = 20.0
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72
     access_token_ttl_minutes: int = 60

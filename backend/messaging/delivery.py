@@ -43,8 +43,6 @@ from backend.messaging.service import DELIVER_TASK, refuse, refuse_contact
 from backend.messaging.tracking import links
 from backend.profiles.models import Channel, Profile
 
-# A claim older than this belongs to a worker that died: the message may be claimed again.
-SEND_LEASE = dt.timedelta(seconds=20)
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
 EXCERPT = 120
@@ -77,7 +75,8 @@ async def prepare(
     nothing to send now (claimed elsewhere, already done, refused, deferred or failed — each
     recorded)."""
     now = utcnow()
-    message = await repository.claim_for_sending(session, message_id, now, SEND_LEASE)
+    lease = dt.timedelta(seconds=settings.message_send_lease_seconds)
+    message = await repository.claim_for_sending(session, message_id, now, lease)
     if message is None:
         return None
     profile = await gate.current_profile(session, message)
@@ -300,9 +299,12 @@ def _set(message: Message, status: MessageStatus, reason: str | None = None) -> 
     message.status_reason = reason[:1000] if reason else None
 
 
-async def requeue_stale(session: AsyncSession, tenant: TenantId, now: dt.datetime) -> int:
+async def requeue_stale(
+    session: AsyncSession, tenant: TenantId, settings: Settings, now: dt.datetime
+) -> int:
     """Queue again the messages whose worker died mid-send (claim older than the lease)."""
-    stale = await repository.stale_sending(session, now - SEND_LEASE)
+    lease = dt.timedelta(seconds=settings.message_send_lease_seconds)
+    stale = await repository.stale_sending(session, now - lease)
     for message_id in stale:
         await enqueue(session, DELIVER_TASK, tenant=tenant, message_id=str(message_id))
     return len(stale)

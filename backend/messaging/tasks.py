@@ -52,7 +52,7 @@ async def sweep(ctx: TaskContext) -> None:
 
 @task(SWEEP_BRAND_TASK, queue="messages")
 async def sweep_brand(ctx: TaskContext) -> None:
-    count = await delivery.requeue_stale(ctx.session, _tenant(ctx), utcnow())
+    count = await delivery.requeue_stale(ctx.session, _tenant(ctx), ctx.settings, utcnow())
     if count:
         log.warning("messages_requeued_after_lease", count=count)
 

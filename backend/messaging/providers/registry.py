@@ -110,7 +110,7 @@ register(
         twilio.factory,
         twilio.verify,
     )
-)  # noqa: E501
+)
 register(
     ProviderSpec(
         ProviderKind.WEBPUSH,
@@ -119,10 +119,10 @@ register(
         webpush.WebPushSettings,
         webpush.factory,
     )
-)  # noqa: E501
+)
 register(
     ProviderSpec(ProviderKind.FCM, Channel.PUSH, fcm.FcmCredentials, fcm.FcmSettings, fcm.factory)
-)  # noqa: E501
+)
 
 
 def spec_of(kind: ProviderKind) -> ProviderSpec:
