@@ -19,7 +19,7 @@ from backend.core.api import (
     BrandController,
 )
 from backend.core.dependencies import DbSession, Paging, Tenant
-from backend.core.idempotency import HANDLED_BY_ROUTE
+from backend.core.idempotency import HANDLED_BY_ROUTE, KEY_DESCRIPTION
 from backend.messaging import service
 from backend.messaging.models import MessageChannel, MessageStatus
 from backend.messaging.schemas import (
@@ -30,6 +30,13 @@ from backend.messaging.schemas import (
     MessageSend,
     PressurePolicyOut,
     PressurePolicyUpdate,
+)
+
+KEY_DOC = (
+    "Names the message (when the body has no `key`): the same key for the same profile and "
+    "channel answers the same message, 202, sent once — also when the requests come at once "
+    "(the ledger's dedupe key decides, no request waits for another's answer and none is "
+    "answered 409). Kept with the message for `LEVIER_MESSAGE_RETENTION_MONTHS`."
 )
 
 
@@ -43,7 +50,7 @@ class MessageController(BrandController):
         "/",
         operation_id="sendMessage",
         summary="Send a transactional message",
-        **needs("messages:write", opt={HANDLED_BY_ROUTE: True}),
+        **needs("messages:write", opt={HANDLED_BY_ROUTE: True, KEY_DESCRIPTION: KEY_DOC}),
         status_code=HTTP_202_ACCEPTED,
         responses=WRITE_ERRORS,
     )
