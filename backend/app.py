@@ -29,6 +29,8 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
+from backend.content.coupons.routes import CouponPoolController
+from backend.content.routes import SnippetController, TemplateController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.edge import EdgeMiddleware
@@ -51,6 +53,24 @@ from backend.events.routes import (
 )
 from backend.graphql import graphql_controller
 from backend.imports.routes import ImportController
+from backend.messaging.accounts.routes import (
+    CapturedMessageController,
+    ProviderAccountController,
+    SenderIdentityController,
+)
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
+from backend.messaging.providers.registry import close_providers
+from backend.messaging.routes import (
+    MessageController,
+    PressurePolicyController,
+    ProfileMessagesController,
+)
+from backend.messaging.tracking.routes import (
+    MessagingHookController,
+    TrackingController,
+    UnsubscribeController,
+)
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
 from backend.profiles.gdpr.routes import ProfileGdprController
@@ -147,6 +167,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await asyncio.gather(*loops, return_exceptions=True)
         if worker is not None:
             await asyncio.to_thread(stop_worker, worker, state.task_runtime)
+        await close_providers()  # pooled SMTP connections and HTTP clients of this loop
         await state.engine.dispose()
         if state.rate_limiter is not None:
             await state.rate_limiter.aclose()
@@ -209,6 +230,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ExportController,
             ImportController,
             WebhookEndpointController,
+            SenderIdentityController,
+            ProviderAccountController,
+            CapturedMessageController,
             ConnectorController,
             HookController,
             EventController,
@@ -221,7 +245,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RfmController,
             ProfileRfmController,
             SegmentController,
+            TemplateController,
+            SnippetController,
+            CouponPoolController,
             ProfileSegmentsController,
+            MessageController,
+            ProfileMessagesController,
+            PressurePolicyController,
+            DeviceController,
+            InboundSmsController,
+            MessagingHookController,
+            TrackingController,
+            UnsubscribeController,
             ClientController,
             SignInController,
             OAuthController,

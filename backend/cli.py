@@ -416,6 +416,29 @@ def client_create(
     emit({"client_id": str(view.client.id), "client_secret": secret})
 
 
+@main.command("reseal-secrets")
+@click.pass_context
+@handles_errors
+def reseal_secrets(ctx: click.Context) -> None:
+    """Encrypt every brand's provider credentials and DKIM keys again with LEVIER_SECRET_KEY
+    (after a rotation: the old key listed in LEVIER_PREVIOUS_SECRET_KEYS until this ran)."""
+    from backend.core.db import create_engine
+    from backend.core.tenancy import make_session_factory
+    from backend.messaging.accounts.rotation import reseal_all
+
+    settings = settings_from(ctx)
+
+    async def work() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            factory = make_session_factory(engine, secret_key=settings.secret_key)
+            return await reseal_all(factory, settings)
+        finally:
+            await engine.dispose()
+
+    emit({"resealed": asyncio.run(work())})
+
+
 @main.command()
 @click.pass_context
 @handles_errors

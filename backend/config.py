@@ -39,6 +39,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     migration_database_url: str | None = None
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
+    # Secret keys replaced by LEVIER_SECRET_KEY (comma-separated): sealed provider credentials and
+    # DKIM keys still decrypt with them until `levier reseal-secrets` re-encrypts them, and
+    # tracking and unsubscribe links already in mailboxes keep working while they are listed.
+    previous_secret_keys: tuple[str, ...] = ()
     # Comma-separated origins allowed to call the API from a browser (SPAs).
     cors_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -55,6 +59,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # after the import ended (the import and its counts stay).
     import_retention_days: int = 30
     idempotency_ttl_hours: int = 24
+    # The ledger keeps this many whole months of messages (older partitions are dropped).
+    message_retention_months: int = 13
+    # A worker's claim on a message it is sending: past it, the worker is taken for dead and the
+    # message may be claimed again (a provider call must end well within it).
+    message_send_lease_seconds: float = 20.0
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72
     access_token_ttl_minutes: int = 60
@@ -130,6 +139,17 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_disable_after_failures: int = 20
     # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
     connector_secret_grace_minutes: int = 30
+    # Content: one message's render stops (reason `render-budget`) past this time or output size
+    # (characters, every field together); compiled templates kept per process (LRU).
+    render_time_budget_seconds: float = 0.5
+    render_max_output_chars: int = 2_000_000
+    render_cache_size: int = 1024
+    # Largest template field, snippet body and coupon upload accepted (characters / codes).
+    content_max_field_chars: int = 500_000
+    coupon_max_upload_codes: int = 100_000
+    # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
+    # unset (RFC 8058 one-click needs the https URL only).
+    unsubscribe_mailto: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -237,7 +257,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         name = key.removeprefix(ENV_PREFIX).lower()
         if name not in fields:
             continue
-        raw[name] = _split_list(value) if name == "cors_origins" else value
+        raw[name] = (
+            _split_list(value) if name in ("cors_origins", "previous_secret_keys") else value
+        )
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:

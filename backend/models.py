@@ -14,12 +14,24 @@ from backend.auth.models import (
     WebSession,
 )
 from backend.connectors.models import Connector, HookRoute, InboundDelivery
+from backend.content.coupons.models import CouponCode, CouponPool
+from backend.content.models import ContentTemplate, Snippet, TemplateVersion
 from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
 from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
+from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
+from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
+from backend.messaging.providers.models import CapturedMessage, FeedbackToken
+from backend.messaging.tracking.models import (
+    MessageSighting,
+    MessagingHookRoute,
+    SoftBounceRun,
+)
 from backend.profiles.models import (
     ConsentChange,
     ConsentTopic,
@@ -58,36 +70,50 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "CapturedMessage",
     "Cart",
     "Connector",
     "ConsentChange",
     "ConsentTopic",
+    "ContentTemplate",
+    "CouponCode",
+    "CouponPool",
     "DueTask",
     "Event",
     "EventSettings",
     "EventType",
     "ExportChunk",
+    "FeedbackToken",
     "HookRoute",
     "IdempotencyRecord",
     "ImportChunk",
     "ImportJob",
     "ImportRejection",
     "InboundDelivery",
+    "InboundSms",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
+    "Message",
+    "MessageEvent",
+    "MessageKey",
+    "MessageSighting",
+    "MessagingHookRoute",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
     "Order",
     "OrderLine",
     "OutboxMessage",
+    "PressurePolicy",
     "Profile",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "ProviderAccount",
+    "PushDevice",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
@@ -95,7 +121,11 @@ __all__ = [
     "SegmentMember",
     "SegmentSize",
     "SegmentTransition",
+    "SenderIdentityRecord",
+    "Snippet",
+    "SoftBounceRun",
     "Suppression",
+    "TemplateVersion",
     "TriggerCart",
     "TriggerDefinition",
     "TriggerOccurrence",

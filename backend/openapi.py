@@ -37,6 +37,7 @@ from backend.core import examples as core_examples
 from backend.core.errors import PROBLEM_MEDIA_TYPE, problem_type
 from backend.core.idempotency import (
     HANDLED_BY_ROUTE,
+    KEY_DESCRIPTION,
     KEY_IGNORED,
     MAX_KEY_LENGTH,
     SHOWS_SECRET,
@@ -45,6 +46,8 @@ from backend.core.idempotency import (
 from backend.core.ratelimit import EXEMPT_PATHS
 from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
+from backend.messaging import examples as messaging_examples
+from backend.messaging.accounts import examples as messaging_accounts_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
@@ -73,6 +76,8 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     core_examples,
     events_examples,
     imports_examples,
+    messaging_accounts_examples,
+    messaging_examples,
     profiles_examples,
     rfm_examples,
     segments_examples,
@@ -92,7 +97,9 @@ def finish(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     opts = route_opts(app)
     for path, method, operation in operations(document):
         opt = opts.get((path, method), {})
-        if opt.get(HANDLED_BY_ROUTE):
+        if opt.get(HANDLED_BY_ROUTE) and opt.get(KEY_DESCRIPTION):
+            _document_route_key(operation, str(opt[KEY_DESCRIPTION]))
+        elif opt.get(HANDLED_BY_ROUTE):
             _document_upload(operation)
         elif method == "post" and not opt.get(KEY_IGNORED):
             _document_idempotency(operation, shows_secret=bool(opt.get(SHOWS_SECRET)))
@@ -393,6 +400,20 @@ def _document_idempotency(operation: dict[str, Any], *, shows_secret: bool) -> N
             "Unprocessable Entity",
             "this Idempotency-Key was used for a different request",
         )
+    )
+
+
+def _document_route_key(operation: dict[str, Any], description: str) -> None:
+    """A route that honours ``Idempotency-Key`` itself, as its ``KEY_DESCRIPTION`` says."""
+    operation.setdefault("parameters", []).append(
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+            "example": "order-1042-confirmation",
+        }
     )
 
 

@@ -34,6 +34,8 @@ REST_ONLY = {
     "downloadProfileExport": "a file served as bytes (text/csv)",
     "downloadImportRejections": "a file served as bytes (text/csv)",
     "receiveHook": "an inbound hook: partners post signed bodies to it",
+    "receiveInboundSms": "an inbound hook: Twilio posts signed forms to it",
+    "receiveMessagingCallback": "an inbound hook: providers post signed delivery reports to it",
     "health": "liveness probe",
     "ready": "readiness probe",
 }

@@ -32,6 +32,7 @@ TASK_MODULES = (
     "backend.triggers.tasks",
     "backend.rfm.tasks",
     "backend.segments.tasks",
+    "backend.messaging.tasks",
 )
 
 log = structlog.get_logger("levier.worker")
@@ -68,6 +69,10 @@ def stop_worker(worker: dramatiq.Worker, runtime: TaskRuntime) -> None:
     loop_thread = get_event_loop_thread()
     if loop_thread is not None:
         loop_thread.run_coroutine(runtime.dispose())
+        # Pooled SMTP connections and provider HTTP clients belong to the worker's loop.
+        from backend.messaging.providers.registry import close_providers
+
+        loop_thread.run_coroutine(close_providers())
     worker.stop()
 
 

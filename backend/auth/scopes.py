@@ -23,12 +23,18 @@ BRAND_SCOPES: dict[str, str] = {
     "events:write": "Send events",
     "segments:read": "Read segments, their members and RFM scores",
     "segments:write": "Create and change segments, run RFM",
+    "messages:read": "Read messages, their timelines and the pressure policy",
+    "messages:write": "Send transactional messages, change the pressure policy",
     "campaigns:read": "Read campaigns and their results",
     "campaigns:write": "Create, schedule and send campaigns",
     "scenarios:read": "Read scenarios and their runs",
     "scenarios:write": "Create, change and start scenarios",
+    "content:read": "Read templates, snippets and coupon pools; preview templates",
+    "content:write": "Create and change templates, snippets and coupon pools",
     "webhooks:read": "Read webhook endpoints, connectors and deliveries",
     "webhooks:write": "Manage webhook endpoints and connectors, redeliver",
+    "messaging:read": "Read sender identities, provider accounts and captured messages",
+    "messaging:write": "Manage sender identities and provider accounts (credentials, DKIM keys)",
 }
 # Agency-level scopes: only people hold them (agency owners and admins for the write side).
 AGENCY_SCOPES: dict[str, str] = {

@@ -39,6 +39,9 @@ from backend.core.errors import LevierError, send_error, send_problem
 HEADER = b"idempotency-key"
 # Route ``opt`` flag: the handler honours the key itself (bulk uploads, never buffered here).
 HANDLED_BY_ROUTE = "idempotency_handled_by_route"
+# Route ``opt`` value (with HANDLED_BY_ROUTE): how the route honours the key, for the OpenAPI
+# document (a key that names a resource, such as a message, rather than a stored answer).
+KEY_DESCRIPTION = "idempotency_key_description"
 # Route ``opt`` flag: the key is ignored and nothing is stored (OAuth and sign-in endpoints).
 KEY_IGNORED = "idempotency_key_ignored"
 # Route ``opt`` flag: a success answer may show a secret once; it is never stored nor replayed.

@@ -253,3 +253,122 @@ EVENTS: dict[WebhookEventType, EventDoc] = {
         },
     ),
 }
+
+
+_MESSAGE_DATA_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "messageId",
+        "profileId",
+        "channel",
+        "topic",
+        "templateId",
+        "source",
+        "status",
+        "occurredAt",
+    ],
+    "properties": {
+        "messageId": _UUID,
+        "profileId": _UUID,
+        "channel": {"type": "string", "enum": ["email", "sms", "push"]},
+        "topic": _TEXT_OR_NULL,
+        "templateId": _UUID,
+        "source": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}, "key": {"type": "string"}},
+        },
+        "status": {"type": "string"},
+        "occurredAt": _TIME,
+        "url": {"type": "string", "description": "The clicked link (`message.clicked`)."},
+        "bounce": {"type": "string", "enum": ["soft", "hard"]},
+        "detail": {"type": "string", "description": "The provider's words, when it gave some."},
+        "providerMessageId": {
+            "type": "string",
+            "description": "The provider's id of the message (`message.sent`).",
+        },
+        "version": {
+            "type": "integer",
+            "description": "The template version sent (`message.sent`).",
+        },
+        "until": {**_TIME, "description": "When it is tried again (`message.deferred`)."},
+    },
+}
+
+
+def _message_data(status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "messageId": "01938f70-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+        "profileId": PROFILE,
+        "channel": "email",
+        "topic": "newsletter",
+        "templateId": "01938f6f-0a1b-7c2d-8e3f-4a5b6c7d8e9f",
+        "source": {"kind": "transactional", "key": "order-1042-confirmation"},
+        "status": status,
+        "occurredAt": "2026-11-02T10:14:03+00:00",
+        **extra,
+    }
+
+
+_MESSAGE_EVENTS = {
+    WebhookEventType.MESSAGE_DELIVERED: (
+        "A message was delivered",
+        "Sent once per message when its provider reports the delivery.",
+        _message_data("delivered"),
+    ),
+    WebhookEventType.MESSAGE_BOUNCED: (
+        "A message bounced",
+        "Sent once per message and kind of bounce (`bounce`: `soft` or `hard`). A hard bounce "
+        "marks the address as bounced; soft bounces in a row count as a hard one at the fifth.",
+        _message_data("bounced_hard", bounce="hard", detail="550 5.1.1 user unknown"),
+    ),
+    WebhookEventType.MESSAGE_COMPLAINED: (
+        "A recipient reported a message as spam",
+        "Sent once per message; the address is suppressed on the message's channel.",
+        _message_data("complained"),
+    ),
+    WebhookEventType.MESSAGE_OPENED: (
+        "A message was opened",
+        "Sent at the first open of a message by a person (open pixel, push open or the "
+        "provider's report); opens by mail privacy proxies and scanners are not sent.",
+        _message_data("opened"),
+    ),
+    WebhookEventType.MESSAGE_CLICKED: (
+        "A link of a message was clicked",
+        "Sent at the first click on each link of a message by a person.",
+        _message_data("clicked", url="https://shop.example/offers?utm_source=levier"),
+    ),
+    WebhookEventType.MESSAGE_UNSUBSCRIBED: (
+        "A recipient unsubscribed from a message",
+        "Sent once per message unsubscribed from (one-click, preference page or the "
+        "provider's report); the consent change itself is also sent as `consent.changed`.",
+        _message_data("unsubscribed"),
+    ),
+    WebhookEventType.MESSAGE_SENT: (
+        "A message was handed to its provider",
+        "Sent once per message when its provider accepted it (`providerMessageId`, the "
+        "template `version`).",
+        _message_data("sent", providerMessageId="<0193@mail.example>", version=3),
+    ),
+    WebhookEventType.MESSAGE_FAILED: (
+        "A message could not be sent",
+        "Sent once per message that failed for good: its template could not be rendered "
+        "(`detail` starts with the reason, e.g. `coupon-pool-empty`), its provider refused it, "
+        "or retries ran out.",
+        _message_data("failed", detail="coupon-pool-empty: pool WELCOME10 has no code left"),
+    ),
+    WebhookEventType.MESSAGE_REFUSED: (
+        "The send gate refused a message",
+        "Sent once per message the gate refused (`detail`: the reason, e.g. `no-consent`, "
+        "`suppressed`, `pressure-cap`); a fallback message, when one was asked for, is sent on "
+        "its own.",
+        _message_data("refused", detail="no-consent"),
+    ),
+    WebhookEventType.MESSAGE_DEFERRED: (
+        "A message was deferred",
+        "Sent each time a message is put off: quiet hours, a pressure cap (to its next free "
+        "slot) or a provider asking to retry later; `until` says when it is tried again.",
+        _message_data("deferred", detail="quiet-hours", until="2026-11-02T07:00:00+00:00"),
+    ),
+}
+for _type, (_summary, _description, _example) in _MESSAGE_EVENTS.items():
+    EVENTS[_type] = EventDoc(_summary, _description, _MESSAGE_DATA_SCHEMA, _example)

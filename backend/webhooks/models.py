@@ -27,6 +27,18 @@ class WebhookEventType(StrEnum):
     SEGMENT_EXITED = "segment.exited"
     IMPORT_FINISHED = "import.finished"
     ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+    # Messaging tracking (backend/messaging/tracking/outcomes.py).
+    MESSAGE_DELIVERED = "message.delivered"
+    MESSAGE_BOUNCED = "message.bounced"
+    MESSAGE_COMPLAINED = "message.complained"
+    MESSAGE_OPENED = "message.opened"
+    MESSAGE_CLICKED = "message.clicked"
+    MESSAGE_UNSUBSCRIBED = "message.unsubscribed"
+    # The send pipeline (backend/messaging/notify.py).
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_REFUSED = "message.refused"
+    MESSAGE_DEFERRED = "message.deferred"
 
 
 class DeliveryStatus(StrEnum):

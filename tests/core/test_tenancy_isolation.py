@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from backend.connectors.models import Connector, ConnectorType, InboundDelivery, InboundStatus
 from backend.core.db import Base, utcnow
+from backend.core.ids import new_id
 from backend.core.tenancy import TenantScopeError, tenant_tables
 from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
 from backend.imports.models import (
@@ -33,6 +34,16 @@ from backend.imports.models import (
     ImportMode,
     ImportRejection,
     ImportStatus,
+)
+from backend.messaging.models import (
+    Message,
+    MessageChannel,
+    MessageEvent,
+    MessageKey,
+    MessagePriority,
+    MessageStatus,
+    PressurePolicy,
+    SourceKind,
 )
 from backend.profiles.models import (
     AttributeType,
@@ -334,6 +345,20 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         exited=0,
         cause=EvaluationCause.UPLOAD,
     ),
+    "messages": lambda p: Message(
+        dedupe_key="isolation",
+        source_kind=SourceKind.TRANSACTIONAL,
+        source_key="isolation",
+        profile_id=p.profile_id,
+        channel=MessageChannel.EMAIL,
+        priority=MessagePriority.TRANSACTIONAL,
+        template_id=uuid4(),
+        data={},
+        status=MessageStatus.QUEUED,
+    ),
+    "message_events": lambda _: MessageEvent(message_id=new_id(), kind=MessageStatus.QUEUED),
+    "message_keys": lambda _: MessageKey(dedupe_key="isolation", message_id=new_id()),
+    "pressure_policies": lambda _: PressurePolicy(per_week=3, channel_caps={}),
 }
 
 

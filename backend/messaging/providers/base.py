@@ -114,5 +114,25 @@ class Feedback(msgspec.Struct, kw_only=True, frozen=True):
     url: str | None = None  # the clicked link
 
 
+class DkimKey(msgspec.Struct, kw_only=True, frozen=True):
+    """What signs a sender domain's mail: ``selector._domainkey.domain`` publishes the key."""
+
+    domain: str
+    selector: str
+    private_key_pem: str
+
+
+class SenderIdentity(msgspec.Struct, kw_only=True, frozen=True):
+    """Who a brand's messages come from (a snapshot: safe to keep beyond the session)."""
+
+    id: UUID | None  # None: the fallback identity of a brand that has none
+    from_name: str
+    from_address: str
+    reply_to: str | None = None
+    sms_sender_id: str | None = None
+    push_app_id: str | None = None
+    dkim: DkimKey | None = None
+
+
 class FeedbackRefused(Exception):
     """A callback whose signature, timestamp or token does not verify: answered 401, not stored."""

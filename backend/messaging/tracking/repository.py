@@ -1,0 +1,90 @@
+"""SQL of tracking's own tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import insert_for
+from backend.core.tenancy import TenantScopeError, session_tenant
+from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
+
+
+def _tenant(session: AsyncSession) -> UUID:
+    tenant = session_tenant(session)
+    if tenant is None:
+        raise TenantScopeError("tracking rows are a brand's")
+    return tenant
+
+
+async def sight(session: AsyncSession, message_id: UUID, key: str, at: dt.datetime) -> int:
+    """Record one sighting of ``key`` on a message; the count after it (1: the first). One
+    statement: concurrent sightings queue on the row and each gets its own count."""
+    statement = (
+        insert_for(session, MessageSighting)
+        .values(
+            tenant_id=_tenant(session),
+            message_id=message_id,
+            key=key,
+            count=1,
+            first_at=at,
+            last_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        .returning(MessageSighting.count)
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "message_id", "key"],
+        set_={"count": MessageSighting.count + 1, "last_at": at, "updated_at": at},
+    )
+    count: int = (await session.execute(statement)).scalar_one()
+    return count
+
+
+async def sightings(session: AsyncSession, message_ids: Sequence[UUID]) -> list[MessageSighting]:
+    if not message_ids:
+        return []
+    rows = await session.scalars(
+        select(MessageSighting)
+        .where(MessageSighting.message_id.in_(message_ids))
+        .order_by(MessageSighting.message_id, MessageSighting.key)
+    )
+    return list(rows)
+
+
+async def count_soft_bounce(
+    session: AsyncSession, profile_id: UUID, channel: str, at: dt.datetime
+) -> int:
+    """One more soft bounce in the address's current run; the run's length after it."""
+    statement = (
+        insert_for(session, SoftBounceRun)
+        .values(
+            tenant_id=_tenant(session),
+            profile_id=profile_id,
+            channel=channel,
+            count=1,
+            last_at=at,
+            created_at=at,
+            updated_at=at,
+        )
+        .returning(SoftBounceRun.count)
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "profile_id", "channel"],
+        set_={"count": SoftBounceRun.count + 1, "last_at": at, "updated_at": at},
+    )
+    count: int = (await session.execute(statement)).scalar_one()
+    return count
+
+
+async def end_soft_bounce_run(session: AsyncSession, profile_id: UUID, channel: str) -> None:
+    await session.execute(
+        delete(SoftBounceRun)
+        .where(SoftBounceRun.profile_id == profile_id, SoftBounceRun.channel == channel)
+        .execution_options(synchronize_session=False)
+    )
