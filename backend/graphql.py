@@ -40,6 +40,8 @@ from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
+from backend.content.coupons.graphql import CouponPoolsMutation, CouponPoolsQuery
+from backend.content.graphql import ContentMutation, ContentQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
@@ -79,6 +81,8 @@ class Query(
     LinkedTablesQuery,
     ProfileExportsQuery,
     AuditQuery,
+    ContentQuery,
+    CouponPoolsQuery,
 ):
     pass
 
@@ -98,6 +102,8 @@ class Mutation(
     ProfileExportsMutation,
     EventsMutation,
     ImportsMutation,
+    ContentMutation,
+    CouponPoolsMutation,
 ):
     pass
 

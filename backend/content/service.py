@@ -23,13 +23,13 @@ from backend.content.models import ContentTemplate, Snippet, TemplateChannel, Te
 from backend.content.render import Bag, Renderer, TemplateCache
 from backend.content.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
 from backend.content.schemas import (
-    PreviewIn,
-    PreviewOut,
     SnippetCreate,
     SnippetUpdate,
     TemplateCreate,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
     TemplateUpdate,
-    VersionCreate,
+    TemplateVersionCreate,
 )
 from backend.content.sms import measure
 from backend.core.db import utcnow
@@ -81,6 +81,14 @@ async def get_template(session: AsyncSession, template_id_or_key: UUID | str) ->
     return template
 
 
+async def _live_template(session: AsyncSession, template_id: UUID) -> ContentTemplate:
+    """A template that may still change: an archived one is only read (409 otherwise)."""
+    template = await get_template(session, template_id)
+    if template.archived_at is not None:
+        raise Conflict("the template was deleted (archived): it no longer changes")
+    return template
+
+
 async def _default_locale(session: AsyncSession, tenant: TenantId, given: str | None) -> str:
     return given or (await tenancy_service.get_brand(session, tenant)).locale
 
@@ -117,7 +125,7 @@ async def update_template(
     session: AsyncSession, template_id: UUID, data: TemplateUpdate
 ) -> ContentTemplate:
     """Change the name or topic (content changes through a new version)."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     for field in ("name", "topic"):
         value = getattr(data, field)
         if value is not msgspec.UNSET:
@@ -127,19 +135,24 @@ async def update_template(
 
 
 async def delete_template(session: AsyncSession, template_id: UUID) -> None:
-    """Delete a template with its versions."""
-    await repository.delete(session, await get_template(session, template_id))
+    """Archive a template: hidden from lists, refused for new sends (`template-archived`), its
+    key free for a new template; its versions stay, since messages in the ledger name the exact
+    version they were rendered from. Deleting it again changes nothing."""
+    template = await get_template(session, template_id)
+    if template.archived_at is None:
+        template.archived_at = utcnow()
+        await session.flush()
 
 
 # Versions --------------------------------------------------------------------------------------
 
 
 async def create_version(
-    session: AsyncSession, tenant: TenantId, template_id: UUID, data: VersionCreate
+    session: AsyncSession, tenant: TenantId, template_id: UUID, data: TemplateVersionCreate
 ) -> TemplateVersion:
     """Save a new version (published unless told otherwise); earlier versions stay as they
     were. 422 naming every problem, nothing stored."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     locale = await _default_locale(session, tenant, data.default_locale)
     version = await versions.build_version(session, template, dict(data.variants), locale)
     session.add(version)
@@ -167,11 +180,16 @@ async def get_version(session: AsyncSession, template_id: UUID, version: int) ->
     return found
 
 
+async def version_by_id(session: AsyncSession, version_id: UUID) -> TemplateVersion | None:
+    """A saved version by its id (the one a message names), archived template or not."""
+    return await repository.version_by_id(session, version_id)
+
+
 async def publish_version(
     session: AsyncSession, template_id: UUID, version: int
 ) -> ContentTemplate:
     """Make a saved version the one sent from now on (also to roll back)."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     found = await get_version(session, template.id, version)
     template.current_version_id = found.id
     template.current_version = found.version
@@ -353,6 +371,10 @@ async def render_for(
         raise RenderRefused(RefusalReason.TEMPLATE_NOT_FOUND, "no such template, or none published")
     template, version = found
     assert version is not None
+    if template.archived_at is not None:
+        raise RenderRefused(
+            RefusalReason.TEMPLATE_ARCHIVED, f"template '{template.key}' was deleted (archived)"
+        )
     try:
         profile = await profile_service.get_profile(session, profile_id)
     except NotFound:
@@ -375,8 +397,12 @@ async def render_for(
 
 
 async def preview(
-    session: AsyncSession, tenant: TenantId, settings: Settings, template_id: UUID, data: PreviewIn
-) -> PreviewOut:
+    session: AsyncSession,
+    tenant: TenantId,
+    settings: Settings,
+    template_id: UUID,
+    data: TemplatePreviewIn,
+) -> TemplatePreviewOut:
     """Render a version for a profile without claiming coupons (each shows a sample code);
     a refused render answers 422 with its reason."""
     template = await get_template(session, template_id)
@@ -403,7 +429,7 @@ async def preview(
             f"{exc.reason}: {exc.detail}",
             errors=[{"field": "profileId", "pointer": "/profileId", "message": exc.detail}],
         ) from None
-    out = PreviewOut(
+    out = TemplatePreviewOut(
         template_id=template.id,
         version_id=version.id,
         version=version.version,
