@@ -111,6 +111,7 @@ class PublishTemplateVersionInput:
 @input_type(TemplatePreviewIn, name="PreviewTemplateInput")
 class PreviewTemplateInput:
     template_id: strawberry.ID = strawberry.field(description="The template.")
+    profile_id: strawberry.ID = strawberry.field(description="The profile: its id or global id.")
 
 
 @input_type(SnippetCreate, name="CreateSnippetInput")
