@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], bool]] = {
     "rfm": (("ratio run/hand", "scores identical"), True),
     "profiles_import": (("raw COPY", "ratio import/COPY", "worker peak RSS"), True),
     "events": (("single events x", "batches of", "events stored during the run"), True),
+    "content_render": (("render_for (context loaded each time)", "render alone"), False),
 }
 
 

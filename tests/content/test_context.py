@@ -23,6 +23,7 @@ from backend.segments import membership
 from backend.segments import service as segment_service
 from backend.segments.models import SegmentKind
 from backend.segments.schemas import MembersUpload, SegmentCreate
+from tests.conftest import embedded_only
 from tests.content.test_content import post
 from tests.factories import World, make_world, problem, session_of
 from tests.profiles.helpers import define_topic
@@ -231,3 +232,30 @@ async def test_push_templates_render_title_body_image_deep_link_and_data(
     })  # fmt: skip
     assert refused.status_code == 422, refused.text
     assert any("title" in e["pointer"] for e in problem(refused, 422)["errors"])
+
+
+@embedded_only
+async def test_a_loop_between_the_rows_of_an_mjml_table_stays_in_the_table(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    ada = await make_profile(app, world.brand_a.id, email="a@example.com", locale="en")
+    body = (
+        "<mjml><mj-body><mj-section><mj-column><mj-table>"
+        "{% for item in data.lines %}<tr><td>{{ item }}</td></tr>{% endfor %}"
+        '</mj-table><mj-button href="https://shop.test/{{ data.lines | first }}">Go</mj-button>'
+        "</mj-column></mj-section></mj-body></mjml>"
+    )
+    created = await post(client, world, "/templates", {
+        "key": "rows", "name": "Rows", "channel": "email", "defaultLocale": "en",
+        "variants": {"en": {"subject": "s", "body": body, "format": "mjml"}},
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    preview = await _preview(
+        client, world, created.json()["id"], profileId=ada, data={"lines": ["alpha", "beta"]}
+    )
+    assert preview.status_code == 200, preview.text
+    html = preview.json()["html"]  # left as text, the loop would leave the table, emptied
+    assert ">alpha</td>" in html
+    assert ">beta</td>" in html
+    assert preview.json()["links"] == ["https://shop.test/alpha"]
