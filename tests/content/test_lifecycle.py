@@ -116,13 +116,14 @@ async def test_versions_publish_roll_back_patch_and_archive(
     assert refused.value.reason == "template-archived"
     assert "promo" in refused.value.detail
     # An archived template no longer changes; its key is free for a new one.
-    for method, path, body in (
+    changes: list[tuple[str, str, dict[str, Any] | None]] = [
         ("PATCH", base, {"name": "x"}),
         ("POST", f"{base}/versions", {"variants": {"en": {"text": "four"}}}),
         ("POST", f"{base}/versions/2/publish", None),
-    ):
+    ]
+    for method, path, payload in changes:
         answer = await client.request(
-            method, url(world, path), json=body, headers=world.manager_a.headers
+            method, url(world, path), json=payload, headers=world.manager_a.headers
         )
         assert answer.status_code == 409, (method, path, answer.text)
         assert "archived" in problem(answer, 409)["detail"]
