@@ -45,6 +45,7 @@ from backend.core.idempotency import (
 from backend.core.ratelimit import EXEMPT_PATHS
 from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
+from backend.messaging.devices import examples as devices_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
@@ -71,6 +72,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     auth_examples,
     connectors_examples,
     core_examples,
+    devices_examples,
     events_examples,
     imports_examples,
     profiles_examples,
