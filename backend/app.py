@@ -56,6 +56,8 @@ from backend.messaging.accounts.routes import (
     ProviderAccountController,
     SenderIdentityController,
 )
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController
 from backend.messaging.providers.registry import close_providers
 from backend.openapi import openapi_config
 from backend.profiles.exports.routes import ExportController
@@ -68,8 +70,6 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
-from backend.messaging.devices.routes import DeviceController
-from backend.messaging.inbound.routes import MessagingHookController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (

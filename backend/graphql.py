@@ -48,8 +48,8 @@ from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
 from backend.imports.graphql import ImportsMutation, ImportsQuery
-from backend.messaging.devices.graphql import DevicesMutation, DevicesQuery
 from backend.messaging.accounts.graphql import MessagingAccountsMutation, MessagingAccountsQuery
+from backend.messaging.devices.graphql import DevicesMutation, DevicesQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery

@@ -21,6 +21,8 @@ from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.profiles.models import (
     ConsentChange,
@@ -39,8 +41,6 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
-from backend.messaging.devices.models import PushDevice
-from backend.messaging.inbound.models import InboundSms
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
@@ -79,6 +79,7 @@ __all__ = [
     "ImportJob",
     "ImportRejection",
     "InboundDelivery",
+    "InboundSms",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
@@ -89,14 +90,13 @@ __all__ = [
     "OrderLine",
     "OutboxMessage",
     "Profile",
-    "PushDevice",
-    "InboundSms",
     "ProfileAttribute",
     "ProfileExport",
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
     "ProviderAccount",
+    "PushDevice",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
