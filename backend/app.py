@@ -57,6 +57,7 @@ from backend.messaging.accounts.routes import (
     SenderIdentityController,
 )
 from backend.messaging.providers.registry import close_providers
+from backend.messaging.tracking.outbox import OutboxController
 from backend.messaging.tracking.routes import (
     MessagingHookController,
     TrackingController,
@@ -225,6 +226,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileSegmentsController,
             TrackingController,
             MessagingHookController,
+            OutboxController,
             UnsubscribeController,
             ClientController,
             SignInController,
