@@ -45,6 +45,7 @@ from backend.core.idempotency import (
 from backend.core.ratelimit import EXEMPT_PATHS
 from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
+from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
@@ -77,6 +78,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     rfm_examples,
     segments_examples,
     tenancy_examples,
+    tracking_examples,
     triggers_examples,
     webhooks_examples,
 )

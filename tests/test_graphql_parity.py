@@ -34,6 +34,7 @@ REST_ONLY = {
     "downloadProfileExport": "a file served as bytes (text/csv)",
     "downloadImportRejections": "a file served as bytes (text/csv)",
     "receiveHook": "an inbound hook: partners post signed bodies to it",
+    "receiveMessagingCallback": "an inbound hook: providers post signed delivery reports",
     "health": "liveness probe",
     "ready": "readiness probe",
 }
