@@ -29,6 +29,8 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
+from backend.content.coupons.routes import CouponPoolController
+from backend.content.routes import SnippetController, TemplateController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.edge import EdgeMiddleware
@@ -56,7 +58,14 @@ from backend.messaging.accounts.routes import (
     ProviderAccountController,
     SenderIdentityController,
 )
+from backend.messaging.devices.routes import DeviceController
+from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
 from backend.messaging.providers.registry import close_providers
+from backend.messaging.routes import (
+    MessageController,
+    PressurePolicyController,
+    ProfileMessagesController,
+)
 from backend.messaging.tracking.outbox import OutboxController
 from backend.messaging.tracking.routes import (
     MessagingHookController,
@@ -223,10 +232,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RfmController,
             ProfileRfmController,
             SegmentController,
+            TemplateController,
+            SnippetController,
+            CouponPoolController,
             ProfileSegmentsController,
-            TrackingController,
+            MessageController,
+            ProfileMessagesController,
+            PressurePolicyController,
+            DeviceController,
+            InboundSmsController,
             MessagingHookController,
             OutboxController,
+            TrackingController,
             UnsubscribeController,
             ClientController,
             SignInController,

@@ -59,6 +59,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # after the import ended (the import and its counts stay).
     import_retention_days: int = 30
     idempotency_ttl_hours: int = 24
+    # The ledger keeps this many whole months of messages (older partitions are dropped).
+    message_retention_months: int = 13
     # Profile exports hold personal data: their files are purged this long after being written.
     export_ttl_hours: int = 72
     access_token_ttl_minutes: int = 60
@@ -134,6 +136,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_disable_after_failures: int = 20
     # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
     connector_secret_grace_minutes: int = 30
+    # Content: one message's render stops (reason `render-budget`) past this time or output size
+    # (characters, every field together); compiled templates kept per process (LRU).
+    render_time_budget_seconds: float = 0.5
+    render_max_output_chars: int = 2_000_000
+    render_cache_size: int = 1024
+    # Largest template field, snippet body and coupon upload accepted (characters / codes).
+    content_max_field_chars: int = 500_000
+    coupon_max_upload_codes: int = 100_000
     # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
     # unset (RFC 8058 one-click needs the https URL only).
     unsubscribe_mailto: str | None = None

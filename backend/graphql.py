@@ -48,6 +48,7 @@ from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
 from backend.imports.graphql import ImportsMutation, ImportsQuery
+from backend.messaging.devices.graphql import DevicesMutation, DevicesQuery
 from backend.messaging.accounts.graphql import MessagingAccountsMutation, MessagingAccountsQuery
 from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
@@ -80,6 +81,7 @@ class Query(
     LinkedTablesQuery,
     ProfileExportsQuery,
     AuditQuery,
+    DevicesQuery,
     MessagingAccountsQuery,
 ):
     pass
@@ -100,6 +102,7 @@ class Mutation(
     ProfileExportsMutation,
     EventsMutation,
     ImportsMutation,
+    DevicesMutation,
     MessagingAccountsMutation,
 ):
     pass

@@ -14,6 +14,8 @@ from backend.auth.models import (
     WebSession,
 )
 from backend.connectors.models import Connector, HookRoute, InboundDelivery
+from backend.content.coupons.models import CouponCode, CouponPool
+from backend.content.models import ContentTemplate, Snippet, TemplateVersion
 from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
@@ -21,6 +23,8 @@ from backend.core.outbox import OutboxMessage
 from backend.events.models import Cart, Event, EventSettings, EventType
 from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.devices.models import PushDevice
+from backend.messaging.inbound.models import InboundSms
 from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.messaging.tracking.models import (
@@ -71,6 +75,9 @@ __all__ = [
     "Connector",
     "ConsentChange",
     "ConsentTopic",
+    "ContentTemplate",
+    "CouponCode",
+    "CouponPool",
     "DueTask",
     "Event",
     "EventSettings",
@@ -83,6 +90,7 @@ __all__ = [
     "ImportJob",
     "ImportRejection",
     "InboundDelivery",
+    "InboundSms",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
@@ -105,6 +113,7 @@ __all__ = [
     "ProfileMerge",
     "ProfileUniqueValue",
     "ProviderAccount",
+    "PushDevice",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
@@ -113,8 +122,10 @@ __all__ = [
     "SegmentSize",
     "SegmentTransition",
     "SenderIdentityRecord",
+    "Snippet",
     "SoftBounceRun",
     "Suppression",
+    "TemplateVersion",
     "TriggerCart",
     "TriggerDefinition",
     "TriggerOccurrence",

@@ -45,6 +45,7 @@ from backend.core.idempotency import (
 from backend.core.ratelimit import EXEMPT_PATHS
 from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
+from backend.messaging.accounts import examples as messaging_accounts_examples
 from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
@@ -74,6 +75,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     core_examples,
     events_examples,
     imports_examples,
+    messaging_accounts_examples,
     profiles_examples,
     rfm_examples,
     segments_examples,

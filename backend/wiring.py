@@ -12,6 +12,9 @@ from backend.audit import recorder
 from backend.core.signals import Signals, signals
 from backend.events import service as events_service
 from backend.imports import retention as imports_retention
+from backend.messaging import service as messaging_service
+from backend.messaging.devices import service as messaging_devices
+from backend.messaging.inbound import service as messaging_inbound
 from backend.profiles.linked import service as profiles_linked
 from backend.rfm import service as rfm_service
 from backend.segments import membership as segments_membership
@@ -26,7 +29,10 @@ DOMAIN_CONNECTS = (
     rfm_service.connect,
     triggers_service.connect,
     segments_membership.connect,
+    messaging_service.connect,
     imports_retention.connect,
+    messaging_devices.connect,
+    messaging_inbound.connect,
     segments_sources.connect,
     triggers_sources.connect,
     webhooks_sources.connect,

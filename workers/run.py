@@ -32,6 +32,7 @@ TASK_MODULES = (
     "backend.triggers.tasks",
     "backend.rfm.tasks",
     "backend.segments.tasks",
+    "backend.messaging.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

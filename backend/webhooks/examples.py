@@ -282,6 +282,15 @@ _MESSAGE_DATA_SCHEMA: dict[str, Any] = {
         "url": {"type": "string", "description": "The clicked link (`message.clicked`)."},
         "bounce": {"type": "string", "enum": ["soft", "hard"]},
         "detail": {"type": "string", "description": "The provider's words, when it gave some."},
+        "providerMessageId": {
+            "type": "string",
+            "description": "The provider's id of the message (`message.sent`).",
+        },
+        "version": {
+            "type": "integer",
+            "description": "The template version sent (`message.sent`).",
+        },
+        "until": {**_TIME, "description": "When it is tried again (`message.deferred`)."},
     },
 }
 
@@ -333,6 +342,32 @@ _MESSAGE_EVENTS = {
         "Sent once per message unsubscribed from (one-click, preference page or the "
         "provider's report); the consent change itself is also sent as `consent.changed`.",
         _message_data("unsubscribed"),
+    ),
+    WebhookEventType.MESSAGE_SENT: (
+        "A message was handed to its provider",
+        "Sent once per message when its provider accepted it (`providerMessageId`, the "
+        "template `version`).",
+        _message_data("sent", providerMessageId="<0193@mail.example>", version=3),
+    ),
+    WebhookEventType.MESSAGE_FAILED: (
+        "A message could not be sent",
+        "Sent once per message that failed for good: its template could not be rendered "
+        "(`detail` starts with the reason, e.g. `coupon-pool-empty`), its provider refused it, "
+        "or retries ran out.",
+        _message_data("failed", detail="coupon-pool-empty: pool WELCOME10 has no code left"),
+    ),
+    WebhookEventType.MESSAGE_REFUSED: (
+        "The send gate refused a message",
+        "Sent once per message the gate refused (`detail`: the reason, e.g. `no-consent`, "
+        "`suppressed`, `pressure-cap`); a fallback message, when one was asked for, is sent on "
+        "its own.",
+        _message_data("refused", detail="no-consent"),
+    ),
+    WebhookEventType.MESSAGE_DEFERRED: (
+        "A message was deferred",
+        "Sent each time a message is put off: quiet hours, a pressure cap (to its next free "
+        "slot) or a provider asking to retry later; `until` says when it is tried again.",
+        _message_data("deferred", detail="quiet-hours", until="2026-11-02T07:00:00+00:00"),
     ),
 }
 for _type, (_summary, _description, _example) in _MESSAGE_EVENTS.items():

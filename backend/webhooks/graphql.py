@@ -32,7 +32,8 @@ EVENT_TYPES = (
     "Event types, as REST spells them: `profile.created`, `profile.updated`, `consent.changed`, "
     "`segment.entered`, `segment.exited`, `import.finished`, `webhook_endpoint.disabled`, "
     "`message.delivered`, `message.bounced`, `message.complained`, `message.opened`, "
-    "`message.clicked`, `message.unsubscribed`."
+    "`message.clicked`, `message.unsubscribed`, `message.sent`, `message.failed`, "
+    "`message.refused`, `message.deferred`."
 )
 graphql_enum(DeliveryStatus, "WebhookDeliveryStatus")
 

@@ -34,6 +34,11 @@ class WebhookEventType(StrEnum):
     MESSAGE_OPENED = "message.opened"
     MESSAGE_CLICKED = "message.clicked"
     MESSAGE_UNSUBSCRIBED = "message.unsubscribed"
+    # The send pipeline (backend/messaging/notify.py).
+    MESSAGE_SENT = "message.sent"
+    MESSAGE_FAILED = "message.failed"
+    MESSAGE_REFUSED = "message.refused"
+    MESSAGE_DEFERRED = "message.deferred"
 
 
 class DeliveryStatus(StrEnum):

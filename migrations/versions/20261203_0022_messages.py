@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from backend.core.tenancy import drop_row_level_security_sql, row_level_security_sql
 
 revision: str = '0022'
-down_revision: str | None = '0017'
+down_revision: str | None = '0021'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,7 +18,7 @@ from alembic import op
 from backend.core.tenancy import drop_row_level_security_sql, row_level_security_sql
 
 revision: str = '0023'
-down_revision: str | tuple[str, ...] | None = ('0020', '0022')
+down_revision: str | tuple[str, ...] | None = '0022'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -18,15 +18,15 @@ from backend.core.graphql_results import Deleted, parse_id
 from backend.core.relay import Connection, Node
 from backend.messaging.accounts import service
 from backend.messaging.accounts.schemas import (
-    AccountCreate,
-    AccountOut,
-    AccountUpdate,
-    CapturedOut,
-    DkimIn,
-    DkimOut,
-    IdentityCreate,
-    IdentityOut,
-    IdentityUpdate,
+    CapturedMessageOut,
+    DkimKeyIn,
+    DkimRecordOut,
+    ProviderAccountCreate,
+    ProviderAccountOut,
+    ProviderAccountUpdate,
+    SenderIdentityCreate,
+    SenderIdentityOut,
+    SenderIdentityUpdate,
 )
 from backend.messaging.providers import service as captured_service
 from backend.messaging.providers.base import ProviderKind
@@ -45,65 +45,65 @@ def _settings(unit: BrandUnit) -> Settings:
     return settings
 
 
-async def _load_identity(session: AsyncSession, identity_id: UUID) -> IdentityOut:
-    return IdentityOut.of(await service.get_identity(session, identity_id))
+async def _load_identity(session: AsyncSession, identity_id: UUID) -> SenderIdentityOut:
+    return SenderIdentityOut.of(await service.get_identity(session, identity_id))
 
 
-async def _load_account(session: AsyncSession, account_id: UUID) -> AccountOut:
-    return AccountOut.of(await service.get_account(session, account_id))
+async def _load_account(session: AsyncSession, account_id: UUID) -> ProviderAccountOut:
+    return ProviderAccountOut.of(await service.get_account(session, account_id))
 
 
-async def _load_captured(session: AsyncSession, captured_id: UUID) -> CapturedOut:
-    return CapturedOut.of(await captured_service.get_captured(session, captured_id))
+async def _load_captured(session: AsyncSession, captured_id: UUID) -> CapturedMessageOut:
+    return CapturedMessageOut.of(await captured_service.get_captured(session, captured_id))
 
 
-@entity_type(DkimOut, name="DkimRecord")
+@entity_type(DkimRecordOut, name="DkimRecord")
 class DkimRecordType:
     """The DNS TXT record publishing a sending domain's DKIM key."""
 
 
-@entity_type(IdentityOut, name="SenderIdentity", node=(READ, _load_identity))
+@entity_type(SenderIdentityOut, name="SenderIdentity", node=(READ, _load_identity))
 class SenderIdentityType(Node):
     """Who the brand's messages come from (and its domain's DKIM record)."""
 
 
-@entity_type(AccountOut, name="ProviderAccount", node=(READ, _load_account))
+@entity_type(ProviderAccountOut, name="ProviderAccount", node=(READ, _load_account))
 class ProviderAccountType(Node):
     """An account at a provider; its credentials are never shown, only `credentialFields`."""
 
     settings: JSON = strawberry.field(description="The account's non-secret settings.")
 
 
-@entity_type(CapturedOut, name="CapturedMessage", node=(READ, _load_captured))
+@entity_type(CapturedMessageOut, name="CapturedMessage", node=(READ, _load_captured))
 class CapturedMessageType(Node):
     """A message the capture provider kept instead of sending."""
 
     payload: JSON = strawberry.field(description="The whole message handed to the provider.")
 
 
-@input_type(IdentityCreate, name="CreateSenderIdentityInput")
+@input_type(SenderIdentityCreate, name="CreateSenderIdentityInput")
 class CreateSenderIdentityInput:
     pass
 
 
-@input_type(IdentityUpdate, name="UpdateSenderIdentityInput")
+@input_type(SenderIdentityUpdate, name="UpdateSenderIdentityInput")
 class UpdateSenderIdentityInput:
     id: strawberry.ID
 
 
-@input_type(DkimIn, name="SetSenderIdentityDkimInput")
+@input_type(DkimKeyIn, name="SetSenderIdentityDkimInput")
 class SetSenderIdentityDkimInput:
     id: strawberry.ID
 
 
-@input_type(AccountCreate, name="CreateProviderAccountInput")
+@input_type(ProviderAccountCreate, name="CreateProviderAccountInput")
 class CreateProviderAccountInput:
     settings: JSON | None = strawberry.field(default=strawberry.UNSET, description=FIELDS)
     credentials: JSON | None = strawberry.field(default=strawberry.UNSET, description=FIELDS)
     identity_id: strawberry.ID | None = strawberry.UNSET
 
 
-@input_type(AccountUpdate, name="UpdateProviderAccountInput")
+@input_type(ProviderAccountUpdate, name="UpdateProviderAccountInput")
 class UpdateProviderAccountInput:
     id: strawberry.ID
     settings: JSON | None = strawberry.field(default=strawberry.UNSET, description=FIELDS)
@@ -137,7 +137,7 @@ class MessagingAccountsQuery:
         page = unit.page(first, after)
         items, cursor = await service.list_identities(unit.session, page)
         return unit.connection(
-            IdentityOut.many(items), cursor, page, count=service.count_identities
+            SenderIdentityOut.many(items), cursor, page, count=service.count_identities
         )
 
     @brand_query(READ, missing_is_null=True)
@@ -162,7 +162,7 @@ class MessagingAccountsQuery:
         async def count(session: AsyncSession) -> int:
             return await service.count_accounts(session, channel)
 
-        return unit.connection(AccountOut.many(items), cursor, page, count=count)
+        return unit.connection(ProviderAccountOut.many(items), cursor, page, count=count)
 
     @brand_query(READ, missing_is_null=True)
     async def provider_account(
@@ -186,7 +186,7 @@ class MessagingAccountsQuery:
         async def count(session: AsyncSession) -> int:
             return await captured_service.count_captured(session, channel)
 
-        return unit.connection(CapturedOut.many(items), cursor, page, count=count)
+        return unit.connection(CapturedMessageOut.many(items), cursor, page, count=count)
 
     @brand_query(READ, missing_is_null=True)
     async def captured_message(
@@ -204,8 +204,10 @@ class MessagingAccountsMutation:
     ) -> SenderIdentityType:
         """A from name and address, reply-to, SMS sender id and push app; the brand's first
         identity becomes its default."""
-        identity = await service.create_identity(unit.session, struct_of(IdentityCreate, input))
-        return IdentityOut.of(identity)
+        identity = await service.create_identity(
+            unit.session, struct_of(SenderIdentityCreate, input)
+        )
+        return SenderIdentityOut.of(identity)
 
     @brand_mutation(WRITE)
     async def update_sender_identity(
@@ -213,9 +215,11 @@ class MessagingAccountsMutation:
     ) -> SenderIdentityType:
         """Change an identity's fields; `isDefault: true` makes it the brand's default."""
         identity = await service.update_identity(
-            unit.session, parse_id(input.id, "SenderIdentity"), struct_of(IdentityUpdate, input)
+            unit.session,
+            parse_id(input.id, "SenderIdentity"),
+            struct_of(SenderIdentityUpdate, input),
         )
-        return IdentityOut.of(identity)
+        return SenderIdentityOut.of(identity)
 
     @brand_mutation(WRITE)
     async def delete_sender_identity(
@@ -235,9 +239,9 @@ class MessagingAccountsMutation:
             unit.session,
             _settings(unit),
             parse_id(input.id, "SenderIdentity"),
-            struct_of(DkimIn, input),
+            struct_of(DkimKeyIn, input),
         )
-        return IdentityOut.of(identity)
+        return SenderIdentityOut.of(identity)
 
     @brand_mutation(WRITE)
     async def create_provider_account(
@@ -245,19 +249,21 @@ class MessagingAccountsMutation:
     ) -> ProviderAccountType:
         """Add a provider account; its credentials are tried first (a refusal is an
         `OperationError` with the provider's reason, and nothing is stored)."""
-        data = struct_of(AccountCreate, input, identity_id=_identity_ref(input.identity_id))
-        return AccountOut.of(await service.create_account(unit.session, _settings(unit), data))
+        data = struct_of(ProviderAccountCreate, input, identity_id=_identity_ref(input.identity_id))
+        return ProviderAccountOut.of(
+            await service.create_account(unit.session, _settings(unit), data)
+        )
 
     @brand_mutation(WRITE)
     async def update_provider_account(
         self, unit: BrandUnit, input: UpdateProviderAccountInput
     ) -> ProviderAccountType:
         """Rename, make default, or replace settings or credentials (tried first)."""
-        data = struct_of(AccountUpdate, input, identity_id=_identity_ref(input.identity_id))
+        data = struct_of(ProviderAccountUpdate, input, identity_id=_identity_ref(input.identity_id))
         account = await service.update_account(
             unit.session, _settings(unit), parse_id(input.id, "ProviderAccount"), data
         )
-        return AccountOut.of(account)
+        return ProviderAccountOut.of(account)
 
     @brand_mutation(WRITE)
     async def delete_provider_account(

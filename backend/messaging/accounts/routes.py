@@ -17,17 +17,17 @@ from backend.core.api import READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging
 from backend.messaging.accounts import service
 from backend.messaging.accounts.schemas import (
-    AccountCreate,
-    AccountOut,
-    AccountPage,
-    AccountUpdate,
-    CapturedOut,
-    CapturedPage,
-    DkimIn,
-    IdentityCreate,
-    IdentityOut,
-    IdentityPage,
-    IdentityUpdate,
+    CapturedMessageOut,
+    CapturedMessagePage,
+    DkimKeyIn,
+    ProviderAccountCreate,
+    ProviderAccountOut,
+    ProviderAccountPage,
+    ProviderAccountUpdate,
+    SenderIdentityCreate,
+    SenderIdentityOut,
+    SenderIdentityPage,
+    SenderIdentityUpdate,
 )
 from backend.messaging.providers import service as captured_service
 from backend.profiles.models import Channel
@@ -49,10 +49,10 @@ class SenderIdentityController(BrandController):
         **needs(READ),
         responses=READ_ERRORS,
     )
-    async def list_identities(self, db_session: DbSession, page: Paging) -> IdentityPage:
+    async def list_identities(self, db_session: DbSession, page: Paging) -> SenderIdentityPage:
         """The brand's sender identities, in creation order."""
         items, cursor = await service.list_identities(db_session, page)
-        return IdentityPage(IdentityOut.many(items), cursor)
+        return SenderIdentityPage(SenderIdentityOut.many(items), cursor)
 
     @post(
         "/",
@@ -63,11 +63,11 @@ class SenderIdentityController(BrandController):
         responses=WRITE_ERRORS,
     )
     async def create_identity(
-        self, db_session: DbSession, data: JSONBody[IdentityCreate]
-    ) -> IdentityOut:
+        self, db_session: DbSession, data: JSONBody[SenderIdentityCreate]
+    ) -> SenderIdentityOut:
         """A from name and address, reply-to, SMS sender id and push app; the brand's first
         identity becomes its default."""
-        return IdentityOut.of(await service.create_identity(db_session, data))
+        return SenderIdentityOut.of(await service.create_identity(db_session, data))
 
     @get(
         "/{identity_id:uuid}",
@@ -76,9 +76,11 @@ class SenderIdentityController(BrandController):
         **needs(READ),
         responses=READ_ERRORS,
     )
-    async def get_identity(self, db_session: DbSession, identity_id: FromPath[UUID]) -> IdentityOut:
+    async def get_identity(
+        self, db_session: DbSession, identity_id: FromPath[UUID]
+    ) -> SenderIdentityOut:
         """One identity, with the DNS record of its DKIM key when it has one."""
-        return IdentityOut.of(await service.get_identity(db_session, identity_id))
+        return SenderIdentityOut.of(await service.get_identity(db_session, identity_id))
 
     @patch(
         "/{identity_id:uuid}",
@@ -88,10 +90,13 @@ class SenderIdentityController(BrandController):
         responses=WRITE_ERRORS,
     )
     async def update_identity(
-        self, db_session: DbSession, identity_id: FromPath[UUID], data: JSONBody[IdentityUpdate]
-    ) -> IdentityOut:
+        self,
+        db_session: DbSession,
+        identity_id: FromPath[UUID],
+        data: JSONBody[SenderIdentityUpdate],
+    ) -> SenderIdentityOut:
         """Change the identity's fields; `isDefault: true` makes it the brand's default."""
-        return IdentityOut.of(await service.update_identity(db_session, identity_id, data))
+        return SenderIdentityOut.of(await service.update_identity(db_session, identity_id, data))
 
     @delete(
         "/{identity_id:uuid}",
@@ -117,14 +122,14 @@ class SenderIdentityController(BrandController):
         db_session: DbSession,
         state: State,
         identity_id: FromPath[UUID],
-        data: JSONBody[DkimIn],
-    ) -> IdentityOut:
+        data: JSONBody[DkimKeyIn],
+    ) -> SenderIdentityOut:
         """Upload an RSA private key (PEM) for the sending domain, or omit it to have one
         generated. The answer's `dkim` is the TXT record to publish at
         `<selector>._domainkey.<domain>`; the private key is never shown. SMTP accounts sign
         with it; ESPs sign with the domain set up in their own console."""
         identity = await service.set_dkim(db_session, state.settings, identity_id, data)
-        return IdentityOut.of(identity)
+        return SenderIdentityOut.of(identity)
 
 
 class ProviderAccountController(BrandController):
@@ -143,11 +148,11 @@ class ProviderAccountController(BrandController):
     )
     async def list_accounts(
         self, db_session: DbSession, page: Paging, channel: ChannelFilter = None
-    ) -> AccountPage:
+    ) -> ProviderAccountPage:
         """The brand's provider accounts in creation order (credentials are never shown, only
         the names of the fields set)."""
         items, cursor = await service.list_accounts(db_session, page, channel)
-        return AccountPage(AccountOut.many(items), cursor)
+        return ProviderAccountPage(ProviderAccountOut.many(items), cursor)
 
     @post(
         "/",
@@ -158,12 +163,12 @@ class ProviderAccountController(BrandController):
         responses=WRITE_ERRORS,
     )
     async def create_account(
-        self, db_session: DbSession, state: State, data: JSONBody[AccountCreate]
-    ) -> AccountOut:
+        self, db_session: DbSession, state: State, data: JSONBody[ProviderAccountCreate]
+    ) -> ProviderAccountOut:
         """Add an account (`smtp`, `sendgrid`, `mailgun`, …) with its settings and credentials.
         A harmless call to the provider tries them first: a refusal answers 422
         (`provider-check-failed`) with the provider's reason, and nothing is stored."""
-        return AccountOut.of(await service.create_account(db_session, state.settings, data))
+        return ProviderAccountOut.of(await service.create_account(db_session, state.settings, data))
 
     @get(
         "/{account_id:uuid}",
@@ -172,9 +177,11 @@ class ProviderAccountController(BrandController):
         **needs(READ),
         responses=READ_ERRORS,
     )
-    async def get_account(self, db_session: DbSession, account_id: FromPath[UUID]) -> AccountOut:
+    async def get_account(
+        self, db_session: DbSession, account_id: FromPath[UUID]
+    ) -> ProviderAccountOut:
         """One account (its credentials are never shown)."""
-        return AccountOut.of(await service.get_account(db_session, account_id))
+        return ProviderAccountOut.of(await service.get_account(db_session, account_id))
 
     @patch(
         "/{account_id:uuid}",
@@ -188,12 +195,12 @@ class ProviderAccountController(BrandController):
         db_session: DbSession,
         state: State,
         account_id: FromPath[UUID],
-        data: JSONBody[AccountUpdate],
-    ) -> AccountOut:
+        data: JSONBody[ProviderAccountUpdate],
+    ) -> ProviderAccountOut:
         """Rename, make default, or replace settings or credentials (tried first, as on
         creation)."""
         account = await service.update_account(db_session, state.settings, account_id, data)
-        return AccountOut.of(account)
+        return ProviderAccountOut.of(account)
 
     @delete(
         "/{account_id:uuid}",
@@ -223,11 +230,11 @@ class CapturedMessageController(BrandController):
     )
     async def list_captured(
         self, db_session: DbSession, page: Paging, channel: ChannelFilter = None
-    ) -> CapturedPage:
+    ) -> CapturedMessagePage:
         """The brand's captured messages, newest first, each with the whole payload handed to
         the provider."""
         items, cursor = await captured_service.list_captured(db_session, page, channel)
-        return CapturedPage(CapturedOut.many(items), cursor)
+        return CapturedMessagePage(CapturedMessageOut.many(items), cursor)
 
     @get(
         "/{captured_id:uuid}",
@@ -236,6 +243,8 @@ class CapturedMessageController(BrandController):
         **needs(READ),
         responses=READ_ERRORS,
     )
-    async def get_captured(self, db_session: DbSession, captured_id: FromPath[UUID]) -> CapturedOut:
+    async def get_captured(
+        self, db_session: DbSession, captured_id: FromPath[UUID]
+    ) -> CapturedMessageOut:
         """One captured message."""
-        return CapturedOut.of(await captured_service.get_captured(db_session, captured_id))
+        return CapturedMessageOut.of(await captured_service.get_captured(db_session, captured_id))

@@ -40,7 +40,7 @@ Fields = Annotated[
 ]
 
 
-class IdentityCreate(Schema):
+class SenderIdentityCreate(Schema):
     """Who messages come from. The first identity of a brand becomes its default."""
 
     name: Name
@@ -52,7 +52,7 @@ class IdentityCreate(Schema):
     is_default: bool | None = None
 
 
-class IdentityUpdate(Schema):
+class SenderIdentityUpdate(Schema):
     name: Name | msgspec.UnsetType = msgspec.UNSET
     from_name: Name | msgspec.UnsetType = msgspec.UNSET
     from_address: Address | msgspec.UnsetType = msgspec.UNSET
@@ -64,7 +64,7 @@ class IdentityUpdate(Schema):
     is_default: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-class DkimIn(Schema):
+class DkimKeyIn(Schema):
     """A DKIM key for the identity's sending domain: uploaded (``privateKey``, RSA PEM) or, when
     absent, generated (RSA 2048). The answer shows the TXT record to publish; the private key is
     never shown."""
@@ -74,7 +74,7 @@ class DkimIn(Schema):
     private_key: Annotated[str, msgspec.Meta(max_length=20_000)] | None = None
 
 
-class DkimOut(Schema):
+class DkimRecordOut(Schema):
     domain: str
     selector: str
     dns_name: str
@@ -82,7 +82,7 @@ class DkimOut(Schema):
     dns_value: str
 
 
-class IdentityOut(Schema):
+class SenderIdentityOut(Schema):
     id: UUID
     name: str
     from_name: str
@@ -91,17 +91,17 @@ class IdentityOut(Schema):
     sms_sender_id: str | None
     push_app_id: str | None
     is_default: bool
-    dkim: DkimOut | None
+    dkim: DkimRecordOut | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
-class IdentityPage(Schema):
-    items: list[IdentityOut]
+class SenderIdentityPage(Schema):
+    items: list[SenderIdentityOut]
     next_cursor: str | None
 
 
-class AccountCreate(Schema):
+class ProviderAccountCreate(Schema):
     """A provider account. Its credentials are tried (a harmless call to the provider) before
     anything is stored: a credential the provider refuses answers 422 with its reason. The first
     account of a channel becomes its default."""
@@ -115,7 +115,7 @@ class AccountCreate(Schema):
     identity_id: UUID | None = None
 
 
-class AccountUpdate(Schema):
+class ProviderAccountUpdate(Schema):
     """A partial change; new ``settings`` or ``credentials`` replace the old ones whole and are
     tried before they are stored."""
 
@@ -126,7 +126,7 @@ class AccountUpdate(Schema):
     identity_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
 
 
-class AccountOut(Schema):
+class ProviderAccountOut(Schema):
     id: UUID
     kind: ProviderKind
     channel: Channel
@@ -139,12 +139,12 @@ class AccountOut(Schema):
     updated_at: dt.datetime
 
 
-class AccountPage(Schema):
-    items: list[AccountOut]
+class ProviderAccountPage(Schema):
+    items: list[ProviderAccountOut]
     next_cursor: str | None
 
 
-class CapturedOut(Schema):
+class CapturedMessageOut(Schema):
     id: UUID
     message_id: UUID
     channel: Channel
@@ -153,6 +153,6 @@ class CapturedOut(Schema):
     created_at: dt.datetime
 
 
-class CapturedPage(Schema):
-    items: list[CapturedOut]
+class CapturedMessagePage(Schema):
+    items: list[CapturedMessageOut]
     next_cursor: str | None

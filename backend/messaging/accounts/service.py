@@ -21,11 +21,11 @@ from backend.core.pagination import PageRequest
 from backend.messaging.accounts import repository, sealing
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
 from backend.messaging.accounts.schemas import (
-    AccountCreate,
-    AccountUpdate,
-    DkimIn,
-    IdentityCreate,
-    IdentityUpdate,
+    DkimKeyIn,
+    ProviderAccountCreate,
+    ProviderAccountUpdate,
+    SenderIdentityCreate,
+    SenderIdentityUpdate,
 )
 from backend.messaging.providers import dkim, registry
 from backend.messaging.providers.base import ProviderError, ProviderKind
@@ -62,7 +62,9 @@ async def get_identity(session: AsyncSession, identity_id: UUID) -> SenderIdenti
     return identity
 
 
-async def create_identity(session: AsyncSession, data: IdentityCreate) -> SenderIdentityRecord:
+async def create_identity(
+    session: AsyncSession, data: SenderIdentityCreate
+) -> SenderIdentityRecord:
     """A sender identity; the brand's default when asked, or when it is the first."""
     is_default = data.is_default
     if is_default is None:
@@ -84,7 +86,7 @@ async def create_identity(session: AsyncSession, data: IdentityCreate) -> Sender
 
 
 async def update_identity(
-    session: AsyncSession, identity_id: UUID, data: IdentityUpdate
+    session: AsyncSession, identity_id: UUID, data: SenderIdentityUpdate
 ) -> SenderIdentityRecord:
     identity = await get_identity(session, identity_id)
     for name in ("name", "from_name", "from_address", "reply_to", "sms_sender_id", "push_app_id"):
@@ -109,7 +111,7 @@ async def delete_identity(session: AsyncSession, identity_id: UUID) -> None:
 
 
 async def set_dkim(
-    session: AsyncSession, settings: Settings, identity_id: UUID, data: DkimIn
+    session: AsyncSession, settings: Settings, identity_id: UUID, data: DkimKeyIn
 ) -> SenderIdentityRecord:
     """Give the identity's sending domain a DKIM key: the uploaded one, or a new RSA 2048 key.
     The identity's DNS record (``dkim``) is what to publish; the private key is sealed."""
@@ -220,7 +222,7 @@ def _credential_fields(credentials: msgspec.Struct) -> list[str]:
 
 
 async def create_account(
-    session: AsyncSession, settings: Settings, data: AccountCreate
+    session: AsyncSession, settings: Settings, data: ProviderAccountCreate
 ) -> ProviderAccount:
     """Validate, try and store a provider account (its credentials sealed)."""
     try:
@@ -265,7 +267,7 @@ async def create_account(
 
 
 async def update_account(
-    session: AsyncSession, settings: Settings, account_id: UUID, data: AccountUpdate
+    session: AsyncSession, settings: Settings, account_id: UUID, data: ProviderAccountUpdate
 ) -> ProviderAccount:
     """Change an account; new settings, credentials or identity are tried first."""
     account = await get_account(session, account_id)

@@ -29,6 +29,7 @@ from backend.messaging.providers.base import (
     OutgoingPush,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -120,9 +121,7 @@ class FcmProvider:
         try:
             response = await self._client.post(self._account.token_uri, data=form)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"google token endpoint unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "google token endpoint") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise ProviderError(f"token endpoint {response.status_code}", retryable=True)
         try:
@@ -145,9 +144,7 @@ class FcmProvider:
                     self._send_url, json=body, headers={"authorization": f"Bearer {token}"}
                 )
             except httpx.TransportError as exc:
-                raise ProviderError(
-                    f"fcm unreachable: {type(exc).__name__}", retryable=True
-                ) from exc
+                raise guarded_http.transport_error(exc, "fcm") from exc
             if response.status_code == 401 and attempt == 0:
                 continue
             if response.status_code < 300:
@@ -248,3 +245,13 @@ def credentials_problems(credentials: FcmCredentials, app_settings: Settings) ->
     if problem:
         problems["serviceAccount.token_uri"] = problem
     return problems
+
+
+def factory(
+    app_settings: Settings,
+    settings: FcmSettings,
+    credentials: FcmCredentials,
+    sender: SenderIdentity,
+) -> FcmProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)

@@ -14,9 +14,22 @@ from urllib.parse import urlsplit
 import httpx
 
 from backend.config import Settings
+from backend.messaging.providers.base import ProviderError
 from backend.webhooks.sending import TargetRefused, resolve
 
 USER_AGENT = "Levier-Messaging/1.0"
+
+
+class Refused(httpx.ConnectError):
+    """The guard would not let the request leave: the account's URL names a private address."""
+
+
+def transport_error(exc: httpx.TransportError, who: str) -> ProviderError:
+    """A request that got no answer: retryable, unless the guard refused the target (a
+    configuration error no retry mends)."""
+    if isinstance(exc, Refused):
+        return ProviderError(f"{who}: {exc}", retryable=False)
+    return ProviderError(f"{who} unreachable: {type(exc).__name__}", retryable=True)
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -32,7 +45,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         try:
             address = await resolve(host, port, allow_private=self._allow_private)
         except TargetRefused as exc:
-            raise httpx.ConnectError(f"refused: {exc}", request=request) from None
+            raise Refused(f"refused: {exc}", request=request) from None
         # The Host header was set from the original URL when the request was built.
         request.url = request.url.copy_with(host=str(address))
         request.extensions = {**request.extensions, "sni_hostname": host}

@@ -30,7 +30,7 @@ from backend.core.tenancy import TenantId, session_tenant
 from backend.messaging.accounts import repository as accounts_repository
 from backend.messaging.accounts import sealing
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
-from backend.messaging.providers import mailgun, repository, sendgrid
+from backend.messaging.providers import fcm, mailgun, repository, sendgrid, twilio, webpush
 from backend.messaging.providers.base import (
     DkimKey,
     Feedback,
@@ -101,7 +101,28 @@ register(
         mailgun.verify_feedback,
     )
 )
-# The SMS and push kinds (Twilio, Web Push, FCM) register here the same way, one line each.
+register(
+    ProviderSpec(
+        ProviderKind.TWILIO,
+        Channel.SMS,
+        twilio.TwilioCredentials,
+        twilio.TwilioSettings,
+        twilio.factory,
+        twilio.verify,
+    )
+)  # noqa: E501
+register(
+    ProviderSpec(
+        ProviderKind.WEBPUSH,
+        Channel.PUSH,
+        webpush.WebPushCredentials,
+        webpush.WebPushSettings,
+        webpush.factory,
+    )
+)  # noqa: E501
+register(
+    ProviderSpec(ProviderKind.FCM, Channel.PUSH, fcm.FcmCredentials, fcm.FcmSettings, fcm.factory)
+)  # noqa: E501
 
 
 def spec_of(kind: ProviderKind) -> ProviderSpec:

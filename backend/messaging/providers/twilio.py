@@ -33,6 +33,7 @@ from backend.messaging.providers.base import (
     OutgoingSms,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -128,9 +129,7 @@ class TwilioProvider:
         try:
             response = await self._client.request(method, url, data=data, auth=self._auth)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"twilio unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "twilio") from exc
         if response.status_code < 300:
             try:
                 answer = response.json()
@@ -260,3 +259,26 @@ def settings_problems(settings: TwilioSettings, app_settings: Settings) -> dict[
         if problem:
             problems[field] = problem
     return problems
+
+
+def factory(
+    app_settings: Settings,
+    settings: TwilioSettings,
+    credentials: TwilioCredentials,
+    sender: SenderIdentity,
+) -> TwilioProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)
+
+
+async def verify(
+    credentials: TwilioCredentials,
+    *,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    replay: object = None,
+) -> list[Feedback]:
+    """The registry's verifier. Twilio's signature has no nonce: a replayed callback repeats a
+    status the ledger already holds, which applying it again does not change."""
+    return verify_feedback(credentials, url=url, headers=headers, body=body)

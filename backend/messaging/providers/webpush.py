@@ -30,6 +30,7 @@ from backend.messaging.providers.base import (
     OutgoingPush,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 
@@ -139,9 +140,7 @@ class WebPushProvider:
         try:
             response = await self._client.post(endpoint, content=encrypted["body"], headers=headers)
         except httpx.TransportError as exc:
-            raise ProviderError(
-                f"push service unreachable: {type(exc).__name__}", retryable=True
-            ) from exc
+            raise guarded_http.transport_error(exc, "push service") from exc
         if response.status_code < 300:
             return SendResult(provider_message_id=response.headers.get("location"))
         raise classify(response)
@@ -179,3 +178,13 @@ def build(
 
 def settings_problems(settings: WebPushSettings, app_settings: Settings) -> dict[str, str]:
     return {}
+
+
+def factory(
+    app_settings: Settings,
+    settings: WebPushSettings,
+    credentials: WebPushCredentials,
+    sender: SenderIdentity,
+) -> WebPushProvider:
+    """The registry's factory (its argument order); the sender travels on each message."""
+    return build(credentials, settings, app_settings)

@@ -1,0 +1,1 @@
+"""Push devices (FCM registration tokens) and web push subscriptions, per profile."""

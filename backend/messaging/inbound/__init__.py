@@ -1,0 +1,1 @@
+"""Messages people send to a brand: SMS keywords (STOP, START…) changing SMS consent."""

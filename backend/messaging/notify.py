@@ -1,0 +1,95 @@
+"""What the send pipeline tells of a message's outcome: a profile event (segments, scenarios and
+RFM read ``message_sent``, ``message_failed``, ``message_refused``, ``message_deferred`` — the
+names tracking uses for what follows, ``message_delivered``, ``email_opened`` …) and an outbound
+webhook (``message.sent``, ``message.failed``, ``message.refused``, ``message.deferred``), both in
+the caller's transaction.
+
+Both carry ids derived from the message and the outcome, so a task run twice (delivered at least
+once) stores and publishes each outcome once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.tenancy import TenantId
+from backend.events import service as events_service
+from backend.events.schemas import EventIn
+from backend.messaging.models import Message, MessageStatus
+from backend.webhooks.models import WebhookEventType
+from backend.webhooks.service import publish
+
+EVENT_SOURCE = "messaging"  # as tracking's events
+EVENT_NAMES = {
+    MessageStatus.SENT: "message_sent",
+    MessageStatus.FAILED: "message_failed",
+    MessageStatus.REFUSED: "message_refused",
+    MessageStatus.DEFERRED: "message_deferred",
+}
+WEBHOOK_TYPES = {
+    MessageStatus.SENT: WebhookEventType.MESSAGE_SENT,
+    MessageStatus.FAILED: WebhookEventType.MESSAGE_FAILED,
+    MessageStatus.REFUSED: WebhookEventType.MESSAGE_REFUSED,
+    MessageStatus.DEFERRED: WebhookEventType.MESSAGE_DEFERRED,
+}
+# Not tracking's namespace: its ids and ours never meet.
+_IDS = uuid.UUID("0b7f3a52-6c1e-4d0b-9f57-3e2a8c41d6f0")
+
+
+def payload_of(
+    message: Message,
+    status: MessageStatus,
+    occurred_at: dt.datetime,
+    *,
+    detail: str | None = None,
+    until: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The webhook's ``data`` (the shape of tracking's ``message.*`` payloads)."""
+    payload: dict[str, Any] = {
+        "messageId": str(message.id),
+        "profileId": str(message.profile_id),
+        "channel": message.channel.value,
+        "topic": message.topic,
+        "templateId": str(message.template_id),
+        "source": {"kind": message.source_kind.value, "key": message.source_key},
+        "status": status.value,
+        "occurredAt": occurred_at.isoformat(),
+    }
+    if detail:
+        payload["detail"] = detail
+    if until is not None:
+        payload["until"] = until.isoformat()
+    if status is MessageStatus.SENT:
+        payload["providerMessageId"] = message.provider_message_id
+        payload["version"] = message.template_version
+    return payload
+
+
+async def tell(
+    session: AsyncSession,
+    tenant: TenantId,
+    message: Message,
+    status: MessageStatus,
+    occurred_at: dt.datetime,
+    *,
+    detail: str | None = None,
+    until: dt.datetime | None = None,
+) -> None:
+    """The profile event and the webhook of one outcome. A deferral happens once per attempt
+    (its key names the attempt and the time), the others once per message."""
+    once = f"{status.value}:{message.attempts}:{until.isoformat()}" if until else status.value
+    payload = payload_of(message, status, occurred_at, detail=detail, until=until)
+    properties = {k: v for k, v in payload.items() if k not in ("profileId", "occurredAt")}
+    event = EventIn(
+        event_id=f"message:{message.id}:{once}",
+        name=EVENT_NAMES[status],
+        occurred_at=occurred_at,
+        profile_id=message.profile_id,
+        properties=properties,
+    )
+    await events_service.ingest(session, tenant, [event], source=EVENT_SOURCE)
+    event_id = uuid.uuid5(_IDS, f"{message.tenant_id}:{message.id}:{once}")
+    await publish(session, tenant, WEBHOOK_TYPES[status], payload, event_id=event_id)

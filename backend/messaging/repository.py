@@ -1,0 +1,248 @@
+"""Queries of the ledger and the pressure policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.db import dialect_of, insert_for, utcnow
+from backend.core.ids import new_id
+from backend.core.pagination import PageRequest, paginate
+from backend.core.tenancy import session_tenant
+from backend.messaging.models import (
+    Message,
+    MessageEvent,
+    MessageKey,
+    MessageStatus,
+    PressurePolicy,
+)
+from backend.messaging.pressure import LONGEST_WINDOW
+
+# What a worker may claim: waiting messages (a deferred one only once due).
+CLAIMABLE = (MessageStatus.QUEUED, MessageStatus.DEFERRED)
+# Statuses that occupy a pressure slot: planned (deferred with a slot), on its way or gone.
+COUNTED = (
+    MessageStatus.QUEUED,
+    MessageStatus.DEFERRED,
+    MessageStatus.SENDING,
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.OPENED,
+    MessageStatus.CLICKED,
+    MessageStatus.BOUNCED_SOFT,
+)
+
+
+def id_floor(moment: dt.datetime) -> UUID:
+    """The smallest UUIDv7 of ``moment``: a bound on ``messages.id`` that prunes partitions."""
+    millis = int(moment.timestamp() * 1000)
+    return UUID(int=millis << 80)
+
+
+async def claim_key(session: AsyncSession, dedupe_key: str, message_id: UUID) -> UUID:
+    """Claim ``dedupe_key`` for ``message_id``; the id of the message that holds it (another one
+    when the key was claimed first). One statement decides, whatever the concurrency: a second
+    writer waits for the first's commit, then finds its row."""
+    statement = (
+        insert_for(session, MessageKey)
+        .values(
+            tenant_id=session_tenant(session),
+            dedupe_key=dedupe_key,
+            message_id=message_id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+        .returning(MessageKey.message_id)
+    )
+    claimed = await session.scalar(statement)
+    if claimed is not None:
+        return UUID(str(claimed))
+    holder = await session.scalar(
+        select(MessageKey.message_id).where(MessageKey.dedupe_key == dedupe_key)
+    )
+    if holder is None:  # pragma: no cover - the conflict proves it exists
+        raise RuntimeError("dedupe key vanished")
+    return holder
+
+
+async def holder_of(session: AsyncSession, dedupe_key: str) -> UUID | None:
+    return await session.scalar(
+        select(MessageKey.message_id).where(MessageKey.dedupe_key == dedupe_key)
+    )
+
+
+async def repoint(session: AsyncSession, merged_id: UUID, survivor_id: UUID) -> None:
+    await session.execute(
+        update(Message)
+        .where(Message.profile_id == merged_id)
+        .values(profile_id=survivor_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def get_message(session: AsyncSession, message_id: UUID) -> Message | None:
+    return await session.scalar(select(Message).where(Message.id == message_id))
+
+
+async def list_messages(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    status: str | None = None,
+    channel: str | None = None,
+    profile_id: UUID | None = None,
+) -> tuple[list[Message], str | None]:
+    query = select(Message)
+    if status is not None:
+        query = query.where(Message.status == status)
+    if channel is not None:
+        query = query.where(Message.channel == channel)
+    if profile_id is not None:
+        query = query.where(Message.profile_id == profile_id)
+    return await paginate(session, query, Message.id, page)
+
+
+async def timeline(session: AsyncSession, message_id: UUID) -> list[MessageEvent]:
+    query = (
+        select(MessageEvent)
+        .where(MessageEvent.message_id == message_id)
+        .order_by(MessageEvent.occurred_at, MessageEvent.id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+def add_event(
+    session: AsyncSession,
+    message_id: UUID,
+    kind: MessageStatus,
+    *,
+    detail: str | None = None,
+    until: dt.datetime | None = None,
+    url: str | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> None:
+    session.add(
+        MessageEvent(
+            id=new_id(),
+            message_id=message_id,
+            kind=kind,
+            detail=detail[:1000] if detail else None,
+            until=until,
+            url=url,
+            occurred_at=occurred_at or utcnow(),
+        )
+    )
+
+
+async def claim_for_sending(
+    session: AsyncSession, message_id: UUID, now: dt.datetime, lease: dt.timedelta
+) -> Message | None:
+    """Take the message for one send, in ONE statement: a waiting message that is due, or one
+    whose previous claimer died (its lease ran out). None when another worker has it, or it
+    was sent, refused or failed already."""
+    statement = (
+        update(Message)
+        .where(
+            Message.id == message_id,
+            (Message.status.in_(CLAIMABLE) & ((Message.due_at.is_(None)) | (Message.due_at <= now)))
+            | ((Message.status == MessageStatus.SENDING) & (Message.claimed_at < now - lease)),
+        )
+        .values(
+            status=MessageStatus.SENDING,
+            claimed_at=now,
+            attempts=Message.attempts + 1,
+            updated_at=now,
+        )
+        .returning(Message)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def stale_sending(session: AsyncSession, before: dt.datetime, limit: int = 500) -> list[UUID]:
+    query = (
+        select(Message.id)
+        .where(Message.status == MessageStatus.SENDING, Message.claimed_at < before)
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def counted_of(
+    session: AsyncSession, profile_id: UUID, now: dt.datetime, exclude: UUID
+) -> list[tuple[str, dt.datetime]]:
+    """(channel, slot time) of the profile's messages holding a pressure slot within the longest
+    window before now, or planned after it."""
+    since = now - LONGEST_WINDOW
+    query = select(Message.channel, Message.counted_at).where(
+        Message.profile_id == profile_id,
+        Message.id != exclude,
+        Message.counted_at > since,
+        Message.status.in_(COUNTED),
+        # Deferrals are bounded by the windows: a counted message was created within two of them.
+        Message.id >= id_floor(since - LONGEST_WINDOW),
+    )
+    return [(str(c), t) for c, t in (await session.execute(query)).all() if t is not None]
+
+
+async def lock_profile_pressure(session: AsyncSession, profile_id: UUID) -> None:
+    """Serialise the gate of one profile's messages (PostgreSQL: a transaction advisory lock), so
+    two messages gated at once cannot take the same last slot. SQLite has one writer anyway."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"messaging-pressure:{profile_id}"},
+        )
+
+
+async def get_policy(session: AsyncSession) -> PressurePolicy | None:
+    return await session.scalar(select(PressurePolicy))
+
+
+async def insert_policy(session: AsyncSession, values: dict[str, Any]) -> PressurePolicy:
+    statement = (
+        insert_for(session, PressurePolicy)
+        .values({**values, "tenant_id": session_tenant(session)})
+        .on_conflict_do_nothing(index_elements=["tenant_id"])
+    )
+    await session.execute(statement)
+    policy = await get_policy(session)
+    if policy is None:  # pragma: no cover
+        raise RuntimeError("policy not stored")
+    return policy
+
+
+async def delete_before(session: AsyncSession, floor: UUID, created_before: dt.datetime) -> int:
+    """SQLite's retention: delete a brand's messages, events and keys older than the floor."""
+    await session.execute(delete(MessageEvent).where(MessageEvent.message_id < floor))
+    result = await session.execute(delete(Message).where(Message.id < floor))
+    await session.execute(delete(MessageKey).where(MessageKey.created_at < created_before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def delete_keys_before(session: AsyncSession, created_before: dt.datetime) -> None:
+    await session.execute(delete(MessageKey).where(MessageKey.created_at < created_before))
+
+
+async def ensure_partitions(session: AsyncSession, months_ahead: int) -> int:
+    return int(
+        await session.scalar(text("SELECT messaging_ensure_partitions(:n)"), {"n": months_ahead})
+        or 0
+    )
+
+
+async def drop_partitions(session: AsyncSession, keep_months: int) -> int:
+    return int(
+        await session.scalar(text("SELECT messaging_drop_partitions(:n)"), {"n": keep_months}) or 0
+    )
+
+
+def message_ids(messages: Sequence[Message]) -> list[UUID]:
+    return [m.id for m in messages]
