@@ -19,8 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar
 
+from backend.messaging import gate
 from backend.messaging.accounts.models import ProviderAccount
 from backend.messaging.accounts.sealing import seal_json
+from backend.messaging.models import MessageChannel, MessagePriority
 from backend.messaging.providers.base import ProviderKind
 from backend.messaging.tracking import routing
 from backend.messaging.tracking.feedback import SOFT_BOUNCE_LIMIT
@@ -140,6 +142,13 @@ async def test_sendgrid_reports_move_the_message_and_a_hard_bounce_suppresses(
     assert status == "bounced_hard"
     assert timeline == [("delivered", None), ("bounced_hard", "550 5.1.1")]
     assert (await _profile(app, ada)).bounced == ["email"]
+    async with session_of(app, ada.tenant) as session:  # the gate refuses the next send
+        profile = await profiles_service.get_profile(session, ada.profile_id)
+        for priority in (MessagePriority.TRANSACTIONAL, MessagePriority.CAMPAIGN):
+            refusal = await gate.contactable(
+                session, profile, MessageChannel.EMAIL, priority, "news"
+            )
+            assert refusal == "bounced"
     named = await events_named(app, ada.tenant, ada.profile_id)
     assert (named["message_delivered"], named["message_bounced"]) == (1, 1)
     types = await webhook_types(app, ada.tenant)

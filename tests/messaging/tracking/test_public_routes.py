@@ -12,9 +12,11 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import select
 
-from backend.messaging.models import MessageChannel
+from backend.messaging import gate
+from backend.messaging.models import MessageChannel, MessagePriority
 from backend.messaging.tracking import links, tokens
 from backend.messaging.tracking.tokens import TrackedChannel
+from backend.profiles import service as profiles_service
 from backend.profiles.models import ConsentChange
 from tests.factories import make_world, problem, session_of
 from tests.messaging.tracking.helpers import (
@@ -216,6 +218,13 @@ async def test_one_click_unsubscribes_once_however_often_posted_in_parallel(
             )
         )
     assert sources == ["one-click-unsubscribe"]
+    async with session_of(app, ada.tenant) as session:  # the gate refuses the topic now
+        profile = await profiles_service.get_profile(session, ada.profile_id)
+        campaign = MessagePriority.CAMPAIGN
+        assert await gate.contactable(session, profile, MessageChannel.EMAIL, campaign, "news")
+        assert not await gate.contactable(
+            session, profile, MessageChannel.EMAIL, campaign, "offers"
+        )
     assert (await ledger_state(app, ada.tenant, message))[0] == "unsubscribed"
     assert await sightings(app, ada.tenant, message) == {"unsubscribed": 10}
     assert (await events_named(app, ada.tenant, ada.profile_id))["message_unsubscribed"] == 1
