@@ -29,6 +29,8 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
+from backend.content.live.drawing import ImageCache
+from backend.content.live.routes import LiveContentController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.edge import EdgeMiddleware
@@ -108,6 +110,7 @@ def build_state(settings: Settings) -> dict[str, Any]:
         "caller_cache": CallerCache(settings.caller_cache_seconds),
         "event_batcher": SingleEventBatcher(session_factory, relay.wake),
         "oauth_server": AuthorizationServer(settings),
+        "live_images": ImageCache(settings),
     }
 
 
@@ -151,6 +154,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if state.rate_limiter is not None:
             await state.rate_limiter.aclose()
         await state.sign_in_backoff.aclose()
+        await state.live_images.aclose()
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -211,6 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClientController,
             SignInController,
             OAuthController,
+            LiveContentController,
             graphql_controller(settings),
         ],
         dependencies={
