@@ -130,6 +130,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     webhook_disable_after_failures: int = 20
     # Inbound connectors: how long a rotated-out secret still verifies (Qualifio: 30 minutes).
     connector_secret_grace_minutes: int = 30
+    # Content: one message's render stops (reason `render-budget`) past this time or output size
+    # (characters, every field together); compiled templates kept per process (LRU).
+    render_time_budget_seconds: float = 0.5
+    render_max_output_chars: int = 2_000_000
+    render_cache_size: int = 1024
+    # Largest template field, snippet body and coupon upload accepted (characters / codes).
+    content_max_field_chars: int = 500_000
+    coupon_max_upload_codes: int = 100_000
 
     @property
     def is_production(self) -> bool:

@@ -14,6 +14,8 @@ from backend.auth.models import (
     WebSession,
 )
 from backend.connectors.models import Connector, HookRoute, InboundDelivery
+from backend.content.coupons.models import CouponCode, CouponPool
+from backend.content.models import ContentTemplate, Snippet, TemplateVersion
 from backend.core.db import Base
 from backend.core.due_work import DueTask
 from backend.core.idempotency import IdempotencyRecord
@@ -49,6 +51,11 @@ from backend.triggers.models import (
 from backend.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "ContentTemplate",
+    "CouponCode",
+    "CouponPool",
+    "Snippet",
+    "TemplateVersion",
     "AccessToken",
     "Agency",
     "AgencyMember",

@@ -27,6 +27,8 @@ BRAND_SCOPES: dict[str, str] = {
     "campaigns:write": "Create, schedule and send campaigns",
     "scenarios:read": "Read scenarios and their runs",
     "scenarios:write": "Create, change and start scenarios",
+    "content:read": "Read templates, snippets and coupon pools; preview templates",
+    "content:write": "Create and change templates, snippets and coupon pools",
     "webhooks:read": "Read webhook endpoints, connectors and deliveries",
     "webhooks:write": "Manage webhook endpoints and connectors, redeliver",
 }
