@@ -13,11 +13,13 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from PIL import Image
 
+from backend.content.errors import RenderRefused
 from backend.content.live import blocks, tokens
 from backend.content.live.blocks import LiveBlockError, checked_params, live_context
 from backend.content.live.drawing import Drawing, draw, neutral_png
 from backend.content.live.service import countdown_text
 from backend.content.live.tokens import LiveBlock
+from backend.content.render import Renderer, compile_template
 from tests.conftest import test_settings as settings_for
 
 SETTINGS = settings_for(public_url="https://levier.example.com/")
@@ -27,10 +29,10 @@ URL = re.compile(r"https://levier\.example\.com/l/([A-Za-z0-9_-]+)\.(png|html)")
 
 
 def render(source: str, *, message_id: UUID | None = MESSAGE, **data: Any) -> str:
-    env = ImmutableSandboxedEnvironment(autoescape=True)
-    blocks.register(env)
+    """``source`` rendered as an HTML field in the content sandbox, for PROFILE."""
     context = {**data, **live_context(SETTINGS, BRAND, profile_id=PROFILE, message_id=message_id)}
-    return env.from_string(source).render(context)
+    with Renderer(seconds=1.0, max_chars=100_000) as renderer:
+        return renderer.render(compile_template(source, html=True), context)
 
 
 def block_in(html: str) -> tuple[LiveBlock, str]:
@@ -78,9 +80,29 @@ def test_outside_a_recipient_render_the_block_is_empty_but_still_checked() -> No
         env.from_string('{{ live("attribute", name="Bad Key") }}').render()
 
 
-def test_a_template_cannot_reach_the_signing_context() -> None:
-    # The context key is no valid name: a template can neither print nor use it.
-    html = render("{{ self.__dict__ }}|{{ live.__globals__ }}|{{ context }}")
+def test_a_wrong_block_refuses_that_one_render_with_a_reason() -> None:
+    with pytest.raises(RenderRefused) as refused:
+        render('{{ live("countdown", ends_at="soon") }}')
+    assert refused.value.reason == "render-error"
+    assert "ends_at" in refused.value.detail
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ self.__dict__ }}",
+        "{{ live.__globals__ }}",
+        "{{ context }}",
+        "{{ self._TemplateReference__context }}",
+        "{{ live_url.__closure__ }}",
+    ],
+)
+def test_a_template_cannot_reach_the_signing_context(source: str) -> None:
+    # The context key is no valid name and the sandbox refuses private attributes.
+    try:
+        html = render(source)
+    except RenderRefused:
+        return
     assert "key" not in html
     assert "levier:live" not in html
 

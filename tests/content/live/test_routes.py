@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 
 import httpx
 import redis
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from litestar import Litestar
 from PIL import Image
 
@@ -19,6 +18,7 @@ from backend.config import Settings
 from backend.content.live import blocks, tokens
 from backend.content.live.drawing import Drawing, draw, neutral_png
 from backend.content.live.tokens import LiveBlock
+from backend.content.render import Renderer, compile_template
 from tests.conftest import embedded_only
 from tests.factories import World, make_world, problem
 from tests.profiles.helpers import add_row, create_profile, define_attribute, define_table
@@ -29,13 +29,13 @@ POINTS = '{{ live("attribute", name="loyalty_points", label="{value} points", fa
 
 def send(app: Litestar, brand_id: UUID, profile_id: str, source: str, **data: Any) -> str:
     """The path of the first live image in ``source`` rendered for the profile ("send time")."""
-    env = ImmutableSandboxedEnvironment(autoescape=True)
-    blocks.register(env)
     settings: Settings = app.state.settings
     context = blocks.live_context(
         settings, brand_id, profile_id=UUID(profile_id), message_id=uuid4()
     )
-    match = URL.search(env.from_string(source).render({**data, **context}))
+    with Renderer(seconds=1.0, max_chars=100_000) as renderer:
+        html = renderer.render(compile_template(source, html=True), {**data, **context})
+    match = URL.search(html)
     assert match
     return match.group(1)
 
