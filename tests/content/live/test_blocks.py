@@ -16,7 +16,7 @@ from PIL import Image
 from backend.content.errors import RenderRefused
 from backend.content.live import blocks, tokens
 from backend.content.live.blocks import LiveBlockError, checked_params, live_context
-from backend.content.live.drawing import Drawing, draw, neutral_png
+from backend.content.live.drawing import Drawing, ImageCache, draw, neutral_png
 from backend.content.live.service import countdown_text
 from backend.content.live.tokens import LiveBlock
 from backend.content.render import Renderer, compile_template
@@ -235,3 +235,13 @@ def test_text_too_long_for_the_box_is_shortened_and_transparent_stays_transparen
     assert (image.size, image.mode) == ((40, 16), "RGBA")
     neutral = Image.open(io.BytesIO(neutral_png()))
     assert (neutral.format, neutral.size) == ("PNG", (1, 1))
+
+
+async def test_an_unreachable_redis_never_fails_an_open() -> None:
+    # Nothing listens on port 1: the image is drawn without the cache.
+    cache = ImageCache(settings_for(redis_url="redis://127.0.0.1:1/0"))
+    drawing = Drawing("42 points", 100, 30, "#000000", "#ffffff")
+    try:
+        assert await cache.png(drawing, ttl_seconds=60) == draw(drawing)
+    finally:
+        await cache.aclose()

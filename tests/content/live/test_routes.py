@@ -16,7 +16,7 @@ from PIL import Image
 
 from backend.config import Settings
 from backend.content.live import blocks, tokens
-from backend.content.live.drawing import Drawing, draw, neutral_png
+from backend.content.live.drawing import Drawing, draw, draw_cached, neutral_png
 from backend.content.live.tokens import LiveBlock
 from backend.content.render import Renderer, compile_template
 from tests.conftest import embedded_only
@@ -93,6 +93,10 @@ async def test_an_attribute_block_shows_the_value_at_open_not_at_send(
         key = app.state.live_images.key_of(drawn)
         assert store.get(key) == image.content
         assert ada["id"] not in key
+    else:
+        hits = draw_cached.cache_info().hits
+        assert (await client.get(path)).content == image.content
+        assert draw_cached.cache_info().hits == hits + 1
 
     await set_points(client, world, ada["id"], 1300)
     again = await client.get(html_of(path))
@@ -138,6 +142,17 @@ async def test_a_countdown_counts_down_from_the_time_of_opening(
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ended = send(app, world.brand_a.id, ada["id"], source, ends=past)
     assert ">Offer over<" in (await client.get(html_of(ended))).text
+
+    # Even a signed block asking for a huge image (the globals refuse one) is drawn bounded.
+    huge = LiveBlock(
+        world.brand_a.id,
+        None,
+        UUID(ada["id"]),
+        "countdown",
+        {"ends_at": int(soon.timestamp()), "width": 10**9, "height": 10**9, "label": "x" * 400},
+    )
+    token = tokens.sign(tokens.signing_key(app.state.settings.secret_key), huge)
+    assert png_size(await client.get(f"/l/{token}.png")) == (600, 200)
 
 
 async def test_an_in_stock_block_reads_the_profiles_linked_row_at_open(
