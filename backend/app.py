@@ -29,8 +29,10 @@ from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
+from backend.content.coupons.routes import CouponPoolController
 from backend.content.live.drawing import ImageCache
 from backend.content.live.routes import LiveContentController
+from backend.content.routes import SnippetController, TemplateController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.edge import EdgeMiddleware
@@ -211,6 +213,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RfmController,
             ProfileRfmController,
             SegmentController,
+            TemplateController,
+            SnippetController,
+            CouponPoolController,
             ProfileSegmentsController,
             ClientController,
             SignInController,

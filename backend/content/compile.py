@@ -12,7 +12,7 @@ from typing import Any
 import css_inline
 import html2text
 from jinja2 import TemplateSyntaxError, meta, nodes
-from mjml import mjml_to_html
+from mjml import mjml_to_html  # type: ignore[import-untyped]
 
 from backend.content.render import ENVIRONMENT, compile_template
 
@@ -51,9 +51,7 @@ CONTEXT_NAMES = frozenset(
     }
 )
 SNIPPET_PREFIX = "snippet:"
-_SNIPPET_INCLUDE = re.compile(
-    r"\{%-?\s*include\s+([\"'])snippet:([a-z0-9_\-]{1,64})\1\s*-?%\}"
-)
+_SNIPPET_INCLUDE = re.compile(r"\{%-?\s*include\s+([\"'])snippet:([a-z0-9_\-]{1,64})\1\s*-?%\}")
 _JINJA_TAG = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.DOTALL)
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
 
@@ -125,9 +123,7 @@ def check_source(
         line = next(
             (n.lineno for n in tree.find_all(nodes.Name) if n.name == name and n.ctx == "load"), 1
         )
-        problems.add(
-            pointer, f"unknown name '{name}'", line, _column(source, line, name)
-        )
+        problems.add(pointer, f"unknown name '{name}'", line, _column(source, line, name))
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name == "coupon":
             arg = call.args[0] if call.args else None
@@ -142,14 +138,14 @@ def check_source(
                 )
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         target = getattr(node, "template", None)
-        name = target.value if isinstance(target, nodes.Const) else None
+        included = target.value if isinstance(target, nodes.Const) else None
         if (
             allow_includes
             and isinstance(node, nodes.Include)
-            and isinstance(name, str)
-            and name.startswith(SNIPPET_PREFIX)
+            and isinstance(included, str)
+            and included.startswith(SNIPPET_PREFIX)
         ):
-            checked.snippets.add(name.removeprefix(SNIPPET_PREFIX))
+            checked.snippets.add(included.removeprefix(SNIPPET_PREFIX))
         else:
             problems.add(
                 pointer,

@@ -109,7 +109,7 @@ class ContentEnvironment(ImmutableSandboxedEnvironment):
             )
         return tree
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _BUDGET.get()
         if budget is not None:
             budget.check_time()
@@ -122,9 +122,9 @@ class ContentEnvironment(ImmutableSandboxedEnvironment):
             raise BudgetExceeded("an exponent is too large")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    if len(seq) * times > limit:
-                        raise BudgetExceeded("a repeated value is too large")
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > limit:
+                    raise BudgetExceeded("a repeated value is too large")
         return super().call_binop(context, operator, left, right)
 
 

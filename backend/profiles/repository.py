@@ -312,6 +312,17 @@ async def lines_of(session: AsyncSession, order_ids: Sequence[UUID]) -> list[Ord
     return list((await session.scalars(query)).all())
 
 
+async def recent_orders(session: AsyncSession, profile_id: UUID, limit: int) -> list[Order]:
+    """The profile's latest orders (by when they occurred), newest first."""
+    query = (
+        select(Order)
+        .where(Order.profile_id == profile_id)
+        .order_by(Order.occurred_at.desc(), Order.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Order]:
     """The latest order (by when it occurred) of each profile, in one query."""
     if not profile_ids:

@@ -292,6 +292,11 @@ async def list_sizes(
     return await repository.list_sizes(session, segment.id, page)
 
 
+async def segments_of(session: AsyncSession, profile_id: UUID) -> list[Segment]:
+    """The segments a profile is in now, in the order it entered them (one query)."""
+    return [segment for _, segment in await repository.memberships_of(session, profile_id)]
+
+
 async def profile_segments(
     session: AsyncSession, profile_id: UUID, page: PageRequest
 ) -> tuple[list[tuple[SegmentMember, Segment]], list[SegmentTransition], str | None]:

@@ -480,6 +480,16 @@ async def rows_of_profiles(
     return by_profile
 
 
+async def rows_by_table(session: AsyncSession, profile_id: UUID) -> dict[str, list[RowView]]:
+    """Every row of the profile, by table key, oldest first, in two queries (template
+    context)."""
+    keys = await repository.table_keys(session)
+    by_table: dict[str, list[RowView]] = {key: [] for key in keys.values()}
+    for row in await repository.rows_of_profile(session, profile_id):
+        by_table[keys[row.table_id]].append(RowView(row, keys[row.table_id]))
+    return by_table
+
+
 async def everything_of_profile(
     session: AsyncSession, profile_id: UUID
 ) -> list[tuple[RowView, list[LinkedRowVersion]]]:
