@@ -15,12 +15,15 @@ from litestar import Litestar
 from PIL import Image
 
 from backend.config import Settings
+from backend.content import service as content_service
 from backend.content.live import blocks, tokens
 from backend.content.live.drawing import Drawing, draw, draw_cached, neutral_png
 from backend.content.live.tokens import LiveBlock
 from backend.content.render import Renderer, compile_template
+from backend.content.rendered import RenderedEmail
+from backend.core.tenancy import TenantId
 from tests.conftest import embedded_only
-from tests.factories import World, make_world, problem
+from tests.factories import World, make_world, problem, session_of
 from tests.profiles.helpers import add_row, create_profile, define_attribute, define_table
 
 URL = re.compile(r'src="http://127\.0\.0\.1:8000(/l/[A-Za-z0-9_-]+\.png)"')
@@ -272,3 +275,60 @@ async def test_bad_live_urls_answer_the_same_bare_404(
     # A signed token for a brand that does not exist: the neutral image, never an error.
     assert (await client.get(f"/l/{good}.png")).content == neutral_png()
     assert set(answers[:6]) == {(404, "no live content here")}
+
+
+async def test_a_template_sent_with_render_for_carries_a_live_block_filled_at_open(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    await define_attribute(client, world, key="loyalty_points", type="number")
+    ada = await points_profile(client, world, 5, email="ada@example.com")
+    body = {
+        "key": "points",
+        "name": "Points",
+        "channel": "email",
+        "defaultLocale": "en",
+        "variants": {"en": {"subject": "Your points", "body": f"<p>{POINTS}</p>"}},
+    }
+    created = await client.post(
+        f"/v1/brands/{brand}/templates", json=body, headers=world.manager_a.headers
+    )
+    assert created.status_code == 201, created.text
+    template_id = UUID(created.json()["id"])
+    message_id = uuid4()
+    async with session_of(app, brand) as session:
+        rendered = await content_service.render_for(
+            session,
+            TenantId(brand),
+            app.state.settings,
+            template_id=template_id,
+            profile_id=UUID(ada["id"]),
+            message_id=message_id,
+        )
+        await session.commit()
+    assert isinstance(rendered.content, RenderedEmail)
+    match = URL.search(rendered.content.html)
+    assert match, rendered.content.html
+    key = tokens.signing_key(app.state.settings.secret_key)
+    block = tokens.verify(key, match.group(1).removeprefix("/l/").removesuffix(".png"))
+    assert block is not None
+    assert (block.brand_id, block.message_id, str(block.profile_id)) == (
+        brand,
+        message_id,
+        ada["id"],
+    )
+    await set_points(client, world, ada["id"], 42)
+    assert ">42 points<" in (await client.get(html_of(match.group(1)))).text
+
+    preview = await client.post(
+        f"/v1/brands/{brand}/templates/{template_id}/preview",
+        json={"profileId": ada["id"]},
+        headers=world.manager_a.headers,
+    )
+    assert preview.status_code == 200, preview.text
+    shown = URL.search(preview.json()["html"])
+    assert shown
+    previewed = tokens.verify(key, shown.group(1).removeprefix("/l/").removesuffix(".png"))
+    assert previewed is not None
+    assert previewed.message_id is None
