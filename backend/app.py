@@ -30,6 +30,8 @@ from backend.auth.routes import ClientController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
 from backend.content.coupons.routes import CouponPoolController
+from backend.content.live.drawing import ImageCache
+from backend.content.live.routes import LiveContentController
 from backend.content.routes import SnippetController, TemplateController
 from backend.core.db import create_engine
 from backend.core.dependencies import provide_page, provide_session
@@ -129,6 +131,7 @@ def build_state(settings: Settings) -> dict[str, Any]:
         "caller_cache": CallerCache(settings.caller_cache_seconds),
         "event_batcher": SingleEventBatcher(session_factory, relay.wake),
         "oauth_server": AuthorizationServer(settings),
+        "live_images": ImageCache(settings),
     }
 
 
@@ -173,6 +176,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if state.rate_limiter is not None:
             await state.rate_limiter.aclose()
         await state.sign_in_backoff.aclose()
+        await state.live_images.aclose()
 
 
 def own_signature_fields(app: Litestar) -> None:
@@ -262,6 +266,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ClientController,
             SignInController,
             OAuthController,
+            LiveContentController,
             graphql_controller(settings),
         ],
         dependencies={

@@ -22,6 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from backend.content.errors import RefusalReason, RenderRefused
+from backend.content.live import blocks as live_blocks
 
 _LOOP_CHECK_EVERY = 256
 
@@ -138,6 +139,7 @@ def build_environment() -> ContentEnvironment:
         keep_trailing_newline=True,
     )
     env.filters["_budgeted"] = _budgeted
+    live_blocks.register(env)
     return env
 
 

@@ -19,6 +19,7 @@ from backend.content.compile import Problems, check_source
 from backend.content.context import helpers, profile_context
 from backend.content.coupons import service as coupons
 from backend.content.errors import RefusalReason, RenderRefused
+from backend.content.live.blocks import live_context
 from backend.content.models import ContentTemplate, Snippet, TemplateChannel, TemplateVersion
 from backend.content.render import Bag, Renderer, TemplateCache
 from backend.content.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
@@ -401,6 +402,7 @@ async def render_for(
     context = await render_context(
         session, tenant, version, profile, locale, codes=codes, data=data, source=source
     )
+    context.update(live_context(settings, tenant, profile_id=profile.id, message_id=message_id))
     content = render_version(settings, version, template.channel, locale, context)
     return RenderedMessage(
         template_id=template.id,
@@ -439,6 +441,7 @@ async def preview(
         data=data.data,
         source=None,
     )
+    context.update(live_context(settings, tenant, profile_id=profile.id, message_id=None))
     try:
         content = render_version(settings, version, template.channel, locale, context)
     except RenderRefused as exc:

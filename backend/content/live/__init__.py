@@ -1,0 +1,1 @@
+"""Live content: blocks filled at open time, not send time (see docs/MESSAGING.md)."""
