@@ -72,8 +72,8 @@ from workers.run import load_tasks
 MJML = """<mjml><mj-head><mj-style inline="inline">.lead { color: #c00; }</mj-style></mj-head>
 <mj-body><mj-section><mj-column>
 <mj-text css-class="lead">Hello {{ first_name }}, thanks for shopping with us.</mj-text>
-{% for row in linked.purchases %}<mj-text>{{ row.product }}: {{ row.price }} EUR</mj-text>
-{% endfor %}
+<mj-text>{% for row in linked.purchases %}{{ row.product }}: {{ row.price }} EUR<br>
+{% endfor %}</mj-text>
 <mj-text>Your code: {{ coupon("BENCH") }}</mj-text>
 <mj-button href="https://shop.example/offers?u={{ id }}">Shop</mj-button>
 <mj-text><a href="https://shop.example/account">Account</a> ·
@@ -192,7 +192,9 @@ async def deliver_one(
     async with open_session(factory, tenant, actor="task:messaging.deliver") as session:
         prepared = await delivery.prepare(session, tenant, settings, message_id)
         await session.commit()
-        assert prepared is not None
+        if prepared is None:
+            message = await service.get_message(session, message_id)
+            raise RuntimeError(f"not sent: {message.status} {message.status_reason}")
         handed = await delivery.hand_over(dataclasses.replace(prepared, provider=DISCARD))
         await delivery.record_outcome(session, tenant, handed)
         await session.commit()
