@@ -40,6 +40,8 @@ from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
+from backend.content.coupons.graphql import CouponPoolsMutation, CouponPoolsQuery
+from backend.content.graphql import ContentMutation, ContentQuery
 from backend.core.dependencies import DbSession
 from backend.core.edge import BODY_OPT, BodyRule
 from backend.core.errors import LevierError, NotFound, Unauthenticated, problem_type
@@ -85,6 +87,8 @@ class Query(
     DevicesQuery,
     MessagesQuery,
     MessagingAccountsQuery,
+    ContentQuery,
+    CouponPoolsQuery,
 ):
     pass
 
@@ -107,6 +111,8 @@ class Mutation(
     DevicesMutation,
     MessagesMutation,
     MessagingAccountsMutation,
+    ContentMutation,
+    CouponPoolsMutation,
 ):
     pass
 

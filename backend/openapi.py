@@ -33,6 +33,7 @@ from backend.auth import examples as auth_examples
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
 from backend.config import Settings
 from backend.connectors import examples as connectors_examples
+from backend.content import examples as content_examples
 from backend.core import examples as core_examples
 from backend.core.errors import PROBLEM_MEDIA_TYPE, problem_type
 from backend.core.idempotency import (
@@ -73,6 +74,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     audit_examples,
     auth_examples,
     connectors_examples,
+    content_examples,
     core_examples,
     events_examples,
     imports_examples,

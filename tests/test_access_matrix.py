@@ -150,6 +150,7 @@ async def matrix(matrix_database: Path) -> AsyncIterator[Matrix]:
 def fill(path: str, brand_id: object) -> str:
     path = path.replace("{brand_id:uuid}", str(brand_id))
     path = re.sub(r"\{\w+:uuid\}", UNKNOWN_UUID, path)
+    path = re.sub(r"\{\w+:int\}", "1", path)
     return re.sub(r"\{\w+:str\}", "missing", path)
 
 

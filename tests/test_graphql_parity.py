@@ -43,7 +43,7 @@ REST_ONLY = {
 REST_ONLY_PATH_PREFIXES = ("/oauth/", "/auth/", "/sign-in", "/metrics")
 
 # Writes by HTTP method that only read: their counterpart is a Query field.
-READ_ONLY_WRITES = {"previewSegment": "previewSegment"}
+READ_ONLY_WRITES = {"previewSegment": "previewSegment", "previewTemplate": "previewTemplate"}
 
 
 @dataclass(frozen=True)

@@ -179,24 +179,34 @@ def _restored(text: str, tags: list[str], pattern: str) -> str:
     return re.sub(pattern, lambda m: tags[int(m.group(1))], text)
 
 
+def _shielded(source: str) -> tuple[str, list[str]]:
+    return _protected(source, lambda i: f"<!--lvj{i}-->")
+
+
+def _unshielded(html: str, tags: list[str]) -> str:
+    # A comment inside an attribute value may come back escaped.
+    return _restored(_restored(html, tags, r"&lt;!--lvj(\d+)--&gt;"), tags, r"<!--lvj(\d+)-->")
+
+
 def compile_mjml(source: str) -> tuple[str | None, str | None]:
-    """(html, None) or (None, the compiler's complaint)."""
+    """(html, None) or (None, the compiler's complaint). Jinja tags pass through the compiler
+    as comments: left as text, a `{% for %}` between the rows of an `mj-table` would be moved
+    out of the table by its HTML parser, leaving the loop empty."""
+    shielded, tags = _shielded(source)
     try:
-        result = mjml_to_html(source)
+        result = mjml_to_html(shielded)
     except Exception as exc:  # the compiler raises many kinds on malformed input
         return None, f"MJML does not compile: {exc}"[:500]
     if result.errors:
         return None, f"MJML does not compile: {result.errors[0]}"[:500]
-    return str(result.html), None
+    return _unshielded(str(result.html), tags), None
 
 
 def inline_css(html: str) -> str:
     """The HTML with its CSS inlined; Jinja tags are kept out of the HTML parser's reach (as
     comments, so a loop between table rows stays where it is)."""
-    protected, tags = _protected(html, lambda i: f"<!--lvj{i}-->")
-    inlined = _INLINER.inline(protected)
-    inlined = _restored(inlined, tags, r"&lt;!--lvj(\d+)--&gt;")
-    return _restored(inlined, tags, r"<!--lvj(\d+)-->")
+    protected, tags = _shielded(html)
+    return _unshielded(_INLINER.inline(protected), tags)
 
 
 def text_of_html(html: str) -> str:

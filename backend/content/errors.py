@@ -11,6 +11,7 @@ class RefusalReason(StrEnum):
     COUPON_POOL_EMPTY = "coupon-pool-empty"  # a pool the template uses has no code left
     RENDER_BUDGET = "render-budget"  # the render ran out of time or output size
     TEMPLATE_NOT_FOUND = "template-not-found"  # no such template, or none published
+    TEMPLATE_ARCHIVED = "template-archived"  # the template was deleted (archived) since
     TEMPLATE_CHANNEL = "template-channel"  # the template's content does not fit its channel
     PROFILE_NOT_FOUND = "profile-not-found"  # the profile is gone (deleted or erased)
     RENDER_ERROR = "render-error"  # the template failed otherwise (a helper given a bad value)

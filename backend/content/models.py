@@ -4,11 +4,20 @@ as written and as compiled at save), and reusable snippets. Coupon pools live in
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint, PrimaryKeyConstraint, String, Text, UniqueConstraint
+from sqlalchemy import (
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, JSONType, TimestampMixin, string_enum
@@ -22,13 +31,29 @@ class TemplateChannel(StrEnum):
     PUSH = "push"
 
 
+LIVE_TEMPLATES = text("archived_at IS NULL")
+
+
 class ContentTemplate(TenantMixin, TimestampMixin, Base):
-    """A brand's template on one channel; ``current_version_id`` is the published version."""
+    """A brand's template on one channel; ``current_version_id`` is the published version.
+
+    Deleting a template archives it (``archived_at``): messages in the ledger name the exact
+    version they were rendered from, so versions are never deleted while the brand lives. An
+    archived template is hidden from lists, refused for new sends, and frees its key (the key
+    is unique among live templates only).
+    """
 
     __tablename__ = "content_templates"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
-        UniqueConstraint("tenant_id", "key"),
+        Index(
+            "uq_content_templates_tenant_id_key",
+            "tenant_id",
+            "key",
+            unique=True,
+            postgresql_where=LIVE_TEMPLATES,
+            sqlite_where=LIVE_TEMPLATES,
+        ),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_id)
@@ -41,6 +66,7 @@ class ContentTemplate(TenantMixin, TimestampMixin, Base):
     current_version_id: Mapped[UUID | None]
     current_version: Mapped[int | None]
     latest_version: Mapped[int] = mapped_column(default=0)
+    archived_at: Mapped[dt.datetime | None]
 
 
 class TemplateVersion(TenantMixin, TimestampMixin, Base):

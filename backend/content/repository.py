@@ -11,15 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.content.models import ContentTemplate, Snippet, TemplateVersion
 from backend.core.pagination import PageRequest, count_rows, paginate
 
+_LIVE = ContentTemplate.archived_at.is_(None)
+
 
 async def list_templates(
     session: AsyncSession, page: PageRequest
 ) -> tuple[list[ContentTemplate], str | None]:
-    return await paginate(session, select(ContentTemplate), ContentTemplate.id, page)
+    """Live templates only (a deleted one is archived, kept for the messages naming it)."""
+    return await paginate(session, select(ContentTemplate).where(_LIVE), ContentTemplate.id, page)
 
 
 async def count_templates(session: AsyncSession) -> int:
-    return await count_rows(session, select(ContentTemplate))
+    return await count_rows(session, select(ContentTemplate).where(_LIVE))
 
 
 async def get_template(session: AsyncSession, template_id: UUID) -> ContentTemplate | None:
@@ -27,7 +30,8 @@ async def get_template(session: AsyncSession, template_id: UUID) -> ContentTempl
 
 
 async def template_by_key(session: AsyncSession, key: str) -> ContentTemplate | None:
-    return await session.scalar(select(ContentTemplate).where(ContentTemplate.key == key))
+    """The live template of this key (an archived one freed it)."""
+    return await session.scalar(select(ContentTemplate).where(ContentTemplate.key == key, _LIVE))
 
 
 async def published(

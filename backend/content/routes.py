@@ -14,8 +14,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from backend.auth.scopes import needs
 from backend.content import service
 from backend.content.schemas import (
-    PreviewIn,
-    PreviewOut,
     SnippetCreate,
     SnippetOut,
     SnippetPage,
@@ -23,10 +21,12 @@ from backend.content.schemas import (
     TemplateCreate,
     TemplateOut,
     TemplatePage,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
     TemplateUpdate,
-    VersionCreate,
-    VersionOut,
-    VersionPage,
+    TemplateVersionCreate,
+    TemplateVersionOut,
+    TemplateVersionPage,
 )
 from backend.core.access import Access
 from backend.core.api import BRAND_ACCESS_OPT, READ_ERRORS, WRITE_ERRORS, BrandController
@@ -75,17 +75,20 @@ class TemplateController(BrandController):
     @delete("/{template_id:uuid}", operation_id="deleteTemplate", summary="Delete a template",
             **needs(WRITE), status_code=HTTP_204_NO_CONTENT, responses=WRITE_ERRORS)  # fmt: skip
     async def delete_template(self, db_session: DbSession, template_id: FromPath[UUID]) -> None:
-        """Delete a template and its versions."""
+        """Delete a template: it is archived, not erased. It leaves the list, new sends of it
+        are refused (`template-archived`) and its key is free again; its versions stay, since
+        sent messages name the exact version they used, and reading it by id shows
+        `archivedAt`. Changing it afterwards answers 409."""
         await service.delete_template(db_session, template_id)
 
     @get("/{template_id:uuid}/versions", operation_id="listTemplateVersions",
          summary="List a template's versions", **needs(READ), responses=READ_ERRORS)  # fmt: skip
     async def list_versions(
         self, db_session: DbSession, page: Paging, template_id: FromPath[UUID]
-    ) -> VersionPage:
+    ) -> TemplateVersionPage:
         """Every saved version, oldest first."""
         items, cursor = await service.list_versions(db_session, template_id, page)
-        return VersionPage([VersionOut.from_row(v) for v in items], cursor)
+        return TemplateVersionPage([TemplateVersionOut.from_row(v) for v in items], cursor)
 
     @post("/{template_id:uuid}/versions", operation_id="createTemplateVersion",
           summary="Save a new version", **needs(WRITE), status_code=HTTP_201_CREATED,
@@ -95,21 +98,23 @@ class TemplateController(BrandController):
         db_session: DbSession,
         tenant: Tenant,
         template_id: FromPath[UUID],
-        data: JSONBody[VersionCreate],
-    ) -> VersionOut:
+        data: JSONBody[TemplateVersionCreate],
+    ) -> TemplateVersionOut:
         """Save new content as the next version (published unless `publish` is false). Saved
         versions never change: snippets are copied in as they are now."""
         version = await service.create_version(db_session, tenant, template_id, data)
-        return VersionOut.from_row(version)
+        return TemplateVersionOut.from_row(version)
 
     @get("/{template_id:uuid}/versions/{version:int}", operation_id="getTemplateVersion",
          summary="Read a version", **needs(READ), responses=READ_ERRORS)  # fmt: skip
     async def get_version(
         self, db_session: DbSession, template_id: FromPath[UUID], version: FromPath[int]
-    ) -> VersionOut:
+    ) -> TemplateVersionOut:
         """One saved version, with the names, pools and snippets it uses (SMS: encoding and
         segments of its fixed text)."""
-        return VersionOut.from_row(await service.get_version(db_session, template_id, version))
+        return TemplateVersionOut.from_row(
+            await service.get_version(db_session, template_id, version)
+        )
 
     @post("/{template_id:uuid}/versions/{version:int}/publish",
           operation_id="publishTemplateVersion", summary="Publish a version", **needs(WRITE),
@@ -130,8 +135,8 @@ class TemplateController(BrandController):
         tenant: Tenant,
         state: State,
         template_id: FromPath[UUID],
-        data: JSONBody[PreviewIn],
-    ) -> PreviewOut:
+        data: JSONBody[TemplatePreviewIn],
+    ) -> TemplatePreviewOut:
         """Render a version for a profile (optional `data` and `locale`); coupons show a
         sample code and nothing is claimed. SMS previews carry encoding and segments."""
         return await service.preview(db_session, tenant, state.settings, template_id, data)

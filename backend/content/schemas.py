@@ -65,7 +65,7 @@ Variants = Annotated[
 ]
 
 
-class VersionCreate(Schema, kw_only=True):
+class TemplateVersionCreate(Schema, kw_only=True):
     """A new version (versions are never changed once saved). `defaultLocale` is the variant a
     profile gets when neither its locale nor its language has one (default: the brand's locale,
     which then must have a variant). `publish` makes it the version sent from now on."""
@@ -94,6 +94,9 @@ class TemplateUpdate(Schema):
 
 
 class TemplateOut(Schema):
+    """A template; `archivedAt` is set once it was deleted (kept for the messages naming its
+    versions, hidden from lists, refused for new sends)."""
+
     id: UUID
     key: str
     name: str
@@ -102,6 +105,7 @@ class TemplateOut(Schema):
     current_version_id: UUID | None
     current_version: int | None
     latest_version: int
+    archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -115,7 +119,7 @@ class TemplatePage(Schema):
     next_cursor: str | None
 
 
-class VersionOut(Schema):
+class TemplateVersionOut(Schema):
     """A saved version: its variants as written, the context names, coupon pools and snippets
     it uses, and (SMS) each locale's encoding and segments of its fixed text (the text without
     its `{{ … }}` parts: a preview measures a real message)."""
@@ -133,7 +137,7 @@ class VersionOut(Schema):
     created_at: dt.datetime
 
     @classmethod
-    def from_row(cls, row: TemplateVersion) -> VersionOut:
+    def from_row(cls, row: TemplateVersion) -> TemplateVersionOut:
         sms = {
             locale: msgspec.convert(fields["sms"], SmsInfo)
             for locale, fields in row.compiled.items()
@@ -154,12 +158,12 @@ class VersionOut(Schema):
         )
 
 
-class VersionPage(Schema):
-    items: list[VersionOut]
+class TemplateVersionPage(Schema):
+    items: list[TemplateVersionOut]
     next_cursor: str | None
 
 
-class PreviewIn(Schema, kw_only=True):
+class TemplatePreviewIn(Schema, kw_only=True):
     """Render a version (default: the published one) for a profile, with optional request
     `data` and a forced `locale`. Coupons show a sample code; nothing is claimed."""
 
@@ -169,7 +173,7 @@ class PreviewIn(Schema, kw_only=True):
     data: dict[str, Any] | None = None
 
 
-class PreviewOut(Schema, kw_only=True):
+class TemplatePreviewOut(Schema, kw_only=True):
     """The rendered content: email (`subject`, `preheader`, `html`, `text`, `links`), SMS
     (`text`, `encoding`, `segments`, `units`) or push (`title`, `body`, `image`, `deepLink`,
     `data`)."""

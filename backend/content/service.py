@@ -23,13 +23,13 @@ from backend.content.models import ContentTemplate, Snippet, TemplateChannel, Te
 from backend.content.render import Bag, Renderer, TemplateCache
 from backend.content.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
 from backend.content.schemas import (
-    PreviewIn,
-    PreviewOut,
     SnippetCreate,
     SnippetUpdate,
     TemplateCreate,
+    TemplatePreviewIn,
+    TemplatePreviewOut,
     TemplateUpdate,
-    VersionCreate,
+    TemplateVersionCreate,
 )
 from backend.content.sms import measure
 from backend.core.db import utcnow
@@ -81,6 +81,14 @@ async def get_template(session: AsyncSession, template_id_or_key: UUID | str) ->
     return template
 
 
+async def _live_template(session: AsyncSession, template_id: UUID) -> ContentTemplate:
+    """A template that may still change: an archived one is only read (409 otherwise)."""
+    template = await get_template(session, template_id)
+    if template.archived_at is not None:
+        raise Conflict("the template was deleted (archived): it no longer changes")
+    return template
+
+
 async def _default_locale(session: AsyncSession, tenant: TenantId, given: str | None) -> str:
     return given or (await tenancy_service.get_brand(session, tenant)).locale
 
@@ -117,7 +125,7 @@ async def update_template(
     session: AsyncSession, template_id: UUID, data: TemplateUpdate
 ) -> ContentTemplate:
     """Change the name or topic (content changes through a new version)."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     for field in ("name", "topic"):
         value = getattr(data, field)
         if value is not msgspec.UNSET:
@@ -127,19 +135,24 @@ async def update_template(
 
 
 async def delete_template(session: AsyncSession, template_id: UUID) -> None:
-    """Delete a template with its versions."""
-    await repository.delete(session, await get_template(session, template_id))
+    """Archive a template: hidden from lists, refused for new sends (`template-archived`), its
+    key free for a new template; its versions stay, since messages in the ledger name the exact
+    version they were rendered from. Deleting it again changes nothing."""
+    template = await get_template(session, template_id)
+    if template.archived_at is None:
+        template.archived_at = utcnow()
+        await session.flush()
 
 
 # Versions --------------------------------------------------------------------------------------
 
 
 async def create_version(
-    session: AsyncSession, tenant: TenantId, template_id: UUID, data: VersionCreate
+    session: AsyncSession, tenant: TenantId, template_id: UUID, data: TemplateVersionCreate
 ) -> TemplateVersion:
     """Save a new version (published unless told otherwise); earlier versions stay as they
     were. 422 naming every problem, nothing stored."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     locale = await _default_locale(session, tenant, data.default_locale)
     version = await versions.build_version(session, template, dict(data.variants), locale)
     session.add(version)
@@ -167,11 +180,16 @@ async def get_version(session: AsyncSession, template_id: UUID, version: int) ->
     return found
 
 
+async def version_by_id(session: AsyncSession, version_id: UUID) -> TemplateVersion | None:
+    """A saved version by its id (the one a message names), archived template or not."""
+    return await repository.version_by_id(session, version_id)
+
+
 async def publish_version(
     session: AsyncSession, template_id: UUID, version: int
 ) -> ContentTemplate:
     """Make a saved version the one sent from now on (also to roll back)."""
-    template = await get_template(session, template_id)
+    template = await _live_template(session, template_id)
     found = await get_version(session, template.id, version)
     template.current_version_id = found.id
     template.current_version = found.version
@@ -257,19 +275,35 @@ def links_of(html: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(link for link in found if link))
 
 
-def _render(
+_FIELDS = {
+    TemplateChannel.EMAIL: ("html", "subject", "preheader", "text"),
+    TemplateChannel.SMS: ("text",),
+    TemplateChannel.PUSH: ("title", "body", "image", "deep_link"),
+}
+
+
+def render_version(
     settings: Settings,
     version: TemplateVersion,
     channel: TemplateChannel,
     locale: str,
     context: Mapping[str, Any],
 ) -> Rendered:
+    """Render a version's variant for ``locale`` on a context (the budgets apply); raises
+    RenderRefused."""
     _CACHE.size = settings.render_cache_size
     fields = version.compiled[locale]
 
     def get(field: str, source: str, *, html: bool = False) -> Any:
         return _CACHE.get((version.id, locale, field), source, html=html)
 
+    # Compiled before the budget starts: a version's first render (a cold cache, a loaded
+    # machine) must not be refused for the compiler's time, only for the template's.
+    for name in _FIELDS[channel]:
+        if fields.get(name):
+            get(name, fields[name], html=name == "html")
+    for key, source in (fields.get("data") or {}).items():
+        get(f"data.{key}", source)
     with Renderer(
         seconds=settings.render_time_budget_seconds, max_chars=settings.render_max_output_chars
     ) as renderer:
@@ -306,17 +340,18 @@ def _render(
         )
 
 
-async def _context(
+async def render_context(
     session: AsyncSession,
     tenant: TenantId,
     version: TemplateVersion,
     profile: Profile,
     locale: str,
     *,
-    codes: dict[str, str],
-    data: Mapping[str, Any] | None,
-    source: Mapping[str, Any] | None,
+    codes: Mapping[str, str] | None = None,
+    data: Mapping[str, Any] | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """What a version sees for one profile: only the parts it uses are loaded."""
     context = await profile_context(session, profile, version.names)
     if profile.locale and profile.time_zone:
         where, zone = profile.locale, profile.time_zone
@@ -329,7 +364,7 @@ async def _context(
     context["now"] = utcnow()
     context["data"] = Bag("data", data or {})
     context["source"] = Bag("source", source or {})
-    context["coupon"] = codes.__getitem__
+    context["coupon"] = dict(codes or {}).__getitem__
     return context
 
 
@@ -353,16 +388,20 @@ async def render_for(
         raise RenderRefused(RefusalReason.TEMPLATE_NOT_FOUND, "no such template, or none published")
     template, version = found
     assert version is not None
+    if template.archived_at is not None:
+        raise RenderRefused(
+            RefusalReason.TEMPLATE_ARCHIVED, f"template '{template.key}' was deleted (archived)"
+        )
     try:
         profile = await profile_service.get_profile(session, profile_id)
     except NotFound:
         raise RenderRefused(RefusalReason.PROFILE_NOT_FOUND, "no such profile") from None
     locale = choose_locale(version, profile.locale)
     codes = await coupons.claim_codes(session, tenant, version.pools, message_id)
-    context = await _context(
+    context = await render_context(
         session, tenant, version, profile, locale, codes=codes, data=data, source=source
     )
-    content = _render(settings, version, template.channel, locale, context)
+    content = render_version(settings, version, template.channel, locale, context)
     return RenderedMessage(
         template_id=template.id,
         version_id=version.id,
@@ -375,8 +414,12 @@ async def render_for(
 
 
 async def preview(
-    session: AsyncSession, tenant: TenantId, settings: Settings, template_id: UUID, data: PreviewIn
-) -> PreviewOut:
+    session: AsyncSession,
+    tenant: TenantId,
+    settings: Settings,
+    template_id: UUID,
+    data: TemplatePreviewIn,
+) -> TemplatePreviewOut:
     """Render a version for a profile without claiming coupons (each shows a sample code);
     a refused render answers 422 with its reason."""
     template = await get_template(session, template_id)
@@ -386,7 +429,7 @@ async def preview(
     version = await get_version(session, template.id, number)
     profile = await profile_service.get_profile(session, data.profile_id)
     locale = choose_locale(version, data.locale or profile.locale)
-    context = await _context(
+    context = await render_context(
         session,
         tenant,
         version,
@@ -397,13 +440,13 @@ async def preview(
         source=None,
     )
     try:
-        content = _render(settings, version, template.channel, locale, context)
+        content = render_version(settings, version, template.channel, locale, context)
     except RenderRefused as exc:
         raise InvalidInput(
             f"{exc.reason}: {exc.detail}",
             errors=[{"field": "profileId", "pointer": "/profileId", "message": exc.detail}],
         ) from None
-    out = PreviewOut(
+    out = TemplatePreviewOut(
         template_id=template.id,
         version_id=version.id,
         version=version.version,

@@ -103,7 +103,9 @@ async def list_orders(
     return await _with_lines(session, orders), cursor
 
 
-async def recent_orders(session: AsyncSession, profile_id: UUID, limit: int = 10) -> list[OrderView]:
+async def recent_orders(
+    session: AsyncSession, profile_id: UUID, limit: int = 10
+) -> list[OrderView]:
     """The profile's latest orders, newest first, with their lines, in two queries (template
     context)."""
     return await _with_lines(session, await repository.recent_orders(session, profile_id, limit))

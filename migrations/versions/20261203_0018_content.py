@@ -47,13 +47,15 @@ def upgrade() -> None:
     sa.Column('current_version_id', sa.Uuid(), nullable=True),
     sa.Column('current_version', sa.Integer(), nullable=True),
     sa.Column('latest_version', sa.Integer(), nullable=False),
+    sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_content_templates_tenant_id_brands'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_content_templates')),
-    sa.UniqueConstraint('tenant_id', 'key', name=op.f('uq_content_templates_tenant_id_key'))
+    sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_content_templates'))
     )
+    # A key is unique among live templates: a deleted (archived) template frees its key.
+    op.create_index('uq_content_templates_tenant_id_key', 'content_templates', ['tenant_id', 'key'], unique=True, postgresql_where=sa.text('archived_at IS NULL'), sqlite_where=sa.text('archived_at IS NULL'))
     op.create_table('coupon_pools',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -118,6 +120,7 @@ def downgrade() -> None:
     op.drop_table('coupon_codes')
     op.drop_table('content_template_versions')
     op.drop_table('coupon_pools')
+    op.drop_index('uq_content_templates_tenant_id_key', table_name='content_templates')
     op.drop_table('content_templates')
     op.drop_table('content_snippets')
     # ### end Alembic commands ###

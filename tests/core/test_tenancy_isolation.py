@@ -22,6 +22,8 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from backend.connectors.models import Connector, ConnectorType, InboundDelivery, InboundStatus
+from backend.content.coupons.models import CouponCode, CouponPool
+from backend.content.models import ContentTemplate, Snippet, TemplateChannel, TemplateVersion
 from backend.core.db import Base, utcnow
 from backend.core.ids import new_id
 from backend.core.tenancy import TenantScopeError, tenant_tables
@@ -120,6 +122,8 @@ class Parents:
     trigger_definition_id: UUID = field(default_factory=uuid4)
     rfm_run_id: UUID = field(default_factory=uuid4)
     segment_id: UUID = field(default_factory=uuid4)
+    template_id: UUID = field(default_factory=uuid4)
+    coupon_pool_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -359,6 +363,27 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "message_events": lambda _: MessageEvent(message_id=new_id(), kind=MessageStatus.QUEUED),
     "message_keys": lambda _: MessageKey(dedupe_key="isolation", message_id=new_id()),
     "pressure_policies": lambda _: PressurePolicy(per_week=3, channel_caps={}),
+    "content_templates": lambda p: ContentTemplate(
+        id=p.template_id,
+        key="isolation",
+        name="Isolation",
+        channel=TemplateChannel.SMS,
+        latest_version=1,
+    ),
+    "content_template_versions": lambda p: TemplateVersion(
+        id=uuid4(),
+        template_id=p.template_id,
+        version=1,
+        default_locale="en",
+        variants={},
+        compiled={},
+        names=[],
+        pools=[],
+        snippets=[],
+    ),
+    "content_snippets": lambda _: Snippet(id=uuid4(), key="isolation", name="I", body="x"),
+    "coupon_pools": lambda p: CouponPool(id=p.coupon_pool_id, key="ISOLATION", name="I"),
+    "coupon_codes": lambda p: CouponCode(pool_id=p.coupon_pool_id, code="ISOLATION-1"),
 }
 
 

@@ -10,7 +10,13 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from backend.auth.scopes import needs
 from backend.content.coupons import service
-from backend.content.coupons.schemas import CodesAdded, CodesUpload, PoolCreate, PoolOut, PoolPage
+from backend.content.coupons.schemas import (
+    CouponCodesAdded,
+    CouponCodesUpload,
+    CouponPoolCreate,
+    CouponPoolOut,
+    CouponPoolPage,
+)
 from backend.core.api import READ_ERRORS, WRITE_ERRORS, BrandController
 from backend.core.dependencies import DbSession, Paging, Tenant
 
@@ -25,20 +31,22 @@ class CouponPoolController(BrandController):
 
     @get("/", operation_id="listCouponPools", summary="List coupon pools", **needs(READ),
          responses=READ_ERRORS)  # fmt: skip
-    async def list_pools(self, db_session: DbSession, page: Paging) -> PoolPage:
+    async def list_pools(self, db_session: DbSession, page: Paging) -> CouponPoolPage:
         """The brand's pools with their counts (total, claimed, left)."""
         items, cursor = await service.list_pools(db_session, page)
-        return PoolPage(items, cursor)
+        return CouponPoolPage(items, cursor)
 
     @post("/", operation_id="createCouponPool", summary="Create a coupon pool", **needs(WRITE),
           status_code=HTTP_201_CREATED, responses=WRITE_ERRORS)  # fmt: skip
-    async def create_pool(self, db_session: DbSession, data: JSONBody[PoolCreate]) -> PoolOut:
+    async def create_pool(
+        self, db_session: DbSession, data: JSONBody[CouponPoolCreate]
+    ) -> CouponPoolOut:
         """Create an empty pool (409 when the key is taken)."""
         return await service.create_pool(db_session, data)
 
     @get("/{pool_id:uuid}", operation_id="getCouponPool", summary="Read a coupon pool",
          **needs(READ), responses=READ_ERRORS)  # fmt: skip
-    async def get_pool(self, db_session: DbSession, pool_id: FromPath[UUID]) -> PoolOut:
+    async def get_pool(self, db_session: DbSession, pool_id: FromPath[UUID]) -> CouponPoolOut:
         """One pool with its counts."""
         return await service.get_pool(db_session, pool_id)
 
@@ -55,8 +63,8 @@ class CouponPoolController(BrandController):
         db_session: DbSession,
         tenant: Tenant,
         pool_id: FromPath[UUID],
-        data: JSONBody[CodesUpload],
-    ) -> CodesAdded:
+        data: JSONBody[CouponCodesUpload],
+    ) -> CouponCodesAdded:
         """Add codes as a JSON list (`codes`) or CSV text (`csv`); duplicates are ignored and
         counted."""
         return await service.add_codes(db_session, tenant, pool_id, data)

@@ -21,14 +21,14 @@ Code = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 MAX_UPLOAD_CODES = 100_000
 
 
-class PoolCreate(Schema, kw_only=True):
+class CouponPoolCreate(Schema, kw_only=True):
     """A pool of single-use codes; templates use it as `coupon("KEY")`."""
 
     key: PoolKey
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
-class PoolOut(Schema):
+class CouponPoolOut(Schema):
     """A pool with its counts: `total` codes, `claimed` (handed to a message) and `left`."""
 
     id: UUID
@@ -40,7 +40,7 @@ class PoolOut(Schema):
     created_at: dt.datetime
 
     @classmethod
-    def of_pool(cls, pool: CouponPool, total: int, claimed: int) -> PoolOut:
+    def of_pool(cls, pool: CouponPool, total: int, claimed: int) -> CouponPoolOut:
         return cls(
             id=pool.id,
             key=pool.key,
@@ -52,12 +52,12 @@ class PoolOut(Schema):
         )
 
 
-class PoolPage(Schema):
-    items: list[PoolOut]
+class CouponPoolPage(Schema):
+    items: list[CouponPoolOut]
     next_cursor: str | None
 
 
-class CodesUpload(Schema, kw_only=True):
+class CouponCodesUpload(Schema, kw_only=True):
     """Codes to add, as a JSON list (`codes`) or as CSV text (`csv`: one code per line, the
     first column; a header line `code` is skipped). Codes the pool holds already, or given
     twice, are ignored."""
@@ -66,10 +66,10 @@ class CodesUpload(Schema, kw_only=True):
     csv: Annotated[str, msgspec.Meta(max_length=MAX_UPLOAD_CODES * 101)] | None = None
 
 
-class CodesAdded(Schema):
+class CouponCodesAdded(Schema):
     """How many codes were received, added, ignored as duplicates; the pool's counts after."""
 
     received: int
     added: int
     duplicates: int
-    pool: PoolOut
+    pool: CouponPoolOut

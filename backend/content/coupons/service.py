@@ -15,10 +15,10 @@ from backend.content.coupons import repository
 from backend.content.coupons.models import CouponPool
 from backend.content.coupons.schemas import (
     MAX_UPLOAD_CODES,
-    CodesAdded,
-    CodesUpload,
-    PoolCreate,
-    PoolOut,
+    CouponCodesAdded,
+    CouponCodesUpload,
+    CouponPoolCreate,
+    CouponPoolOut,
 )
 from backend.content.errors import RefusalReason, RenderRefused
 from backend.core.db import utcnow
@@ -29,12 +29,14 @@ from backend.core.tenancy import TenantId
 SAMPLE_CODE = "SAMPLE-CODE"
 
 
-async def _out(session: AsyncSession, pools: Sequence[CouponPool]) -> list[PoolOut]:
+async def _out(session: AsyncSession, pools: Sequence[CouponPool]) -> list[CouponPoolOut]:
     counts = await repository.stats(session, [p.id for p in pools])
-    return [PoolOut.of_pool(p, *counts.get(p.id, (0, 0))) for p in pools]
+    return [CouponPoolOut.of_pool(p, *counts.get(p.id, (0, 0))) for p in pools]
 
 
-async def list_pools(session: AsyncSession, page: PageRequest) -> tuple[list[PoolOut], str | None]:
+async def list_pools(
+    session: AsyncSession, page: PageRequest
+) -> tuple[list[CouponPoolOut], str | None]:
     """The brand's pools with their counts, in creation order."""
     pools, cursor = await repository.list_pools(session, page)
     return await _out(session, pools), cursor
@@ -51,19 +53,19 @@ async def _pool(session: AsyncSession, pool_id: UUID) -> CouponPool:
     return pool
 
 
-async def get_pool(session: AsyncSession, pool_id: UUID) -> PoolOut:
+async def get_pool(session: AsyncSession, pool_id: UUID) -> CouponPoolOut:
     """One pool with its counts (total, claimed, left)."""
     return (await _out(session, [await _pool(session, pool_id)]))[0]
 
 
-async def create_pool(session: AsyncSession, data: PoolCreate) -> PoolOut:
+async def create_pool(session: AsyncSession, data: CouponPoolCreate) -> CouponPoolOut:
     """A new, empty pool (409 when the key is taken)."""
     if await repository.pools_by_key(session, [data.key]):
         raise Conflict(f"a coupon pool '{data.key}' exists already")
     pool = CouponPool(key=data.key, name=data.name)
     session.add(pool)
     await session.flush()
-    return PoolOut.of_pool(pool, 0, 0)
+    return CouponPoolOut.of_pool(pool, 0, 0)
 
 
 async def delete_pool(session: AsyncSession, pool_id: UUID) -> None:
@@ -71,7 +73,7 @@ async def delete_pool(session: AsyncSession, pool_id: UUID) -> None:
     await repository.delete_pool(session, await _pool(session, pool_id))
 
 
-def _codes_of(data: CodesUpload) -> list[str]:
+def _codes_of(data: CouponCodesUpload) -> list[str]:
     if (data.codes is None) == (data.csv is None):
         raise InvalidInput(
             "give either `codes` (a list) or `csv` (text)",
@@ -99,8 +101,8 @@ def _codes_of(data: CodesUpload) -> list[str]:
 
 
 async def add_codes(
-    session: AsyncSession, tenant: TenantId, pool_id: UUID, data: CodesUpload
-) -> CodesAdded:
+    session: AsyncSession, tenant: TenantId, pool_id: UUID, data: CouponCodesUpload
+) -> CouponCodesAdded:
     """Add codes to a pool; duplicates (in the upload or in the pool) are ignored."""
     pool = await _pool(session, pool_id)
     codes = _codes_of(data)
@@ -108,7 +110,9 @@ async def add_codes(
     await repository.add_codes(session, tenant, pool.id, list(dict.fromkeys(codes)))
     out = await get_pool(session, pool.id)
     added = out.total - before
-    return CodesAdded(received=len(codes), added=added, duplicates=len(codes) - added, pool=out)
+    return CouponCodesAdded(
+        received=len(codes), added=added, duplicates=len(codes) - added, pool=out
+    )
 
 
 async def unknown_pools(session: AsyncSession, keys: Sequence[str]) -> list[str]:
