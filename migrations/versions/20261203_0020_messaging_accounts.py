@@ -31,9 +31,10 @@ def upgrade() -> None:
     sa.Column('channel', sa.Enum('email', 'sms', 'push', 'post', 'phone', name='captured_channel', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('recipient', sa.String(length=2000), nullable=False),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_captured_messages_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_captured_messages')),
     sa.UniqueConstraint('tenant_id', 'message_id', name=op.f('uq_captured_messages_tenant_id_message_id'))
@@ -44,8 +45,9 @@ def upgrade() -> None:
     op.create_table('feedback_tokens',
     sa.Column('provider', sa.String(length=32), nullable=False),
     sa.Column('token', sa.String(length=200), nullable=False),
-    sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('CURRENT_TIMESTAMP'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['brands.id'], name=op.f('fk_feedback_tokens_tenant_id_brands'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'provider', 'token', name=op.f('pk_feedback_tokens'))
     )

@@ -37,6 +37,7 @@ from backend.imports.models import (
     ImportRejection,
     ImportStatus,
 )
+from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
 from backend.messaging.models import (
     Message,
     MessageChannel,
@@ -47,6 +48,8 @@ from backend.messaging.models import (
     PressurePolicy,
     SourceKind,
 )
+from backend.messaging.providers.base import ProviderKind
+from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.profiles.models import (
     AttributeType,
     ConsentChange,
@@ -69,6 +72,7 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.profiles.models import Channel as MessagingChannel
 from backend.rfm.models import (
     RfmKind,
     RfmMethod,
@@ -340,6 +344,21 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         occurred_at=utcnow(),
         evaluation_id=uuid4(),
     ),
+    "sender_identities": lambda _: SenderIdentityRecord(
+        name="isolation", from_name="Isolation", from_address="isolation@example.test"
+    ),
+    "provider_accounts": lambda _: ProviderAccount(
+        kind=ProviderKind.CAPTURE,
+        channel=MessagingChannel.EMAIL,
+        name="isolation",
+        settings={},
+        credentials_ciphertext="x",
+        credential_fields=[],
+    ),
+    "captured_messages": lambda _: CapturedMessage(
+        message_id=uuid4(), channel=MessagingChannel.EMAIL, recipient="i@example.test", payload={}
+    ),
+    "feedback_tokens": lambda _: FeedbackToken(provider="mailgun", token=uuid4().hex),
     "segment_sizes": lambda p: SegmentSize(
         id=uuid4(),
         segment_id=p.segment_id,

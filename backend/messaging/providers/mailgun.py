@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import time
+from email.utils import formataddr
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -63,7 +64,7 @@ def _message_of(body: bytes) -> str:
 def form_of(message: OutgoingEmail) -> dict[str, str]:
     """The Messages API form of one message."""
     form = {
-        "from": f"{message.from_name} <{message.from_address}>",
+        "from": formataddr((message.from_name, message.from_address)),
         "to": message.to_address,
         "subject": message.subject,
         "text": message.text,

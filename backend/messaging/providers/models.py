@@ -3,19 +3,18 @@ already seen (a provider's replay protection, when no Redis is configured)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Index, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.core.db import Base, JSONType, string_enum, utcnow
+from backend.core.db import Base, JSONType, TimestampMixin, string_enum
 from backend.core.tenancy import TenantMixin
 from backend.profiles.models import Channel, TenantKeyMixin
 
 
-class CapturedMessage(TenantKeyMixin, Base):
+class CapturedMessage(TenantKeyMixin, TimestampMixin, Base):
     """A message the capture provider kept instead of sending (the embedded default): the whole
     payload handed to the provider, shown by the API and at ``/dev/outbox``."""
 
@@ -31,16 +30,14 @@ class CapturedMessage(TenantKeyMixin, Base):
     channel: Mapped[Channel] = mapped_column(string_enum(Channel, "captured_channel"))
     recipient: Mapped[str] = mapped_column(String(2000))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class FeedbackToken(TenantMixin, Base):
+class FeedbackToken(TenantMixin, TimestampMixin, Base):
     """A callback token a provider signed (Mailgun's ``token``), kept while its timestamp is
-    fresh: the same token twice is a replay."""
+    fresh (``created_at``: when it was first seen): the same token twice is a replay."""
 
     __tablename__ = "feedback_tokens"
     __table_args__ = (PrimaryKeyConstraint("tenant_id", "provider", "token"),)
 
     provider: Mapped[str] = mapped_column(String(32), primary_key=True)
     token: Mapped[str] = mapped_column(String(200), primary_key=True)
-    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

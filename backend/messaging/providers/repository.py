@@ -40,7 +40,6 @@ async def capture(
         "channel": channel,
         "recipient": recipient[:2000],
         "payload": payload,
-        "created_at": dt.datetime.now(dt.UTC),
     }
     return await insert_ignoring_conflict(
         session, CapturedMessage, values, ["tenant_id", "message_id"]
@@ -89,7 +88,6 @@ async def claim_token(session: AsyncSession, provider: str, token: str) -> bool:
         "tenant_id": _tenant(session),
         "provider": provider,
         "token": token[:200],
-        "seen_at": dt.datetime.now(dt.UTC),
     }
     return await insert_ignoring_conflict(
         session, FeedbackToken, values, ["tenant_id", "provider", "token"]
@@ -97,4 +95,4 @@ async def claim_token(session: AsyncSession, provider: str, token: str) -> bool:
 
 
 async def forget_tokens_before(session: AsyncSession, before: dt.datetime) -> None:
-    await session.execute(delete(FeedbackToken).where(FeedbackToken.seen_at < before))
+    await session.execute(delete(FeedbackToken).where(FeedbackToken.created_at < before))

@@ -52,7 +52,9 @@ class SendgridSigner:
         )
         self.public_key = base64.b64encode(der).decode()
 
-    def sign(self, events: list[dict[str, Any]], *, at: float | None = None) -> tuple[dict[str, str], bytes]:
+    def sign(
+        self, events: list[dict[str, Any]], *, at: float | None = None
+    ) -> tuple[dict[str, str], bytes]:
         body = json.dumps(events).encode()
         timestamp = str(int(time.time() if at is None else at))
         signature = self.key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
@@ -65,7 +67,11 @@ class SendgridSigner:
 
 
 def mailgun_body(
-    signing_key: str, event_data: dict[str, Any], *, at: float | None = None, token: str | None = None
+    signing_key: str,
+    event_data: dict[str, Any],
+    *,
+    at: float | None = None,
+    token: str | None = None,
 ) -> bytes:
     """A Mailgun webhook body: ``signature`` = hex HMAC-SHA256(key, timestamp + token)."""
     timestamp = str(int(time.time() if at is None else at))

@@ -35,7 +35,9 @@ class FirstUse:
         return fresh
 
 
-def provider(base_url: str, *, api_key: str = "key-test", domain: str = "mg.brand.example") -> MailgunProvider:
+def provider(
+    base_url: str, *, api_key: str = "key-test", domain: str = "mg.brand.example"
+) -> MailgunProvider:
     return MailgunProvider(
         LOCAL,
         MailgunSettings(domain=domain, base_url=base_url),
@@ -61,7 +63,8 @@ async def test_a_message_is_sent_as_a_form_with_our_id_as_a_variable() -> None:
     assert form["v:message_id"] == str(message.message_id)
     assert form["h:Reply-To"] == "care@brand.example"
     assert form["h:List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert result.provider_message_id and result.provider_message_id.endswith("@mg.brand.example")
+    assert result.provider_message_id
+    assert result.provider_message_id.endswith("@mg.brand.example")
     assert not result.provider_message_id.startswith("<")
 
 
@@ -69,7 +72,9 @@ async def test_a_message_is_sent_as_a_form_with_our_id_as_a_variable() -> None:
     ("api_key", "domain", "reason"),
     [("key-wrong", "mg.brand.example", "401"), ("key-test", "other.example", "Domain not found")],
 )
-async def test_a_wrong_key_or_domain_fails_the_check(api_key: str, domain: str, reason: str) -> None:
+async def test_a_wrong_key_or_domain_fails_the_check(
+    api_key: str, domain: str, reason: str
+) -> None:
     with mailgun_server() as server:
         mailgun = provider(server.base_url, api_key=api_key, domain=domain)
         with pytest.raises(ProviderError) as refused:
@@ -79,9 +84,7 @@ async def test_a_wrong_key_or_domain_fails_the_check(api_key: str, domain: str, 
     assert reason in refused.value.reason
 
 
-@pytest.mark.parametrize(
-    ("status", "retryable"), [(429, True), (503, True), (400, False)]
-)
+@pytest.mark.parametrize(("status", "retryable"), [(429, True), (503, True), (400, False)])
 async def test_refusals_are_classified(status: int, retryable: bool) -> None:
     with mailgun_server() as server:
         server.statuses.append((status, {"message": f"refused with {status}"}))
@@ -109,11 +112,20 @@ def _event(name: str, message_id: uuid.UUID, **extra: object) -> dict[str, objec
     ("event", "extra", "kind"),
     [
         ("delivered", {}, FeedbackKind.DELIVERED),
-        ("failed", {"severity": "permanent", "reason": "bounce",
-                    "delivery-status": {"code": 550, "description": "No such mailbox"}},
-         FeedbackKind.BOUNCED_HARD),
-        ("failed", {"severity": "temporary", "delivery-status": {"message": "4.2.2 full"}},
-         FeedbackKind.BOUNCED_SOFT),
+        (
+            "failed",
+            {
+                "severity": "permanent",
+                "reason": "bounce",
+                "delivery-status": {"code": 550, "description": "No such mailbox"},
+            },
+            FeedbackKind.BOUNCED_HARD,
+        ),
+        (
+            "failed",
+            {"severity": "temporary", "delivery-status": {"message": "4.2.2 full"}},
+            FeedbackKind.BOUNCED_SOFT,
+        ),
         ("complained", {}, FeedbackKind.COMPLAINED),
         ("opened", {}, FeedbackKind.OPENED),
         ("clicked", {"url": "https://brand.example/offer"}, FeedbackKind.CLICKED),

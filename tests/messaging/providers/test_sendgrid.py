@@ -44,7 +44,8 @@ async def test_a_message_is_sent_with_our_id_in_custom_args() -> None:
     assert [c["type"] for c in mail["content"]] == ["text/plain", "text/html"]
     assert mail["custom_args"]["message_id"] == str(message.message_id)
     assert mail["headers"] == UNSUBSCRIBE
-    assert result.provider_message_id and len(result.provider_message_id) == 22
+    assert result.provider_message_id
+    assert len(result.provider_message_id) == 22
     assert len(server.accepted) == 2
 
 
@@ -53,8 +54,12 @@ async def test_a_message_is_sent_with_our_id_in_custom_args() -> None:
     [
         (429, {"errors": [{"message": "too many requests"}]}, True, "too many requests"),
         (500, {"errors": [{"message": "internal error"}]}, True, "internal error"),
-        (400, {"errors": [{"field": "from", "message": "does not match a verified Sender"}]},
-         False, "does not match a verified Sender"),
+        (
+            400,
+            {"errors": [{"field": "from", "message": "does not match a verified Sender"}]},
+            False,
+            "does not match a verified Sender",
+        ),
         (413, {"errors": [{"message": "payload too large"}]}, False, "payload too large"),
     ],
 )
@@ -98,8 +103,12 @@ async def test_an_unreachable_api_is_retryable_and_a_private_one_refused() -> No
 
 
 def _events(message_id: uuid.UUID) -> list[dict[str, object]]:
-    base = {"email": "ada@example.org", "timestamp": 1764757200, "message_id": str(message_id),
-            "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0"}
+    base = {
+        "email": "ada@example.org",
+        "timestamp": 1764757200,
+        "message_id": str(message_id),
+        "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+    }
     return [
         {**base, "event": "processed"},
         {**base, "event": "delivered", "response": "250 OK"},
@@ -119,7 +128,9 @@ def test_signed_events_become_feedback() -> None:
     message_id = uuid.uuid4()
     headers, body = signer.sign(_events(message_id))
     credentials = SendgridCredentials(api_key="k", event_webhook_public_key=signer.public_key)
-    found = verify_feedback(credentials, url="https://levier.example/cb", headers=headers, body=body)
+    found = verify_feedback(
+        credentials, url="https://levier.example/cb", headers=headers, body=body
+    )
     assert [f.kind for f in found] == [
         FeedbackKind.DELIVERED,
         FeedbackKind.BOUNCED_HARD,

@@ -105,8 +105,15 @@ async def test_starttls_auth_and_dkim_signature_verifies_over_one_reused_connect
     assert dkimpy.verify(received.content, dnsfunc=dns)
     signature = received.content.split(b"\r\n\r\n")[0].decode()
     signed = signature.split("h=", 1)[1].split(";", 1)[0].replace("\r\n", "").replace(" ", "")
-    for name in ("from", "to", "subject", "date", "message-id", "list-unsubscribe",
-                 "list-unsubscribe-post"):
+    for name in (
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ):
         assert name in signed.lower().split(":"), signed
     parsed = email.message_from_bytes(received.content, policy=email.policy.default)
     assert parsed.get_content_type() == "multipart/alternative"

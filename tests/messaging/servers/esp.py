@@ -101,10 +101,13 @@ def sendgrid_server(api_key: str = "SG.test-key") -> Iterator[Esp]:
             if told is not None:
                 return self.answer(*told)
             mail = json.loads(raw)
-            missing = [k for k in ("personalizations", "from", "subject", "content") if k not in mail]
+            missing = [
+                k for k in ("personalizations", "from", "subject", "content") if k not in mail
+            ]
             if missing or not mail["personalizations"][0].get("to"):
                 return self.answer(
-                    400, {"errors": [{"field": missing[0] if missing else "to", "message": "required"}]}
+                    400,
+                    {"errors": [{"field": missing[0] if missing else "to", "message": "required"}]},
                 )
             with self.lock:
                 esp.accepted.append(mail)

@@ -88,10 +88,14 @@ def smtp_sink(
         def authenticate(
             server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
         ) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and (
-                data.login.decode(),
-                data.password.decode(),
-            ) == login
+            ok = (
+                isinstance(data, LoginPassword)
+                and (
+                    data.login.decode(),
+                    data.password.decode(),
+                )
+                == login
+            )
             return AuthResult(success=ok, handled=False)
 
         kwargs["authenticator"] = authenticate
