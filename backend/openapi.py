@@ -49,6 +49,7 @@ from backend.events import examples as events_examples
 from backend.imports import examples as imports_examples
 from backend.messaging import examples as messaging_examples
 from backend.messaging.accounts import examples as messaging_accounts_examples
+from backend.messaging.devices import examples as devices_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
@@ -76,6 +77,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     connectors_examples,
     content_examples,
     core_examples,
+    devices_examples,
     events_examples,
     imports_examples,
     messaging_accounts_examples,

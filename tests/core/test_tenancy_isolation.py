@@ -38,6 +38,8 @@ from backend.imports.models import (
     ImportStatus,
 )
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
+from backend.messaging.devices.models import DeviceKind, PushDevice
+from backend.messaging.inbound.models import InboundSms, KeywordAction
 from backend.messaging.models import (
     Message,
     MessageChannel,
@@ -133,6 +135,20 @@ class Parents:
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
 # Each returns a new row *without* tenant_id, so the session has to stamp it.
 ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
+    "push_devices": lambda p: PushDevice(
+        profile_id=p.profile_id,
+        kind=DeviceKind.FCM,
+        token="isolation",
+        token_key=uuid4().hex,
+    ),
+    "inbound_sms": lambda _: InboundSms(
+        account_id=uuid4(),
+        message_sid=uuid4().hex,
+        from_phone="+32470000000",
+        to_phone="+3225550100",
+        action=KeywordAction.NONE,
+        received_at=utcnow(),
+    ),
     "brand_settings": lambda _: BrandSettings(sender_name="isolation"),
     "profile_attributes": lambda _: ProfileAttribute(
         key="isolation", label="Isolation", type=AttributeType.TEXT, required=False, unique=False

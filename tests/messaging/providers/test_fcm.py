@@ -57,7 +57,8 @@ async def test_sends_with_one_cached_bearer(server: LocalFcm) -> None:
         "body": "Your size is back",
         "image": "https://cdn.example/shoe.png",
     }
-    assert sent["data"]["sku"] == "9" and sent["data"]["deepLink"] == "app://product/9"
+    assert sent["data"]["sku"] == "9"
+    assert sent["data"]["deepLink"] == "app://product/9"
     assert sent["android"] == {"ttl": "60s"}
     assert all(
         r.provider_message_id
@@ -72,7 +73,8 @@ async def test_a_revoked_bearer_is_renewed_once(server: LocalFcm) -> None:
     server.bearers.clear()  # Google revoked it before its expiry
     await provider.send(push(device_token()))
     await provider.aclose()
-    assert server.exchanges == 2 and len(server.sent) == 2
+    assert server.exchanges == 2
+    assert len(server.sent) == 2
 
 
 @pytest.mark.parametrize(
@@ -102,14 +104,16 @@ async def test_a_wrong_service_account_is_refused(
     with pytest.raises(ProviderError) as raised:
         await provider.check()
     await provider.aclose()
-    assert not raised.value.retryable and not server.sent
+    assert not raised.value.retryable
+    assert not server.sent
 
 
 async def test_check_validates_without_sending(server: LocalFcm) -> None:
     provider = provider_for(server)
     await provider.check()
     await provider.aclose()
-    assert server.exchanges == 1 and not server.sent
+    assert server.exchanges == 1
+    assert not server.sent
 
 
 def test_a_key_that_is_not_rsa_is_a_credentials_problem(server: LocalFcm) -> None:

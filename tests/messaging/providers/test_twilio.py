@@ -81,7 +81,8 @@ async def test_messaging_service_replaces_the_sender(local: LocalTwilio) -> None
     await provider.send(sms())
     await provider.aclose()
     assert local.messages[0]["MessagingServiceSid"] == service_sid
-    assert "From" not in local.messages[0] and "StatusCallback" not in local.messages[0]
+    assert "From" not in local.messages[0]
+    assert "StatusCallback" not in local.messages[0]
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,8 @@ async def test_the_ssrf_guard_refuses_private_base_urls(local: LocalTwilio) -> N
     with pytest.raises(ProviderError) as raised:
         await provider.send(sms())
     await provider.aclose()
-    assert "refused" in raised.value.reason and not local.messages
+    assert "refused" in raised.value.reason
+    assert not local.messages
     assert twilio.settings_problems(
         twilio.TwilioSettings(base_url="http://api.example"), app_settings()
     ) == {"baseUrl": "expected an https URL"}

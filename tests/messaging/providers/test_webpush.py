@@ -57,7 +57,8 @@ async def test_the_push_service_decrypts_what_was_sent(service: LocalPushService
     assert delivered.vapid_claims["aud"] == service.base_url
     assert delivered.vapid_claims["sub"] == "mailto:push@brand.example"
     assert (delivered.headers["ttl"], delivered.headers["urgency"]) == ("600", "normal")
-    assert result.provider_message_id and result.provider_message_id.startswith(service.base_url)
+    assert result.provider_message_id
+    assert result.provider_message_id.startswith(service.base_url)
 
 
 async def test_a_gone_subscription_says_gone(service: LocalPushService) -> None:
@@ -81,7 +82,8 @@ async def test_another_vapid_key_is_refused(service: LocalPushService) -> None:
         await provider.send(push(subscription.as_json()))
     await provider.aclose()
     assert (raised.value.gone, raised.value.retryable) == (False, False)
-    assert service.refused == ["k is not the application server key"] and not service.delivered
+    assert service.refused == ["k is not the application server key"]
+    assert not service.delivered
 
 
 async def test_unknown_endpoint_is_gone_and_bad_keys_fail(service: LocalPushService) -> None:
@@ -92,7 +94,8 @@ async def test_unknown_endpoint_is_gone_and_bad_keys_fail(service: LocalPushServ
     assert raised.value.gone
     with pytest.raises(ProviderError) as raised:
         await provider.send(push({**subscription, "keys": {"p256dh": "AAAA", "auth": "AAAA"}}))
-    assert not raised.value.retryable and not raised.value.gone
+    assert not raised.value.retryable
+    assert not raised.value.gone
     await provider.aclose()
 
 

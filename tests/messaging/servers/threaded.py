@@ -62,10 +62,10 @@ def serve(handle: Handler) -> Iterator[str]:
         server.server_close()
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_for(condition: Callable[[], bool], within: float = 10.0) -> None:
     """Wait until ``condition()`` holds (servers answer on their own threads)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while not condition():
         if loop.time() > deadline:
             raise AssertionError("the condition did not hold in time")
