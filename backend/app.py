@@ -66,6 +66,7 @@ from backend.messaging.routes import (
     PressurePolicyController,
     ProfileMessagesController,
 )
+from backend.messaging.tracking.outbox import OutboxController
 from backend.messaging.tracking.routes import (
     MessagingHookController,
     TrackingController,
@@ -241,6 +242,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DeviceController,
             InboundSmsController,
             MessagingHookController,
+            OutboxController,
             TrackingController,
             UnsubscribeController,
             ClientController,

@@ -50,6 +50,7 @@ from backend.imports import examples as imports_examples
 from backend.messaging import examples as messaging_examples
 from backend.messaging.accounts import examples as messaging_accounts_examples
 from backend.messaging.devices import examples as devices_examples
+from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
@@ -86,6 +87,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     rfm_examples,
     segments_examples,
     tenancy_examples,
+    tracking_examples,
     triggers_examples,
     webhooks_examples,
 )

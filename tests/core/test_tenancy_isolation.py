@@ -52,6 +52,7 @@ from backend.messaging.models import (
 )
 from backend.messaging.providers.base import ProviderKind
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
+from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
 from backend.profiles.models import (
     AttributeType,
     ConsentChange,
@@ -397,6 +398,12 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     ),
     "message_events": lambda _: MessageEvent(message_id=new_id(), kind=MessageStatus.QUEUED),
     "message_keys": lambda _: MessageKey(dedupe_key="isolation", message_id=new_id()),
+    "message_sightings": lambda _: MessageSighting(
+        message_id=new_id(), key="opened", count=1, first_at=utcnow(), last_at=utcnow()
+    ),
+    "soft_bounce_runs": lambda p: SoftBounceRun(
+        profile_id=p.profile_id, channel="email", count=1, last_at=utcnow()
+    ),
     "pressure_policies": lambda _: PressurePolicy(per_week=3, channel_caps={}),
     "content_templates": lambda p: ContentTemplate(
         id=p.template_id,

@@ -174,7 +174,6 @@ class MessagingHookController(Controller):
     tags = ["messaging"]
     guards = [account_hook_guard]
     dependencies = {"tenant": Provide(provide_tenant, sync_to_thread=False)}
-    opt = {KEY_IGNORED: True}
 
     @post(
         "/{account_id:uuid}",
@@ -183,7 +182,7 @@ class MessagingHookController(Controller):
         status_code=HTTP_200_OK,
         security=[],
         opt={BODY_OPT: BodyRule.RAW},
-        responses=problem_responses(401, 404),
+        responses=problem_responses(401, 404, 422),
     )
     async def receive(
         self,

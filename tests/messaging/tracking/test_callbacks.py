@@ -18,9 +18,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from litestar import Litestar
+from twilio.request_validator import RequestValidator
 
+from backend.messaging import gate
 from backend.messaging.accounts.models import ProviderAccount
 from backend.messaging.accounts.sealing import seal_json
+from backend.messaging.models import MessageChannel, MessagePriority
 from backend.messaging.providers.base import ProviderKind
 from backend.messaging.tracking import routing
 from backend.messaging.tracking.feedback import SOFT_BOUNCE_LIMIT
@@ -45,19 +48,22 @@ SENDGRID_PUBLIC = base64.b64encode(
     )
 ).decode()
 MAILGUN_SIGNING_KEY = "key-" + secrets.token_hex(16)
+TWILIO_AUTH_TOKEN = secrets.token_hex(16)
 
 
 async def make_account(app: Litestar, brand_id: UUID, kind: ProviderKind) -> UUID:
     """A provider account as the accounts service stores it (credentials sealed), routed."""
     credentials: dict[str, Any] = {"apiKey": "test-" + secrets.token_hex(8)}
-    if kind is ProviderKind.SENDGRID:
+    if kind is ProviderKind.TWILIO:
+        credentials = {"accountSid": "AC" + secrets.token_hex(16), "authToken": TWILIO_AUTH_TOKEN}
+    elif kind is ProviderKind.SENDGRID:
         credentials["eventWebhookPublicKey"] = SENDGRID_PUBLIC
     else:
         credentials["webhookSigningKey"] = MAILGUN_SIGNING_KEY
     async with session_of(app, brand_id) as session:
         account = ProviderAccount(
             kind=kind,
-            channel=Channel.EMAIL,
+            channel=Channel.SMS if kind is ProviderKind.TWILIO else Channel.EMAIL,
             name=kind.value,
             is_default=False,
             settings={},
@@ -140,6 +146,13 @@ async def test_sendgrid_reports_move_the_message_and_a_hard_bounce_suppresses(
     assert status == "bounced_hard"
     assert timeline == [("delivered", None), ("bounced_hard", "550 5.1.1")]
     assert (await _profile(app, ada)).bounced == ["email"]
+    async with session_of(app, ada.tenant) as session:  # the gate refuses the next send
+        profile = await profiles_service.get_profile(session, ada.profile_id)
+        for priority in (MessagePriority.TRANSACTIONAL, MessagePriority.CAMPAIGN):
+            refusal = await gate.contactable(
+                session, profile, MessageChannel.EMAIL, priority, "news"
+            )
+            assert refusal == "bounced"
     named = await events_named(app, ada.tenant, ada.profile_id)
     assert (named["message_delivered"], named["message_bounced"]) == (1, 1)
     types = await webhook_types(app, ada.tenant)
@@ -203,6 +216,49 @@ async def test_mailgun_reports_are_verified_and_applied_once(
     assert (await ledger_state(app, ada.tenant, message))[0] == "clicked"
     assert (await sightings(app, ada.tenant, message))["clicked:https://shop.example/"] == 2
     assert (await events_named(app, ada.tenant, ada.profile_id))["email_clicked"] == 1
+
+
+async def test_twilio_status_callbacks_signed_as_twilio_signs_them(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    await subscribe_webhooks(client, world)
+    ada = await make_recipient(app, world.brand_a.id, "ada@example.com")
+    account = await make_account(app, world.brand_a.id, ProviderKind.TWILIO)
+    message = await make_message(
+        app,
+        ada,
+        channel=MessageChannel.SMS,
+        topic=None,
+        account_id=account,
+        provider_message_id="SM" + secrets.token_hex(16),
+    )
+    # Twilio's StatusCallback: our URL with the message id, signed over URL + sorted params.
+    path = f"/v1/hooks/messaging/{account}?message_id={message}"
+    url = app.state.settings.public_url.rstrip("/") + path
+    validator = RequestValidator(TWILIO_AUTH_TOKEN)
+
+    async def post(params: dict[str, str], token: RequestValidator = validator) -> httpx.Response:
+        return await client.post(
+            path,
+            data=params,
+            headers={"X-Twilio-Signature": token.compute_signature(url, params)},
+        )
+
+    sent = {"MessageSid": "SM" + secrets.token_hex(16), "MessageStatus": "sent"}
+    assert (await post(sent)).json() == {"reports": 0, "applied": 0}
+    undelivered = {**sent, "MessageStatus": "undelivered", "ErrorCode": "30005"}
+    problem(await post(undelivered, RequestValidator("not-the-" + TWILIO_AUTH_TOKEN)), 401)
+    assert (await _profile(app, ada)).bounced == []
+    for _ in range(2):
+        answer = await post(undelivered)
+        assert answer.status_code == 200, answer.text
+    assert answer.json() == {"reports": 1, "applied": 0}
+    status, timeline = await ledger_state(app, ada.tenant, message)
+    assert (status, timeline) == ("bounced_hard", [("bounced_hard", "twilio error 30005")])
+    assert (await _profile(app, ada)).bounced == ["sms"]
+    assert (await events_named(app, ada.tenant, ada.profile_id))["message_bounced"] == 1
+    assert (await webhook_types(app, ada.tenant)).count("message.bounced") == 1
 
 
 @pytest.mark.parametrize("case", ["wrong-key", "tampered", "stale", "unsigned"])

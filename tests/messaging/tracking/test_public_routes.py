@@ -12,9 +12,11 @@ import pytest
 from litestar import Litestar
 from sqlalchemy import select
 
-from backend.messaging.models import MessageChannel
+from backend.messaging import gate
+from backend.messaging.models import MessageChannel, MessagePriority
 from backend.messaging.tracking import links, tokens
 from backend.messaging.tracking.tokens import TrackedChannel
+from backend.profiles import service as profiles_service
 from backend.profiles.models import ConsentChange
 from tests.factories import make_world, problem, session_of
 from tests.messaging.tracking.helpers import (
@@ -216,6 +218,13 @@ async def test_one_click_unsubscribes_once_however_often_posted_in_parallel(
             )
         )
     assert sources == ["one-click-unsubscribe"]
+    async with session_of(app, ada.tenant) as session:  # the gate refuses the topic now
+        profile = await profiles_service.get_profile(session, ada.profile_id)
+        campaign = MessagePriority.CAMPAIGN
+        assert await gate.contactable(session, profile, MessageChannel.EMAIL, campaign, "news")
+        assert not await gate.contactable(
+            session, profile, MessageChannel.EMAIL, campaign, "offers"
+        )
     assert (await ledger_state(app, ada.tenant, message))[0] == "unsubscribed"
     assert await sightings(app, ada.tenant, message) == {"unsubscribed": 10}
     assert (await events_named(app, ada.tenant, ada.profile_id))["message_unsubscribed"] == 1
@@ -270,3 +279,26 @@ async def test_an_app_reports_a_push_open(app: Litestar, client: httpx.AsyncClie
         assert (await client.post(url)).status_code == 204
     assert (await events_named(app, ada.tenant, ada.profile_id)).get("push_opened") == 1
     assert (await ledger_state(app, ada.tenant, message))[0] == "opened"
+
+
+async def test_a_click_on_an_sms_link_is_an_sms_click(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    ada = await make_recipient(app, world.brand_a.id, "ada@example.com")
+    message = await make_message(app, ada, channel=MessageChannel.SMS, topic=None)
+    url = links.click_url(
+        app.state.settings,
+        channel=TrackedChannel.SMS,
+        tenant_id=ada.tenant,
+        message_id=message,
+        index=0,
+        url="https://shop.example/s",
+    )
+    answer = await client.get(_path(url), headers=HUMAN)
+    assert (answer.status_code, answer.headers["location"]) == (302, "https://shop.example/s")
+    assert await events_named(app, ada.tenant, ada.profile_id) == {"sms_clicked": 1}
+    # An email token naming an SMS message reaches nothing (the token names its channel).
+    email_click = _click_url(app, ada.tenant, message, "https://shop.example/s")
+    assert (await client.get(email_click, headers=HUMAN)).status_code == 302
+    assert await sightings(app, ada.tenant, message) == {"clicked:0": 1}
