@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.config import Settings
 from backend.content import service as content_service
 from backend.content.coupons import service as coupons
-from backend.content.coupons.schemas import CodesUpload, PoolCreate
+from backend.content.coupons.schemas import CouponCodesUpload, CouponPoolCreate
 from backend.content.schemas import TemplateCreate
 from backend.core import schema
 from backend.core.db import create_engine
@@ -121,9 +121,9 @@ async def setup(settings: Settings, count: int) -> tuple[TenantId, UUID, list[UU
         await linked_service.create_table(
             session, LinkedTableCreate(key="purchases", label="Purchases", columns=columns)
         )
-        pool = await coupons.create_pool(session, PoolCreate(key="BENCH", name="Bench"))
+        pool = await coupons.create_pool(session, CouponPoolCreate(key="BENCH", name="Bench"))
         await coupons.add_codes(
-            session, tenant, pool.id, CodesUpload(codes=[f"B-{n:07d}" for n in range(count)])
+            session, tenant, pool.id, CouponCodesUpload(codes=[f"B-{n:07d}" for n in range(count)])
         )
         body = {
             "key": "bench",
@@ -234,7 +234,7 @@ async def bare_render(
         for profile_id in profiles:
             profile = await profiles_service.get_profile(session, profile_id)
             contexts.append(
-                await content_service._context(
+                await content_service.render_context(
                     session,
                     tenant,
                     version,
@@ -248,7 +248,7 @@ async def bare_render(
     await engine.dispose()
     started = time.perf_counter()
     for context in contexts:
-        content_service._render(settings, version, template.channel, "en", context)
+        content_service.render_version(settings, version, template.channel, "en", context)
     return time.perf_counter() - started
 
 
