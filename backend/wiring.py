@@ -15,6 +15,7 @@ from backend.imports import retention as imports_retention
 from backend.messaging import service as messaging_service
 from backend.messaging.devices import service as messaging_devices
 from backend.messaging.inbound import service as messaging_inbound
+from backend.messaging.providers import service as messaging_captured
 from backend.profiles.linked import service as profiles_linked
 from backend.rfm import service as rfm_service
 from backend.segments import membership as segments_membership
@@ -33,6 +34,7 @@ DOMAIN_CONNECTS = (
     imports_retention.connect,
     messaging_devices.connect,
     messaging_inbound.connect,
+    messaging_captured.connect,
     segments_sources.connect,
     triggers_sources.connect,
     webhooks_sources.connect,

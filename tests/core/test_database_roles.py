@@ -245,7 +245,7 @@ async def _privileges(url: str, role: str) -> dict[str, set[str]]:
             "SELECT c.relname, p.privilege FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
             "CROSS JOIN unnest($2::text[]) AS p(privilege) "
-            "WHERE c.relkind = 'r' AND has_table_privilege($1, c.oid, p.privilege)",
+            "WHERE c.relkind IN ('r', 'p') AND has_table_privilege($1, c.oid, p.privilege)",
             role,
             sorted(RUNTIME_PRIVILEGES | OTHER_PRIVILEGES),
         )

@@ -44,6 +44,8 @@ def test_wiring_connects_every_domain_once() -> None:
         "backend.rfm.service",
         "backend.triggers.service",
         "backend.segments.membership",
+        "backend.messaging.service",
+        "backend.messaging.devices.service",
     ]
     changed = [r.__module__ for r in registry.receivers(profiles_service.PROFILE_CHANGED)]
     assert changed == [

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_ignoring_conflict
@@ -75,6 +76,14 @@ async def count_captured(session: AsyncSession, channel: Channel | None) -> int:
 
 async def get_captured(session: AsyncSession, captured_id: UUID) -> CapturedMessage | None:
     return await session.scalar(select(CapturedMessage).where(CapturedMessage.id == captured_id))
+
+
+async def delete_captured_to(session: AsyncSession, recipients: Sequence[str]) -> None:
+    """Delete what was kept for these addresses (compared without case)."""
+    lowered = [recipient.lower() for recipient in recipients]
+    await session.execute(
+        delete(CapturedMessage).where(func.lower(CapturedMessage.recipient).in_(lowered))
+    )
 
 
 async def captured_by_message(session: AsyncSession, message_id: UUID) -> CapturedMessage | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import NotFound
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signals
+from backend.core.tenancy import TenantId
 from backend.messaging.providers import repository
 from backend.messaging.providers.models import CapturedMessage
 from backend.profiles.models import Channel
@@ -42,3 +45,16 @@ async def latest_emails(session: AsyncSession, limit: int = 20) -> list[Captured
     ``to_address``, ``headers``…)."""
     items, _ = await repository.list_captured(session, PageRequest(limit=limit), Channel.EMAIL)
     return items
+
+
+async def forget_erased(
+    session: AsyncSession, tenant: TenantId, identifiers: Sequence[tuple[str, str]]
+) -> None:
+    """An erased person's kept messages go: they hold the address and the personalised content."""
+    await repository.delete_captured_to(session, [value for _, value in identifiers])
+
+
+def connect(signals: Signals) -> None:
+    from backend.profiles.service import PROFILE_ERASED
+
+    signals.connect(PROFILE_ERASED, forget_erased)

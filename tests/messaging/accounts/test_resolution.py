@@ -234,3 +234,31 @@ async def test_a_mailgun_token_verifies_once_even_in_parallel(
     outcomes = await asyncio.gather(*(verify() for _ in range(4)))
     assert sorted(outcomes) == ["accepted", "refused", "refused", "refused"]
     await registry.close_providers()
+
+
+async def test_erasing_a_person_deletes_what_was_captured_for_their_address(
+    app: Litestar, client: httpx.AsyncClient, world: World
+) -> None:
+    settings: Settings = app.state.settings
+    tenant = TenantId(world.brand_a.id)
+    created = await client.post(
+        brand_url(world, "/profiles"),
+        json={"email": "Ada@Example.org"},
+        headers=world.manager_a.headers,
+    )
+    assert created.status_code == 201, created.text
+    to_ada, to_bob = outgoing(tenant_id=tenant), outgoing(tenant_id=tenant, to_address="b@x.org")
+    async with session_of(app, tenant) as session:
+        resolved = await registry.provider_for(session, tenant, settings, Channel.EMAIL)
+        for message in (to_ada, to_bob):
+            await resolved.provider.send(message)
+        await session.commit()
+    erased = await client.post(
+        brand_url(world, f"/profiles/{created.json()['id']}/erase"),
+        json={"reason": "request by email"},
+        headers=world.manager_a.headers,
+    )
+    assert erased.is_success, erased.text
+    async with session_of(app, tenant) as session:
+        kept = await captured.latest_emails(session, limit=10)
+    assert [m.message_id for m in kept] == [to_bob.message_id]
