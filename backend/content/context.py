@@ -4,16 +4,10 @@ query, one looping over orders three."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-from collections.abc import Callable, Collection, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Collection, Mapping
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.content.compile import PROFILE_FIELDS
@@ -45,57 +39,6 @@ def profile_values(profile: Profile) -> dict[str, Any]:
     values = {name: getattr(profile, name) for name in PROFILE_FIELDS}
     values["id"] = str(profile.id)
     return _present(values)
-
-
-@functools.lru_cache(maxsize=256)
-def babel_locale(tag: str) -> Locale | None:
-    try:
-        return Locale.parse(tag.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    raise ValueError(f"not a date or time: {value!r}")
-
-
-def helpers(locale: str, time_zone: str) -> dict[str, Callable[..., str]]:
-    """``money``, ``date`` and ``datetime`` formatted for the locale and time zone."""
-    where = babel_locale(locale) or babel_locale("en")
-    tz = zone(time_zone) or dt.UTC
-
-    def money(amount: Any, currency: str) -> str:
-        try:
-            number = Decimal(str(amount))
-        except InvalidOperation:
-            raise ValueError(f"money() needs an amount, got {amount!r}") from None
-        return str(format_currency(number, str(currency).upper(), locale=where))
-
-    def date(value: Any, format: str = "medium") -> str:
-        if isinstance(value, str) and len(value) == 10:
-            return str(format_date(dt.date.fromisoformat(value), format, locale=where))
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return str(format_date(value, format, locale=where))
-        return str(format_date(_as_datetime(value).astimezone(tz).date(), format, locale=where))
-
-    def datetime(value: Any, format: str = "medium") -> str:
-        return str(format_datetime(_as_datetime(value), format, tzinfo=tz, locale=where))
-
-    return {"money": money, "date": date, "datetime": datetime}
 
 
 def _order(view: profile_orders.OrderView) -> dict[str, Any]:

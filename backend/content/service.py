@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.config import Settings
 from backend.content import repository, versions
 from backend.content.compile import Problems, check_source
-from backend.content.context import helpers, profile_context
+from backend.content.context import profile_context
 from backend.content.coupons import service as coupons
 from backend.content.errors import RefusalReason, RenderRefused
+from backend.content.formatting import helpers
 from backend.content.live.blocks import live_context
 from backend.content.models import ContentTemplate, Snippet, TemplateChannel, TemplateVersion
-from backend.content.render import Bag, Renderer, TemplateCache
+from backend.content.render import Bag, Renderer, SafeHelper, TemplateCache
 from backend.content.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
 from backend.content.schemas import (
     SnippetCreate,
@@ -365,7 +366,7 @@ async def render_context(
     context["now"] = utcnow()
     context["data"] = Bag("data", data or {})
     context["source"] = Bag("source", source or {})
-    context["coupon"] = dict(codes or {}).__getitem__
+    context["coupon"] = SafeHelper(dict(codes or {}).__getitem__)
     return context
 
 
