@@ -81,13 +81,16 @@ class MoneyFormat:
         self.currency = currency
         pattern = where.currency_formats["standard"]
         symbol = get_currency_symbol(currency, where)
-        affixes = (*pattern.prefix, *pattern.suffix)
+        self.group = get_group_symbol(where, numbering_system="latn")
+        self.decimal = get_decimal_symbol(where, numbering_system="latn")
+        # Babel strips quotes from its whole output (pattern quoting), symbols included: a
+        # locale grouping with an apostrophe (fr-CH) gets babel's own answer.
+        affixes = (*pattern.prefix, *pattern.suffix, symbol, self.group, self.decimal)
         self.fast = not (
             pattern.exp_prec
             or pattern.scale
             or "@" in pattern.pattern
             or pattern.number_pattern == ""
-            or "'" in symbol
             or any("¤¤¤" in a or "'" in a for a in affixes)
         )
 
@@ -100,8 +103,6 @@ class MoneyFormat:
         self.quantum = get_decimal_quantum(self.digits)
         self.int_min = pattern.int_prec[0]
         self.grouping = pattern.grouping
-        self.group = get_group_symbol(where, numbering_system="latn")
-        self.decimal = get_decimal_symbol(where, numbering_system="latn")
         self.table: dict[int, str] | None = None
         if self.grouping == (3, 3) and self.int_min == 1:
             self.table = {ord(","): self.group, ord("."): self.decimal}

@@ -69,7 +69,9 @@ async def _many(app: Litestar, brand: UUID, requests: Sequence[RenderRequest]) -
     return results
 
 
-async def _one_by_one(app: Litestar, brand: UUID, requests: Sequence[RenderRequest]) -> list[Result]:
+async def _one_by_one(
+    app: Litestar, brand: UUID, requests: Sequence[RenderRequest]
+) -> list[Result]:
     results: list[Result] = []
     for request in requests:
         async with session_of(app, brand) as session:
