@@ -126,7 +126,7 @@ def test_a_cold_process_renders_money_and_dates_within_a_tiny_budget() -> None:
     # machine) is not loaded yet. The render's budget is 20 ms: the data must be loaded
     # before it starts, when the context is built.
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603  (our interpreter, fixed arguments)
         [sys.executable, "-c", COLD], capture_output=True, text=True, env=env, cwd=ROOT, check=False
     )
     assert done.returncode == 0, done.stderr[-2000:]
