@@ -18,7 +18,6 @@ from backend.content.render import Bag
 from backend.profiles import consents as profile_consents
 from backend.profiles import orders as profile_orders
 from backend.profiles.linked import service as profile_linked
-from backend.profiles.linked.service import RowView
 from backend.profiles.models import ConsentChange, Profile
 from backend.rfm import service as rfm_service
 from backend.rfm.models import RfmKind
@@ -81,9 +80,16 @@ class ContextParts:
 
     consents: dict[UUID, list[ConsentChange]] = field(default_factory=dict)
     orders: dict[UUID, list[profile_orders.OrderView]] = field(default_factory=dict)
-    linked: dict[UUID, dict[str, list[RowView]]] = field(default_factory=dict)
+    linked: dict[UUID, dict[str, list[tuple[str | None, dict[str, Any]]]]] = field(
+        default_factory=dict
+    )
     rfm: dict[UUID, dict[RfmKind, ProfileScore]] = field(default_factory=dict)
     segments: dict[UUID, list[Segment]] = field(default_factory=dict)
+
+
+def _row(key: str | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    # Values decoded from JSON: no enums to unwrap, only the empty ones to drop.
+    return {k: v for k, v in {"key": key, **values}.items() if v is not None and v != ""}
 
 
 def _wanting(wanted: Mapping[UUID, Collection[str]], *names: str) -> list[UUID]:
@@ -99,7 +105,7 @@ async def load_parts(session: AsyncSession, wanted: Mapping[UUID, Collection[str
     if ids := _wanting(wanted, "orders"):
         parts.orders = await profile_orders.recent_orders_of_many(session, ids, RECENT_ORDERS)
     if ids := _wanting(wanted, "linked"):
-        parts.linked = await profile_linked.rows_by_table_of_many(session, ids)
+        parts.linked = await profile_linked.row_values_by_table_of_many(session, ids)
     if ids := _wanting(wanted, "rfm"):
         parts.rfm = await rfm_service.current_scores_of_many(session, ids)
     if ids := _wanting(wanted, "segments", "segment_names"):
@@ -146,8 +152,8 @@ def profile_context(
         context["linked"] = Bag(
             "linked",
             {
-                key: [Bag(key, _present({"key": r.row.key, **r.row.values})) for r in rows]
-                for key, rows in tables.items()
+                table: [Bag(table, _row(key, values)) for key, values in rows]
+                for table, rows in tables.items()
             },
         )
     if "rfm" in names:

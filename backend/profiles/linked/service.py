@@ -490,18 +490,20 @@ async def rows_by_table(session: AsyncSession, profile_id: UUID) -> dict[str, li
     return by_table
 
 
-async def rows_by_table_of_many(
+async def row_values_by_table_of_many(
     session: AsyncSession, profile_ids: Sequence[UUID]
-) -> dict[UUID, dict[str, list[RowView]]]:
-    """:func:`rows_by_table` of many profiles, in two queries whatever their number (template
-    contexts of a batch of sends)."""
-    keys = await repository.table_keys(session)
-    by_profile: dict[UUID, dict[str, list[RowView]]] = {
-        i: {key: [] for key in keys.values()} for i in profile_ids
+) -> dict[UUID, dict[str, list[tuple[str | None, dict[str, Any]]]]]:
+    """Each profile's rows by table key, oldest first, as (row key, values): what
+    :func:`rows_by_table` gives of many profiles, in two queries whatever their number and
+    without ORM objects (template contexts of a batch of sends)."""
+    keys = (await repository.table_keys(session)).values()
+    by_profile: dict[UUID, dict[str, list[tuple[str | None, dict[str, Any]]]]] = {
+        i: {key: [] for key in keys} for i in profile_ids
     }
-    for row in await repository.rows_of_many_profiles(session, profile_ids):
-        key = keys[row.table_id]
-        by_profile[row.profile_id][key].append(RowView(row, key))
+    for profile_id, table, key, values in await repository.row_values_of_profiles(
+        session, profile_ids
+    ):
+        by_profile[profile_id][table].append((key, values or {}))
     return by_profile
 
 
