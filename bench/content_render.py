@@ -17,14 +17,15 @@ Prints renders/s of each, the ratio render_many / render alone, and the machine'
 (a shared machine: read the figures with it). Runs on SQLite by default (the sandbox's cost is
 the same on either database); ``LEVIER_BENCH_DATABASE_URL`` points it at PostgreSQL.
 
-    python -m bench.content_render [--renders 2000] [--rows 20] [--profiles 100]
-        [--batch 500] [--smoke]
+    python -m bench.content_render [--renders 2000] [--rows 20] [--profiles 500]
+        [--batch 500] [--no-gc-freeze] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import tempfile
 import time
@@ -196,7 +197,8 @@ async def measure(
     after = os.getloadavg()
     print(
         f"database={database} renders={renders} profiles={len(profile_ids)} html={len(html)} "
-        f"chars load average {load[0]:.2f} before, {after[0]:.2f} after"
+        f"chars gc frozen={gc.get_freeze_count() > 0} "
+        f"load average {load[0]:.2f} before, {after[0]:.2f} after"
     )
     print(f"render_for (context loaded each time)  {one_by_one:10.0f} renders/s")
     print(f"render_many (batches of {batch:>5})       {many:10.0f} renders/s")
@@ -208,12 +210,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--renders", type=int, default=2000)
     parser.add_argument("--rows", type=int, default=20, help="linked rows looped over")
-    parser.add_argument("--profiles", type=int, default=100, help="recipients rendered in turn")
+    parser.add_argument("--profiles", type=int, default=500, help="recipients rendered in turn")
     parser.add_argument("--batch", type=int, default=500, help="requests per render_many")
     parser.add_argument(
-        "--smoke",
+        "--no-gc-freeze",
         action="store_true",
-        help="a few seconds at a tiny size: that it runs and prints its figures (CI)",
+        help="leave the collector as it is: by default gc.freeze() once set up, as the app does "
+        "at startup (settings.gc_freeze), so that the collector no longer walks the modules' "
+        "objects each time a batch's rows fill its young generations",
     )
     args = parser.parse_args()
     if args.smoke:
@@ -229,6 +233,9 @@ def main() -> None:
     schema.upgrade(settings)
     load_tasks()
     ids = asyncio.run(setup(settings, args.rows, args.profiles))
+    if settings.gc_freeze and not args.no_gc_freeze:
+        gc.collect()
+        gc.freeze()
     asyncio.run(measure(settings, ids, args.renders, args.batch))
 
 
