@@ -219,6 +219,11 @@ def main() -> None:
         "at startup (settings.gc_freeze), so that the collector no longer walks the modules' "
         "objects each time a batch's rows fill its young generations",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few seconds at a tiny size: that it runs and prints its figures (CI)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.renders, args.profiles, args.batch = 20, 4, 10
