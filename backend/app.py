@@ -61,7 +61,7 @@ from backend.messaging.accounts.routes import (
     SenderIdentityController,
 )
 from backend.messaging.devices.routes import DeviceController
-from backend.messaging.inbound.routes import MessagingHookController as InboundSmsController
+from backend.messaging.inbound.routes import InboundSmsController
 from backend.messaging.providers.registry import close_providers
 from backend.messaging.routes import (
     MessageController,

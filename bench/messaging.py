@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.config import Settings
 from backend.content import service as content_service
 from backend.content.coupons import service as coupons
-from backend.content.coupons.schemas import CodesUpload, PoolCreate
+from backend.content.coupons.schemas import CouponCodesUpload, CouponPoolCreate
 from backend.content.schemas import TemplateCreate
 from backend.core import schema
 from backend.core.db import create_engine
@@ -72,8 +72,8 @@ from workers.run import load_tasks
 MJML = """<mjml><mj-head><mj-style inline="inline">.lead { color: #c00; }</mj-style></mj-head>
 <mj-body><mj-section><mj-column>
 <mj-text css-class="lead">Hello {{ first_name }}, thanks for shopping with us.</mj-text>
-{% for row in linked.purchases %}<mj-text>{{ row.product }}: {{ row.price }} EUR</mj-text>
-{% endfor %}
+<mj-text>{% for row in linked.purchases %}{{ row.product }}: {{ row.price }} EUR<br>
+{% endfor %}</mj-text>
 <mj-text>Your code: {{ coupon("BENCH") }}</mj-text>
 <mj-button href="https://shop.example/offers?u={{ id }}">Shop</mj-button>
 <mj-text><a href="https://shop.example/account">Account</a> ·
@@ -121,9 +121,9 @@ async def setup(settings: Settings, count: int) -> tuple[TenantId, UUID, list[UU
         await linked_service.create_table(
             session, LinkedTableCreate(key="purchases", label="Purchases", columns=columns)
         )
-        pool = await coupons.create_pool(session, PoolCreate(key="BENCH", name="Bench"))
+        pool = await coupons.create_pool(session, CouponPoolCreate(key="BENCH", name="Bench"))
         await coupons.add_codes(
-            session, tenant, pool.id, CodesUpload(codes=[f"B-{n:07d}" for n in range(count)])
+            session, tenant, pool.id, CouponCodesUpload(codes=[f"B-{n:07d}" for n in range(count)])
         )
         body = {
             "key": "bench",
@@ -192,7 +192,9 @@ async def deliver_one(
     async with open_session(factory, tenant, actor="task:messaging.deliver") as session:
         prepared = await delivery.prepare(session, tenant, settings, message_id)
         await session.commit()
-        assert prepared is not None
+        if prepared is None:
+            message = await service.get_message(session, message_id)
+            raise RuntimeError(f"not sent: {message.status} {message.status_reason}")
         handed = await delivery.hand_over(dataclasses.replace(prepared, provider=DISCARD))
         await delivery.record_outcome(session, tenant, handed)
         await session.commit()
@@ -232,7 +234,7 @@ async def bare_render(
         for profile_id in profiles:
             profile = await profiles_service.get_profile(session, profile_id)
             contexts.append(
-                await content_service._context(
+                await content_service.render_context(
                     session,
                     tenant,
                     version,
@@ -246,7 +248,7 @@ async def bare_render(
     await engine.dispose()
     started = time.perf_counter()
     for context in contexts:
-        content_service._render(settings, version, template.channel, "en", context)
+        content_service.render_version(settings, version, template.channel, "en", context)
     return time.perf_counter() - started
 
 

@@ -369,9 +369,18 @@ async def ingest_decoded(
 
 
 async def ingest(
-    session: AsyncSession, tenant: TenantId, events: Sequence[EventIn], *, source: str
+    session: AsyncSession,
+    tenant: TenantId,
+    events: Sequence[EventIn],
+    *,
+    source: str,
+    platform: bool = False,
 ) -> list[EventOutcome]:
     """Store the events (once each per ``event_id``) and answer one outcome per event, in order.
+
+    ``platform``: events Levier itself records (a message sent, opened…): a brand accepting
+    declared types only still gets them (it cannot be asked to declare our names); a schema it
+    declared for one of them still applies.
 
     A rejected event stores nothing; an accepted one is stored with its profile resolved (a
     merged id resolves to the survivor; unknown identity keys create a profile when the brand's
@@ -412,7 +421,7 @@ async def ingest(
         )
 
     # 2. Declared types and property schemas; standard commerce properties.
-    fresh = await _check_types(session, pending, settings, reject)
+    fresh = await _check_types(session, pending, settings, reject, platform=platform)
 
     # 3. Profiles. An event stored earlier is found by the insert's conflict, not by a read
     #    first (one round trip fewer for new events), except before creating a profile for it.
@@ -541,13 +550,15 @@ async def _check_types(
     items: list[_Pending],
     settings: IngestSettings,
     reject: Callable[[int, str, list[dict[str, Any]] | None], None],
+    *,
+    platform: bool,
 ) -> list[_Pending]:
     schemas = await declared_schemas(session) if items else {}
     kept = []
     for item in items:
         schema_json = schemas.get(item.data.name)
         if schema_json is None:
-            if settings.require_declared_types:
+            if settings.require_declared_types and not platform:
                 reject(
                     item.index,
                     f"event type {item.data.name!r} is not declared, and the brand accepts "

@@ -87,7 +87,7 @@ class MessageController(BrandController):
         page: Paging,
         status: Annotated[MessageStatus | None, QueryParameter()] = None,
         channel: Annotated[MessageChannel | None, QueryParameter()] = None,
-        profile_id: Annotated[UUID | None, QueryParameter(query="profileId")] = None,
+        profile_id: Annotated[UUID | None, QueryParameter(name="profileId")] = None,
     ) -> MessagePage:
         """The brand's messages, oldest first, filtered by status, channel or profile."""
         items, cursor = await service.list_messages(

@@ -8,8 +8,11 @@ from typing import Any
 import httpx
 from litestar import Litestar
 
+from backend.core.tenancy import TenantId
+from backend.events import service as events_service
+from backend.events.schemas import EventIn
 from tests.events.helpers import event, events_of, send, send_batch, set_settings
-from tests.factories import World, make_world, problem
+from tests.factories import World, make_world, problem, session_of
 from tests.profiles.helpers import brand_url, fields_of
 
 QUIZ_SCHEMA: dict[str, Any] = {
@@ -102,6 +105,17 @@ async def test_brand_requiring_declared_types_rejects_unknown_names(
     assert [r["outcome"] for r in body["results"]] == ["rejected", "accepted"]
     assert [e["field"] for e in body["results"][0]["errors"]] == ["name"]
     assert sorted(e["eventId"] for e in await events_of(client, world)) == ["a", "c"]
+    # What Levier itself records (a message sent, opened) is never refused for its name.
+    async with session_of(app, world.brand_a.id) as session:
+        outcomes = await events_service.ingest(
+            session,
+            TenantId(world.brand_a.id),
+            [EventIn(event_id="d", name="email_opened", email="a@x.com")],
+            source="messaging",
+            platform=True,
+        )
+        await session.commit()
+    assert [o.outcome.value for o in outcomes] == ["accepted"]
 
 
 async def test_event_types_and_settings_of_another_brand_are_out_of_reach(

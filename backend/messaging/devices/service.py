@@ -21,7 +21,7 @@ from backend.core.tenancy import TenantId
 from backend.messaging.devices import repository
 from backend.messaging.devices.models import DeviceKind, PushDevice, token_key
 from backend.messaging.devices.schemas import DeviceRegister
-from backend.messaging.providers.guarded_http import url_problem
+from backend.messaging.providers.http import url_problem
 from backend.profiles import service as profiles
 from backend.profiles.service import PROFILE_MERGED
 

@@ -35,7 +35,7 @@ def signed_url(settings_public_url: str, request: Request[Any, Any, Any]) -> str
     return settings_public_url.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
-class MessagingHookController(Controller):
+class InboundSmsController(Controller):
     """Where SMS providers post what people send to a brand's numbers."""
 
     path = "/v1/hooks/messaging"

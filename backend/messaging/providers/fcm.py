@@ -21,7 +21,7 @@ from joserfc.jwk import RSAKey
 
 from backend.config import Settings
 from backend.core.schemas import Schema
-from backend.messaging.providers import guarded_http
+from backend.messaging.providers import http as provider_http
 from backend.messaging.providers.base import (
     Feedback,
     FeedbackRefused,
@@ -85,7 +85,7 @@ class FcmProvider:
         self._account = credentials.service_account
         self._key = signing_key(credentials)
         self._settings = settings
-        self._client = guarded_http.client(app_settings)
+        self._client = provider_http.client(app_settings)
         self._send_url = (
             f"{settings.base_url.rstrip('/')}/v1/projects/{self._account.project_id}/messages:send"
         )
@@ -121,7 +121,7 @@ class FcmProvider:
         try:
             response = await self._client.post(self._account.token_uri, data=form)
         except httpx.TransportError as exc:
-            raise guarded_http.transport_error(exc, "google token endpoint") from exc
+            raise provider_http.transport_error(exc, "google token endpoint") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise ProviderError(f"token endpoint {response.status_code}", retryable=True)
         try:
@@ -144,7 +144,7 @@ class FcmProvider:
                     self._send_url, json=body, headers={"authorization": f"Bearer {token}"}
                 )
             except httpx.TransportError as exc:
-                raise guarded_http.transport_error(exc, "fcm") from exc
+                raise provider_http.transport_error(exc, "fcm") from exc
             if response.status_code == 401 and attempt == 0:
                 continue
             if response.status_code < 300:
@@ -230,7 +230,7 @@ def build(
 
 
 def settings_problems(settings: FcmSettings, app_settings: Settings) -> dict[str, str]:
-    problem = guarded_http.url_problem(app_settings, settings.base_url)
+    problem = provider_http.url_problem(app_settings, settings.base_url)
     return {"baseUrl": problem} if problem else {}
 
 
@@ -241,7 +241,7 @@ def credentials_problems(credentials: FcmCredentials, app_settings: Settings) ->
         signing_key(credentials)
     except ProviderError as exc:
         problems["serviceAccount.private_key"] = exc.reason
-    problem = guarded_http.url_problem(app_settings, credentials.service_account.token_uri)
+    problem = provider_http.url_problem(app_settings, credentials.service_account.token_uri)
     if problem:
         problems["serviceAccount.token_uri"] = problem
     return problems

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from backend.config import Settings
 from backend.core.schemas import Schema, whole
-from backend.messaging.providers import guarded_http
+from backend.messaging.providers import http as provider_http
 from backend.messaging.providers.base import (
     Feedback,
     FeedbackKind,
@@ -94,7 +94,7 @@ class TwilioProvider:
         self._credentials = credentials
         self._settings = settings
         self._base = settings.base_url.rstrip("/")
-        self._client = guarded_http.client(app_settings)
+        self._client = provider_http.client(app_settings)
         self._auth = httpx.BasicAuth(credentials.account_sid, credentials.auth_token)
 
     def _account_url(self, suffix: str) -> str:
@@ -129,7 +129,7 @@ class TwilioProvider:
         try:
             response = await self._client.request(method, url, data=data, auth=self._auth)
         except httpx.TransportError as exc:
-            raise guarded_http.transport_error(exc, "twilio") from exc
+            raise provider_http.transport_error(exc, "twilio") from exc
         if response.status_code < 300:
             try:
                 answer = response.json()
@@ -255,7 +255,7 @@ def settings_problems(settings: TwilioSettings, app_settings: Settings) -> dict[
         ("baseUrl", settings.base_url),
         ("statusCallbackUrl", settings.status_callback_url),
     ):
-        problem = url and guarded_http.url_problem(app_settings, url)
+        problem = url and provider_http.url_problem(app_settings, url)
         if problem:
             problems[field] = problem
     return problems

@@ -22,7 +22,7 @@ from pywebpush import WebPusher, WebPushException
 
 from backend.config import Settings
 from backend.core.schemas import Schema, whole
-from backend.messaging.providers import guarded_http
+from backend.messaging.providers import http as provider_http
 from backend.messaging.providers.base import (
     Feedback,
     FeedbackRefused,
@@ -106,7 +106,7 @@ class WebPushProvider:
         self._settings = settings
         self._app_settings = app_settings
         self._vapid = vapid_of(credentials)
-        self._client = guarded_http.client(app_settings)
+        self._client = provider_http.client(app_settings)
 
     def _authorization(self, endpoint: str) -> str:
         parts = urlsplit(endpoint)
@@ -122,7 +122,7 @@ class WebPushProvider:
         if not isinstance(message, OutgoingPush):
             raise ProviderError("web push sends push messages only", retryable=False)
         endpoint = message.target.get("endpoint")
-        if not isinstance(endpoint, str) or guarded_http.url_problem(self._app_settings, endpoint):
+        if not isinstance(endpoint, str) or provider_http.url_problem(self._app_settings, endpoint):
             raise ProviderError("the subscription has no usable endpoint", retryable=False)
         try:
             encrypted = WebPusher(message.target).encode(payload_of(message), "aes128gcm")
@@ -140,7 +140,7 @@ class WebPushProvider:
         try:
             response = await self._client.post(endpoint, content=encrypted["body"], headers=headers)
         except httpx.TransportError as exc:
-            raise guarded_http.transport_error(exc, "push service") from exc
+            raise provider_http.transport_error(exc, "push service") from exc
         if response.status_code < 300:
             return SendResult(provider_message_id=response.headers.get("location"))
         raise classify(response)

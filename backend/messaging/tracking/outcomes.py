@@ -144,7 +144,7 @@ async def _tell(session: AsyncSession, message: Message, seen: Seen) -> None:
             profile_id=message.profile_id,
             properties=properties,
         )
-        await events_service.ingest(session, tenant, [event], source=EVENT_SOURCE)
+        await events_service.ingest(session, tenant, [event], source=EVENT_SOURCE, platform=True)
     webhook = WEBHOOK_TYPES.get(seen.kind)
     if webhook is not None:
         event_id = uuid.uuid5(_IDS, f"{message.tenant_id}:{message.id}:{seen.key}")
