@@ -1,7 +1,8 @@
 """`render_many`, the batch render of the send pipeline: it gives exactly what one `render_for`
 per request gives (a table of requests: locales, money and dates, every context part, coupons,
 refusals in the middle of the batch), in a number of queries that does not grow with the batch,
-and two batches racing for one coupon pool hand distinct codes (a holder in both gets one)."""
+and two batches racing for one coupon pool hand distinct codes (a holder in both gets one). The
+other domains' batch reads it uses give what their per-profile reads give."""
 
 from __future__ import annotations
 
@@ -16,13 +17,18 @@ from litestar import Litestar
 from backend.content import service
 from backend.content.errors import RenderRefused
 from backend.content.rendering import RenderedMessage, RenderRequest
-from backend.core.db import start_as_writer
+from backend.core.db import start_as_writer, utcnow
 from backend.core.ids import new_id
 from backend.core.tenancy import TenantId
+from backend.profiles import orders as profile_orders
+from backend.profiles import service as profile_service
+from backend.profiles.linked import service as linked
+from backend.rfm import service as rfm_service
+from backend.segments import service as segment_service
 from tests.content.test_content import pool_with, post, url
 from tests.content.test_context import CONTEXT_CASES, _rich_brand
 from tests.factories import World, make_world, session_of, statements_of
-from tests.segments.helpers import make_profile
+from tests.segments.helpers import add_order, days_ago, linked_row, make_profile
 
 # Every context part (the rich profile has them all), money and dates in the profile's locale,
 # a coupon, request data.
@@ -226,3 +232,49 @@ async def test_two_batches_racing_for_a_pool_hand_distinct_codes(
         assert not handed & set(distinct)
         handed |= set(distinct)
         assert len(distinct) == 10, (round_, got, refused)  # the pool is emptied, nothing lost
+
+
+async def test_the_batch_reads_give_what_the_per_profile_reads_give(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    ada, bob = await _rich_brand(app, client, world)
+    cleo = await make_profile(app, brand, email="cleo@example.com")
+    for n in range(3):
+        await add_order(
+            app, brand, cleo, f"C-{n}", days_ago(3 + n, utcnow()), "7", categories=("x",)
+        )
+    await linked_row(app, brand, "loyalty", cleo, tier="bronze", points=5)
+    ids = [ada, bob, cleo]
+    async with session_of(app, brand) as session:
+        for limit in (1, 2, 10):  # the limit is per profile
+            many = await profile_orders.recent_orders_of_many(session, ids, limit)
+            for i in ids:
+                one = await profile_orders.recent_orders(session, i, limit)
+                assert [(v.order.id, [ln.id for ln in v.lines]) for v in many[i]] == [
+                    (v.order.id, [ln.id for ln in v.lines]) for v in one
+                ], (limit, i)
+        rows = await linked.row_values_by_table_of_many(session, ids)
+        segments = await segment_service.segments_of_many(session, ids)
+        scores = await rfm_service.current_scores_of_many(session, ids)
+        for i in ids:
+            by_table = await linked.rows_by_table(session, i)
+            assert rows[i] == {
+                table: [(r.row.key, r.row.values) for r in found]
+                for table, found in by_table.items()
+            }
+            assert [s.id for s in segments[i]] == [
+                s.id for s in await segment_service.segments_of(session, i)
+            ]
+            current = (await rfm_service.profile_scores(session, i)).current
+            assert {k: (v.run.id, v.score.r) for k, v in scores[i].items()} == {
+                k: (v.run.id, v.score.r) for k, v in current.items()
+            }
+        assert rows[cleo]["loyalty"] == [(None, {"tier": "bronze", "points": 5})]
+        assert len(segments[ada]) == 2
+        assert not segments[bob]
+        assert scores[ada]
+        assert not scores[cleo]
+        found = await profile_service.profiles_by_ids(session, [*ids, new_id()])
+        assert set(found) == set(ids)
