@@ -109,6 +109,11 @@ async def test_render_many_gives_what_render_for_gives_request_by_request(
     data = await _template(
         client, world, "data", "sms", {"en": {"text": "{{ data.n }} {{ source.kind }}"}}
     )
+    dan = await make_profile(app, brand, email="dan@example.com", first_name="Dan")
+    eve = await make_profile(app, brand, email="eve@example.com", first_name="Eve")
+    async with session_of(app, brand) as session:  # eve merges into dan, the older
+        await profile_service.merge_profiles(session, TenantId(brand), dan, eve, "test")
+        await session.commit()
     gone = await _template(client, world, "gone", "sms", {"en": {"text": "x"}})
     deleted = await client.delete(url(world, f"/templates/{gone}"), headers=world.manager_a.headers)
     assert deleted.status_code == 204, deleted.text
@@ -127,6 +132,7 @@ async def test_render_many_gives_what_render_for_gives_request_by_request(
             (tiny, bob, None, "coupon-pool-empty"),
             (data, bob, {"n": 7}, "request data and source"),
             (email, ada, {"amount": 0.1}, "ada again, another message: another code"),
+            (named, eve, None, "profile-not-found: merged into dan"),
         ]
 
     def requests() -> list[RenderRequest]:
@@ -152,8 +158,9 @@ async def test_render_many_gives_what_render_for_gives_request_by_request(
     reasons = [r.reason if isinstance(r, RenderRefused) else "ok" for r in many]
     assert reasons == [
         "ok", "ok", "missing-value", "ok", "template-archived", "template-not-found",
-        "profile-not-found", "ok", "coupon-pool-empty", "ok", "ok",
+        "profile-not-found", "ok", "coupon-pool-empty", "ok", "ok", "profile-not-found",
     ]  # fmt: skip
+    assert str(dan) in getattr(many[-1], "detail", "")
     assert isinstance(many[0], RenderedMessage)
     assert isinstance(many[1], RenderedMessage)
     ada_mail, cleo_mail = many[0].content, many[1].content
