@@ -65,6 +65,8 @@ class Bag(dict[str, Any]):
     """A dict that knows where it sits in the context (``profile``, ``data``…), so a missing
     key is reported by its full name (``profile.first_name``)."""
 
+    __slots__ = ("path",)
+
     def __init__(self, path: str, values: Mapping[str, Any] | None = None) -> None:
         super().__init__(values or {})
         self.path = path
@@ -141,8 +143,9 @@ class ContentEnvironment(ImmutableSandboxedEnvironment):
         return tree
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        # A Bag holds the template's data: its keys come before the dict's methods.
-        if type(obj) is Bag:
+        # The context's dicts (Bags, and the plain dicts inside them: request data, order
+        # lines) hold the template's data: their keys come before the dict's methods.
+        if type(obj) is Bag or type(obj) is dict:
             try:
                 return dict.__getitem__(obj, attribute)
             except KeyError:

@@ -65,6 +65,7 @@ def _render(source: str, context: dict[str, Any]) -> str:
         ("{{ data.absent | default('none') }}", "none"),
         ("{{ other.get('x', 'fallback') }}", "fallback"),  # no such key: the method, read-only
         ("{{ data.__class__ }}", "str"),  # a key, not the dict's class
+        ("{{ data.order.items | join(',') }}", "a,b"),  # the plain dicts inside too
     ],
 )
 def test_context_dicts_are_read_key_first(source: str, expected: str) -> None:
@@ -73,6 +74,7 @@ def test_context_dicts_are_read_key_first(source: str, expected: str) -> None:
         {
             "items": 3, "keys": "k", "values": "v", "get": "g", "__class__": "str",
             "list": [Bag("row", {"items": "a"}), Bag("row", {"items": "b"})],
+            "order": {"items": ["a", "b"]},
         },
     )  # fmt: skip
     assert _render(source, {"data": data, "other": Bag("other", {})}) == expected
