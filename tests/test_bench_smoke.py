@@ -39,7 +39,10 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], bool]] = {
     "profiles_import": (("raw COPY", "ratio import/COPY", "worker peak RSS"), True),
     "events": (("single events x", "batches of", "events stored during the run"), True),
     "messaging": (("pipeline (gate, render", "bare render", "ratio adapter/bare smtp"), True),
-    "content_render": (("render_for (context loaded each time)", "render alone"), False),
+    "content_render": (
+        ("render_for (context loaded each time)", "render_many (batches of", "render alone"),
+        False,
+    ),
 }
 
 

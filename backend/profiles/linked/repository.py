@@ -3,11 +3,13 @@ query to its tenant)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, delete, func, select, update
+import msgspec
+from sqlalchemy import Select, String, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.pagination import PageRequest, paginate
@@ -111,6 +113,45 @@ async def rows_of_profile(session: AsyncSession, profile_id: UUID) -> list[Linke
     """Every row of the profile in every table, oldest first."""
     query = select(LinkedRow).where(LinkedRow.profile_id == profile_id).order_by(LinkedRow.id)
     return list(await session.scalars(query))
+
+
+async def row_values_of_profiles(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[tuple[UUID, str, str | None, dict[str, Any]]]:
+    """(profile id, table key, row key, values) of every row of these profiles, oldest first.
+
+    A batch of sends reads thousands of rows: columns only, no ORM objects; the profile id and
+    the values come back as text, matched against the ids asked for (hex on SQLite, the
+    dashed form on PostgreSQL) and decoded by msgspec, several times cheaper per row than
+    building a UUID and running the stdlib's JSON decoder."""
+    if not profile_ids:
+        return []
+    query = (
+        select(
+            cast(LinkedRow.profile_id, String),
+            LinkedTable.key,
+            LinkedRow.key,
+            cast(LinkedRow.values, String),
+        )
+        .join(
+            LinkedTable,
+            (LinkedTable.tenant_id == LinkedRow.tenant_id) & (LinkedTable.id == LinkedRow.table_id),
+        )
+        .where(LinkedRow.profile_id.in_(profile_ids))
+        .order_by(LinkedRow.id)
+    )
+    ids = {text: i for i in profile_ids for text in (i.hex, str(i))}
+    return [(ids[p], t, k, _json(v)) for p, t, k, v in await session.execute(query)]
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        values = msgspec.json.decode(text)
+    except msgspec.DecodeError:  # what the stdlib accepts beyond JSON (NaN…)
+        values = json.loads(text)
+    return values if isinstance(values, dict) else {}
 
 
 async def versions_of_profile(session: AsyncSession, profile_id: UUID) -> list[LinkedRowVersion]:
