@@ -182,39 +182,38 @@ async def record(
     return ids
 
 
-async def deliver_one(
-    factory: async_sessionmaker[AsyncSession],
-    tenant: TenantId,
-    settings: Settings,
-    message_id: UUID,
-) -> None:
-    """What the `messaging.deliver` task does, the provider swapped for the discard one."""
-    async with open_session(factory, tenant, actor="task:messaging.deliver") as session:
-        prepared = await delivery.prepare(session, tenant, settings, message_id)
+async def deliver_batch(
+    factory: async_sessionmaker[AsyncSession], tenant: TenantId, settings: Settings, limit: int
+) -> int:
+    """What the `messaging.deliver_batch` task does (the same functions, in the same
+    transactions), the provider swapped for the discard one: how many messages were claimed."""
+    async with open_session(factory, tenant, actor="task:messaging.deliver_batch") as session:
+        claimed, prepared = await delivery.prepare_batch(session, tenant, settings, limit=limit)
         await session.commit()
-        if prepared is None:
-            message = await service.get_message(session, message_id)
-            raise RuntimeError(f"not sent: {message.status} {message.status_reason}")
-        handed = await delivery.hand_over(dataclasses.replace(prepared, provider=DISCARD))
-        await delivery.record_outcome(session, tenant, handed)
+        if len(prepared) != claimed:
+            raise RuntimeError(f"{claimed - len(prepared)} of {claimed} messages not sendable")
+        handed = await delivery.hand_over(
+            [dataclasses.replace(p, provider=DISCARD) for p in prepared]
+        )
+        await delivery.record_outcomes(session, tenant, handed)
         await session.commit()
+    return claimed
 
 
 async def pipeline(
-    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], concurrency: int
+    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], batch: int
 ) -> float:
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:
-        ids = await record(factory, tenant, template, profiles)
-        queue = list(reversed(ids))
-
-        async def runner() -> None:
-            while queue:
-                await deliver_one(factory, tenant, settings, queue.pop())
-
+        await record(factory, tenant, template, profiles)
         started = time.perf_counter()
-        await asyncio.gather(*(runner() for _ in range(concurrency)))
+        done = 0
+        while done < len(profiles):
+            claimed = await deliver_batch(factory, tenant, settings, batch)
+            if not claimed:
+                raise RuntimeError(f"only {done} of {len(profiles)} messages delivered")
+            done += claimed
         return time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -310,7 +309,7 @@ def _email(n: int) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=delivery.BATCH_SIZE)
     parser.add_argument("--smtp", type=int, default=2000)
     parser.add_argument("--smoke", action="store_true", help="a tiny size: that it runs (CI)")
     args = parser.parse_args()
@@ -325,8 +324,8 @@ def main() -> None:
     schema.upgrade(settings)
     load_tasks()
     tenant, template, profiles = asyncio.run(setup(settings, args.messages))
-    print(f"brand={tenant} messages={args.messages:,} concurrency={args.concurrency}")
-    seconds = asyncio.run(pipeline(settings, tenant, template, profiles, args.concurrency))
+    print(f"brand={tenant} messages={args.messages:,} batch={args.batch}")
+    seconds = asyncio.run(pipeline(settings, tenant, template, profiles, args.batch))
     rate = args.messages / seconds
     render_seconds = asyncio.run(bare_render(settings, tenant, template, profiles))
     render_rate = args.messages / render_seconds
