@@ -183,7 +183,7 @@ async def prepare_batch(
     prepared: list[Prepared] = []
     resolved: dict[MessageChannel, registry.Resolved] = {}
     for message, profile in sendable:
-        message.counted_at = now
+        message.counted_at = outcomes.now
         one = await _render(session, tenant, settings, message, profile, resolved, outcomes)
         if one is not None:
             prepared.append(one)
@@ -244,6 +244,9 @@ async def _gate(
         return candidates
     # Pressure: every paced profile locked in one statement (a stable order), then one count.
     await repository.lock_profiles_pressure(session, [p.id for _, p in paced])
+    # Decide at a moment after the locks: a batch that held them before us committed slots at
+    # times before this one, which the windows then count (a slot "later than now" would not).
+    now = outcomes.now = utcnow()
     policy = gate.as_policy(await gate.policy_of(session, tenant))
     counted = await repository.counted_of_many(
         session, [p.id for _, p in paced], now, [m.id for m in claimed]
