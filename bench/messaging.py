@@ -5,12 +5,13 @@
    ``purchases``), a coupon pool of N codes, and an MJML email template using profile fields, a
    ``{% for %}`` over ``linked.purchases`` and ``coupon("BENCH")``, created through the content
    service. N transactional messages are recorded (``messaging.service.record``), then one
-   process delivers them exactly as the ``messaging.deliver`` task does — claim, gate,
-   ``render_for`` (coupon claimed), tracking's link instrumentation and List-Unsubscribe,
-   ``provider_for`` — commit — the provider — record ``sent`` with its event and webhook —
-   commit; with ``--concurrency C`` such deliveries overlapping on one event loop (a worker's
-   threads share one loop). The provider is a *discard* provider defined here (answers at
-   once). Prints messages/s.
+   process delivers them with the functions the ``messaging.deliver_batch`` task calls, in its
+   transactions: ``delivery.prepare_batch`` (one claim statement for up to ``--batch``
+   messages, the set-based gate, ``render_for`` with its coupon claim, tracking's link
+   instrumentation and List-Unsubscribe, ``provider_for`` once per channel, the set-based write
+   back) — commit — ``delivery.hand_over`` — ``delivery.record_outcomes`` (``sent``, timeline,
+   events in one ingest, webhooks) — commit; batch after batch until all are sent. The
+   provider is a *discard* provider defined here (answers at once). Prints messages/s.
 2. **Bare render** of the same version for the same profiles: the compiled template rendered
    with a context built once per profile beforehand (no database), in a loop: renders/s, the
    ceiling. The ratio pipeline/bare render is the figure (target ≥ 50 %).
