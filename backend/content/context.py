@@ -1,19 +1,16 @@
 """The context a template sees for one profile, read through the other domains' services, and
-only the parts the version uses (its ``names``): a template printing a first name costs one
-query, one looping over orders three."""
+only the parts the versions use (their ``names``), each part loaded for all the profiles of a
+batch at once: a batch printing first names costs one query, one looping over orders three,
+whatever the number of profiles."""
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-from collections.abc import Callable, Collection, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from uuid import UUID
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.content.compile import PROFILE_FIELDS
@@ -21,9 +18,13 @@ from backend.content.render import Bag
 from backend.profiles import consents as profile_consents
 from backend.profiles import orders as profile_orders
 from backend.profiles.linked import service as profile_linked
-from backend.profiles.models import Profile
+from backend.profiles.linked.service import RowView
+from backend.profiles.models import ConsentChange, Profile
 from backend.rfm import service as rfm_service
+from backend.rfm.models import RfmKind
+from backend.rfm.service import ProfileScore
 from backend.segments import service as segment_service
+from backend.segments.models import Segment
 
 RECENT_ORDERS = 10
 
@@ -45,57 +46,6 @@ def profile_values(profile: Profile) -> dict[str, Any]:
     values = {name: getattr(profile, name) for name in PROFILE_FIELDS}
     values["id"] = str(profile.id)
     return _present(values)
-
-
-@functools.lru_cache(maxsize=256)
-def babel_locale(tag: str) -> Locale | None:
-    try:
-        return Locale.parse(tag.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    raise ValueError(f"not a date or time: {value!r}")
-
-
-def helpers(locale: str, time_zone: str) -> dict[str, Callable[..., str]]:
-    """``money``, ``date`` and ``datetime`` formatted for the locale and time zone."""
-    where = babel_locale(locale) or babel_locale("en")
-    tz = zone(time_zone) or dt.UTC
-
-    def money(amount: Any, currency: str) -> str:
-        try:
-            number = Decimal(str(amount))
-        except InvalidOperation:
-            raise ValueError(f"money() needs an amount, got {amount!r}") from None
-        return str(format_currency(number, str(currency).upper(), locale=where))
-
-    def date(value: Any, format: str = "medium") -> str:
-        if isinstance(value, str) and len(value) == 10:
-            return str(format_date(dt.date.fromisoformat(value), format, locale=where))
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return str(format_date(value, format, locale=where))
-        return str(format_date(_as_datetime(value).astimezone(tz).date(), format, locale=where))
-
-    def datetime(value: Any, format: str = "medium") -> str:
-        return str(format_datetime(_as_datetime(value), format, tzinfo=tz, locale=where))
-
-    return {"money": money, "date": date, "datetime": datetime}
 
 
 def _order(view: profile_orders.OrderView) -> dict[str, Any]:
@@ -123,20 +73,66 @@ def _order(view: profile_orders.OrderView) -> dict[str, Any]:
     )
 
 
-async def profile_context(
-    session: AsyncSession, profile: Profile, names: Collection[str]
+@dataclass
+class ContextParts:
+    """The parts of the context that need queries, loaded for every profile of a batch at once
+    (one query or two per part, whatever the number of profiles); a profile absent from a part
+    was not asked for it."""
+
+    consents: dict[UUID, list[ConsentChange]] = field(default_factory=dict)
+    orders: dict[UUID, list[profile_orders.OrderView]] = field(default_factory=dict)
+    linked: dict[UUID, dict[str, list[RowView]]] = field(default_factory=dict)
+    rfm: dict[UUID, dict[RfmKind, ProfileScore]] = field(default_factory=dict)
+    segments: dict[UUID, list[Segment]] = field(default_factory=dict)
+
+
+def _wanting(wanted: Mapping[UUID, Collection[str]], *names: str) -> list[UUID]:
+    return [profile_id for profile_id, used in wanted.items() if any(n in used for n in names)]
+
+
+async def load_parts(session: AsyncSession, wanted: Mapping[UUID, Collection[str]]) -> ContextParts:
+    """For each profile, the parts the names its versions use need (``wanted``: profile id →
+    names): each part read once for all the profiles that need it."""
+    parts = ContextParts()
+    if ids := _wanting(wanted, "consents"):
+        parts.consents = await profile_consents.current_of_many(session, ids)
+    if ids := _wanting(wanted, "orders"):
+        parts.orders = await profile_orders.recent_orders_of_many(session, ids, RECENT_ORDERS)
+    if ids := _wanting(wanted, "linked"):
+        parts.linked = await profile_linked.rows_by_table_of_many(session, ids)
+    if ids := _wanting(wanted, "rfm"):
+        parts.rfm = await rfm_service.current_scores_of_many(session, ids)
+    if ids := _wanting(wanted, "segments", "segment_names"):
+        parts.segments = await segment_service.segments_of_many(session, ids)
+    return parts
+
+
+def _score(item: ProfileScore) -> dict[str, Any]:
+    score = item.score
+    return {
+        "r": score.r,
+        "f": score.f,
+        "m": score.m,
+        "segment": score.segment,
+        "recency_days": score.recency_days,
+        "frequency": score.frequency,
+        "monetary": score.monetary,
+    }
+
+
+def profile_context(
+    parts: ContextParts, profile: Profile, names: Collection[str]
 ) -> dict[str, Any]:
-    """The profile's part of the context: only the parts ``names`` uses are loaded."""
+    """The profile's part of the context, from parts loaded by :func:`load_parts`."""
     values = profile_values(profile)
     context: dict[str, Any] = {name: values[name] for name in PROFILE_FIELDS if name in values}
     context["profile"] = Bag("profile", values)
     context["attributes"] = Bag("attributes", _present(profile.attributes or {}))
     context["profile"]["attributes"] = context["attributes"]
     if "consents" in names:
-        changes = (await profile_consents.current_of_many(session, [profile.id]))[profile.id]
         channels = Bag("consents", {})
         topics = Bag("consents.topics", {})
-        for change in changes:
+        for change in parts.consents.get(profile.id, ()):
             if change.topic:
                 topics[change.topic] = change.state.value
             elif change.channel:
@@ -144,10 +140,9 @@ async def profile_context(
         channels["topics"] = topics
         context["consents"] = channels
     if "orders" in names:
-        recent = await profile_orders.recent_orders(session, profile.id, RECENT_ORDERS)
-        context["orders"] = [Bag("order", _order(view)) for view in recent]
+        context["orders"] = [Bag("order", _order(v)) for v in parts.orders.get(profile.id, ())]
     if "linked" in names:
-        tables = await profile_linked.rows_by_table(session, profile.id)
+        tables = parts.linked.get(profile.id, {})
         context["linked"] = Bag(
             "linked",
             {
@@ -156,27 +151,13 @@ async def profile_context(
             },
         )
     if "rfm" in names:
-        scores = await rfm_service.profile_scores(session, profile.id)
+        scores = parts.rfm.get(profile.id, {})
         context["rfm"] = Bag(
             "rfm",
-            {
-                kind.value: Bag(
-                    f"rfm.{kind.value}",
-                    {
-                        "r": item.score.r,
-                        "f": item.score.f,
-                        "m": item.score.m,
-                        "segment": item.score.segment,
-                        "recency_days": item.score.recency_days,
-                        "frequency": item.score.frequency,
-                        "monetary": item.score.monetary,
-                    },
-                )
-                for kind, item in scores.current.items()
-            },
+            {kind.value: Bag(f"rfm.{kind.value}", _score(item)) for kind, item in scores.items()},
         )
     if "segments" in names or "segment_names" in names:
-        segments = await segment_service.segments_of(session, profile.id)
+        segments = parts.segments.get(profile.id, ())
         context["segments"] = [s.key for s in segments]
         context["segment_names"] = [s.name for s in segments]
     return context

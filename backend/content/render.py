@@ -2,9 +2,17 @@
 values that are missing fail the render (never "Hello ,"), and compiled templates cached per
 version.
 
-Budgets: output is counted as it streams out of ``Template.generate``; time is checked on every
-chunk, every call the sandbox intercepts and every 256 items of every ``for`` loop (the
-environment wraps each loop's iterable at parse time), so a loop producing nothing still stops.
+Budgets: output is counted as it streams out of the template's generator, 16 chunks at a time;
+time is checked every 16 chunks, every 16 calls the sandbox intercepts and every 256 items of every
+``for`` loop (the environment wraps each loop's iterable at parse time), so a loop producing
+nothing still stops. Checking the clock every N steps rather than at each keeps the common path
+cheap; each step between two checks is bounded (the sandbox caps ranges, repeated strings and
+exponents), so a render overruns its deadline by a few steps at most.
+
+The common path is kept cheap otherwise too: our own helpers (``money``, ``date``…) are
+:class:`SafeHelper` objects the sandbox calls without inspecting them, and the context's
+:class:`Bag` dicts are read key first (one dict lookup; Jinja's default tries the attribute
+first, so ``data.items`` named the dict's method and every key read raised AttributeError).
 """
 
 from __future__ import annotations
@@ -13,7 +21,8 @@ import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, TemplateRuntimeError, UndefinedError, nodes
@@ -25,6 +34,8 @@ from backend.content.errors import RefusalReason, RenderRefused
 from backend.content.live import blocks as live_blocks
 
 _LOOP_CHECK_EVERY = 256
+_CHECK_MASK = 15  # time checked every 16 calls
+_CHUNKS = 16  # output counted, and time checked, every 16 output chunks
 
 
 class BudgetExceeded(Exception):
@@ -36,6 +47,9 @@ class Budget:
     deadline: float
     max_chars: int
     used_chars: int = 0
+    calls: int = 0
+    # Helpers' answers for this message: an e-mail's text part prints what its HTML printed.
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def check_time(self) -> None:
         if time.perf_counter() > self.deadline:
@@ -54,6 +68,23 @@ class Bag(dict[str, Any]):
     def __init__(self, path: str, values: Mapping[str, Any] | None = None) -> None:
         super().__init__(values or {})
         self.path = path
+
+
+class SafeHelper:
+    """A helper of ours (``money``, ``date``, ``coupon``…) placed in the context: the sandbox
+    calls it directly, without the checks it makes on arbitrary callables. It must be a pure
+    function of its arguments: its answers are reused within one message."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<helper {getattr(self.function, '__name__', '?')}>"
 
 
 class MissingValue(ChainableUndefined):
@@ -109,11 +140,44 @@ class ContentEnvironment(ImmutableSandboxedEnvironment):
             )
         return tree
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A Bag holds the template's data: its keys come before the dict's methods.
+        if type(obj) is Bag:
+            try:
+                return dict.__getitem__(obj, attribute)
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _BUDGET.get()
-        if budget is not None:
+        if budget is None:
+            return super().call(__context, __obj, *args, **kwargs)
+        budget.calls += 1
+        if not budget.calls & _CHECK_MASK:
             budget.check_time()
-        return super().call(__context, __obj, *args, **kwargs)
+        if type(__obj) is not SafeHelper:
+            return super().call(__context, __obj, *args, **kwargs)
+        if kwargs:  # Jinja passes a loop's and a block's variables to every call
+            kwargs.pop("_loop_vars", None)
+            kwargs.pop("_block_vars", None)
+            if kwargs:
+                return __obj.function(*args, **kwargs)
+        for arg in args:
+            if type(arg) is MissingValue:  # undefined values all compare equal: never a key
+                return __obj.function(*args)
+        key = (__obj, *args)
+        memo = budget.memo
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable argument
+            return __obj.function(*args)
+        value = memo[key] = __obj.function(*args)
+        if len(memo) > _MEMO_SIZE:
+            memo.clear()
+        return value
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         budget = _BUDGET.get()
@@ -126,6 +190,9 @@ class ContentEnvironment(ImmutableSandboxedEnvironment):
                 if sized and len(seq) * times > limit:
                     raise BudgetExceeded("a repeated value is too large")
         return super().call_binop(context, operator, left, right)
+
+
+_MEMO_SIZE = 4096  # answers kept per message
 
 
 def build_environment() -> ContentEnvironment:
@@ -185,6 +252,8 @@ class Renderer:
         self.max_chars = max_chars
         self._budget: Budget | None = None
         self._token: contextvars.Token[Budget | None] | None = None
+        self._source: Mapping[str, Any] | None = None
+        self._scope: dict[str, Any] = {}
 
     def __enter__(self) -> Renderer:
         self._budget = Budget(time.perf_counter() + self.seconds, self.max_chars)
@@ -199,13 +268,19 @@ class Renderer:
         budget = self._budget
         assert budget is not None, "use the renderer as a context manager"
         parts: list[str] = []
+        limit = budget.max_chars
         try:
-            for chunk in template.generate(context):
-                budget.used_chars += len(chunk)
-                if budget.used_chars > budget.max_chars:
-                    raise BudgetExceeded(f"the output passed {budget.max_chars} characters")
+            # The template's own generator (``Template.generate`` adds a layer and two copies of
+            # the context), read _CHUNKS pieces at a time: their sizes are summed in C.
+            chunks = template.root_render_func(
+                template.new_context(self._scope_of(template, context), shared=True)
+            )
+            while batch := list(islice(chunks, _CHUNKS)):
+                budget.used_chars += sum(map(len, batch))
+                if budget.used_chars > limit:
+                    raise BudgetExceeded(f"the output passed {limit} characters")
                 budget.check_time()
-                parts.append(chunk)
+                parts += batch
         except BudgetExceeded as exc:
             raise RenderRefused(RefusalReason.RENDER_BUDGET, str(exc)) from None
         except RecursionError:
@@ -215,6 +290,14 @@ class Renderer:
         except (SecurityError, TemplateRuntimeError, TypeError, ValueError, ArithmeticError) as exc:
             raise RenderRefused(RefusalReason.RENDER_ERROR, str(exc)[:500]) from None
         return "".join(parts)
+
+    def _scope_of(self, template: Template, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The globals and the context merged once per message, shared by its fields (a
+        template never writes to it: its own assignments go to the context's ``vars``)."""
+        if context is not self._source:
+            self._scope = {**template.globals, **context}
+            self._source = context
+        return self._scope
 
 
 def render_all(

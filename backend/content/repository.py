@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from uuid import UUID
 
 from sqlalchemy import select
@@ -49,6 +49,24 @@ async def published(
     )
     row = (await session.execute(query)).first()
     return None if row is None else (row[0], row[1])
+
+
+async def published_many(
+    session: AsyncSession, template_ids: Collection[UUID]
+) -> dict[UUID, tuple[ContentTemplate, TemplateVersion | None]]:
+    """Templates and their published versions, in one query."""
+    if not template_ids:
+        return {}
+    query = (
+        select(ContentTemplate, TemplateVersion)
+        .outerjoin(
+            TemplateVersion,
+            (TemplateVersion.tenant_id == ContentTemplate.tenant_id)
+            & (TemplateVersion.id == ContentTemplate.current_version_id),
+        )
+        .where(ContentTemplate.id.in_(list(template_ids)))
+    )
+    return {row[0].id: (row[0], row[1]) for row in await session.execute(query)}
 
 
 async def list_versions(

@@ -1,13 +1,9 @@
-"""Content: templates, versions, snippets, previews, and the one render a send makes
-(:func:`render_for`, the contract in docs/MESSAGING.md). Services never commit."""
+"""Content: templates, versions, snippets, previews, and the renders a send makes
+(:func:`render_for`, :func:`render_many`: the contract in docs/MESSAGING.md, implemented in
+``backend.content.rendering``). Services never commit."""
 
 from __future__ import annotations
 
-import html as html_lib
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -16,13 +12,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.config import Settings
 from backend.content import repository, versions
 from backend.content.compile import Problems, check_source
-from backend.content.context import helpers, profile_context
 from backend.content.coupons import service as coupons
-from backend.content.errors import RefusalReason, RenderRefused
+from backend.content.errors import RenderRefused
 from backend.content.live.blocks import live_context
-from backend.content.models import ContentTemplate, Snippet, TemplateChannel, TemplateVersion
-from backend.content.render import Bag, Renderer, TemplateCache
-from backend.content.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
+from backend.content.models import ContentTemplate, Snippet, TemplateVersion
+from backend.content.rendered import RenderedEmail, RenderedSms
+from backend.content.rendering import (
+    RenderedMessage,
+    RenderRequest,
+    choose_locale,
+    links_of,
+    render_context,
+    render_for,
+    render_many,
+    render_version,
+)
 from backend.content.schemas import (
     SnippetCreate,
     SnippetUpdate,
@@ -38,24 +42,19 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import service as profile_service
-from backend.profiles.models import Profile
 from backend.tenancy import service as tenancy_service
 
-_CACHE = TemplateCache(1024)
-_HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class RenderedMessage:
-    """One message rendered for one profile (what the ledger records and sends)."""
-
-    template_id: UUID
-    version_id: UUID
-    version: int
-    channel: TemplateChannel
-    locale: str
-    topic: str | None
-    content: Rendered
+# The renders a send makes live in `rendering`; they are this service's API.
+__all__ = [
+    "RenderRequest",
+    "RenderedMessage",
+    "choose_locale",
+    "links_of",
+    "render_context",
+    "render_for",
+    "render_many",
+    "render_version",
+]
 
 
 # Templates -------------------------------------------------------------------------------------
@@ -253,166 +252,6 @@ async def delete_snippet(session: AsyncSession, snippet_id: UUID) -> None:
 
 
 # Rendering -------------------------------------------------------------------------------------
-
-
-def choose_locale(version: TemplateVersion, wanted: str | None) -> str:
-    """The variant for a locale: itself, else its language, else the version's default."""
-    variants = version.compiled
-    if wanted:
-        if wanted in variants:
-            return wanted
-        language = wanted.split("-", 1)[0].lower()
-        if language in variants:
-            return language
-        regional = sorted(v for v in variants if v.split("-", 1)[0] == language)
-        if regional:
-            return regional[0]
-    return version.default_locale
-
-
-def links_of(html: str) -> tuple[str, ...]:
-    """Every href of the HTML, in order, once each."""
-    found = (html_lib.unescape(m.group(1) or m.group(2) or "") for m in _HREF.finditer(html))
-    return tuple(dict.fromkeys(link for link in found if link))
-
-
-_FIELDS = {
-    TemplateChannel.EMAIL: ("html", "subject", "preheader", "text"),
-    TemplateChannel.SMS: ("text",),
-    TemplateChannel.PUSH: ("title", "body", "image", "deep_link"),
-}
-
-
-def render_version(
-    settings: Settings,
-    version: TemplateVersion,
-    channel: TemplateChannel,
-    locale: str,
-    context: Mapping[str, Any],
-) -> Rendered:
-    """Render a version's variant for ``locale`` on a context (the budgets apply); raises
-    RenderRefused."""
-    _CACHE.size = settings.render_cache_size
-    fields = version.compiled[locale]
-
-    def get(field: str, source: str, *, html: bool = False) -> Any:
-        return _CACHE.get((version.id, locale, field), source, html=html)
-
-    # Compiled before the budget starts: a version's first render (a cold cache, a loaded
-    # machine) must not be refused for the compiler's time, only for the template's.
-    for name in _FIELDS[channel]:
-        if fields.get(name):
-            get(name, fields[name], html=name == "html")
-    for key, source in (fields.get("data") or {}).items():
-        get(f"data.{key}", source)
-    with Renderer(
-        seconds=settings.render_time_budget_seconds, max_chars=settings.render_max_output_chars
-    ) as renderer:
-        if channel is TemplateChannel.EMAIL:
-            page = renderer.render(get("html", fields["html"], html=True), context)
-            preheader = fields.get("preheader")
-            return RenderedEmail(
-                subject=renderer.render(get("subject", fields["subject"]), context).strip(),
-                preheader=renderer.render(get("preheader", preheader), context).strip()
-                if preheader
-                else None,
-                html=page,
-                text=renderer.render(get("text", fields["text"]), context),
-                links=links_of(page),
-            )
-        if channel is TemplateChannel.SMS:
-            text = renderer.render(get("text", fields["text"]), context)
-            info = measure(text)
-            return RenderedSms(text=text, encoding=info.encoding, segments=info.segments)
-        optional = {
-            name: renderer.render(get(name, fields[name]), context).strip() or None
-            for name in ("image", "deep_link")
-            if fields.get(name)
-        }
-        return RenderedPush(
-            title=renderer.render(get("title", fields["title"]), context),
-            body=renderer.render(get("body", fields["body"]), context),
-            image=optional.get("image"),
-            deep_link=optional.get("deep_link"),
-            data={
-                key: renderer.render(get(f"data.{key}", source), context)
-                for key, source in fields.get("data", {}).items()
-            },
-        )
-
-
-async def render_context(
-    session: AsyncSession,
-    tenant: TenantId,
-    version: TemplateVersion,
-    profile: Profile,
-    locale: str,
-    *,
-    codes: Mapping[str, str] | None = None,
-    data: Mapping[str, Any] | None = None,
-    source: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """What a version sees for one profile: only the parts it uses are loaded."""
-    context = await profile_context(session, profile, version.names)
-    if profile.locale and profile.time_zone:
-        where, zone = profile.locale, profile.time_zone
-    else:
-        brand = await tenancy_service.get_brand(session, tenant)
-        where, zone = profile.locale or brand.locale, profile.time_zone or brand.time_zone
-    context.update(helpers(where, zone))
-    context["locale"] = locale
-    context["time_zone"] = zone
-    context["now"] = utcnow()
-    context["data"] = Bag("data", data or {})
-    context["source"] = Bag("source", source or {})
-    context["coupon"] = dict(codes or {}).__getitem__
-    return context
-
-
-async def render_for(
-    session: AsyncSession,
-    tenant: TenantId,
-    settings: Settings,
-    *,
-    template_id: UUID,
-    profile_id: UUID,
-    message_id: UUID,
-    data: Mapping[str, Any] | None = None,
-    source: Mapping[str, Any] | None = None,
-) -> RenderedMessage:
-    """Render a template's published version for one profile: the variant of the profile's
-    locale (else its language, else the version's default), its coupons claimed for
-    ``message_id`` first (a retry gets the same codes), within the time and output budgets.
-    Raises RenderRefused(reason, detail)."""
-    found = await repository.published(session, template_id)
-    if found is None or found[1] is None:
-        raise RenderRefused(RefusalReason.TEMPLATE_NOT_FOUND, "no such template, or none published")
-    template, version = found
-    assert version is not None
-    if template.archived_at is not None:
-        raise RenderRefused(
-            RefusalReason.TEMPLATE_ARCHIVED, f"template '{template.key}' was deleted (archived)"
-        )
-    try:
-        profile = await profile_service.get_profile(session, profile_id)
-    except NotFound:
-        raise RenderRefused(RefusalReason.PROFILE_NOT_FOUND, "no such profile") from None
-    locale = choose_locale(version, profile.locale)
-    codes = await coupons.claim_codes(session, tenant, version.pools, message_id)
-    context = await render_context(
-        session, tenant, version, profile, locale, codes=codes, data=data, source=source
-    )
-    context.update(live_context(settings, tenant, profile_id=profile.id, message_id=message_id))
-    content = render_version(settings, version, template.channel, locale, context)
-    return RenderedMessage(
-        template_id=template.id,
-        version_id=version.id,
-        version=version.version,
-        channel=template.channel,
-        locale=locale,
-        topic=template.topic,
-        content=content,
-    )
 
 
 async def preview(

@@ -111,6 +111,18 @@ async def recent_orders(
     return await _with_lines(session, await repository.recent_orders(session, profile_id, limit))
 
 
+async def recent_orders_of_many(
+    session: AsyncSession, profile_ids: Sequence[UUID], limit: int = 10
+) -> dict[UUID, list[OrderView]]:
+    """Each profile's latest orders, newest first, with their lines, in two queries whatever
+    the number of profiles (template contexts of a batch of sends)."""
+    orders = await repository.recent_orders_of_many(session, profile_ids, limit)
+    by_profile: dict[UUID, list[OrderView]] = {i: [] for i in profile_ids}
+    for view in await _with_lines(session, orders):
+        by_profile.setdefault(view.order.profile_id, []).append(view)
+    return by_profile
+
+
 async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> dict[UUID, OrderView]:
     """The latest order of each profile that has one, with lines, in two queries."""
     views = await _with_lines(session, await repository.last_orders(session, profile_ids))

@@ -323,6 +323,30 @@ async def recent_orders(session: AsyncSession, profile_id: UUID, limit: int) -> 
     return list((await session.scalars(query)).all())
 
 
+async def recent_orders_of_many(
+    session: AsyncSession, profile_ids: Sequence[UUID], limit: int
+) -> list[Order]:
+    """The latest ``limit`` orders of each profile, newest first per profile, in one query."""
+    if not profile_ids:
+        return []
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Order.profile_id,
+            order_by=(Order.occurred_at.desc(), Order.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(Order, rank).where(Order.profile_id.in_(profile_ids)).subquery()
+    recent = aliased(Order, ranked)
+    query = (
+        select(recent)
+        .where(ranked.c.rank <= limit)
+        .order_by(recent.profile_id, recent.occurred_at.desc(), recent.id.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Order]:
     """The latest order (by when it occurred) of each profile, in one query."""
     if not profile_ids:

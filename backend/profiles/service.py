@@ -172,6 +172,14 @@ async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile:
     raise NotFound("profile not found")
 
 
+async def profiles_by_ids(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> dict[UUID, Profile]:
+    """The profiles of these ids that exist (here, unmerged), in one query; see
+    :func:`get_profile` for why one is missing."""
+    return {p.id: p for p in await repository.profiles_by_ids(session, profile_ids)}
+
+
 async def view(session: AsyncSession, profile: Profile) -> ProfileView:
     return ProfileView(profile, await repository.identities_of(session, [profile.id]))
 

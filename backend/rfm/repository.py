@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -117,6 +118,20 @@ async def previous_run_id(session: AsyncSession, kind: RfmKind, run_id: UUID) ->
 
 async def current_run_id(session: AsyncSession, kind: RfmKind) -> UUID | None:
     return (await session.scalars(current_run_id_query(kind))).first()
+
+
+async def scores_in_runs(
+    session: AsyncSession, profile_ids: Sequence[UUID], run_ids: Sequence[UUID]
+) -> list[tuple[RfmScore, RfmRun]]:
+    """These profiles' scores in these runs, in one query."""
+    if not profile_ids or not run_ids:
+        return []
+    query = (
+        select(RfmScore, RfmRun)
+        .join(RfmRun, (RfmRun.tenant_id == RfmScore.tenant_id) & (RfmRun.id == RfmScore.run_id))
+        .where(RfmScore.profile_id.in_(profile_ids), RfmScore.run_id.in_(run_ids))
+    )
+    return [(row[0], row[1]) for row in await session.execute(query)]
 
 
 async def lock_kind(session: AsyncSession, tenant: UUID, kind: RfmKind) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -386,6 +387,20 @@ async def profile_scores(session: AsyncSession, profile_id: UUID) -> ProfileRfm:
         if found is not None:
             current[kind] = found
     return ProfileRfm(current, history)
+
+
+async def current_scores_of_many(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> dict[UUID, dict[RfmKind, ProfileScore]]:
+    """Each profile's score in the current run of each kind (``ProfileRfm.current`` of many
+    profiles), in one query per kind and one for the scores, whatever their number (template
+    contexts of a batch of sends)."""
+    by_profile: dict[UUID, dict[RfmKind, ProfileScore]] = {i: {} for i in profile_ids}
+    runs = {kind: await repository.current_run_id(session, kind) for kind in RfmKind}
+    current = [run for run in runs.values() if run is not None]
+    for score, run in await repository.scores_in_runs(session, profile_ids, current):
+        by_profile.setdefault(score.profile_id, {})[run.kind] = ProfileScore(score, run)
+    return by_profile
 
 
 # Schedule --------------------------------------------------------------------------------------

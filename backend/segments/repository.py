@@ -185,6 +185,25 @@ async def size_exists(session: AsyncSession, evaluation_id: UUID) -> bool:
     return (await session.scalar(query)) is not None
 
 
+async def memberships_of_many(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[tuple[SegmentMember, Segment]]:
+    """The memberships of these profiles, each profile's in the order it entered them."""
+    if not profile_ids:
+        return []
+    query = (
+        select(SegmentMember, Segment)
+        .join(
+            Segment,
+            (Segment.tenant_id == SegmentMember.tenant_id)
+            & (Segment.id == SegmentMember.segment_id),
+        )
+        .where(SegmentMember.profile_id.in_(profile_ids))
+        .order_by(SegmentMember.entered_at, SegmentMember.segment_id)
+    )
+    return [(m, s) for m, s in (await session.execute(query)).all()]
+
+
 async def memberships_of(
     session: AsyncSession, profile_id: UUID
 ) -> list[tuple[SegmentMember, Segment]]:

@@ -297,6 +297,16 @@ async def segments_of(session: AsyncSession, profile_id: UUID) -> list[Segment]:
     return [segment for _, segment in await repository.memberships_of(session, profile_id)]
 
 
+async def segments_of_many(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> dict[UUID, list[Segment]]:
+    """:func:`segments_of` of many profiles, in one query whatever their number."""
+    by_profile: dict[UUID, list[Segment]] = {i: [] for i in profile_ids}
+    for member, segment in await repository.memberships_of_many(session, profile_ids):
+        by_profile.setdefault(member.profile_id, []).append(segment)
+    return by_profile
+
+
 async def profile_segments(
     session: AsyncSession, profile_id: UUID, page: PageRequest
 ) -> tuple[list[tuple[SegmentMember, Segment]], list[SegmentTransition], str | None]:

@@ -1,18 +1,20 @@
 """Coupon queries. A claim is one statement: ``UPDATE … WHERE code = (SELECT … WHERE claimed_by
 IS NULL … LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code`` (SQLite has no row locks and runs
-one writer at a time, where the same statement is just as single-use)."""
+one writer at a time, where the same statement is just as single-use). A batch's claim of one
+pool for many holders is one statement too on PostgreSQL (:func:`claim_many`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import cast
 from uuid import UUID
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import String, Table, Uuid, bindparam, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.content.coupons.models import CouponCode, CouponPool
-from backend.core.db import insert_for
+from backend.core.db import dialect_of, insert_for
 from backend.core.pagination import PageRequest, count_rows, paginate
 
 INSERT_SLICE = 1000
@@ -102,6 +104,97 @@ async def claim(
         .execution_options(synchronize_session=False)
     )
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+_CLAIM_MANY_POSTGRES = text(
+    """
+    WITH locked AS (
+        SELECT code FROM coupon_codes
+        WHERE tenant_id = :tenant AND pool_id = :pool AND claimed_by IS NULL
+        LIMIT :count
+        FOR UPDATE SKIP LOCKED
+    ), numbered AS (
+        SELECT code, row_number() OVER () AS n FROM locked
+    ), wanted AS (
+        SELECT holder, n FROM unnest(CAST(:holders AS uuid[])) WITH ORDINALITY AS h (holder, n)
+    )
+    UPDATE coupon_codes AS c
+    SET claimed_by = wanted.holder, claimed_at = :now, updated_at = :now
+    FROM numbered JOIN wanted ON wanted.n = numbered.n
+    WHERE c.tenant_id = :tenant AND c.pool_id = :pool AND c.code = numbered.code
+    RETURNING c.claimed_by, c.code
+    """
+).columns(claimed_by=Uuid(), code=String())
+
+
+async def claim_many(
+    session: AsyncSession,
+    tenant_id: UUID,
+    pool_id: UUID,
+    holders: Sequence[UUID],
+    now: dt.datetime,
+) -> dict[UUID, str]:
+    """Hand each holder (none holding a code of the pool yet) a free code: as many as the pool
+    has free, fewer when it runs dry or (PostgreSQL) codes are locked by another claim. A holder
+    that got one elsewhere meanwhile fails the statement on the holder's unique key."""
+    if not holders:
+        return {}
+    if dialect_of(session) == "postgresql":
+        # One statement: lock up to N free codes (skipping those another claim holds) and pair
+        # them with the holders in order.
+        rows = await session.execute(
+            _CLAIM_MANY_POSTGRES,
+            {
+                "tenant": tenant_id,
+                "pool": pool_id,
+                "count": len(holders),
+                "holders": list(holders),
+                "now": now,
+            },
+        )
+        return {UUID(str(holder)): code for holder, code in rows}
+    # SQLite: the transaction is the one writer (the caller made it so), nobody claims between
+    # the read and the writes, which run in-process.
+    free = list(
+        await session.scalars(
+            select(CouponCode.code)
+            .where(
+                CouponCode.tenant_id == tenant_id,
+                CouponCode.pool_id == pool_id,
+                CouponCode.claimed_by.is_(None),
+            )
+            .limit(len(holders))
+        )
+    )
+    pairs = dict(zip(holders, free, strict=False))
+    if pairs:
+        table = cast(Table, CouponCode.__table__)
+        await session.execute(
+            update(table)
+            .where(
+                table.c.tenant_id == tenant_id,
+                table.c.pool_id == pool_id,
+                table.c.code == bindparam("b_code"),
+                table.c.claimed_by.is_(None),
+            )
+            .values(claimed_by=bindparam("b_holder"), claimed_at=now, updated_at=now),
+            [{"b_code": code, "b_holder": holder} for holder, code in pairs.items()],
+        )
+    return pairs
+
+
+async def held_codes(
+    session: AsyncSession, pool_id: UUID, holders: Sequence[UUID]
+) -> dict[UUID, str]:
+    """The code each of these holders holds in the pool, for those holding one."""
+    if not holders:
+        return {}
+    rows = await session.execute(
+        select(CouponCode.claimed_by, CouponCode.code).where(
+            CouponCode.pool_id == pool_id, CouponCode.claimed_by.in_(holders)
+        )
+    )
+    return {holder: code for holder, code in rows if holder is not None}
 
 
 async def held_code(session: AsyncSession, pool_id: UUID, holder: UUID) -> str | None:

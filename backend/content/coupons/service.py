@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
@@ -126,18 +126,71 @@ async def claim_codes(
 ) -> dict[str, str]:
     """One code of each pool for ``holder``: the one it holds already, or a free one claimed
     now. Raises RenderRefused(`coupon-pool-empty`) for a dry (or deleted) pool."""
+    claimed = (await claim_for_many(session, tenant, {holder: keys}))[holder]
+    if isinstance(claimed, RenderRefused):
+        raise claimed
+    return claimed
+
+
+async def claim_for_many(
+    session: AsyncSession, tenant: TenantId, wanted: Mapping[UUID, Sequence[str]]
+) -> dict[UUID, dict[str, str] | RenderRefused]:
+    """For each holder (a message), one code of each pool it names: the one it holds already,
+    or a free one claimed now; each pool claimed for all its holders at once (one statement on
+    PostgreSQL). Pools are taken in key order and a holder's first dry (or deleted) pool refuses
+    it (`coupon-pool-empty`): its later pools are not claimed, as for a single render.
+
+    Single use: PostgreSQL locks the codes it hands (``SKIP LOCKED``: concurrent batches take
+    distinct ones); on SQLite the caller's transaction must already be the writer
+    (``start_as_writer``). Per holder: a holder holds at most one code per pool (a unique key),
+    so a retried message gets its code again."""
+    result: dict[UUID, dict[str, str] | RenderRefused] = {holder: {} for holder in wanted}
+    keys = sorted({key for names in wanted.values() for key in names})
     if not keys:
-        return {}
+        return result
     pools = await repository.pools_by_key(session, keys)
-    codes: dict[str, str] = {}
     for key in keys:
+        holders = [h for h, names in wanted.items() if key in names and isinstance(result[h], dict)]
+        if not holders:
+            continue
         pool = pools.get(key)
-        if pool is None:
-            raise RenderRefused(RefusalReason.COUPON_POOL_EMPTY, f"coupon pool '{key}' is gone")
-        code = await _claim_one(session, tenant, pool.id, holder)
-        if code is None:
-            raise RenderRefused(RefusalReason.COUPON_POOL_EMPTY, f"coupon pool '{key}' is empty")
-        codes[key] = code
+        codes = await _claim_pool(session, tenant, pool.id, holders) if pool else {}
+        why = "is empty" if pool else "is gone"
+        for holder in holders:
+            held = result[holder]
+            assert isinstance(held, dict)
+            code = codes.get(holder)
+            if code is None:
+                result[holder] = RenderRefused(
+                    RefusalReason.COUPON_POOL_EMPTY, f"coupon pool '{key}' {why}"
+                )
+            else:
+                held[key] = code
+    return result
+
+
+async def _claim_pool(
+    session: AsyncSession, tenant: TenantId, pool_id: UUID, holders: Sequence[UUID]
+) -> dict[UUID, str]:
+    """Codes for these holders of one pool (those it could serve)."""
+    codes = await repository.held_codes(session, pool_id, holders)
+    missing = [h for h in holders if h not in codes]
+    while missing:
+        try:
+            # A savepoint: a holder of the batch claiming concurrently elsewhere fails the
+            # statement on the unique key; then one at a time, each in its own savepoint.
+            async with session.begin_nested():
+                got = await repository.claim_many(session, tenant, pool_id, missing, utcnow())
+        except IntegrityError:
+            for holder in missing:
+                code = await _claim_one(session, tenant, pool_id, holder)
+                if code is not None:
+                    codes[holder] = code
+            break
+        if not got:
+            break  # dry, or what is left is locked by other claims
+        codes.update(got)
+        missing = [h for h in missing if h not in got]
     return codes
 
 

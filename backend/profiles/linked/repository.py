@@ -113,6 +113,16 @@ async def rows_of_profile(session: AsyncSession, profile_id: UUID) -> list[Linke
     return list(await session.scalars(query))
 
 
+async def rows_of_many_profiles(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[LinkedRow]:
+    """Every row of these profiles in every table, oldest first."""
+    if not profile_ids:
+        return []
+    query = select(LinkedRow).where(LinkedRow.profile_id.in_(profile_ids)).order_by(LinkedRow.id)
+    return list(await session.scalars(query))
+
+
 async def versions_of_profile(session: AsyncSession, profile_id: UUID) -> list[LinkedRowVersion]:
     query = (
         select(LinkedRowVersion)
