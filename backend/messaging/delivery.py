@@ -182,9 +182,23 @@ async def prepare_batch(
     sendable = await _gate(session, tenant, claimed, outcomes)
     prepared: list[Prepared] = []
     resolved: dict[MessageChannel, registry.Resolved] = {}
-    for message, profile in sendable:
+    requests = [
+        content_service.RenderRequest(
+            template_id=message.template_id,
+            profile_id=message.profile_id,
+            message_id=message.id,
+            data=message.data,
+            source={"kind": message.source_kind.value, "key": message.source_key},
+        )
+        for message, _ in sendable
+    ]
+    # Every message's render in a constant number of queries (content's batch API).
+    renders = await content_service.render_many(session, tenant, settings, requests)
+    for (message, profile), rendered in zip(sendable, renders, strict=True):
         message.counted_at = outcomes.now
-        one = await _render(session, tenant, settings, message, profile, resolved, outcomes)
+        one = await _outgoing(
+            session, tenant, settings, message, profile, rendered, resolved, outcomes
+        )
         if one is not None:
             prepared.append(one)
     await outcomes.write(session, tenant)
@@ -272,28 +286,19 @@ async def _gate(
     return sendable
 
 
-async def _render(
+async def _outgoing(
     session: AsyncSession,
     tenant: TenantId,
     settings: Settings,
     message: Message,
     profile: Profile,
+    rendered: content_service.RenderedMessage | RenderRefused,
     resolved_of: dict[MessageChannel, registry.Resolved],
     outcomes: Outcomes,
 ) -> Prepared | None:
-    try:
-        rendered = await content_service.render_for(
-            session,
-            tenant,
-            settings,
-            template_id=message.template_id,
-            profile_id=message.profile_id,
-            message_id=message.id,
-            data=message.data,
-            source={"kind": message.source_kind.value, "key": message.source_key},
-        )
-    except RenderRefused as exc:
-        outcomes.fail(message, f"{exc.reason}: {exc.detail}")
+    """What the provider is handed for one rendered message (its render refused: failed)."""
+    if isinstance(rendered, RenderRefused):
+        outcomes.fail(message, f"{rendered.reason}: {rendered.detail}")
         return None
     body = rendered.content
     message.template_version_id = rendered.version_id
