@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, insert_for, utcnow
@@ -282,18 +282,25 @@ async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt
     work: the ledger's own timeline is its record, not the audit log)."""
     if not messages:
         return
+    table = cast(Table, Message.__table__)
     rows = [
-        {"tenant_id": m.tenant_id, "id": m.id, "updated_at": now}
+        {"b_tenant_id": m.tenant_id, "b_id": m.id, "updated_at": now}
         | {name: getattr(m, name) for name in WRITTEN}
         for m in messages
     ]
-    await session.execute(update(Message), rows)
+    statement = (
+        update(table)
+        .where(table.c.tenant_id == bindparam("b_tenant_id"), table.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in (*WRITTEN, "updated_at")})
+    )
+    await session.execute(statement, rows)
 
 
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Timeline rows of a batch, in one INSERT."""
     if rows:
-        await session.execute(insert(MessageEvent).values(list(rows)))
+        # Core executemany: one compiled statement, sent as batched multi-row INSERTs.
+        await session.execute(insert(cast(Table, MessageEvent.__table__)), list(rows))
 
 
 async def get_policy(session: AsyncSession) -> PressurePolicy | None:
