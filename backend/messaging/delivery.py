@@ -93,7 +93,9 @@ class Outcomes:
     state, their timeline rows, the deferrals' due work and what is told of each outcome."""
 
     now: dt.datetime = field(default_factory=utcnow)
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)  # those with an outcome: written back
+    written: set[UUID] = field(default_factory=set)
+    counted: list[UUID] = field(default_factory=list)  # handed over: only their slot is written
     timeline: list[dict[str, Any]] = field(default_factory=list)
     told: list[notify.Told] = field(default_factory=list)
     deferred: list[Message] = field(default_factory=list)
@@ -107,6 +109,9 @@ class Outcomes:
     ) -> None:
         message.status = status
         message.status_reason = reason[:1000] if reason else None
+        if message.id not in self.written:
+            self.written.add(message.id)
+            self.messages.append(message)
         self.timeline.append(
             {
                 "tenant_id": message.tenant_id,
@@ -147,6 +152,7 @@ class Outcomes:
 
     async def write(self, session: AsyncSession, tenant: TenantId) -> None:
         await repository.write_back(session, self.messages, self.now)
+        await repository.mark_counted(session, self.counted, self.now)
         await repository.insert_events(session, self.timeline)
         for message in self.deferred:
             assert message.due_at is not None
@@ -200,6 +206,9 @@ async def prepare_batch(
             session, tenant, settings, message, profile, rendered, resolved, outcomes
         )
         if one is not None:
+            # Its slot is committed with the claim (a racing batch counts it); the rest of its
+            # state (version, provider, subject) is written with its outcome.
+            outcomes.counted.append(message.id)
             prepared.append(one)
     await outcomes.write(session, tenant)
     return len(claimed), prepared
@@ -226,7 +235,6 @@ async def _gate(
     for message in claimed:
         profile = of.get(message.id)
         if profile is None:
-            outcomes.messages.append(message)
             outcomes.refuse(message, "profile-erased")
             continue
         has_device = message.channel is MessageChannel.PUSH and (
@@ -248,10 +256,8 @@ async def _gate(
                 attached.profile_id = message.profile_id
                 await refuse_contact(session, tenant, attached, reason)
                 continue
-            outcomes.messages.append(message)
             outcomes.refuse(message, reason)
             continue
-        outcomes.messages.append(message)
         candidates.append((message, profile))
     paced = [(m, p) for m, p in candidates if m.priority is not MessagePriority.TRANSACTIONAL]
     if not paced:
@@ -422,7 +428,6 @@ async def record_outcomes(
     outcomes = Outcomes()
     for item in handed:
         message = item.prepared.message
-        outcomes.messages.append(message)
         sent: list[str | None] = []
         errors: list[ProviderError] = []
         for outgoing, answer in zip(item.prepared.outgoing, item.answers, strict=True):

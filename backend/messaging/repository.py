@@ -296,6 +296,19 @@ async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt
     await session.execute(statement, rows)
 
 
+async def mark_counted(
+    session: AsyncSession, message_ids: Sequence[UUID], now: dt.datetime
+) -> None:
+    """The messages handed to a provider hold their pressure slot from ``now`` (one UPDATE)."""
+    if message_ids:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(list(message_ids)))
+            .values(counted_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Timeline rows of a batch, in one INSERT."""
     if rows:
