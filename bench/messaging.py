@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import socket
 import time
@@ -49,10 +50,12 @@ from backend.content.coupons import service as coupons
 from backend.content.coupons.schemas import CouponCodesUpload, CouponPoolCreate
 from backend.content.schemas import TemplateCreate
 from backend.core import schema
-from backend.core.db import create_engine
+from backend.core.db import create_engine, utcnow
+from backend.core.ids import new_id
 from backend.core.tenancy import TenantId, make_session_factory, open_session
-from backend.messaging import delivery, service
-from backend.messaging.models import MessageChannel, MessagePriority, SourceKind
+from backend.events import repository as events_repository
+from backend.messaging import delivery, repository, service
+from backend.messaging.models import MessageChannel, MessagePriority, MessageStatus, SourceKind
 from backend.messaging.providers.base import Outgoing, ProviderKind, SenderIdentity, SendResult
 from backend.messaging.providers.smtp import (
     SmtpCredentials,
@@ -164,6 +167,7 @@ async def record(
     tenant: TenantId,
     template: UUID,
     profiles: list[UUID],
+    prefix: str = "bench",
 ) -> list[UUID]:
     ids = []
     async with open_session(factory, tenant) as session:
@@ -172,7 +176,7 @@ async def record(
                 session,
                 tenant,
                 source_kind=SourceKind.TRANSACTIONAL,
-                source_key=f"bench-{n}",
+                source_key=f"{prefix}-{n}",
                 profile_id=profile,
                 channel=MessageChannel.EMAIL,
                 template_id=template,
@@ -215,6 +219,72 @@ async def pipeline(
             if not claimed:
                 raise RuntimeError(f"only {done} of {len(profiles)} messages delivered")
             done += claimed
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+async def ledger_floor(
+    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], batch: int
+) -> float:
+    """The floor of the ledger's writes alone, with no gate, render or provider: for N fresh
+    message rows (inserted untimed), per batch the claim statement, the outcome's executemany
+    UPDATE, the timeline rows and the profile events (one INSERT each) and a commit — the
+    statements a batch cannot do without."""
+    engine = create_engine(settings.database_url)
+    factory = make_session_factory(engine, secret_key=settings.secret_key)
+    try:
+        await record(factory, tenant, template, profiles, prefix="floor")
+        started = time.perf_counter()
+        done = 0
+        while done < len(profiles):
+            async with open_session(factory, tenant) as session:
+                now = utcnow()
+                claimed = await repository.claim_batch(
+                    session, now, dt.timedelta(seconds=20), batch
+                )
+                if not claimed:
+                    raise RuntimeError("nothing to claim")
+                for message in claimed:
+                    message.status = MessageStatus.SENT
+                    message.sent_at = now
+                await repository.write_back(session, claimed, now)
+                rows = [
+                    {
+                        "tenant_id": tenant,
+                        "message_id": m.id,
+                        "id": new_id(),
+                        "kind": MessageStatus.SENT,
+                        "detail": None,
+                        "until": None,
+                        "url": None,
+                        "occurred_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for m in claimed
+                ]
+                await repository.insert_events(session, rows)
+                await events_repository.insert_events(
+                    session,
+                    [
+                        {
+                            "tenant_id": tenant,
+                            "id": new_id(),
+                            "event_id": f"floor:{m.id}",
+                            "name": "message_sent",
+                            "profile_id": m.profile_id,
+                            "occurred_at": now,
+                            "created_at": now,
+                            "updated_at": now,
+                            "source": "messaging",
+                            "properties": {"messageId": str(m.id)},
+                        }
+                        for m in claimed
+                    ],
+                )
+                await session.commit()
+                done += len(claimed)
         return time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -328,11 +398,19 @@ def main() -> None:
     print(f"brand={tenant} messages={args.messages:,} batch={args.batch}")
     seconds = asyncio.run(pipeline(settings, tenant, template, profiles, args.batch))
     rate = args.messages / seconds
+    floor = args.messages / asyncio.run(
+        ledger_floor(settings, tenant, template, profiles, args.batch)
+    )
+    print(f"floor: the ledger's writes alone               {floor:10,.0f} msg/s")
     render_seconds = asyncio.run(bare_render(settings, tenant, template, profiles))
     render_rate = args.messages / render_seconds
     print(f"pipeline (gate, render, ledger, discard) {rate:10,.0f} msg/s  (target >= 2,000)")
     print(f"bare render of the same template          {render_rate:10,.0f} renders/s")
     print(f"ratio pipeline/bare render                {rate / render_rate:10.1%}  (target >= 50%)")
+    floor = args.messages / asyncio.run(
+        ledger_floor(settings, tenant, template, profiles, args.batch)
+    )
+    print(f"floor: the ledger's writes alone          {floor:10,.0f} msg/s  (no gate/render/send)")
     adapter, bare = asyncio.run(smtp(settings, args.smtp))
     print(f"smtp adapter (pool)                       {args.smtp / adapter:10,.0f} msg/s")
     print(f"bare aiosmtplib loop                      {args.smtp / bare:10,.0f} msg/s")
