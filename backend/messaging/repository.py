@@ -277,10 +277,43 @@ WRITTEN = (
 )
 
 
+# PostgreSQL array types of the written columns (the UPDATE … FROM unnest of a batch).
+_ARRAY_TYPES = {
+    "profile_id": "uuid[]",
+    "status": "text[]",
+    "status_reason": "text[]",
+    "due_at": "timestamptz[]",
+    "counted_at": "timestamptz[]",
+    "sent_at": "timestamptz[]",
+    "template_version_id": "uuid[]",
+    "template_version": "int[]",
+    "locale": "text[]",
+    "subject": "text[]",
+    "provider_account_id": "uuid[]",
+    "provider_kind": "text[]",
+    "provider_message_id": "text[]",
+}
+
+
 async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt.datetime) -> None:
-    """Store the detached messages' state: one executemany UPDATE by primary key (no unit of
-    work: the ledger's own timeline is its record, not the audit log)."""
+    """Store the detached messages' state in one statement — PostgreSQL: ``UPDATE … FROM
+    unnest(<one array per column>)``; SQLite: an executemany by primary key. No unit of work:
+    the ledger's own timeline is its record, not the audit log."""
     if not messages:
+        return
+    if dialect_of(session) == "postgresql":
+        columns = ", ".join(f"{name} = v.{name}" for name in WRITTEN)
+        arrays = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES[name]})" for name in WRITTEN)
+        statement = text(
+            f"UPDATE messages AS m SET {columns}, updated_at = :now"  # noqa: S608  (our names)
+            f" FROM unnest(CAST(:id AS uuid[]), {arrays}) AS v(id, {', '.join(WRITTEN)})"
+            " WHERE m.tenant_id = :tenant AND m.id = v.id"
+        )
+        values: dict[str, Any] = {"now": now, "tenant": session_tenant(session)}
+        values["id"] = [m.id for m in messages]
+        for name in WRITTEN:
+            values[name] = [_plain(getattr(m, name)) for m in messages]
+        await session.execute(statement, values)
         return
     table = cast(Table, Message.__table__)
     rows = [
@@ -288,12 +321,16 @@ async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt
         | {name: getattr(m, name) for name in WRITTEN}
         for m in messages
     ]
-    statement = (
+    statement_many = (
         update(table)
         .where(table.c.tenant_id == bindparam("b_tenant_id"), table.c.id == bindparam("b_id"))
         .values({name: bindparam(name) for name in (*WRITTEN, "updated_at")})
     )
-    await session.execute(statement, rows)
+    await session.execute(statement_many, rows)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, MessageStatus) else value
 
 
 async def mark_counted(
