@@ -58,7 +58,7 @@ from backend.tenancy import service as tenancy_service
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
 EXCERPT = 120
-BATCH_SIZE = 300  # messages claimed at once by one task
+BATCH_SIZE = 500  # messages claimed at once by one task
 SEND_CONCURRENCY = 32  # provider calls in flight per batch (a provider's pool bounds it too)
 # Which devices a push provider reaches (the capture provider keeps a push to any device).
 _DEVICE_KINDS = {ProviderKind.FCM: "fcm", ProviderKind.WEBPUSH: "webpush"}
