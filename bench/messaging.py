@@ -5,12 +5,13 @@
    ``purchases``), a coupon pool of N codes, and an MJML email template using profile fields, a
    ``{% for %}`` over ``linked.purchases`` and ``coupon("BENCH")``, created through the content
    service. N transactional messages are recorded (``messaging.service.record``), then one
-   process delivers them exactly as the ``messaging.deliver`` task does — claim, gate,
-   ``render_for`` (coupon claimed), tracking's link instrumentation and List-Unsubscribe,
-   ``provider_for`` — commit — the provider — record ``sent`` with its event and webhook —
-   commit; with ``--concurrency C`` such deliveries overlapping on one event loop (a worker's
-   threads share one loop). The provider is a *discard* provider defined here (answers at
-   once). Prints messages/s.
+   process delivers them with the functions the ``messaging.deliver_batch`` task calls, in its
+   transactions: ``delivery.prepare_batch`` (one claim statement for up to ``--batch``
+   messages, the set-based gate, ``render_for`` with its coupon claim, tracking's link
+   instrumentation and List-Unsubscribe, ``provider_for`` once per channel, the set-based write
+   back) — commit — ``delivery.hand_over`` — ``delivery.record_outcomes`` (``sent``, timeline,
+   events in one ingest, webhooks) — commit; batch after batch until all are sent. The
+   provider is a *discard* provider defined here (answers at once). Prints messages/s.
 2. **Bare render** of the same version for the same profiles: the compiled template rendered
    with a context built once per profile beforehand (no database), in a loop: renders/s, the
    ceiling. The ratio pipeline/bare render is the figure (target ≥ 50 %).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import datetime as dt
 import os
 import socket
 import time
@@ -48,10 +50,12 @@ from backend.content.coupons import service as coupons
 from backend.content.coupons.schemas import CouponCodesUpload, CouponPoolCreate
 from backend.content.schemas import TemplateCreate
 from backend.core import schema
-from backend.core.db import create_engine
+from backend.core.db import create_engine, utcnow
+from backend.core.ids import new_id
 from backend.core.tenancy import TenantId, make_session_factory, open_session
-from backend.messaging import delivery, service
-from backend.messaging.models import MessageChannel, MessagePriority, SourceKind
+from backend.events import repository as events_repository
+from backend.messaging import delivery, repository, service
+from backend.messaging.models import MessageChannel, MessagePriority, MessageStatus, SourceKind
 from backend.messaging.providers.base import Outgoing, ProviderKind, SenderIdentity, SendResult
 from backend.messaging.providers.smtp import (
     SmtpCredentials,
@@ -163,6 +167,7 @@ async def record(
     tenant: TenantId,
     template: UUID,
     profiles: list[UUID],
+    prefix: str = "bench",
 ) -> list[UUID]:
     ids = []
     async with open_session(factory, tenant) as session:
@@ -171,7 +176,7 @@ async def record(
                 session,
                 tenant,
                 source_kind=SourceKind.TRANSACTIONAL,
-                source_key=f"bench-{n}",
+                source_key=f"{prefix}-{n}",
                 profile_id=profile,
                 channel=MessageChannel.EMAIL,
                 template_id=template,
@@ -182,39 +187,104 @@ async def record(
     return ids
 
 
-async def deliver_one(
-    factory: async_sessionmaker[AsyncSession],
-    tenant: TenantId,
-    settings: Settings,
-    message_id: UUID,
-) -> None:
-    """What the `messaging.deliver` task does, the provider swapped for the discard one."""
-    async with open_session(factory, tenant, actor="task:messaging.deliver") as session:
-        prepared = await delivery.prepare(session, tenant, settings, message_id)
+async def deliver_batch(
+    factory: async_sessionmaker[AsyncSession], tenant: TenantId, settings: Settings, limit: int
+) -> int:
+    """What the `messaging.deliver_batch` task does (the same functions, in the same
+    transactions), the provider swapped for the discard one: how many messages were claimed."""
+    async with open_session(factory, tenant, actor="task:messaging.deliver_batch") as session:
+        claimed, prepared = await delivery.prepare_batch(session, tenant, settings, limit=limit)
         await session.commit()
-        if prepared is None:
-            message = await service.get_message(session, message_id)
-            raise RuntimeError(f"not sent: {message.status} {message.status_reason}")
-        handed = await delivery.hand_over(dataclasses.replace(prepared, provider=DISCARD))
-        await delivery.record_outcome(session, tenant, handed)
+        if len(prepared) != claimed:
+            raise RuntimeError(f"{claimed - len(prepared)} of {claimed} messages not sendable")
+        handed = await delivery.hand_over(
+            [dataclasses.replace(p, provider=DISCARD) for p in prepared]
+        )
+        await delivery.record_outcomes(session, tenant, handed)
         await session.commit()
+    return claimed
 
 
 async def pipeline(
-    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], concurrency: int
+    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], batch: int
 ) -> float:
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:
-        ids = await record(factory, tenant, template, profiles)
-        queue = list(reversed(ids))
-
-        async def runner() -> None:
-            while queue:
-                await deliver_one(factory, tenant, settings, queue.pop())
-
+        await record(factory, tenant, template, profiles)
         started = time.perf_counter()
-        await asyncio.gather(*(runner() for _ in range(concurrency)))
+        done = 0
+        while done < len(profiles):
+            claimed = await deliver_batch(factory, tenant, settings, batch)
+            if not claimed:
+                raise RuntimeError(f"only {done} of {len(profiles)} messages delivered")
+            done += claimed
+        return time.perf_counter() - started
+    finally:
+        await engine.dispose()
+
+
+async def ledger_floor(
+    settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], batch: int
+) -> float:
+    """The floor of the ledger's writes alone, with no gate, render or provider: for N fresh
+    message rows (inserted untimed), per batch the claim statement, the outcome's executemany
+    UPDATE, the timeline rows and the profile events (one INSERT each) and a commit — the
+    statements a batch cannot do without."""
+    engine = create_engine(settings.database_url)
+    factory = make_session_factory(engine, secret_key=settings.secret_key)
+    try:
+        await record(factory, tenant, template, profiles, prefix="floor")
+        started = time.perf_counter()
+        done = 0
+        while done < len(profiles):
+            async with open_session(factory, tenant) as session:
+                now = utcnow()
+                claimed = await repository.claim_batch(
+                    session, now, dt.timedelta(seconds=20), batch
+                )
+                if not claimed:
+                    raise RuntimeError(f"nothing to claim after {done}")
+                for message in claimed:
+                    message.status = MessageStatus.SENT
+                    message.sent_at = now
+                await repository.write_back(session, claimed, now)
+                rows = [
+                    {
+                        "tenant_id": tenant,
+                        "message_id": m.id,
+                        "id": new_id(),
+                        "kind": MessageStatus.SENT,
+                        "detail": None,
+                        "until": None,
+                        "url": None,
+                        "occurred_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for m in claimed
+                ]
+                await repository.insert_events(session, rows)
+                await events_repository.insert_events(
+                    session,
+                    [
+                        {
+                            "tenant_id": tenant,
+                            "id": new_id(),
+                            "event_id": f"floor:{m.id}",
+                            "name": "message_sent",
+                            "profile_id": m.profile_id,
+                            "occurred_at": now,
+                            "created_at": now,
+                            "updated_at": now,
+                            "source": "messaging",
+                            "properties": {"messageId": str(m.id)},
+                        }
+                        for m in claimed
+                    ],
+                )
+                await session.commit()
+                done += len(claimed)
         return time.perf_counter() - started
     finally:
         await engine.dispose()
@@ -310,7 +380,7 @@ def _email(n: int) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=delivery.BATCH_SIZE)
     parser.add_argument("--smtp", type=int, default=2000)
     parser.add_argument("--smoke", action="store_true", help="a tiny size: that it runs (CI)")
     args = parser.parse_args()
@@ -325,14 +395,18 @@ def main() -> None:
     schema.upgrade(settings)
     load_tasks()
     tenant, template, profiles = asyncio.run(setup(settings, args.messages))
-    print(f"brand={tenant} messages={args.messages:,} concurrency={args.concurrency}")
-    seconds = asyncio.run(pipeline(settings, tenant, template, profiles, args.concurrency))
+    print(f"brand={tenant} messages={args.messages:,} batch={args.batch}")
+    seconds = asyncio.run(pipeline(settings, tenant, template, profiles, args.batch))
     rate = args.messages / seconds
     render_seconds = asyncio.run(bare_render(settings, tenant, template, profiles))
     render_rate = args.messages / render_seconds
     print(f"pipeline (gate, render, ledger, discard) {rate:10,.0f} msg/s  (target >= 2,000)")
     print(f"bare render of the same template          {render_rate:10,.0f} renders/s")
     print(f"ratio pipeline/bare render                {rate / render_rate:10.1%}  (target >= 50%)")
+    floor = args.messages / asyncio.run(
+        ledger_floor(settings, tenant, template, profiles, args.batch)
+    )
+    print(f"floor: the ledger's writes alone          {floor:10,.0f} msg/s  (no gate/render/send)")
     adapter, bare = asyncio.run(smtp(settings, args.smtp))
     print(f"smtp adapter (pool)                       {args.smtp / adapter:10,.0f} msg/s")
     print(f"bare aiosmtplib loop                      {args.smtp / bare:10,.0f} msg/s")

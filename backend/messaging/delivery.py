@@ -1,17 +1,24 @@
-"""Delivering one message: gate → render → provider → outcome, in three steps so that no
-transaction stays open across the provider call.
+"""Delivering messages in batches: claim → gate → render → provider → outcome, in three steps
+so that no transaction stays open across the provider calls.
 
-:func:`prepare` claims the message in one statement, runs the gate, renders it (content's
-``render_for``), instruments it (tracking's links and unsubscribe headers) and resolves its
-provider — the caller commits. :func:`hand_over` calls the provider (outside any transaction;
-the capture provider writes in the session, so its row commits with the outcome). Then
-:func:`record_outcome` records ``sent`` or the failure — the caller commits. Every outcome is
-on the timeline and told (:mod:`backend.messaging.notify`)."""
+:func:`prepare_batch` claims up to N due messages of the brand in ONE statement, runs the gate
+for the whole batch on set-based reads (profiles, consents, the pressure locks, counts and policy:
+a handful of queries per batch), renders each sendable message (content's ``render_for``),
+instruments it (tracking's links and unsubscribe headers), resolves the provider once per channel
+and writes every claimed message back set-based (one UPDATE, one INSERT of timeline rows, one
+ingest of profile events) — the caller commits. :func:`hand_over` calls the providers with
+bounded concurrency, outside any transaction (the capture provider writes in the session, one
+send at a time, so its rows commit with the outcome). Then :func:`record_outcomes` records
+``sent`` or the failures set-based — the caller commits. A message delivered alone (the
+transactional API's) is a batch of one: the same code path. Every outcome is on the timeline
+and told (:mod:`backend.messaging.notify`)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -23,11 +30,13 @@ from backend.content.errors import RenderRefused
 from backend.content.rendered import RenderedEmail, RenderedPush, RenderedSms
 from backend.core import due_work
 from backend.core.db import utcnow
+from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.tenancy import TenantId
 from backend.messaging import gate, notify, repository
 from backend.messaging.devices import service as devices_service
-from backend.messaging.models import Message, MessageChannel, MessageStatus
+from backend.messaging.models import Message, MessageChannel, MessagePriority, MessageStatus
+from backend.messaging.pressure import zone_of
 from backend.messaging.providers import registry
 from backend.messaging.providers.base import (
     Outgoing,
@@ -39,13 +48,18 @@ from backend.messaging.providers.base import (
     ProviderKind,
     SendResult,
 )
-from backend.messaging.service import DELIVER_TASK, refuse, refuse_contact
+from backend.messaging.service import DELIVER_TASK, refuse_contact
 from backend.messaging.tracking import links
+from backend.profiles import consents as consents_service
+from backend.profiles import repository as profiles_repository
 from backend.profiles.models import Channel, Profile
+from backend.tenancy import service as tenancy_service
 
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = dt.timedelta(seconds=30)
 EXCERPT = 120
+BATCH_SIZE = 500  # messages claimed at once by one task
+SEND_CONCURRENCY = 32  # provider calls in flight per batch (a provider's pool bounds it too)
 # Which devices a push provider reaches (the capture provider keeps a push to any device).
 _DEVICE_KINDS = {ProviderKind.FCM: "fcm", ProviderKind.WEBPUSH: "webpush"}
 
@@ -53,11 +67,16 @@ _DEVICE_KINDS = {ProviderKind.FCM: "fcm", ProviderKind.WEBPUSH: "webpush"}
 @dataclass(frozen=True)
 class Prepared:
     """A claimed message, gated and rendered: what the provider is handed, outside any
-    transaction. A push has one outgoing per device of the profile, other channels one."""
+    transaction. A push has one outgoing per device of the profile, other channels one. The
+    message is detached from the session (written back set-based)."""
 
-    message_id: UUID
+    message: Message
     outgoing: tuple[Outgoing, ...]
     provider: Provider
+
+    @property
+    def message_id(self) -> UUID:
+        return self.message.id
 
 
 @dataclass(frozen=True)
@@ -68,58 +87,233 @@ class HandedOver:
     answers: tuple[SendResult | ProviderError, ...]
 
 
-async def prepare(
-    session: AsyncSession, tenant: TenantId, settings: Settings, message_id: UUID
-) -> Prepared | None:
-    """Claim the message (one statement), run the gate and render it. None when there is
-    nothing to send now (claimed elsewhere, already done, refused, deferred or failed — each
-    recorded)."""
+@dataclass
+class Outcomes:
+    """What a batch changed, written in a few statements by :meth:`write`: the messages' new
+    state, their timeline rows, the deferrals' due work and what is told of each outcome."""
+
+    now: dt.datetime = field(default_factory=utcnow)
+    messages: list[Message] = field(default_factory=list)  # those with an outcome: written back
+    written: set[UUID] = field(default_factory=set)
+    counted: list[UUID] = field(default_factory=list)  # handed over: only their slot is written
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    told: list[notify.Told] = field(default_factory=list)
+    deferred: list[Message] = field(default_factory=list)
+
+    def step(
+        self,
+        message: Message,
+        status: MessageStatus,
+        reason: str | None = None,
+        until: dt.datetime | None = None,
+    ) -> None:
+        message.status = status
+        message.status_reason = reason[:1000] if reason else None
+        if message.id not in self.written:
+            self.written.add(message.id)
+            self.messages.append(message)
+        self.timeline.append(
+            {
+                "tenant_id": message.tenant_id,
+                "message_id": message.id,
+                "id": new_id(),
+                "kind": status,
+                "detail": reason[:1000] if reason else None,
+                "until": until,
+                "url": None,
+                "occurred_at": self.now,
+                "created_at": self.now,
+                "updated_at": self.now,
+            }
+        )
+        self.told.append(notify.Told(message, status, self.now, detail=reason, until=until))
+
+    def refuse(self, message: Message, reason: str) -> None:
+        """The gate said no: refused with its reason (no pressure slot held)."""
+        message.counted_at = None
+        self.step(message, MessageStatus.REFUSED, reason)
+
+    def defer(self, message: Message, until: dt.datetime, reason: str) -> None:
+        """Deferred to ``until``: due work the scheduler claims then (no sleeping job)."""
+        message.due_at = until
+        message.counted_at = until
+        self.deferred.append(message)
+        self.step(message, MessageStatus.DEFERRED, reason, until)
+
+    def fail(self, message: Message, reason: str) -> None:
+        """Failed for good (no pressure slot held)."""
+        message.counted_at = None
+        self.step(message, MessageStatus.FAILED, reason)
+
+    def sent(self, message: Message, provider_message_id: str | None) -> None:
+        message.sent_at = self.now
+        message.provider_message_id = provider_message_id
+        self.step(message, MessageStatus.SENT)
+
+    async def write(self, session: AsyncSession, tenant: TenantId) -> None:
+        await repository.write_back(session, self.messages, self.now)
+        await repository.mark_counted(session, self.counted, self.now)
+        await repository.insert_events(session, self.timeline)
+        for message in self.deferred:
+            assert message.due_at is not None
+            until = message.due_at
+            await due_work.schedule(
+                session,
+                DELIVER_TASK,
+                until,
+                tenant=tenant,
+                dedupe_key=f"messaging:{message.id}:{message.attempts}:{until.isoformat()}",
+                message_id=str(message.id),
+            )
+        await notify.tell_many(session, tenant, self.told)
+
+
+async def prepare_batch(
+    session: AsyncSession,
+    tenant: TenantId,
+    settings: Settings,
+    *,
+    message_ids: Sequence[UUID] | None = None,
+    limit: int = BATCH_SIZE,
+) -> tuple[int, list[Prepared]]:
+    """Claim up to ``limit`` due messages (among ``message_ids`` when given) in one statement,
+    gate and render them: (how many were claimed, those to hand to a provider). The others are
+    refused, deferred or failed, each recorded with its reason. The caller commits."""
     now = utcnow()
     lease = dt.timedelta(seconds=settings.message_send_lease_seconds)
-    message = await repository.claim_for_sending(session, message_id, now, lease)
-    if message is None:
-        return None
-    profile = await gate.current_profile(session, message)
-    if profile is None:
-        await refuse(session, tenant, message, "profile-erased")
-        return None
-    decision = await gate.decide(session, tenant, message, profile, now)
-    if decision.outcome == "refuse":
-        if decision.contact:
-            await refuse_contact(session, tenant, message, decision.reason or "not-contactable")
-        else:
-            await refuse(session, tenant, message, decision.reason or "refused")
-        return None
-    if decision.outcome == "defer":
-        assert decision.until is not None
-        await defer(session, tenant, message, decision.until, decision.reason or "deferred")
-        return None
-    message.counted_at = now
-    return await _render(session, tenant, settings, message, profile)
-
-
-async def _render(
-    session: AsyncSession, tenant: TenantId, settings: Settings, message: Message, profile: Profile
-) -> Prepared | None:
-    try:
-        rendered = await content_service.render_for(
-            session,
-            tenant,
-            settings,
+    claimed = await repository.claim_batch(session, now, lease, limit, message_ids)
+    if not claimed:
+        return 0, []
+    outcomes = Outcomes(now=now)
+    sendable = await _gate(session, tenant, claimed, outcomes)
+    prepared: list[Prepared] = []
+    resolved: dict[MessageChannel, registry.Resolved] = {}
+    requests = [
+        content_service.RenderRequest(
             template_id=message.template_id,
             profile_id=message.profile_id,
             message_id=message.id,
             data=message.data,
             source={"kind": message.source_kind.value, "key": message.source_key},
         )
-    except RenderRefused as exc:
-        await fail(session, tenant, message, f"{exc.reason}: {exc.detail}")
+        for message, _ in sendable
+    ]
+    # Every message's render in a constant number of queries (content's batch API).
+    renders = await content_service.render_many(session, tenant, settings, requests)
+    for (message, profile), rendered in zip(sendable, renders, strict=True):
+        message.counted_at = outcomes.now
+        one = await _outgoing(
+            session, tenant, settings, message, profile, rendered, resolved, outcomes
+        )
+        if one is not None:
+            # Its slot is committed with the claim (a racing batch counts it); the rest of its
+            # state (version, provider, subject) is written with its outcome.
+            outcomes.counted.append(message.id)
+            prepared.append(one)
+    await outcomes.write(session, tenant)
+    return len(claimed), prepared
+
+
+async def _gate(
+    session: AsyncSession, tenant: TenantId, claimed: list[Message], outcomes: Outcomes
+) -> list[tuple[Message, Profile]]:
+    """The gate for the whole batch, on set-based reads; (message, profile) of those to send."""
+    now = outcomes.now
+    wanted = list({m.profile_id for m in claimed})
+    profiles = {p.id: p for p in await profiles_repository.profiles_by_ids(session, wanted)}
+    of: dict[UUID, Profile] = {}
+    for message in claimed:
+        profile = profiles.get(message.profile_id)
+        if profile is None:  # merged (followed to the survivor) or erased: rare, one by one
+            profile = await gate.current_profile(session, message)
+            if profile is not None:
+                profiles[profile.id] = profile
+        if profile is not None:
+            of[message.id] = profile
+    changes = await consents_service.current_of_many(session, list({p.id for p in of.values()}))
+    candidates: list[tuple[Message, Profile]] = []
+    for message in claimed:
+        profile = of.get(message.id)
+        if profile is None:
+            outcomes.refuse(message, "profile-erased")
+            continue
+        has_device = message.channel is MessageChannel.PUSH and (
+            await devices_service.count_devices(session, profile.id) > 0
+        )
+        reason = gate.contact_reason(
+            profile,
+            changes.get(profile.id, []),
+            message.channel,
+            message.priority,
+            message.topic,
+            has_device=has_device,
+        )
+        if reason is not None:
+            if message.fallback is not None and message.fallback_of is None:
+                # The fallback records a second message: the ORM path, one by one (rare).
+                attached = await repository.get_message(session, message.id)
+                assert attached is not None
+                attached.profile_id = message.profile_id
+                await refuse_contact(session, tenant, attached, reason)
+                continue
+            outcomes.refuse(message, reason)
+            continue
+        candidates.append((message, profile))
+    paced = [(m, p) for m, p in candidates if m.priority is not MessagePriority.TRANSACTIONAL]
+    if not paced:
+        return candidates
+    # Pressure: every paced profile locked in one statement (a stable order), then one count.
+    await repository.lock_profiles_pressure(session, [p.id for _, p in paced])
+    # Decide at a moment after the locks: a batch that held them before us committed slots at
+    # times before this one, which the windows then count (a slot "later than now" would not).
+    now = outcomes.now = utcnow()
+    policy = gate.as_policy(await gate.policy_of(session, tenant))
+    counted = await repository.counted_of_many(
+        session, [p.id for _, p in paced], now, [m.id for m in claimed]
+    )
+    brand_zone = (await tenancy_service.get_brand(session, tenant)).time_zone
+    sendable: list[tuple[Message, Profile]] = []
+    for message, profile in candidates:
+        if message.priority is MessagePriority.TRANSACTIONAL:
+            sendable.append((message, profile))
+            continue
+        slots = counted.setdefault(profile.id, [])
+        zone = zone_of(profile.time_zone, brand_zone)
+        decision = gate.slot_decision(policy, zone, slots, message, now)
+        if decision.outcome == "send":
+            slots.append((message.channel.value, now))  # the next message of the batch sees it
+            sendable.append((message, profile))
+        elif decision.outcome == "defer":
+            assert decision.until is not None
+            slots.append((message.channel.value, decision.until))
+            outcomes.defer(message, decision.until, decision.reason or "deferred")
+        else:
+            outcomes.refuse(message, decision.reason or "refused")
+    return sendable
+
+
+async def _outgoing(
+    session: AsyncSession,
+    tenant: TenantId,
+    settings: Settings,
+    message: Message,
+    profile: Profile,
+    rendered: content_service.RenderedMessage | RenderRefused,
+    resolved_of: dict[MessageChannel, registry.Resolved],
+    outcomes: Outcomes,
+) -> Prepared | None:
+    """What the provider is handed for one rendered message (its render refused: failed)."""
+    if isinstance(rendered, RenderRefused):
+        outcomes.fail(message, f"{rendered.reason}: {rendered.detail}")
         return None
     body = rendered.content
     message.template_version_id = rendered.version_id
     message.template_version = rendered.version
     message.locale = rendered.locale
-    resolved = await registry.provider_for(session, tenant, settings, Channel(message.channel))
+    resolved = resolved_of.get(message.channel)
+    if resolved is None:
+        resolved = await registry.provider_for(session, tenant, settings, Channel(message.channel))
+        resolved_of[message.channel] = resolved
     message.provider_account_id = resolved.account_id
     message.provider_kind = resolved.kind.value
     common: dict[str, Any] = {"message_id": message.id, "tenant_id": tenant}
@@ -160,14 +354,12 @@ async def _render(
         message.subject = body.title[:EXCERPT]
         outgoing = await _pushes(session, settings, resolved.kind, common, body, profile.id)
         if not outgoing:
-            await fail(session, tenant, message, "no-device: none the push provider reaches")
+            outcomes.fail(message, "no-device: none the push provider reaches")
             return None
     else:
-        await fail(
-            session, tenant, message, "template-channel: the template is for another channel"
-        )
+        outcomes.fail(message, "template-channel: the template is for another channel")
         return None
-    return Prepared(message.id, outgoing, resolved.provider)
+    return Prepared(message, outgoing, resolved.provider)
 
 
 async def _pushes(
@@ -199,104 +391,64 @@ async def _pushes(
     )
 
 
-async def hand_over(prepared: Prepared) -> HandedOver:
-    """The provider's answers (no transaction is open here, except the capture provider's
-    own writes in the session)."""
-    answers: list[SendResult | ProviderError] = []
-    for outgoing in prepared.outgoing:
-        try:
-            answers.append(await prepared.provider.send(outgoing))
-        except ProviderError as exc:
-            answers.append(exc)
-    return HandedOver(prepared, tuple(answers))
+async def hand_over(prepared: Sequence[Prepared]) -> list[HandedOver]:
+    """The providers' answers, in order (no transaction is open here). External providers are
+    called concurrently, at most :data:`SEND_CONCURRENCY` at once; the capture provider writes
+    in the session, so its sends go one at a time."""
+    limit = asyncio.Semaphore(SEND_CONCURRENCY)
+
+    async def one(item: Prepared) -> HandedOver:
+        answers: list[SendResult | ProviderError] = []
+        for outgoing in item.outgoing:
+            try:
+                if item.provider.kind is ProviderKind.CAPTURE:
+                    answers.append(await item.provider.send(outgoing))
+                else:
+                    async with limit:
+                        answers.append(await item.provider.send(outgoing))
+            except ProviderError as exc:
+                answers.append(exc)
+        return HandedOver(item, tuple(answers))
+
+    captured = [await one(p) for p in prepared if p.provider.kind is ProviderKind.CAPTURE]
+    external = await asyncio.gather(
+        *(one(p) for p in prepared if p.provider.kind is not ProviderKind.CAPTURE)
+    )
+    done = {h.prepared.message_id: h for h in [*captured, *external]}
+    return [done[p.message_id] for p in prepared]
 
 
-async def record_outcome(session: AsyncSession, tenant: TenantId, handed: HandedOver) -> None:
-    """Sent when the provider took it (a push: for one device at least); devices the provider
-    says are gone are forgotten; otherwise the failure (retried later when it may pass)."""
-    sent: list[str | None] = []
-    errors: list[ProviderError] = []
-    for outgoing, answer in zip(handed.prepared.outgoing, handed.answers, strict=True):
-        if isinstance(answer, SendResult):
-            sent.append(answer.provider_message_id)
+async def record_outcomes(
+    session: AsyncSession, tenant: TenantId, handed: Sequence[HandedOver]
+) -> None:
+    """Per message: sent when the provider took it (a push: for one device at least); devices
+    the provider says are gone are forgotten; otherwise the failure — retryable: deferred with
+    exponential backoff (bounded attempts, then failed); permanent: failed with the provider's
+    reason. Written set-based; the caller commits."""
+    outcomes = Outcomes()
+    for item in handed:
+        message = item.prepared.message
+        sent: list[str | None] = []
+        errors: list[ProviderError] = []
+        for outgoing, answer in zip(item.prepared.outgoing, item.answers, strict=True):
+            if isinstance(answer, SendResult):
+                sent.append(answer.provider_message_id)
+                continue
+            errors.append(answer)
+            if answer.gone and isinstance(outgoing, OutgoingPush):
+                await devices_service.forget(session, outgoing.device_id)
+        if sent:
+            outcomes.sent(message, next((s for s in sent if s), None))
             continue
-        errors.append(answer)
-        if answer.gone and isinstance(outgoing, OutgoingPush):
-            await devices_service.forget(session, outgoing.device_id)
-    message_id = handed.prepared.message_id
-    if sent:
-        await record_sent(session, tenant, message_id, next((s for s in sent if s), None))
-        return
-    first = errors[0]
-    retryable = any(e.retryable for e in errors) and not all(e.gone for e in errors)
-    await record_failure(session, tenant, message_id, first.reason, retryable=retryable)
-
-
-async def record_sent(
-    session: AsyncSession, tenant: TenantId, message_id: UUID, provider_message_id: str | None
-) -> None:
-    message = await repository.get_message(session, message_id)
-    if message is None:
-        return
-    now = utcnow()
-    _set(message, MessageStatus.SENT)
-    message.sent_at = now
-    message.provider_message_id = provider_message_id
-    repository.add_event(session, message.id, MessageStatus.SENT, occurred_at=now)
-    await notify.tell(session, tenant, message, MessageStatus.SENT, now)
-
-
-async def record_failure(
-    session: AsyncSession, tenant: TenantId, message_id: UUID, reason: str, *, retryable: bool
-) -> None:
-    """A provider refusal: retryable → deferred with exponential backoff (bounded attempts, then
-    failed); permanent → failed with the provider's reason."""
-    message = await repository.get_message(session, message_id)
-    if message is None:
-        return
-    if retryable and message.attempts < MAX_ATTEMPTS:
-        until = utcnow() + BACKOFF_BASE * (2 ** (message.attempts - 1))
-        await defer(session, tenant, message, until, f"provider: {reason}")
-        return
-    await fail(session, tenant, message, reason if not retryable else f"retries ran out: {reason}")
-
-
-async def defer(
-    session: AsyncSession, tenant: TenantId, message: Message, until: dt.datetime, reason: str
-) -> None:
-    """Defer to ``until``: due work the scheduler claims then (no sleeping job)."""
-    now = utcnow()
-    _set(message, MessageStatus.DEFERRED, reason)
-    message.due_at = until
-    message.counted_at = until
-    repository.add_event(
-        session, message.id, MessageStatus.DEFERRED, detail=reason, until=until, occurred_at=now
-    )
-    await due_work.schedule(
-        session,
-        DELIVER_TASK,
-        until,
-        tenant=tenant,
-        dedupe_key=f"messaging:{message.id}:{message.attempts}:{until.isoformat()}",
-        message_id=str(message.id),
-    )
-    await notify.tell(
-        session, tenant, message, MessageStatus.DEFERRED, now, detail=reason, until=until
-    )
-
-
-async def fail(session: AsyncSession, tenant: TenantId, message: Message, reason: str) -> None:
-    """Failed for good (no pressure slot held), and told."""
-    now = utcnow()
-    _set(message, MessageStatus.FAILED, reason)
-    message.counted_at = None
-    repository.add_event(session, message.id, MessageStatus.FAILED, detail=reason, occurred_at=now)
-    await notify.tell(session, tenant, message, MessageStatus.FAILED, now, detail=reason)
-
-
-def _set(message: Message, status: MessageStatus, reason: str | None = None) -> None:
-    message.status = status
-    message.status_reason = reason[:1000] if reason else None
+        first = errors[0]
+        retryable = any(e.retryable for e in errors) and not all(e.gone for e in errors)
+        if retryable and message.attempts < MAX_ATTEMPTS:
+            until = outcomes.now + BACKOFF_BASE * (2 ** (message.attempts - 1))
+            outcomes.defer(message, until, f"provider: {first.reason}")
+        else:
+            why = first.reason if not retryable else f"retries ran out: {first.reason}"
+            outcomes.fail(message, why)
+    await outcomes.write(session, tenant)
 
 
 async def requeue_stale(

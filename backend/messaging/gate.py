@@ -16,8 +16,10 @@ Step 2's refusal is the one a channel fallback replaces (:func:`contactable`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +38,7 @@ from backend.messaging.pressure import (
 )
 from backend.profiles import consents as consents_service
 from backend.profiles import service as profiles_service
-from backend.profiles.models import ConsentState, Profile
+from backend.profiles.models import ConsentChange, ConsentState, Profile
 from backend.tenancy import service as tenancy_service
 
 # Reasons a transactional message ignores (it needs no consent), and only those.
@@ -73,12 +75,27 @@ async def contactable(
 ) -> str | None:
     """None when ``profile`` can receive this message on ``channel``; else the first reason."""
     changes = (await consents_service.current_of_many(session, [profile.id]))[profile.id]
+    has_device = channel is MessageChannel.PUSH and await _has_device(session, profile.id)
+    return contact_reason(profile, changes, channel, priority, topic, has_device=has_device)
+
+
+def contact_reason(
+    profile: Profile,
+    changes: Sequence[ConsentChange],
+    channel: MessageChannel,
+    priority: MessagePriority,
+    topic: str | None,
+    *,
+    has_device: bool,
+) -> str | None:
+    """:func:`contactable` on what was read already (a batch reads every profile's consents in
+    one query): None, or the first reason."""
     answers = {a.channel.value: a for a in consents_service.contactability(profile, changes)}
     reasons = list(answers[channel.value].reasons)
     if channel is MessageChannel.PUSH:
         # Push addresses are devices, not profile fields: the devices service answers.
         reasons = [r for r in reasons if r != "no-address"]
-        if not await _has_device(session, profile.id):
+        if not has_device:
             reasons.insert(0, "no-device")
     if priority is MessagePriority.TRANSACTIONAL:
         reasons = [r for r in reasons if r not in CONSENT_REASONS and not r.startswith("consent-")]
@@ -140,11 +157,24 @@ async def decide(
         return Decision("refuse", reason, contact=True)
     if message.priority is MessagePriority.TRANSACTIONAL:
         return Decision("send")
-    await repository.lock_profile_pressure(session, profile.id)
+    await repository.lock_profiles_pressure(session, [profile.id])
     policy = as_policy(await policy_of(session, tenant))
-    counted = await repository.counted_of(session, profile.id, now, exclude=message.id)
+    counted = (await repository.counted_of_many(session, [profile.id], now, [message.id]))[
+        profile.id
+    ]
     brand_zone = (await tenancy_service.get_brand(session, tenant)).time_zone
-    zone = zone_of(profile.time_zone, brand_zone)
+    return slot_decision(policy, zone_of(profile.time_zone, brand_zone), counted, message, now)
+
+
+def slot_decision(
+    policy: Policy,
+    zone: ZoneInfo,
+    counted: Sequence[tuple[str, dt.datetime]],
+    message: Message,
+    now: dt.datetime,
+) -> Decision:
+    """Steps 3 and 4 on what was read already (``counted``: the profile's slots taken, the
+    profile's pressure lock held): send now, defer to the first slot both allow, or refuse."""
     quiet = message.priority is MessagePriority.CAMPAIGN or policy.quiet_hours_for_triggered
     slot = now
     why: str | None = None

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
-from backend.events.schemas import EventIn
+from backend.events.schemas import MAX_BATCH, EventIn
 from backend.messaging.models import Message, MessageStatus
 from backend.webhooks.models import WebhookEventType
-from backend.webhooks.service import publish
+from backend.webhooks.service import publish, subscribed
 
 EVENT_SOURCE = "messaging"  # as tracking's events
 EVENT_NAMES = {
@@ -68,6 +70,17 @@ def payload_of(
     return payload
 
 
+@dataclass(frozen=True)
+class Told:
+    """One outcome to tell."""
+
+    message: Message
+    status: MessageStatus
+    occurred_at: dt.datetime
+    detail: str | None = None
+    until: dt.datetime | None = None
+
+
 async def tell(
     session: AsyncSession,
     tenant: TenantId,
@@ -78,18 +91,42 @@ async def tell(
     detail: str | None = None,
     until: dt.datetime | None = None,
 ) -> None:
-    """The profile event and the webhook of one outcome. A deferral happens once per attempt
+    """The profile event and the webhook of one outcome."""
+    await tell_many(session, tenant, [Told(message, status, occurred_at, detail, until)])
+
+
+async def tell_many(session: AsyncSession, tenant: TenantId, told: Sequence[Told]) -> None:
+    """The profile events and webhooks of many outcomes: the events in one ingest (its accepted
+    events' receivers — segments, triggers — run once for the lot), the webhooks only of the
+    types an endpoint subscribes to (checked once per type). A deferral happens once per attempt
     (its key names the attempt and the time), the others once per message."""
-    once = f"{status.value}:{message.attempts}:{until.isoformat()}" if until else status.value
-    payload = payload_of(message, status, occurred_at, detail=detail, until=until)
-    properties = {k: v for k, v in payload.items() if k not in ("profileId", "occurredAt")}
-    event = EventIn(
-        event_id=f"message:{message.id}:{once}",
-        name=EVENT_NAMES[status],
-        occurred_at=occurred_at,
-        profile_id=message.profile_id,
-        properties=properties,
-    )
-    await events_service.ingest(session, tenant, [event], source=EVENT_SOURCE)
-    event_id = uuid.uuid5(_IDS, f"{message.tenant_id}:{message.id}:{once}")
-    await publish(session, tenant, WEBHOOK_TYPES[status], payload, event_id=event_id)
+    if not told:
+        return
+    events: list[EventIn] = []
+    hooks: list[tuple[WebhookEventType, dict[str, Any], uuid.UUID]] = []
+    wanted: dict[WebhookEventType, bool] = {}
+    for item in told:
+        message, status, until = item.message, item.status, item.until
+        once = f"{status.value}:{message.attempts}:{until.isoformat()}" if until else status.value
+        payload = payload_of(message, status, item.occurred_at, detail=item.detail, until=until)
+        properties = {k: v for k, v in payload.items() if k not in ("profileId", "occurredAt")}
+        events.append(
+            EventIn(
+                event_id=f"message:{message.id}:{once}",
+                name=EVENT_NAMES[status],
+                occurred_at=item.occurred_at,
+                profile_id=message.profile_id,
+                properties=properties,
+            )
+        )
+        kind = WEBHOOK_TYPES[status]
+        if kind not in wanted:
+            wanted[kind] = await subscribed(session, kind)
+        if wanted[kind]:
+            event_id = uuid.uuid5(_IDS, f"{message.tenant_id}:{message.id}:{once}")
+            hooks.append((kind, payload, event_id))
+    for start in range(0, len(events), MAX_BATCH):
+        chunk = events[start : start + MAX_BATCH]
+        await events_service.ingest(session, tenant, chunk, source=EVENT_SOURCE)
+    for hook_type, body, hook_id in hooks:
+        await publish(session, tenant, hook_type, body, event_id=hook_id)

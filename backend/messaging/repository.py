@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, insert_for, utcnow
@@ -175,31 +175,182 @@ async def stale_sending(session: AsyncSession, before: dt.datetime, limit: int =
     return list((await session.scalars(query)).all())
 
 
-async def counted_of(
-    session: AsyncSession, profile_id: UUID, now: dt.datetime, exclude: UUID
-) -> list[tuple[str, dt.datetime]]:
-    """(channel, slot time) of the profile's messages holding a pressure slot within the longest
-    window before now, or planned after it."""
+async def counted_of_many(
+    session: AsyncSession,
+    profile_ids: Sequence[UUID],
+    now: dt.datetime,
+    exclude: Sequence[UUID],
+) -> dict[UUID, list[tuple[str, dt.datetime]]]:
+    """Per profile, (channel, slot time) of its messages holding a pressure slot within the
+    longest window before now, or planned after it — except ``exclude`` (the messages being
+    decided). One query for a whole batch."""
     since = now - LONGEST_WINDOW
-    query = select(Message.channel, Message.counted_at).where(
-        Message.profile_id == profile_id,
-        Message.id != exclude,
+    found: dict[UUID, list[tuple[str, dt.datetime]]] = {p: [] for p in profile_ids}
+    if not profile_ids:
+        return found
+    query = select(Message.profile_id, Message.channel, Message.counted_at).where(
+        Message.profile_id.in_(list(set(profile_ids))),
         Message.counted_at > since,
         Message.status.in_(COUNTED),
         # Deferrals are bounded by the windows: a counted message was created within two of them.
         Message.id >= id_floor(since - LONGEST_WINDOW),
     )
-    return [(str(c), t) for c, t in (await session.execute(query)).all() if t is not None]
+    if exclude:
+        query = query.where(Message.id.not_in(list(exclude)))
+    for profile_id, channel, counted_at in (await session.execute(query)).all():
+        if counted_at is not None:
+            found.setdefault(profile_id, []).append((str(channel), counted_at))
+    return found
 
 
-async def lock_profile_pressure(session: AsyncSession, profile_id: UUID) -> None:
-    """Serialise the gate of one profile's messages (PostgreSQL: a transaction advisory lock), so
-    two messages gated at once cannot take the same last slot. SQLite has one writer anyway."""
+async def lock_profiles_pressure(session: AsyncSession, profile_ids: Sequence[UUID]) -> None:
+    """Serialise the gate of each profile's messages (PostgreSQL: transaction advisory locks, one
+    per profile, taken in ONE statement in a stable order — the keys sorted — so two batches
+    sharing profiles queue behind each other instead of deadlocking, and never both take one
+    profile's last slot). SQLite has one writer anyway."""
+    if dialect_of(session) != "postgresql" or not profile_ids:
+        return
+    keys = sorted({f"messaging-pressure:{p}" for p in profile_ids})
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtextextended(key, 0) AS k"
+            " FROM unnest(CAST(:keys AS text[])) AS key ORDER BY k OFFSET 0) AS ordered"
+        ),
+        {"keys": keys},
+    )
+
+
+async def claim_batch(
+    session: AsyncSession,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    limit: int,
+    message_ids: Sequence[UUID] | None = None,
+) -> list[Message]:
+    """Take up to ``limit`` messages for one send each, in ONE statement: waiting messages that
+    are due, or whose previous claimer died (its lease ran out) — among ``message_ids`` when
+    given. PostgreSQL skips the rows another worker is claiming (FOR UPDATE SKIP LOCKED); SQLite
+    has one writer. The returned messages are detached: the batch writes them back set-based."""
+    claimable = (
+        Message.status.in_(CLAIMABLE) & ((Message.due_at.is_(None)) | (Message.due_at <= now))
+    ) | ((Message.status == MessageStatus.SENDING) & (Message.claimed_at < now - lease))
+    chosen = select(Message.id).where(claimable)
+    if message_ids is not None:
+        chosen = chosen.where(Message.id.in_(list(message_ids)))
+    chosen = chosen.order_by(Message.id).limit(limit)
     if dialect_of(session) == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"messaging-pressure:{profile_id}"},
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        update(Message)
+        .where(Message.id.in_(chosen.scalar_subquery()), claimable)
+        .values(
+            status=MessageStatus.SENDING,
+            claimed_at=now,
+            attempts=Message.attempts + 1,
+            updated_at=now,
         )
+        .returning(Message)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    messages = list((await session.execute(statement)).scalars().all())
+    for message in messages:
+        session.expunge(message)
+    messages.sort(key=lambda m: m.id)
+    return messages
+
+
+# The columns a batch writes back (everything the gate, the render and the outcome change).
+WRITTEN = (
+    "profile_id",
+    "status",
+    "status_reason",
+    "due_at",
+    "counted_at",
+    "sent_at",
+    "template_version_id",
+    "template_version",
+    "locale",
+    "subject",
+    "provider_account_id",
+    "provider_kind",
+    "provider_message_id",
+)
+
+
+# PostgreSQL array types of the written columns (the UPDATE … FROM unnest of a batch).
+_ARRAY_TYPES = {
+    "profile_id": "uuid[]",
+    "status": "text[]",
+    "status_reason": "text[]",
+    "due_at": "timestamptz[]",
+    "counted_at": "timestamptz[]",
+    "sent_at": "timestamptz[]",
+    "template_version_id": "uuid[]",
+    "template_version": "int[]",
+    "locale": "text[]",
+    "subject": "text[]",
+    "provider_account_id": "uuid[]",
+    "provider_kind": "text[]",
+    "provider_message_id": "text[]",
+}
+
+
+async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt.datetime) -> None:
+    """Store the detached messages' state in one statement — PostgreSQL: ``UPDATE … FROM
+    unnest(<one array per column>)``; SQLite: an executemany by primary key. No unit of work:
+    the ledger's own timeline is its record, not the audit log."""
+    if not messages:
+        return
+    if dialect_of(session) == "postgresql":
+        columns = ", ".join(f"{name} = v.{name}" for name in WRITTEN)
+        arrays = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES[name]})" for name in WRITTEN)
+        statement = text(
+            f"UPDATE messages AS m SET {columns}, updated_at = :now"  # noqa: S608  (our names)
+            f" FROM unnest(CAST(:id AS uuid[]), {arrays}) AS v(id, {', '.join(WRITTEN)})"
+            " WHERE m.tenant_id = :tenant AND m.id = v.id"
+        )
+        values: dict[str, Any] = {"now": now, "tenant": session_tenant(session)}
+        values["id"] = [m.id for m in messages]
+        for name in WRITTEN:
+            values[name] = [_plain(getattr(m, name)) for m in messages]
+        await session.execute(statement, values)
+        return
+    table = cast(Table, Message.__table__)
+    rows = [
+        {"b_tenant_id": m.tenant_id, "b_id": m.id, "updated_at": now}
+        | {name: getattr(m, name) for name in WRITTEN}
+        for m in messages
+    ]
+    statement_many = (
+        update(table)
+        .where(table.c.tenant_id == bindparam("b_tenant_id"), table.c.id == bindparam("b_id"))
+        .values({name: bindparam(name) for name in (*WRITTEN, "updated_at")})
+    )
+    await session.execute(statement_many, rows)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, MessageStatus) else value
+
+
+async def mark_counted(
+    session: AsyncSession, message_ids: Sequence[UUID], now: dt.datetime
+) -> None:
+    """The messages handed to a provider hold their pressure slot from ``now`` (one UPDATE)."""
+    if message_ids:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(list(message_ids)))
+            .values(counted_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Timeline rows of a batch, in one INSERT."""
+    if rows:
+        # Core executemany: one compiled statement, sent as batched multi-row INSERTs.
+        await session.execute(insert(cast(Table, MessageEvent.__table__)), list(rows))
 
 
 async def get_policy(session: AsyncSession) -> PressurePolicy | None:

@@ -17,6 +17,7 @@ from backend.tenancy import service as tenancy_service
 
 log = structlog.get_logger("levier.messaging")
 
+DELIVER_BATCH_TASK = "messaging.deliver_batch"
 SWEEP_TASK = "messaging.sweep"
 SWEEP_BRAND_TASK = "messaging.sweep_brand"
 PARTITIONS_TASK = "messaging.maintain_partitions"
@@ -31,16 +32,32 @@ def _tenant(ctx: TaskContext) -> TenantId:
 
 @task(service.DELIVER_TASK, queue="messages")
 async def deliver(ctx: TaskContext, message_id: str) -> None:
-    """Claim, gate, render, hand to the provider, record the outcome (safe to run twice: the
-    claim is one UPDATE … WHERE status is waiting)."""
+    """Deliver one message: a batch of one (safe to run twice: the claim is one UPDATE … WHERE
+    the message is waiting)."""
+    await _deliver(ctx, [UUID(message_id)], 1)
+
+
+@task(DELIVER_BATCH_TASK, queue="messages")
+async def deliver_batch(ctx: TaskContext, limit: int = delivery.BATCH_SIZE) -> None:
+    """Deliver up to ``limit`` due messages of the brand (claimed in one statement, gated,
+    rendered, handed over and recorded set-based); a full batch queues the next one."""
+    if await _deliver(ctx, None, limit) >= limit:
+        await enqueue(ctx.session, DELIVER_BATCH_TASK, tenant=_tenant(ctx), limit=limit)
+
+
+async def _deliver(ctx: TaskContext, message_ids: list[UUID] | None, limit: int) -> int:
+    """Claim, gate, render — commit — hand to the providers — record the outcomes (the task
+    commits). How many messages were claimed."""
     tenant = _tenant(ctx)
-    prepared = await delivery.prepare(ctx.session, tenant, ctx.settings, UUID(message_id))
-    await ctx.session.commit()  # the claim (or the refusal, deferral, failure) is durable now
-    if prepared is None:
-        return
-    # A provider that is down defers its own messages; the worker moves on to others.
-    handed = await delivery.hand_over(prepared)
-    await delivery.record_outcome(ctx.session, tenant, handed)
+    claimed, prepared = await delivery.prepare_batch(
+        ctx.session, tenant, ctx.settings, message_ids=message_ids, limit=limit
+    )
+    await ctx.session.commit()  # the claims (and refusals, deferrals, failures) are durable now
+    if prepared:
+        # A provider that is down defers its own messages; the worker moves on to others.
+        handed = await delivery.hand_over(prepared)
+        await delivery.record_outcomes(ctx.session, tenant, handed)
+    return claimed
 
 
 @task(SWEEP_TASK, tenant_scoped=False, every=dt.timedelta(seconds=15))

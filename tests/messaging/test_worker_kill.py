@@ -27,6 +27,7 @@ from backend.events.models import Event
 from backend.messaging import service
 from backend.messaging.models import Message, MessageChannel, MessagePriority, SourceKind
 from backend.messaging.providers.models import CapturedMessage
+from backend.messaging.tasks import DELIVER_BATCH_TASK
 from backend.profiles import service as profile_service
 from backend.profiles.schemas import ProfileCreate
 from tests.factories import make_world, session_of
@@ -73,9 +74,17 @@ def worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
+@pytest.mark.parametrize("mode", ["single", "batch"])
 async def test_a_killed_worker_leaves_no_message_unsent_or_sent_twice(
-    app: Litestar, client: httpx.AsyncClient, settings: Settings, stack: str, tmp_path: Path
+    app: Litestar,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    stack: str,
+    tmp_path: Path,
+    mode: str,
 ) -> None:
+    """``single``: one `messaging.deliver` task per message; ``batch``: `messaging.deliver_batch`
+    tasks of 10 messages, each full batch queueing the next (the kill lands mid-batch)."""
     if stack != "postgres":
         pytest.skip("`levier worker` needs Redis")
     world = await make_world(app)
@@ -108,12 +117,15 @@ async def test_a_killed_worker_leaves_no_message_unsent_or_sent_twice(
                     template_id=template_id,
                     priority=MessagePriority.TRANSACTIONAL,
                 )
-                await enqueue(
-                    session,
-                    service.DELIVER_TASK,
-                    tenant=TenantId(brand),
-                    message_id=str(message.id),
-                )
+                if mode == "single":
+                    await enqueue(
+                        session,
+                        service.DELIVER_TASK,
+                        tenant=TenantId(brand),
+                        message_id=str(message.id),
+                    )
+            if mode == "batch":
+                await enqueue(session, DELIVER_BATCH_TASK, tenant=TenantId(brand), limit=10)
             await session.commit()  # the app's relay hands the 200 tasks to Redis
         deadline = time.monotonic() + 60
         while await count(sent) < MESSAGES // 5:
