@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import signal
 import threading
@@ -90,6 +91,11 @@ def run_worker(settings: Settings, threads: int = 8) -> None:
             "levier worker needs LEVIER_REDIS_URL; `levier serve` runs jobs in-process"
         )
     broker, runtime = build_job_system(settings)
+    if settings.gc_freeze:
+        # As the API does at startup: what loading built lives as long as the process, and a
+        # batch's rows would otherwise set off full collections that walk every loaded module.
+        gc.collect()
+        gc.freeze()
     worker = start_worker(broker, threads, settings.worker_poll_ms)
     log.info("worker_started", queues=sorted(broker.get_declared_queues()), threads=threads)
     _wait_for_signal()
