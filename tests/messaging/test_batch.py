@@ -144,7 +144,7 @@ async def test_a_batch_gives_each_message_its_own_outcome(
     assert messages[sent].template_version == 1
     assert messages[sent].counted_at is not None
     deferred = [i for i, (s, _) in expected.items() if s == "deferred"]
-    assert all(messages[i].due_at and messages[i].due_at > utcnow() for i in deferred)
+    assert all((messages[i].due_at or utcnow()) > utcnow() for i in deferred)
     names = {"sent": "message_sent", "deferred": "message_deferred"}
     names |= {"refused": "message_refused", "failed": "message_failed"}
     for message_id, (status, _) in expected.items():
@@ -210,3 +210,39 @@ async def test_two_batches_racing_over_the_same_profiles_never_exceed_the_cap(
             by_profile[profile_id].append(status.value)
         for statuses in by_profile.values():
             assert sorted(statuses) == ["deferred", "sent"], by_profile
+
+
+async def test_a_refused_channel_in_a_batch_falls_back_and_the_fallback_is_sent(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    world = await make_world(app)
+    brand = world.brand_a.id
+    tenant = TenantId(brand)
+    plain = await _create(client, world, "/templates", _template("plain", "<p>Hello</p>"))
+    sms = {"text": "Hello from the shop"}
+    sms_body = {"key": "sms", "name": "SMS", "channel": "sms", "defaultLocale": "en"}
+    text = await _create(client, world, "/templates", sms_body | {"variants": {"en": sms}})
+    profile = await make_profile(app, brand, phone="+32470000002")
+    async with session_of(app, brand) as session:
+        first, _ = await service.record(
+            session,
+            tenant,
+            source_kind=SourceKind.TRANSACTIONAL,
+            source_key="fallback",
+            profile_id=profile,
+            channel=MessageChannel.EMAIL,
+            template_id=plain,
+            priority=MessagePriority.TRANSACTIONAL,
+            fallback={"channel": "sms", "template_id": str(text)},
+        )
+        await session.commit()
+    assert await _run_batch(app, brand, settings, [first.id]) == 1
+    assert await _run_batch(app, brand, settings) == 1  # the fallback message, queued by it
+    async with session_of(app, brand) as session:
+        messages = (await session.scalars(select(Message).order_by(Message.id))).all()
+    assert [(m.channel.value, m.status.value) for m in messages] == [
+        ("email", "refused"),
+        ("sms", "sent"),
+    ]
+    assert (messages[0].status_reason or "").startswith("no-address; fallback to sms")
+    assert messages[1].fallback_of == first.id
