@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from uuid import UUID
 
-from sqlalchemy import ForeignKeyConstraint, Index, PrimaryKeyConstraint, String, UniqueConstraint
+from sqlalchemy import (
+    ForeignKeyConstraint,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, TimestampMixin
@@ -36,6 +43,15 @@ class CouponCode(TenantMixin, TimestampMixin, Base):
         PrimaryKeyConstraint("tenant_id", "pool_id", "code"),
         UniqueConstraint("tenant_id", "pool_id", "claimed_by"),
         Index("ix_coupon_codes_tenant_id_pool_id_claimed_at", "tenant_id", "pool_id", "claimed_at"),
+        # The free codes only: a claim finds one without walking those already handed out.
+        Index(
+            "ix_coupon_codes_free",
+            "tenant_id",
+            "pool_id",
+            "code",
+            postgresql_where=text("claimed_by IS NULL"),
+            sqlite_where=text("claimed_by IS NULL"),
+        ),
         ForeignKeyConstraint(
             ["tenant_id", "pool_id"],
             ["coupon_pools.tenant_id", "coupon_pools.id"],
