@@ -13,6 +13,7 @@ from backend.core.db import dialect_of, utcnow
 from backend.core.jobs import TaskContext, enqueue, task
 from backend.core.tenancy import TenantId
 from backend.messaging import delivery, repository, service
+from backend.messaging.tracking import service as tracking
 from backend.tenancy import service as tenancy_service
 
 log = structlog.get_logger("levier.messaging")
@@ -101,8 +102,10 @@ RETENTION_BRAND_TASK = "messaging.retention_brand"
 
 @task(RETENTION_BRAND_TASK)
 async def retention_brand(ctx: TaskContext, before: str) -> None:
-    """Forget a brand's dedupe keys (and, on SQLite, its messages) older than the retention."""
+    """Forget a brand's dedupe keys and sightings (and, on SQLite, its messages) older than the
+    retention."""
     cutoff = dt.datetime.fromisoformat(before)
+    await tracking.forget_before(ctx.session, repository.id_floor(cutoff))
     if dialect_of(ctx.session) == "postgresql":
         await repository.delete_keys_before(ctx.session, cutoff)
     else:

@@ -21,6 +21,13 @@ def _tenant(session: AsyncSession) -> UUID:
     return tenant
 
 
+async def delete_sightings_before(session: AsyncSession, message_id_floor: UUID) -> None:
+    """Forget what was seen of messages older than the floor (ids are time-ordered)."""
+    await session.execute(
+        delete(MessageSighting).where(MessageSighting.message_id < message_id_floor)
+    )
+
+
 async def sight(session: AsyncSession, message_id: UUID, key: str, at: dt.datetime) -> int:
     """Record one sighting of ``key`` on a message; the count after it (1: the first). One
     statement: concurrent sightings queue on the row and each gets its own count."""

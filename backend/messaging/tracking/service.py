@@ -5,12 +5,13 @@ unsubscribe in one click (RFC 8058), choose on the preference page. Each takes a
 from __future__ import annotations
 
 import datetime as dt
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
 from backend.messaging.models import Message, MessageStatus
-from backend.messaging.tracking import ledger, outcomes, unsubscribing
+from backend.messaging.tracking import ledger, outcomes, repository, unsubscribing
 from backend.messaging.tracking.feedback import record_feedback
 from backend.messaging.tracking.machine import machine_of, proxy_of
 from backend.messaging.tracking.tokens import Token, TrackedChannel
@@ -164,3 +165,8 @@ async def preference_choices(
             seen = outcomes.Seen(MessageStatus.UNSUBSCRIBED, now or utcnow(), detail="preferences")
             await outcomes.record(session, message, seen)
     return await unsubscribing.preferences(session, token.profile_id, channel, token.topic)
+
+
+async def forget_before(session: AsyncSession, message_id_floor: UUID) -> None:
+    """The ledger's retention: sightings go with the messages they were of."""
+    await repository.delete_sightings_before(session, message_id_floor)
