@@ -64,6 +64,14 @@ def session_tenant(session: Session | AsyncSession) -> TenantId | None:
     return tenant
 
 
+def required_tenant(session: Session | AsyncSession) -> TenantId:
+    """The session's brand; a session without one is a programming error (TenantScopeError)."""
+    tenant = session_tenant(session)
+    if tenant is None:
+        raise TenantScopeError("this needs a session scoped to a brand")
+    return tenant
+
+
 def make_session_factory(
     engine: AsyncEngine,
     *,

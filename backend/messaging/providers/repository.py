@@ -13,16 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.db import insert_ignoring_conflict
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, count_rows, encode_cursor
-from backend.core.tenancy import session_tenant
+from backend.core.tenancy import required_tenant
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.profiles.models import Channel
-
-
-def _tenant(session: AsyncSession) -> UUID:
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise RuntimeError("a brand-scoped session is required")
-    return tenant
 
 
 async def capture(
@@ -35,7 +28,7 @@ async def capture(
 ) -> bool:
     """Keep a message once; False when it was kept before."""
     values = {
-        "tenant_id": _tenant(session),
+        "tenant_id": required_tenant(session),
         "id": new_id(),
         "message_id": message_id,
         "channel": channel,
@@ -94,7 +87,7 @@ async def captured_by_message(session: AsyncSession, message_id: UUID) -> Captur
 async def claim_token(session: AsyncSession, provider: str, token: str) -> bool:
     """True the first time; the primary key decides between racing callbacks."""
     values = {
-        "tenant_id": _tenant(session),
+        "tenant_id": required_tenant(session),
         "provider": provider,
         "token": token[:200],
     }

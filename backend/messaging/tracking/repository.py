@@ -10,15 +10,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_for
-from backend.core.tenancy import TenantScopeError, session_tenant
+from backend.core.tenancy import required_tenant
 from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
-
-
-def _tenant(session: AsyncSession) -> UUID:
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise TenantScopeError("tracking rows are a brand's")
-    return tenant
 
 
 async def delete_sightings_before(session: AsyncSession, message_id_floor: UUID) -> None:
@@ -34,7 +27,7 @@ async def sight(session: AsyncSession, message_id: UUID, key: str, at: dt.dateti
     statement = (
         insert_for(session, MessageSighting)
         .values(
-            tenant_id=_tenant(session),
+            tenant_id=required_tenant(session),
             message_id=message_id,
             key=key,
             count=1,
@@ -71,7 +64,7 @@ async def count_soft_bounce(
     statement = (
         insert_for(session, SoftBounceRun)
         .values(
-            tenant_id=_tenant(session),
+            tenant_id=required_tenant(session),
             profile_id=profile_id,
             channel=channel,
             count=1,
