@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 from uuid import UUID
 
 import click
@@ -30,7 +30,7 @@ def emit(payload: dict[str, Any]) -> None:
     click.echo(json.dumps(payload, default=str))
 
 
-def fail(error: str, detail: str, code: int = 1) -> None:
+def fail(error: str, detail: str, code: int = 1) -> NoReturn:
     click.echo(json.dumps({"error": error, "detail": detail}), err=True)
     sys.exit(code)
 
@@ -102,7 +102,30 @@ def run(settings: Settings, work: Callable[[AsyncSession], Coroutine[Any, Any, R
     return asyncio.run(_in_session(settings, work))
 
 
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("levier")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        emit({"version": _installed_version()})
+        ctx.exit()
+
+
 @click.group()
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help='Print {"version": …} (the installed package\'s) and exit.',
+)
 @click.pass_context
 @handles_errors
 def main(ctx: click.Context) -> None:
@@ -183,22 +206,54 @@ def _metrics_url(settings: Settings) -> str | None:
     return f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
 
 
+def _queue_list(_ctx: click.Context, _param: click.Parameter, value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]
+
+
+def _health_url(settings: Settings) -> str | None:
+    if settings.health_port is None:
+        return None
+    return f"http://{settings.health_host}:{settings.health_port}/health"
+
+
 @main.command()
-@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--queues",
+    callback=_queue_list,
+    help="Consume only these queues, comma-separated (e.g. imports,exports).",
+)
+@click.option(
+    "--exclude-queues",
+    callback=_queue_list,
+    help="Consume every queue but these, comma-separated (queues added later included).",
+)
 @click.pass_context
 @handles_errors
-def worker(ctx: click.Context, threads: int) -> None:
-    """Consume background jobs from Redis until SIGINT or SIGTERM (process metrics on
-    LEVIER_METRICS_PORT when set)."""
+def worker(ctx: click.Context, threads: int, queues: list[str], exclude_queues: list[str]) -> None:
+    """Consume background jobs from Redis until SIGINT or SIGTERM (every queue unless told;
+    process metrics on LEVIER_METRICS_PORT and probes on LEVIER_HEALTH_PORT when set)."""
     from backend.core.logging import configure_logging
     from backend.core.metrics import start_metrics_server
-    from workers.run import run_worker
+    from workers.run import QueueSelectionError, run_worker, select_queues
 
+    try:
+        selected = select_queues(queues, exclude_queues)
+    except QueueSelectionError as exc:
+        fail("invalid-queues", str(exc), 2)
     settings = runtime_settings(ctx)
     configure_logging(settings)
     start_metrics_server(settings)
-    emit({"worker": "starting", "threads": threads, "metrics": _metrics_url(settings)})
-    run_worker(settings, threads)
+    emit(
+        {
+            "worker": "starting",
+            "threads": threads,
+            "queues": sorted(selected) if selected else "all",
+            "metrics": _metrics_url(settings),
+            "health": _health_url(settings),
+        }
+    )
+    run_worker(settings, threads, selected)
 
 
 @main.command()
@@ -206,7 +261,7 @@ def worker(ctx: click.Context, threads: int) -> None:
 @handles_errors
 def scheduler(ctx: click.Context) -> None:
     """Claim due and periodic work, and relay the outbox, until SIGINT or SIGTERM (process
-    metrics on LEVIER_METRICS_PORT when set)."""
+    metrics on LEVIER_METRICS_PORT and probes on LEVIER_HEALTH_PORT when set)."""
     from backend.core.logging import configure_logging
     from backend.core.metrics import start_metrics_server
     from workers.run import run_scheduler
@@ -214,7 +269,13 @@ def scheduler(ctx: click.Context) -> None:
     settings = runtime_settings(ctx)
     configure_logging(settings)
     start_metrics_server(settings)
-    emit({"scheduler": "starting", "metrics": _metrics_url(settings)})
+    emit(
+        {
+            "scheduler": "starting",
+            "metrics": _metrics_url(settings),
+            "health": _health_url(settings),
+        }
+    )
     run_scheduler(settings)
 
 

@@ -7,12 +7,13 @@ in the working folder, jobs in-process, no Redis.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from enum import StrEnum
 
 import msgspec
 from limits import parse_many
-from sqlalchemy import make_url
+from sqlalchemy import URL, make_url
 
 ENV_PREFIX = "LEVIER_"
 DEV_SECRET_KEY = "levier-embedded-development-key-not-for-production"  # noqa: S105
@@ -124,6 +125,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics_port: int | None = None
     # The interface the metrics port listens on (0.0.0.0 in a pod, for the scraper).
     metrics_host: str = "127.0.0.1"
+    # `levier worker` and `scheduler` answer Kubernetes' probes on this port of their own
+    # (GET /health: liveness, GET /ready: database and broker); none when unset.
+    health_port: int | None = None
+    health_host: str = "127.0.0.1"
+    # /health fails once a worker's heartbeat loop or the scheduler's loop made no round for
+    # this long: the process is stuck and the kubelet restarts it.
+    health_stall_seconds: float = 120.0
     # Outbound webhooks. Plain http and any address that is not globally routable (private,
     # shared, loopback, link-local…) are refused unless allowed (SSRF guard); a test or an
     # on-premises deployment may allow them.
@@ -214,6 +222,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 raise SettingsError(
                     f"{variable} must name the async driver: postgresql+asyncpg://…"
                 )
+        if self.health_stall_seconds <= 0:
+            raise SettingsError("LEVIER_HEALTH_STALL_SECONDS must be above 0")
         if self.worker_heartbeat_timeout_seconds <= 0:
             raise SettingsError("LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS must be above 0")
         for name in ("rate_limit_per_caller", "rate_limit_per_brand", "login_failures_per_ip"):
@@ -246,20 +256,100 @@ def export_to_child_processes(name: str, value: str) -> None:
     os.environ[name] = value
 
 
+# Variables that are not settings of their own but parts of the connection URLs, so that the
+# Secrets of an operator serve as they are: CloudNativePG's `<cluster>-app` holds `host`, `port`,
+# `dbname`, `username` and `password`, Bitnami's Redis Secret `redis-password`. A password given
+# apart is escaped into its URL here, whatever characters it holds.
+DATABASE_PARTS = ("host", "port", "name", "user", "password")
+URL_PARTS = frozenset(
+    {f"database_{part}" for part in DATABASE_PARTS}
+    | {"migration_database_user", "migration_database_password", "redis_password"}
+)
+
+
+def _compose_urls(raw: dict[str, object], parts: dict[str, str]) -> None:
+    """Build LEVIER_DATABASE_URL and LEVIER_MIGRATION_DATABASE_URL from their parts, and put
+    LEVIER_REDIS_PASSWORD into LEVIER_REDIS_URL (in ``raw``, before validation)."""
+    if "database_host" in parts:
+        if "database_url" in raw:
+            raise SettingsError("set LEVIER_DATABASE_URL or LEVIER_DATABASE_HOST, not both")
+        missing = [
+            f"{ENV_PREFIX}DATABASE_{part.upper()}"
+            for part in ("name", "user")
+            if f"database_{part}" not in parts
+        ]
+        if missing:
+            raise SettingsError(f"LEVIER_DATABASE_HOST needs {' and '.join(missing)}")
+        try:
+            port = int(parts.get("database_port", "5432"))
+        except ValueError as exc:
+            raise SettingsError("LEVIER_DATABASE_PORT must be a number") from exc
+
+        def url(user: str, password: str | None) -> str:
+            return URL.create(
+                "postgresql+asyncpg",
+                username=user,
+                password=password,
+                host=parts["database_host"],
+                port=port,
+                database=parts["database_name"],
+            ).render_as_string(hide_password=False)
+
+        raw["database_url"] = url(parts["database_user"], parts.get("database_password"))
+        if "migration_database_user" in parts:
+            if "migration_database_url" in raw:
+                raise SettingsError(
+                    "set LEVIER_MIGRATION_DATABASE_URL or LEVIER_MIGRATION_DATABASE_USER, not both"
+                )
+            raw["migration_database_url"] = url(
+                parts["migration_database_user"], parts.get("migration_database_password")
+            )
+    else:
+        given = sorted(name for name in parts if name.startswith(("database_", "migration_")))
+        if given:
+            raise SettingsError(
+                f"{', '.join(ENV_PREFIX + name.upper() for name in given)} need "
+                "LEVIER_DATABASE_HOST (the URL is then built from the parts)"
+            )
+    if "redis_password" in parts:
+        redis_url = raw.get("redis_url")
+        if not isinstance(redis_url, str) or not redis_url:
+            raise SettingsError("LEVIER_REDIS_PASSWORD needs LEVIER_REDIS_URL")
+        raw["redis_url"] = _with_password(redis_url, parts["redis_password"])
+
+
+def _with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` as its password (escaped), keeping its user name if any."""
+    split = urllib.parse.urlsplit(url)
+    user = urllib.parse.quote(urllib.parse.unquote(split.username or ""), safe="")
+    host = split.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = f"{user}:{urllib.parse.quote(password, safe='')}@{host}"
+    if split.port is not None:
+        netloc += f":{split.port}"
+    return urllib.parse.urlunsplit(split._replace(netloc=netloc))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``LEVIER_*`` variables (``os.environ`` unless given)."""
     source = os.environ if environ is None else environ
     fields = set(Settings.__struct_fields__)
     raw: dict[str, object] = {}
+    parts: dict[str, str] = {}
     for key, value in source.items():
         if not key.startswith(ENV_PREFIX):
             continue
         name = key.removeprefix(ENV_PREFIX).lower()
+        if name in URL_PARTS:
+            parts[name] = value
+            continue
         if name not in fields:
             continue
         raw[name] = (
             _split_list(value) if name in ("cors_origins", "previous_secret_keys") else value
         )
+    _compose_urls(raw, parts)
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:

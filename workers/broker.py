@@ -17,6 +17,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
 from backend.config import Settings
 from backend.core.jobs import TASKS, TaskSpec
 from backend.core.outbox import OutboxMessage, SendToBroker
+from workers.health import Stamp
 from workers.runtime import TaskRuntime
 
 log = structlog.get_logger("levier.worker")
@@ -51,6 +52,8 @@ class Heartbeat(Middleware):
         self._maintenance.broker_id = broker.broker_id
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Touched after every round, beaten or failed: the worker's liveness probe reads it.
+        self.rounds = Stamp()
 
     def beat(self) -> None:
         """Note this worker alive and requeue dead workers' messages, on every queue."""
@@ -65,6 +68,7 @@ class Heartbeat(Middleware):
                 self.beat()
             except Exception as exc:  # Redis unreachable: beat again on the next round
                 log.warning("worker_heartbeat_failed", error=f"{type(exc).__name__}: {exc}")
+            self.rounds.touch()
             if self._stop.wait(self._interval):
                 return
 
@@ -79,6 +83,11 @@ class Heartbeat(Middleware):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def heartbeat_of(broker: dramatiq.Broker) -> Heartbeat | None:
+    """The broker's Heartbeat middleware (Redis brokers only)."""
+    return next((m for m in broker.middleware if isinstance(m, Heartbeat)), None)
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:

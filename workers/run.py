@@ -7,17 +7,22 @@ import gc
 import importlib
 import signal
 import threading
+from collections.abc import Collection
 
 import dramatiq
 import structlog
+from dramatiq.asyncio import get_event_loop_thread
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.core.db import create_engine
+from backend.core.jobs import TASKS
 from backend.core.outbox import OutboxRelay
 from backend.core.signals import signals
 from backend.core.tenancy import make_session_factory
 from backend.wiring import connect_domains
-from workers.broker import build_broker, declare_tasks, sender
+from workers import health
+from workers.broker import build_broker, declare_tasks, heartbeat_of, sender
 from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
 
@@ -57,8 +62,52 @@ def build_job_system(settings: Settings) -> tuple[dramatiq.Broker, TaskRuntime]:
     return broker, runtime
 
 
-def start_worker(broker: dramatiq.Broker, threads: int, poll_ms: int) -> dramatiq.Worker:
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=poll_ms)
+class QueueSelectionError(ValueError):
+    """``--queues`` / ``--exclude-queues`` name a queue no task uses, or leave none to consume."""
+
+
+def known_queues() -> frozenset[str]:
+    """Every queue a task of the registry is sent to."""
+    load_tasks()
+    return frozenset(spec.queue for spec in TASKS.values())
+
+
+def select_queues(
+    queues: Collection[str] = (), exclude: Collection[str] = ()
+) -> frozenset[str] | None:
+    """The queues a worker consumes: ``queues`` if given, else every queue but ``exclude``;
+    ``None`` (every queue, those of tasks added later included) when neither is given."""
+    if queues and exclude:
+        raise QueueSelectionError("give --queues or --exclude-queues, not both")
+    known = known_queues()
+    unknown = sorted((set(queues) | set(exclude)) - known)
+    if unknown:
+        raise QueueSelectionError(
+            f"unknown queue(s) {', '.join(unknown)}; the queues are {', '.join(sorted(known))}"
+        )
+    if queues:
+        return frozenset(queues)
+    if exclude:
+        selected = known - set(exclude)
+        if not selected:
+            raise QueueSelectionError("--exclude-queues leaves no queue to consume")
+        return selected
+    return None
+
+
+def start_worker(
+    broker: dramatiq.Broker,
+    threads: int,
+    poll_ms: int,
+    queues: frozenset[str] | None = None,
+) -> dramatiq.Worker:
+    """Start consuming ``queues`` (every declared queue when None), and their delay queues."""
+    worker = dramatiq.Worker(
+        broker,
+        queues=set(queues) if queues else None,
+        worker_threads=threads,
+        worker_timeout=poll_ms,
+    )
     worker.start()
     return worker
 
@@ -84,8 +133,8 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def run_worker(settings: Settings, threads: int = 8) -> None:
-    """`levier worker`: consume every queue until SIGINT or SIGTERM."""
+def run_worker(settings: Settings, threads: int = 8, queues: frozenset[str] | None = None) -> None:
+    """`levier worker`: consume ``queues`` (every queue when None) until SIGINT or SIGTERM."""
     if not settings.redis_url:
         raise SystemExit(
             "levier worker needs LEVIER_REDIS_URL; `levier serve` runs jobs in-process"
@@ -96,10 +145,54 @@ def run_worker(settings: Settings, threads: int = 8) -> None:
         # batch's rows would otherwise set off full collections that walk every loaded module.
         gc.collect()
         gc.freeze()
-    worker = start_worker(broker, threads, settings.worker_poll_ms)
-    log.info("worker_started", queues=sorted(broker.get_declared_queues()), threads=threads)
+    worker = start_worker(broker, threads, settings.worker_poll_ms, queues)
+    probes = _start_worker_probes(settings, worker, runtime)
+    log.info(
+        "worker_started",
+        queues=sorted(queues if queues else broker.get_declared_queues()),
+        threads=threads,
+        health_port=probes.port if probes else None,
+    )
     _wait_for_signal()
     stop_worker(worker, runtime)
+    if probes is not None:
+        probes.stop()
+
+
+def _start_worker_probes(
+    settings: Settings, worker: dramatiq.Worker, runtime: TaskRuntime
+) -> health.HealthServer | None:
+    """Liveness: the heartbeat loop turns, every consumer and worker thread lives, the tasks'
+    event loop answers. Readiness: PostgreSQL (through the tasks' engine) and Redis answer."""
+    assert settings.redis_url is not None
+    heartbeat = heartbeat_of(worker.broker)
+    assert heartbeat is not None, "a Redis broker carries the Heartbeat middleware"
+
+    def threads() -> dict[str, threading.Thread]:
+        named: dict[str, threading.Thread] = {
+            f"consumer:{queue}": thread for queue, thread in worker.consumers.items()
+        }
+        named |= {f"worker:{n}": thread for n, thread in enumerate(worker.workers)}
+        return named
+
+    def loop() -> asyncio.AbstractEventLoop | None:
+        thread = get_event_loop_thread()
+        return thread.loop if thread is not None else None
+
+    return health.start_health_server(
+        settings,
+        liveness={
+            "heartbeat": health.recent(
+                heartbeat.rounds, settings.health_stall_seconds, "heartbeat"
+            ),
+            "threads": health.threads_alive(threads),
+            "event_loop": health.loop_answers(loop),
+        },
+        readiness={
+            "database": health.database_reachable(loop, runtime.session_factory),
+            "broker": health.broker_reachable(settings.redis_url),
+        },
+    )
 
 
 async def _run_scheduler(settings: Settings) -> None:
@@ -112,11 +205,37 @@ async def _run_scheduler(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("scheduler_started")
+    probes = _start_scheduler_probes(settings, scheduler, loop, factory)
+    log.info("scheduler_started", health_port=probes.port if probes else None)
     try:
         await asyncio.gather(scheduler.run(stop), relay.run(stop))
     finally:
+        if probes is not None:
+            probes.stop()
         await engine.dispose()
+
+
+def _start_scheduler_probes(
+    settings: Settings,
+    scheduler: Scheduler,
+    loop: asyncio.AbstractEventLoop,
+    factory: async_sessionmaker[AsyncSession],
+) -> health.HealthServer | None:
+    """Liveness: the scheduler's loop turns and its event loop answers. Readiness: PostgreSQL
+    and, when set, Redis answer."""
+    readiness = {"database": health.database_reachable(lambda: loop, lambda: factory)}
+    if settings.redis_url:
+        readiness["broker"] = health.broker_reachable(settings.redis_url)
+    return health.start_health_server(
+        settings,
+        liveness={
+            "scheduler": health.recent(
+                scheduler.rounds, settings.health_stall_seconds, "scheduler"
+            ),
+            "event_loop": health.loop_answers(lambda: loop),
+        },
+        readiness=readiness,
+    )
 
 
 def run_scheduler(settings: Settings) -> None:

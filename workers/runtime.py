@@ -32,7 +32,8 @@ class TaskRuntime:
         self._factory: async_sessionmaker[AsyncSession] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _session_factory(self) -> async_sessionmaker[AsyncSession]:
+    def session_factory(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory of the running event loop's engine (made on first use)."""
         loop = asyncio.get_running_loop()
         if self._factory is None or self._loop is not loop:
             self._engine = create_engine(self.settings.database_url)
@@ -54,7 +55,7 @@ class TaskRuntime:
         structlog.contextvars.bind_contextvars(
             task=spec.name, message_id=message_id, brand_id=raw_tenant
         )
-        factory = self._session_factory()
+        factory = self.session_factory()
         try:
             try:
                 async with open_session(factory, tenant, actor=f"task:{spec.name}") as session:

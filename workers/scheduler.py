@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.core.db import utcnow
 from backend.core.due_work import claim_due, schedule_periodic
 from backend.core.outbox import OutboxRelay
+from workers.health import Stamp
 
 log = structlog.get_logger("levier.scheduler")
 
@@ -31,6 +32,8 @@ class Scheduler:
         self._factory = session_factory
         self._relay = relay
         self._interval = interval_seconds
+        # Touched after every round, done or failed: the scheduler's liveness probe reads it.
+        self.rounds = Stamp()
 
     async def tick(self, now: dt.datetime | None = None) -> int:
         """One round: store periodic occurrences and claim due work; return how many claimed."""
@@ -50,5 +53,6 @@ class Scheduler:
                     log.info("due_work_claimed", count=claimed)
             except Exception:
                 log.exception("scheduler_tick_failed")
+            self.rounds.touch()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
