@@ -21,6 +21,19 @@ Fully qualified app name. Components append "-api", "-worker", ... so it is kept
 {{- end }}
 {{- end }}
 
+{{/*
+A resource name: the full name and a suffix, within the 63 characters of a DNS label (Services,
+and the job-name label Kubernetes puts on a Job's pods, allow no more). The full name is cut,
+never the suffix, so "-migrate" or "-worker-bulk" stays readable.
+Usage: include "levier.componentName" (list $ "worker-bulk")
+*/}}
+{{- define "levier.componentName" -}}
+{{- $root := index . 0 -}}
+{{- $suffix := index . 1 -}}
+{{- $room := sub 62 (len $suffix) | int -}}
+{{- printf "%s-%s" (include "levier.fullname" $root | trunc $room | trimSuffix "-") $suffix -}}
+{{- end }}
+
 {{- define "levier.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -37,6 +50,19 @@ app.kubernetes.io/name: {{ include "levier.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+Selector labels of one component's pods ("api", "scheduler", "worker" + its pool).
+Usage: include "levier.componentSelectorLabels" (list $ "worker" "bulk")
+*/}}
+{{- define "levier.componentSelectorLabels" -}}
+{{- $root := index . 0 -}}
+{{ include "levier.selectorLabels" $root }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- if gt (len .) 2 }}
+levier.dev/worker-pool: {{ index . 2 }}
+{{- end }}
+{{- end }}
+
 {{- define "levier.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "levier.fullname" .) .Values.serviceAccount.name }}
@@ -50,15 +76,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Name of the Secret holding LEVIER_DATABASE_URL, LEVIER_REDIS_URL and LEVIER_SECRET_KEY.
+Name of the Secret holding LEVIER_DATABASE_URL, LEVIER_REDIS_URL and LEVIER_SECRET_KEY, or ""
+when secrets.keyRefs alone supply them.
 */}}
 {{- define "levier.secretName" -}}
 {{- if .Values.secrets.create }}
 {{- include "levier.fullname" . }}
 {{- else if .Values.secrets.existingSecret }}
 {{- .Values.secrets.existingSecret }}
-{{- else }}
-{{- fail "set secrets.existingSecret to a Secret holding LEVIER_DATABASE_URL, LEVIER_REDIS_URL and LEVIER_SECRET_KEY, or set secrets.create=true" }}
+{{- else if not .Values.secrets.keyRefs }}
+{{- fail "set secrets.existingSecret to a Secret holding LEVIER_DATABASE_URL, LEVIER_REDIS_URL and LEVIER_SECRET_KEY, map your Secrets' keys with secrets.keyRefs, or set secrets.create=true" }}
 {{- end }}
 {{- end }}
 
@@ -68,11 +95,11 @@ migration Job only: the long-running processes never see the owner's credentials
 */}}
 {{- define "levier.migrationSecretName" -}}
 {{- if .Values.secrets.create }}
-{{- include "levier.fullname" . }}-migrate
+{{- include "levier.componentName" (list $ "migrate") }}
 {{- else if .Values.migrations.existingSecret }}
 {{- .Values.migrations.existingSecret }}
-{{- else }}
-{{- fail "set migrations.existingSecret to a Secret holding LEVIER_MIGRATION_DATABASE_URL (the role that owns the schema), or set secrets.create=true with secrets.migrationDatabaseUrl" }}
+{{- else if not .Values.migrations.keyRefs }}
+{{- fail "set migrations.existingSecret to a Secret holding LEVIER_MIGRATION_DATABASE_URL (the role that owns the schema), map its parts with migrations.keyRefs, or set secrets.create=true with secrets.migrationDatabaseUrl" }}
 {{- end }}
 {{- end }}
 
@@ -94,6 +121,9 @@ LEVIER_FORWARDED_ALLOW_IPS: {{ join "," . | quote }}
 LEVIER_METRICS_PORT: {{ .Values.metrics.port | toString | quote }}
 LEVIER_METRICS_HOST: "0.0.0.0"
 {{- end }}
+LEVIER_HEALTH_PORT: {{ .Values.health.port | toString | quote }}
+LEVIER_HEALTH_HOST: "0.0.0.0"
+LEVIER_HEALTH_STALL_SECONDS: {{ .Values.health.stallSeconds | toString | quote }}
 {{- range $key, $value := .Values.config.extraEnv }}
 {{ $key }}: {{ $value | toString | quote }}
 {{- end }}
@@ -129,11 +159,140 @@ The metrics port of a long-running process's container (under `ports:`).
 {{- end }}
 
 {{/*
-Environment for the long-running processes.
+Environment for the long-running processes: the ConfigMap, the Secret, extraEnvFrom.
 */}}
 {{- define "levier.envFrom" -}}
 - configMapRef:
     name: {{ include "levier.fullname" . }}
+{{- with include "levier.secretName" . }}
 - secretRef:
-    name: {{ include "levier.secretName" . }}
+    name: {{ . }}
+{{- end }}
+{{- with .Values.extraEnvFrom }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Variables read from other Secrets' keys, then extraEnv. Usage: include "levier.env" (list $ keyRefs)
+*/}}
+{{- define "levier.env" -}}
+{{- $root := index . 0 -}}
+{{- range $name, $ref := index . 1 }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $ref.name }}
+      key: {{ $ref.key }}
+{{- end }}
+{{- with $root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+nodeSelector, affinity, tolerations and topology spread of one component's pods.
+Usage: include "levier.scheduling" (dict "root" $ "selector" (list $ "worker" "bulk") "nodeSelector" … "affinity" … "tolerations" …)
+*/}}
+{{- define "levier.scheduling" -}}
+{{- $root := .root -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- $spread := $root.Values.topologySpread }}
+{{- if $spread.enabled }}
+{{- $selector := dict "matchLabels" (include "levier.componentSelectorLabels" .selector | fromYaml) }}
+topologySpreadConstraints:
+{{- if $spread.constraints }}
+{{- range $spread.constraints }}
+  - {{ toYaml (merge (deepCopy .) (dict "labelSelector" $selector)) | nindent 4 | trim }}
+{{- end }}
+{{- else }}
+{{- range $spread.topologyKeys }}
+  - maxSkew: {{ $spread.maxSkew }}
+    topologyKey: {{ . }}
+    whenUnsatisfiable: {{ $spread.whenUnsatisfiable }}
+    labelSelector:
+      {{- toYaml $selector | nindent 6 }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The queues of the tasks in this release's image (workers.run.known_queues(); a test keeps the
+two equal), and the queues one worker pool consumes.
+*/}}
+{{- define "levier.knownQueues" -}}
+{{- list "connectors" "default" "exports" "imports" "messages" "rfm" "segments" "webhooks" | toJson }}
+{{- end }}
+
+{{- define "levier.poolQueues" -}}
+{{- $known := include "levier.knownQueues" .root | fromJsonArray -}}
+{{- if .pool.queues }}
+{{- .pool.queues | toJson }}
+{{- else }}
+{{- $queues := list -}}
+{{- range $known }}
+{{- if not (has . ($.pool.excludeQueues | default list)) }}
+{{- $queues = append $queues . -}}
+{{- end }}
+{{- end }}
+{{- $queues | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+The worker pools, each merged over the worker defaults, as a JSON list; fails when a queue is
+consumed by no pool, or a pool names an unknown queue or takes both queues and excludeQueues.
+*/}}
+{{- define "levier.workerPools" -}}
+{{- $defaults := omit .Values.worker "pools" -}}
+{{- $known := include "levier.knownQueues" . | fromJsonArray -}}
+{{- $pools := list -}}
+{{- $covered := list -}}
+{{- $names := list -}}
+{{- range .Values.worker.pools }}
+{{- $pool := mergeOverwrite (deepCopy $defaults) (deepCopy .) -}}
+{{- if and $pool.queues $pool.excludeQueues }}
+{{- fail (printf "worker.pools[%s]: give queues or excludeQueues, not both" $pool.name) }}
+{{- end }}
+{{- if has $pool.name $names }}
+{{- fail (printf "worker.pools: the name %s is taken twice" $pool.name) }}
+{{- end }}
+{{- $names = append $names $pool.name -}}
+{{- range concat ($pool.queues | default list) ($pool.excludeQueues | default list) }}
+{{- if not (has . $known) }}
+{{- fail (printf "worker.pools[%s]: unknown queue %s (queues: %s)" $pool.name . (join ", " $known)) }}
+{{- end }}
+{{- end }}
+{{- $queues := include "levier.poolQueues" (dict "root" $ "pool" $pool) | fromJsonArray -}}
+{{- if not $queues }}
+{{- fail (printf "worker.pools[%s]: consumes no queue" $pool.name) }}
+{{- end }}
+{{- $covered = concat $covered $queues -}}
+{{- $pools = append $pools (set $pool "effectiveQueues" $queues) -}}
+{{- end }}
+{{- range $known }}
+{{- if not (has . $covered) }}
+{{- fail (printf "worker.pools: no pool consumes the queue %s (give a pool excludeQueues to take every other queue)" .) }}
+{{- end }}
+{{- end }}
+{{- $pools | toJson }}
+{{- end }}
+
+{{/*
+The Redis key prefix of the broker's queues (LEVIER_REDIS_NAMESPACE), for KEDA's list triggers.
+*/}}
+{{- define "levier.redisNamespace" -}}
+{{- .Values.config.extraEnv.LEVIER_REDIS_NAMESPACE | default "levier" }}
 {{- end }}
