@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import make_url
 
 from backend.config import DEV_SECRET_KEY, Environment, Settings, SettingsError, load_settings
 
@@ -173,3 +174,89 @@ def test_a_killed_workers_jobs_resume_within_a_minute_by_default() -> None:
 def test_a_heartbeat_timeout_not_above_zero_is_refused(value: str) -> None:
     with pytest.raises(SettingsError, match="LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS"):
         load_settings({"LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS": value})
+
+
+# Connection URLs from an operator's Secret keys (CloudNativePG, Bitnami) --------------------
+
+PARTS = {
+    "LEVIER_DATABASE_HOST": "pg-rw.databases.svc",
+    "LEVIER_DATABASE_NAME": "app",
+    "LEVIER_DATABASE_USER": "levier_app",
+    "LEVIER_DATABASE_PASSWORD": "p@ss:/w?rd#%",
+}
+
+
+def test_the_database_url_is_built_from_its_parts_with_the_password_escaped() -> None:
+    settings = load_settings(PARTS)
+    assert settings.database_url == (
+        "postgresql+asyncpg://levier_app:p%40ss%3A%2Fw%3Frd%23%25@pg-rw.databases.svc:5432/app"
+    )
+    assert settings.runtime_role == "levier_app"
+    assert settings.migration_database_url is None
+
+
+def test_the_migration_url_takes_the_same_database_with_the_owner_credentials() -> None:
+    settings = load_settings(
+        PARTS
+        | {
+            "LEVIER_DATABASE_PORT": "5433",
+            "LEVIER_MIGRATION_DATABASE_USER": "app",
+            "LEVIER_MIGRATION_DATABASE_PASSWORD": "owner secret",
+        }
+    )
+    url = make_url(settings.migration_url)
+    assert (url.drivername, url.username, url.password) == (
+        "postgresql+asyncpg",
+        "app",
+        "owner secret",
+    )
+    assert (url.host, url.port, url.database) == ("pg-rw.databases.svc", 5433, "app")
+
+
+@pytest.mark.parametrize(
+    ("url", "password", "expected"),
+    [
+        ("redis://redis-master:6379/0", "r3d!s@/", "redis://:r3d%21s%40%2F@redis-master:6379/0"),
+        ("rediss://default:old@cache:6380/2", "new:pw", "rediss://default:new%3Apw@cache:6380/2"),
+        ("redis://[::1]/1", "x", "redis://:x@[::1]/1"),
+    ],
+    ids=["bitnami", "replaces-and-keeps-user", "ipv6"],
+)
+def test_the_redis_password_goes_into_the_redis_url(url: str, password: str, expected: str) -> None:
+    settings = load_settings({"LEVIER_REDIS_URL": url, "LEVIER_REDIS_PASSWORD": password})
+    assert settings.redis_url == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (PARTS | {"LEVIER_DATABASE_URL": PG}, "not both"),
+        ({"LEVIER_DATABASE_HOST": "pg"}, "LEVIER_DATABASE_NAME and LEVIER_DATABASE_USER"),
+        (PARTS | {"LEVIER_DATABASE_PORT": "pg"}, "LEVIER_DATABASE_PORT must be a number"),
+        ({"LEVIER_DATABASE_PASSWORD": "x"}, "need LEVIER_DATABASE_HOST"),
+        (
+            PARTS | {"LEVIER_MIGRATION_DATABASE_USER": "o", "LEVIER_MIGRATION_DATABASE_URL": PG},
+            "not both",
+        ),
+        ({"LEVIER_REDIS_PASSWORD": "x"}, "LEVIER_REDIS_PASSWORD needs LEVIER_REDIS_URL"),
+    ],
+    ids=[
+        "url-and-host",
+        "missing-parts",
+        "bad-port",
+        "parts-without-host",
+        "migration-twice",
+        "redis-password-alone",
+    ],
+)
+def test_ambiguous_or_partial_url_parts_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ)
+
+
+def test_health_probes_are_served_only_when_a_port_is_set() -> None:
+    assert Settings().health_port is None
+    settings = load_settings({"LEVIER_HEALTH_PORT": "8081", "LEVIER_HEALTH_HOST": "10.1.2.3"})
+    assert (settings.health_port, settings.health_host) == (8081, "10.1.2.3")
+    with pytest.raises(SettingsError, match="LEVIER_HEALTH_STALL_SECONDS"):
+        load_settings({"LEVIER_HEALTH_STALL_SECONDS": "0"})
