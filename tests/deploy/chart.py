@@ -39,7 +39,7 @@ class Rendered:
     def workers(self) -> dict[str, Manifest]:
         """The worker Deployments by pool name."""
         return {
-            d["metadata"]["labels"]["levier.dev/worker-pool"]: d
+            d["metadata"]["labels"]["levier/worker-pool"]: d
             for d in self.of_kind("Deployment")
             if d["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
         }

@@ -221,7 +221,7 @@ def test_the_default_pools_keep_bulk_work_apart_from_latency_sensitive_work() ->
     # The catch-all pool excludes the bulk queues: a queue added later is consumed all the same.
     assert sorted(realtime[realtime.index("--exclude-queues") + 1].split(",")) == BULK
     annotations = [pod["spec"]["template"]["metadata"]["annotations"] for pod in workers.values()]
-    consumed = [set(a["levier.dev/queues"].split(",")) for a in annotations]
+    consumed = [set(a["levier/queues"].split(",")) for a in annotations]
     assert consumed[0] | consumed[1] == known_queues()
     assert not consumed[0] & consumed[1]
 
@@ -258,7 +258,7 @@ def test_each_pool_is_a_deployment_consuming_its_queues(
         assert args[3:] == (selection or [])
     # Each pool its own PodDisruptionBudget, selecting that pool's pods alone.
     budgets = {
-        b["spec"]["selector"]["matchLabels"].get("levier.dev/worker-pool")
+        b["spec"]["selector"]["matchLabels"].get("levier/worker-pool")
         for b in out.of_kind("PodDisruptionBudget")
     }
     assert set(expected) <= budgets

@@ -59,7 +59,7 @@ Usage: include "levier.componentSelectorLabels" (list $ "worker" "bulk")
 {{ include "levier.selectorLabels" $root }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- if gt (len .) 2 }}
-levier.dev/worker-pool: {{ index . 2 }}
+levier/worker-pool: {{ index . 2 }}
 {{- end }}
 {{- end }}
 
