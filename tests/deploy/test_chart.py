@@ -399,6 +399,10 @@ def test_every_long_running_container_has_probes_on_a_port_it_declares(
             if container["name"] != "api":
                 assert container["livenessProbe"]["httpGet"]["port"] == "health"
                 assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+                (health_port,) = [p for p in container["ports"] if p["name"] == "health"]
+                config = rendered(values_file).of_kind("ConfigMap")[0]["data"]
+                assert config["LEVIER_HEALTH_PORT"] == str(health_port["containerPort"])
+                assert config["LEVIER_HEALTH_HOST"] == "0.0.0.0"  # noqa: S104  (the kubelet's probes)
 
 
 def test_the_metrics_port_is_scraped_through_a_service_the_ingress_never_reaches() -> None:
@@ -497,6 +501,19 @@ def test_operator_secrets_are_read_as_they_are_and_make_the_urls() -> None:
         "postgresql+asyncpg://app:owner%3Ap%40ss%2Fw%23rd@levier-pg-rw.databases.svc:5432/app"
     )
     assert migrate.database_url == runtime.database_url
+
+
+def test_the_migration_job_needs_no_secret_of_its_own_when_keys_are_mapped() -> None:
+    values = values_of(CHART / "ci" / "operator-secrets-values.yaml")
+    values.pop("extraEnvFrom")
+    out = render(values)
+    (job,) = out.of_kind("Job")
+    migrate = containers(job)[0]
+    assert "envFrom" not in migrate
+    assert {"LEVIER_MIGRATION_DATABASE_USER", "LEVIER_DATABASE_PASSWORD"} <= {
+        variable["name"] for variable in migrate["env"]
+    }
+    kubernetes_validate.validate(job, KUBERNETES_VERSIONS[0], strict=True)
 
 
 def test_extra_env_and_env_from_reach_every_container() -> None:
