@@ -27,6 +27,7 @@ SET citus.shard_count = 64;
 
 -- Row-level security reads levier.tenant_id on the worker that holds the shard: the application
 -- sets it with SET LOCAL (levier_set_local), which Citus forwards to the workers only with this.
+-- (ALTER DATABASE needs the database's owner: run the script as it, or this block as a superuser.)
 DO $$
 BEGIN
   EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = %L',
