@@ -143,6 +143,12 @@ async def start_as_writer(session: AsyncSession, table: str) -> None:
         await session.execute(text(f"DELETE FROM {table} WHERE 1 = 0"))  # noqa: S608  (our names)
 
 
+# ``SET LOCAL`` through a function (migration 0030), for transaction settings on PostgreSQL: unlike
+# ``set_config()``, a ``SET LOCAL`` is forwarded by Citus to the workers running the statements
+# (the brand read by row-level security, planner settings; docs/scaling.md).
+SET_LOCAL_FUNCTION = "levier_set_local"
+
+
 @asynccontextmanager
 async def postgres_settings(
     session: AsyncSession, settings: Mapping[str, str]
@@ -161,7 +167,8 @@ async def postgres_settings(
 
 
 async def _set_local(session: AsyncSession, settings: Mapping[str, str]) -> None:
-    await session.execute(select(*(func.set_config(n, v, True) for n, v in settings.items())))
+    set_local = getattr(func, SET_LOCAL_FUNCTION)
+    await session.execute(select(*(set_local(n, v) for n, v in settings.items())))
 
 
 def insert_for(session: AsyncSession, target: Any) -> Any:

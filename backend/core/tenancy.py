@@ -5,8 +5,8 @@ select, update and delete on tenant tables and stamps ``tenant_id`` on every new
 opened for no tenant refuses to touch tenant tables at all (fail closed).
 
 Wall two, PostgreSQL: row-level security, enabled and forced on every tenant table, compares
-``tenant_id`` with the ``levier.tenant_id`` setting, which this module sets with
-``set_config(..., is_local => true)`` at the start of every transaction.
+``tenant_id`` with the ``levier.tenant_id`` setting, which this module sets for the transaction
+(``SET LOCAL``, through ``levier_set_local``) at the start of every transaction.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 
-from backend.core.db import Base
+from backend.core.db import SET_LOCAL_FUNCTION, Base
 
 # Only the brand guard (HTTP), the GraphQL brand resolver and the job middleware produce this.
 TenantId = NewType("TenantId", UUID)
@@ -173,7 +173,7 @@ def _set_database_tenant(
     tenant = session_tenant(session)
     # Always set, so a pooled connection never carries a previous tenant into this transaction.
     connection.execute(
-        text("SELECT set_config(:name, :value, true)"),
+        text(f"SELECT {SET_LOCAL_FUNCTION}(:name, :value)"),
         {"name": TENANT_SETTING, "value": str(tenant) if tenant else ""},
     )
 
