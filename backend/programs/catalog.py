@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import msgspec
@@ -851,6 +851,17 @@ TEMPLATES: tuple[ProgramTemplate, ...] = (
     ),
 )
 
+
+def _normalised(template: ProgramTemplate) -> ProgramTemplate:
+    """The template with its skeleton as checked and complete (every default spelled out), the
+    form the API shows."""
+    skeleton = template.parsed_skeleton
+    if skeleton is None:
+        return template
+    return replace(template, skeleton=msgspec.to_builtins(skeleton))
+
+
+TEMPLATES = tuple(_normalised(template) for template in TEMPLATES)
 BY_KEY: dict[str, ProgramTemplate] = {template.key: template for template in TEMPLATES}
 
 
@@ -864,7 +875,6 @@ def _check(templates: tuple[ProgramTemplate, ...]) -> None:
         if not _NAME.fullmatch(template.key):
             raise ValueError(f"{template.key!r} is not a template key")
         msgspec.convert(list(template.kpis), list[KpiIn])
-        template.parsed_skeleton  # noqa: B018  (raises when the skeleton has a bad shape)
     stages = {t.stage for t in templates}
     moments = {m for t in templates for m in t.moments_of_truth}
     if stages != set(LifecycleStage) or moments != set(MomentOfTruth):
