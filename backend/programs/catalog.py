@@ -41,7 +41,7 @@ from typing import Any, Literal
 import msgspec
 from dateutil.rrule import rrulestr
 
-from backend.programs.schemas import KpiIn
+from backend.programs.schemas import ProgramKpiIn
 from backend.programs.vocabulary import LifecycleStage, MomentOfTruth
 
 # Skeleton shapes ------------------------------------------------------------------------------
@@ -874,7 +874,7 @@ def _check(templates: tuple[ProgramTemplate, ...]) -> None:
     for template in templates:
         if not _NAME.fullmatch(template.key):
             raise ValueError(f"{template.key!r} is not a template key")
-        msgspec.convert(list(template.kpis), list[KpiIn])
+        msgspec.convert(list(template.kpis), list[ProgramKpiIn])
     stages = {t.stage for t in templates}
     moments = {m for t in templates for m in t.moments_of_truth}
     if stages != set(LifecycleStage) or moments != set(MomentOfTruth):

@@ -18,18 +18,18 @@ from backend.programs import service
 from backend.programs.models import ProgramStatus
 from backend.programs.schemas import (
     CoveringProgram,
-    Kpi,
-    KpiIn,
     MomentCoverage,
     ProgramCoverageOut,
     ProgramCreate,
     ProgramInstantiate,
+    ProgramKpi,
+    ProgramKpiIn,
     ProgramOut,
     ProgramOverrides,
     ProgramTemplateOut,
     ProgramUpdate,
     StageCoverage,
-    SuggestedTemplate,
+    SuggestedProgramTemplate,
 )
 from backend.programs.vocabulary import KpiMetric, LifecycleStage, MomentOfTruth
 
@@ -44,8 +44,8 @@ async def _load_program(session: AsyncSession, program_id: UUID) -> ProgramOut:
     return ProgramOut.of(await service.get_program(session, program_id))
 
 
-@entity_type(Kpi, name="Kpi")
-class KpiType:
+@entity_type(ProgramKpi, name="ProgramKpi")
+class ProgramKpiType:
     pass
 
 
@@ -71,8 +71,8 @@ class CoveringProgramType:
     pass
 
 
-@entity_type(SuggestedTemplate, name="SuggestedProgramTemplate")
-class SuggestedTemplateType:
+@entity_type(SuggestedProgramTemplate, name="SuggestedProgramTemplate")
+class SuggestedProgramTemplateType:
     pass
 
 
@@ -91,8 +91,8 @@ class ProgramCoverageType:
     pass
 
 
-@input_type(KpiIn, name="KpiInput")
-class KpiInput:
+@input_type(ProgramKpiIn, name="ProgramKpiInput")
+class ProgramKpiInput:
     pass
 
 

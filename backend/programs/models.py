@@ -60,7 +60,7 @@ class Program(TenantMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     objective: Mapped[str] = mapped_column(String(OBJECTIVE_MAX))
     stage: Mapped[LifecycleStage] = mapped_column(string_enum(LifecycleStage, "lifecycle_stage"))
-    # [{name, metric, target, unit}], validated on the way in (backend.programs.schemas.KpiIn).
+    # [{name, metric, target, unit}], validated on the way in (schemas.ProgramKpiIn).
     kpis: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     # A user who may reach the brand when set (checked then); a deleted user leaves it empty.
     owner_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

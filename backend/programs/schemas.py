@@ -49,7 +49,7 @@ Moments = Annotated[
 ]
 
 
-class Kpi(Schema):
+class ProgramKpi(Schema):
     """A KPI the program aims at: a `metric` of the vocabulary, its `target` in `unit`."""
 
     name: str
@@ -58,7 +58,7 @@ class Kpi(Schema):
     unit: str
 
 
-class KpiIn(Schema):
+class ProgramKpiIn(Schema):
     """A KPI: `metric` from the vocabulary, `target` in a `unit` that measures it (rates in
     `percent` 0-100 or `ratio` 0-1, counts in `count`, amounts in a currency such as `EUR`,
     `roi` and `uplift` in `percent` or `ratio`, durations in `days`, scores in `points`)."""
@@ -74,7 +74,7 @@ class KpiIn(Schema):
             raise ValueError(problem)
 
 
-Kpis = Annotated[list[KpiIn], msgspec.Meta(max_length=MAX_KPIS)]
+Kpis = Annotated[list[ProgramKpiIn], msgspec.Meta(max_length=MAX_KPIS)]
 
 
 class ProgramCreate(Schema, kw_only=True):
@@ -115,7 +115,7 @@ class ProgramOut(Schema):
     name: str
     objective: str
     stage: LifecycleStage
-    kpis: list[Kpi]
+    kpis: list[ProgramKpi]
     owner_id: UUID | None
     start_date: dt.date | None
     end_date: dt.date | None
@@ -146,7 +146,7 @@ class ProgramTemplateOut(Schema):
     name: str
     stage: LifecycleStage
     objective: str
-    kpis: list[Kpi]
+    kpis: list[ProgramKpi]
     moments_of_truth: list[MomentOfTruth]
     audience_rule: dict[str, Any]
     skeleton: dict[str, Any] | None
@@ -159,7 +159,7 @@ class ProgramTemplateOut(Schema):
             name=template.name,
             stage=template.stage,
             objective=template.objective,
-            kpis=msgspec.convert(list(template.kpis), list[Kpi]),
+            kpis=msgspec.convert(list(template.kpis), list[ProgramKpi]),
             moments_of_truth=list(template.moments_of_truth),
             audience_rule=dict(template.audience_rule),
             skeleton=None if template.skeleton is None else dict(template.skeleton),
@@ -206,7 +206,7 @@ class CoveringProgram(Schema):
     template_key: str | None
 
 
-class SuggestedTemplate(Schema):
+class SuggestedProgramTemplate(Schema):
     key: str
     name: str
 
@@ -220,7 +220,7 @@ class StageCoverage(Schema):
     description: str
     covered: bool
     programs: list[CoveringProgram]
-    suggested_templates: list[SuggestedTemplate]
+    suggested_templates: list[SuggestedProgramTemplate]
 
 
 class MomentCoverage(Schema):
@@ -232,7 +232,7 @@ class MomentCoverage(Schema):
     description: str
     covered: bool
     programs: list[CoveringProgram]
-    suggested_templates: list[SuggestedTemplate]
+    suggested_templates: list[SuggestedProgramTemplate]
 
 
 class ProgramCoverageOut(Schema):
@@ -256,8 +256,8 @@ class ProgramCoverageOut(Schema):
         def covering(matches: Any) -> list[CoveringProgram]:
             return [CoveringProgram(p.id, p.name, p.template_key) for p in programs if matches(p)]
 
-        def filling(fits: Any) -> list[SuggestedTemplate]:
-            return [SuggestedTemplate(t.key, t.name) for t in templates if fits(t)]
+        def filling(fits: Any) -> list[SuggestedProgramTemplate]:
+            return [SuggestedProgramTemplate(t.key, t.name) for t in templates if fits(t)]
 
         stages = []
         for stage, described in STAGES.items():

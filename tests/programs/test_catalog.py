@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from backend.programs import catalog
-from backend.programs.schemas import KpiIn
+from backend.programs.schemas import ProgramKpiIn
 from backend.programs.vocabulary import (
     MOMENTS,
     STAGES,
@@ -83,7 +83,7 @@ def test_skeletons_have_the_documented_shape(key: str) -> None:
     skeleton = template.parsed_skeleton
     assert skeleton is not None, key  # every catalog program says what serves it
     assert msgspec.to_builtins(skeleton) == template.skeleton  # nothing dropped or defaulted
-    assert msgspec.convert(list(template.kpis), list[KpiIn])
+    assert msgspec.convert(list(template.kpis), list[ProgramKpiIn])
 
 
 def test_the_newsletter_recurs_weekly() -> None:
