@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.db import start_as_writer
 from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.programs.models import Program, ProgramStatus
 from backend.programs.vocabulary import LifecycleStage
@@ -44,8 +45,16 @@ async def count_programs(
     return await count_rows(session, _listed(stage, status))
 
 
-async def get_program(session: AsyncSession, program_id: UUID) -> Program | None:
-    return await session.scalar(select(Program).where(Program.id == program_id))
+async def get_program(
+    session: AsyncSession, program_id: UUID, *, lock: bool = False
+) -> Program | None:
+    """The program; with ``lock``, held until the transaction ends (changes of one program
+    happen one after the other: a status change reads the status it moves from)."""
+    query = select(Program).where(Program.id == program_id)
+    if lock:
+        await start_as_writer(session, "programs")
+        query = query.with_for_update()
+    return await session.scalar(query)
 
 
 async def running_on(session: AsyncSession, day: dt.date) -> list[Program]:

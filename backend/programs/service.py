@@ -96,9 +96,10 @@ async def count_programs(
     return await repository.count_programs(session, stage=stage, status=status)
 
 
-async def get_program(session: AsyncSession, program_id: UUID) -> Program:
-    """A program of the session's brand, archived or not; 404 otherwise."""
-    program = await repository.get_program(session, program_id)
+async def get_program(session: AsyncSession, program_id: UUID, *, lock: bool = False) -> Program:
+    """A program of the session's brand, archived or not (locked for a change with ``lock``);
+    404 otherwise."""
+    program = await repository.get_program(session, program_id, lock=lock)
     if program is None:
         raise NotFound("program not found")
     return program
@@ -199,7 +200,7 @@ async def update_program(
     session: AsyncSession, tenant: TenantId, program_id: UUID, data: ProgramUpdate
 ) -> Program:
     """Change a live program's fields (an archived one answers 409)."""
-    program = _live(await get_program(session, program_id))
+    program = _live(await get_program(session, program_id, lock=True))
     start = program.start_date if data.start_date is msgspec.UNSET else data.start_date
     end = program.end_date if data.end_date is msgspec.UNSET else data.end_date
     _check_dates(start, end)
@@ -229,7 +230,7 @@ async def update_program(
 async def delete_program(session: AsyncSession, program_id: UUID) -> Program | None:
     """Delete a program; when campaigns or scenarios still name it, archive it instead (it
     ends if it was running) and return it."""
-    program = await get_program(session, program_id)
+    program = await get_program(session, program_id, lock=True)
     if program.archived_at is not None:
         return program
     usage = ProgramUsage()
@@ -257,7 +258,7 @@ async def change_status(
 ) -> Program:
     """Move a program along draft → active ⇄ paused → ended (409 `program-status-change`
     otherwise); a program whose end date has passed cannot become active."""
-    program = _live(await get_program(session, program_id))
+    program = _live(await get_program(session, program_id, lock=True))
     if target not in TRANSITIONS[program.status]:
         raise StatusChangeRefused(f"a {program.status.value} program cannot become {target.value}")
     ending = program.end_date

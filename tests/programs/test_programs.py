@@ -4,6 +4,7 @@ stored), idempotent creation, the owner and audience checks, and brand isolation
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
@@ -409,3 +410,35 @@ async def test_the_session_scoped_service_never_sees_another_brand(app: Litestar
         assert await service.count_programs(session) == 0
         with pytest.raises(NotFound):
             await service.get_program(session, program.id)
+
+
+async def test_concurrent_status_changes_never_undo_an_end(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    """`pause` and `end` sent together, again and again: each reads the status it moves from
+    under the program's lock, so a pause never lands after the end (the program stays ended)."""
+    world = await make_world(app)
+    for _ in range(8):
+        program = await create_program(client, world)
+        await change_status(client, world, program["id"], "activate")
+        paused, ended = await asyncio.gather(
+            change_status(client, world, program["id"], "pause"),
+            change_status(client, world, program["id"], "end"),
+        )
+        assert ended.status_code == 200, ended.text  # from active or paused alike
+        assert paused.status_code in (200, 409), paused.text
+        url = programs_url(world.brand_a.id, f"/{program['id']}")
+        final = await client.get(url, headers=world.manager_a.headers)
+        assert final.json()["status"] == "ended"
+
+
+async def test_a_brand_with_programs_and_their_audiences_can_be_deleted(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    segment = await create_segment(app, world.brand_a.id, "buyers", {"contactable": "email"})
+    await create_program(client, world, audienceSegmentId=str(segment.id))
+    deleted = await client.delete(f"/v1/brands/{world.brand_a.id}", headers=world.owner_a.headers)
+    assert deleted.status_code == 204, deleted.text
+    async with session_of(app) as session:
+        assert await session.get(type(world.brand_a), world.brand_a.id) is None
