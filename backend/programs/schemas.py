@@ -127,6 +127,8 @@ class ProgramOut(Schema):
     archived_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    # What the program groups (counts of campaigns and scenarios) joins here once those domains
+    # exist: fields filled by a classmethod from the row and their counts per program id.
 
 
 class ProgramPage(Schema):
