@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from backend.programs import catalog
+from backend.programs import catalog, skeletons
 from backend.programs.schemas import ProgramKpiIn
 from backend.programs.vocabulary import (
     MOMENTS,
@@ -72,8 +72,8 @@ def test_audience_rule_and_skeleton_conditions_parse_in_a_brand_that_defines_not
     empty = RuleSchema()  # no attributes, linked tables, topics or segments
     rules.parse(template.audience_rule, empty)
     skeleton = template.parsed_skeleton
-    if isinstance(skeleton, catalog.ScenarioSkeleton):
-        for condition in catalog.conditions_of(skeleton.steps):
+    if isinstance(skeleton, skeletons.ScenarioSkeleton):
+        for condition in skeletons.conditions_of(skeleton.steps):
             rules.parse(condition, empty)
 
 
@@ -88,7 +88,7 @@ def test_skeletons_have_the_documented_shape(key: str) -> None:
 
 def test_the_newsletter_recurs_weekly() -> None:
     skeleton = catalog.BY_KEY["newsletter"].parsed_skeleton
-    assert isinstance(skeleton, catalog.CampaignSkeleton)
+    assert isinstance(skeleton, skeletons.CampaignSkeleton)
     assert skeleton.schedule.kind == "recurring"
     assert skeleton.schedule.rrule == "FREQ=WEEKLY;BYDAY=TU"
 
@@ -120,7 +120,7 @@ BAD_SKELETONS: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("case", "skeleton"), BAD_SKELETONS, ids=[c for c, _ in BAD_SKELETONS])
 def test_a_skeleton_of_another_shape_is_refused(case: str, skeleton: dict[str, Any]) -> None:
     with pytest.raises(msgspec.ValidationError):
-        msgspec.convert(skeleton, catalog.Skeleton)
+        msgspec.convert(skeleton, skeletons.Skeleton)
 
 
 KPIS: list[tuple[KpiMetric, float, str, bool]] = [
