@@ -84,6 +84,7 @@ from backend.profiles.routes import (
     ProfileAttributeController,
     ProfileController,
 )
+from backend.programs.routes import ProgramController, ProgramTemplateController
 from backend.rfm.routes import ProfileRfmController, RfmController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
@@ -254,6 +255,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SnippetController,
             CouponPoolController,
             ProfileSegmentsController,
+            ProgramController,
+            ProgramTemplateController,
             MessageController,
             ProfileMessagesController,
             PressurePolicyController,

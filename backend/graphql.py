@@ -57,6 +57,7 @@ from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExpo
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
+from backend.programs.graphql import ProgramsMutation, ProgramsQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
@@ -89,6 +90,7 @@ class Query(
     MessagingAccountsQuery,
     ContentQuery,
     CouponPoolsQuery,
+    ProgramsQuery,
 ):
     pass
 
@@ -113,6 +115,7 @@ class Mutation(
     MessagingAccountsMutation,
     ContentMutation,
     CouponPoolsMutation,
+    ProgramsMutation,
 ):
     pass
 

@@ -49,6 +49,7 @@ from backend.profiles.models import (
     ProfileUniqueValue,
     Suppression,
 )
+from backend.programs.models import Program
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
@@ -112,6 +113,7 @@ __all__ = [
     "ProfileIdentity",
     "ProfileMerge",
     "ProfileUniqueValue",
+    "Program",
     "ProviderAccount",
     "PushDevice",
     "RfmRun",

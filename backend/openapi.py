@@ -52,6 +52,7 @@ from backend.messaging.accounts import examples as messaging_accounts_examples
 from backend.messaging.devices import examples as devices_examples
 from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
+from backend.programs import examples as programs_examples
 from backend.rfm import examples as rfm_examples
 from backend.segments import examples as segments_examples
 from backend.tenancy import examples as tenancy_examples
@@ -84,6 +85,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     messaging_accounts_examples,
     messaging_examples,
     profiles_examples,
+    programs_examples,
     rfm_examples,
     segments_examples,
     tenancy_examples,

@@ -17,6 +17,7 @@ from backend.messaging.devices import service as messaging_devices
 from backend.messaging.inbound import service as messaging_inbound
 from backend.messaging.providers import service as messaging_captured
 from backend.profiles.linked import service as profiles_linked
+from backend.programs import service as programs_service
 from backend.rfm import service as rfm_service
 from backend.segments import membership as segments_membership
 from backend.segments import sources as segments_sources
@@ -38,6 +39,7 @@ DOMAIN_CONNECTS = (
     segments_sources.connect,
     triggers_sources.connect,
     webhooks_sources.connect,
+    programs_service.connect,
 )
 
 

@@ -25,6 +25,8 @@ BRAND_SCOPES: dict[str, str] = {
     "segments:write": "Create and change segments, run RFM",
     "messages:read": "Read messages, their timelines and the pressure policy",
     "messages:write": "Send transactional messages, change the pressure policy",
+    "programs:read": "Read programs, the program templates and the coverage map",
+    "programs:write": "Create, change and delete programs, make them from templates",
     "campaigns:read": "Read campaigns and their results",
     "campaigns:write": "Create, schedule and send campaigns",
     "scenarios:read": "Read scenarios and their runs",

@@ -19,6 +19,7 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
+from backend.core.signals import Signal, signals
 from backend.core.tenancy import TenantId
 from backend.profiles import attributes as profile_attributes
 from backend.profiles import consents as profile_consents
@@ -208,9 +209,14 @@ async def update_segment(
     return segment
 
 
+# Sent before a segment is deleted: a receiver whose rows still need it raises a LevierError
+# (409) to keep it, or lets go of it.
+SEGMENT_DELETING: Signal[[AsyncSession, Segment]] = Signal("segment_deleting")
+
+
 async def delete_segment(session: AsyncSession, segment_id: UUID) -> None:
     """Delete a segment with its members, transitions and sizes; 409 while another segment's
-    definition references it."""
+    definition references it, or another domain still needs it (`SEGMENT_DELETING`)."""
     segment = await get_segment(session, segment_id)
     users = [
         s.key
@@ -219,6 +225,7 @@ async def delete_segment(session: AsyncSession, segment_id: UUID) -> None:
     ]
     if users:
         raise Conflict(f"segments {', '.join(sorted(users))} reference this one")
+    await signals.send(SEGMENT_DELETING, session, segment)
     await session.delete(segment)
     await session.flush()
 

@@ -325,6 +325,18 @@ async def grant_brand_role_by_email(
     return await grant_brand_role(session, tenant, user, role), user
 
 
+async def user_reaches_brand(session: AsyncSession, tenant: TenantId, user_id: UUID) -> bool:
+    """Whether the user may reach the brand: an owner or admin of its agency, or a member of it
+    granted a brand role on it (as the brand guard decides for their requests)."""
+    brand = await get_brand(session, tenant)
+    member = await repository.get_member(session, brand.agency_id, user_id)
+    if member is None:
+        return False
+    if member.role in (AgencyRole.OWNER, AgencyRole.ADMIN):
+        return True
+    return await repository.get_grant(session, tenant, user_id) is not None
+
+
 async def revoke_brand_role(session: AsyncSession, tenant: TenantId, user_id: UUID) -> None:
     grant = await repository.get_grant(session, tenant, user_id)
     if grant is None:

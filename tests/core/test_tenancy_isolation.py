@@ -76,6 +76,8 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.profiles.models import Channel as MessagingChannel
+from backend.programs.models import Program, ProgramStatus
+from backend.programs.vocabulary import LifecycleStage
 from backend.rfm.models import (
     RfmKind,
     RfmMethod,
@@ -426,6 +428,15 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "content_snippets": lambda _: Snippet(id=uuid4(), key="isolation", name="I", body="x"),
     "coupon_pools": lambda p: CouponPool(id=p.coupon_pool_id, key="ISOLATION", name="I"),
     "coupon_codes": lambda p: CouponCode(pool_id=p.coupon_pool_id, code="ISOLATION-1"),
+    "programs": lambda p: Program(
+        name="Isolation",
+        objective="Isolation",
+        stage=LifecycleStage.RETAIN,
+        kpis=[],
+        status=ProgramStatus.DRAFT,
+        moments_of_truth=[],
+        audience_segment_id=p.segment_id,
+    ),
 }
 
 
