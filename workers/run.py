@@ -12,12 +12,14 @@ import dramatiq
 import structlog
 
 from backend.config import Settings
-from backend.core.db import create_engine
+from backend.core import tracing
+from backend.core.db import engine_for
 from backend.core.outbox import OutboxRelay
 from backend.core.signals import signals
 from backend.core.tenancy import make_session_factory
 from backend.wiring import connect_domains
 from workers.broker import build_broker, declare_tasks, sender
+from workers.monitoring import BacklogSampler
 from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
 
@@ -47,11 +49,14 @@ def load_tasks() -> None:
     connect_domains(signals)
 
 
-def build_job_system(settings: Settings) -> tuple[dramatiq.Broker, TaskRuntime]:
-    """A broker with every task declared, and the runtime its actors run through."""
+def build_job_system(
+    settings: Settings, role: str = tracing.WORKER
+) -> tuple[dramatiq.Broker, TaskRuntime]:
+    """A broker with every task declared, and the runtime its actors run through; ``role``:
+    the process's, for its spans (api, worker, scheduler, cli)."""
     load_tasks()
-    broker = build_broker(settings)
-    runtime = TaskRuntime(settings)
+    broker = build_broker(settings, role)
+    runtime = TaskRuntime(settings, role)
     runtime.send = sender(broker)
     declare_tasks(broker, runtime)
     return broker, runtime
@@ -103,20 +108,22 @@ def run_worker(settings: Settings, threads: int = 8) -> None:
 
 
 async def _run_scheduler(settings: Settings) -> None:
-    broker, _runtime = build_job_system(settings)
-    engine = create_engine(settings.database_url)
+    broker, _runtime = build_job_system(settings, tracing.SCHEDULER)
+    engine = engine_for(settings, "scheduler", tracing.SCHEDULER)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     relay = OutboxRelay(factory, sender(broker), interval_seconds=settings.relay_interval_seconds)
     scheduler = Scheduler(factory, relay, interval_seconds=settings.scheduler_interval_seconds)
+    sampler = BacklogSampler(factory, broker, interval_seconds=settings.backlog_sample_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     log.info("scheduler_started")
     try:
-        await asyncio.gather(scheduler.run(stop), relay.run(stop))
+        await asyncio.gather(scheduler.run(stop), relay.run(stop), sampler.run(stop))
     finally:
         await engine.dispose()
+        tracing.flush(tracing.tracer_provider(settings, tracing.SCHEDULER))
 
 
 def run_scheduler(settings: Settings) -> None:
