@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -168,13 +168,16 @@ class _RouteDetails:
             return
         span.set_attribute("levier.request_id", request_id_of(scope))
         bind_log_context(scope, trace_id=trace_id_of(span))
-        try:
-            await self.app(scope, receive, send)
-        finally:
+
+        async def send_naming_the_span(message: Message) -> None:
+            # Routed by now; the span ends with the response, so it is named before.
             template = scope.get("path_template")
-            if template:
+            if message["type"] == "http.response.start" and template:
                 span.update_name(f"{scope['method']} {template}")
                 span.set_attribute("http.route", template)
+            await send(message)
+
+        await self.app(scope, receive, send_naming_the_span)
 
 
 def traced_asgi(app: ASGIApp, provider: TracerProvider | None, *, inner: bool = False) -> ASGIApp:
