@@ -506,12 +506,21 @@ def jobs_dead_list(ctx: click.Context, queue: str | None, limit: int) -> None:
     """List dead letters, the latest first: id (the outbox id), task, brand, error."""
     from workers.queues import dead_letters
 
-    broker = _broker_of(settings_from(ctx))
+    from backend.core.outbox import errors_of
+
+    settings = settings_from(ctx)
+    broker = _broker_of(settings)
     try:
         letters = dead_letters(broker, queue, limit)
     except KeyError as exc:
         fail("unknown-queue", str(exc.args[0]))
-    emit({"dead": [letter.as_json() for letter in letters], "count": len(letters)})
+    # Redis keeps a dead letter as it was queued; the outbox recorded how its job failed.
+    recorded = run(settings, lambda session: errors_of(session, [d.message_id for d in letters]))
+    entries = [
+        {**letter.as_json(), "error": letter.error or recorded.get(letter.message_id)}
+        for letter in letters
+    ]
+    emit({"dead": entries, "count": len(entries)})
 
 
 @jobs_dead.command("redrive")

@@ -65,8 +65,11 @@ class TaskRuntime:
                     await mark_done(session, message_id)
                     await session.commit()
             except Exception as exc:
-                # dramatiq's count of the retries before this attempt: the last one fails for good.
-                if message is not None and message.options.get("retries", 0) >= spec.max_retries:
+                # dramatiq's count of the retries before this attempt (and its limit, the
+                # message's own when it has one): the last one fails for good.
+                retries = message.options.get("retries", 0) if message is not None else 0
+                limit = message.options.get("max_retries", spec.max_retries) if message else 0
+                if message is not None and retries >= limit:
                     async with factory() as done, done.begin():
                         await mark_failed(done, message_id, f"{type(exc).__name__}: {exc}")
                 raise

@@ -167,6 +167,19 @@ async def failed_jobs(
     return list(rows)
 
 
+async def errors_of(session: AsyncSession, message_ids: Sequence[str]) -> dict[str, str]:
+    """The recorded errors of the jobs of these messages (those sent through the outbox)."""
+    ids = [outbox_id for outbox_id in map(_outbox_id, message_ids) if outbox_id is not None]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.last_error).where(
+            OutboxMessage.id.in_(ids), OutboxMessage.last_error.is_not(None)
+        )
+    )
+    return {str(row_id): str(error) for row_id, error in rows}
+
+
 async def redrive_failed(
     session: AsyncSession,
     *,
