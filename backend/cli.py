@@ -504,9 +504,8 @@ def _chosen_ids(ids: tuple[str, ...], every: bool) -> list[str] | None:
 @handles_errors
 def jobs_dead_list(ctx: click.Context, queue: str | None, limit: int) -> None:
     """List dead letters, the latest first: id (the outbox id), task, brand, error."""
-    from workers.queues import dead_letters
-
     from backend.core.outbox import errors_of
+    from workers.queues import dead_letters
 
     settings = settings_from(ctx)
     broker = _broker_of(settings)

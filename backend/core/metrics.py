@@ -116,8 +116,8 @@ WEBHOOK_ENDPOINTS_DISABLED = Counter(
 )
 SEND_OUTCOMES = Counter(
     "levier_send_outcomes",
-    "Messages that reached an outcome, per channel, provider (none: refused before one was "
-    "chosen) and outcome: sent, deferred, refused, failed.",
+    "Messages that reached an outcome, per channel, provider (none: refused or failed before "
+    "one was chosen) and outcome: sent, deferred, refused, failed.",
     ["channel", "provider", "outcome"],
 )
 DB_POOL_CHECKED_OUT = Gauge(

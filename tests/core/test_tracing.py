@@ -176,27 +176,27 @@ async def test_a_trace_crosses_processes_from_levier_serve_through_redis_to_levi
     with (
         _process(["serve", "--port", str(port)], env, log),
         _process(["worker", "--threads", "2"], env, log),
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
     ):
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if http.get("/health").status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"levier serve did not answer:\n{log.read_text()}")
-            await asyncio.sleep(0.1)
-        response = http.post(
-            f"/v1/agencies/{world.agency_a.id}/brands",
-            json={"name": "Across"},
-            headers={**world.owner_a.headers, "X-Request-ID": "trace-across-1"},
-        )
-        assert response.status_code == 201, response.text
-        brand_id = UUID(response.json()["id"])
-        while await _brand_status(app, brand_id) is not BrandStatus.ACTIVE:
-            if time.monotonic() > deadline:
-                pytest.fail(f"the job did not run:\n{log.read_text()}")
-            await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"levier serve did not answer:\n{log.read_text()}")
+                await asyncio.sleep(0.1)
+            response = await http.post(
+                f"/v1/agencies/{world.agency_a.id}/brands",
+                json={"name": "Across"},
+                headers={**world.owner_a.headers, "X-Request-ID": "trace-across-1"},
+            )
+            assert response.status_code == 201, response.text
+            brand_id = UUID(response.json()["id"])
+            while await _brand_status(app, brand_id) is not BrandStatus.ACTIVE:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the job did not run:\n{log.read_text()}")
+                await asyncio.sleep(0.1)
         spans = await asyncio.to_thread(
             collector.wait_for, _job_received, "the spans of both processes"
         )

@@ -161,6 +161,7 @@ async def test_a_job_out_of_retries_is_counted_recorded_failed_and_redriven_from
         assert await cli(settings, "jobs", "failed", "redrive", "--id", str(row_id)) == {
             "redriven": 1
         }
+
         # Relayed (by the command itself with Redis, by the app's relay in-process), then run.
         async def provisioned() -> bool:
             return await _status(app, brand_id) is BrandStatus.ACTIVE
