@@ -166,6 +166,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 log_config=None,
                 access_log=False,
                 forwarded_allow_ips=settings.forwarded_allow_ips,
+                # A process still importing (compiling, GIL held) misses uvicorn's 5 s health
+                # pings on a busy node and was killed and restarted, again and again.
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             )
         return
     start_metrics_server(settings)
@@ -177,6 +180,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         access_log=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _metrics_url(settings: Settings) -> str | None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from tests.webhooks.test_webhooks import create_endpoint, retry_due_work
 from workers.monitoring import BacklogSampler
 
 PROVISION = tenancy_service.PROVISION_BRAND_TASK
+LEVIER = Path(sys.executable).parent / "levier"
 
 
 @pytest.fixture
@@ -229,3 +232,71 @@ def test_the_metrics_of_several_processes_are_served_summed(tmp_path: Path) -> N
     assert 'levier_db_pool_capacity{pool="api"} 40.0' in lines, scraped
     # A backlog gauge is the same fact seen twice: the latest value, not a sum.
     assert "levier_outbox_pending 4.0" in lines, scraped
+
+
+def test_levier_serve_with_two_processes_serves_the_sum_of_both(
+    settings: Settings, stack: str, tmp_path: Path
+) -> None:
+    if stack != "postgres":
+        pytest.skip("`levier serve --workers 2` needs Redis")
+    assert settings.redis_url is not None
+    port, metrics_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEVIER_")}
+    env |= {
+        "LEVIER_DATABASE_URL": settings.database_url,
+        "LEVIER_REDIS_URL": settings.redis_url,
+        "LEVIER_REDIS_NAMESPACE": settings.redis_namespace,
+        "LEVIER_METRICS_PORT": str(metrics_port),
+        "LEVIER_DATABASE_POOL_SIZE": "4",
+        "LEVIER_DATABASE_MAX_OVERFLOW": "1",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("ab") as sink:
+        server = subprocess.Popen(  # noqa: S603  (our own console script)
+            [str(LEVIER), "serve", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=sink,
+        )
+    try:
+        with httpx.Client(timeout=10) as http:
+
+            def answered(url: str) -> httpx.Response | None:
+                try:
+                    return http.get(url)
+                except httpx.TransportError:
+                    return None
+
+            deadline = time.monotonic() + 120  # a busy node compiles two processes' imports
+            while True:
+                # Serving, and both processes built their app (a pool of capacity 5 each).
+                health = answered(f"http://127.0.0.1:{port}/health")
+                scraped = answered(f"http://127.0.0.1:{metrics_port}/metrics")
+                both = scraped is not None and (
+                    'levier_db_pool_capacity{pool="api"} 10.0' in scraped.text
+                )
+                if health is not None and health.status_code == 200 and both:
+                    break
+                assert server.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            for _ in range(20):  # a connection each: the kernel spreads them over the processes
+                with httpx.Client(timeout=10) as fresh:
+                    assert fresh.get(f"http://127.0.0.1:{port}/v1/brands").status_code == 401
+            metrics = http.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("litestar_requests_total{") and 'path="/v1/brands"' in line
+    )
+    assert served == 20, metrics
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
