@@ -132,8 +132,23 @@ def sender(broker: dramatiq.Broker) -> SendToBroker:
     observability = observability_of(broker)
     tracer = observability.tracer if observability is not None else tracing.tracer_of(None)
 
+    def enqueue(row: OutboxMessage, headers: dict[str, str]) -> None:
+        broker.enqueue(
+            dramatiq.Message(
+                queue_name=row.queue_name,
+                actor_name=row.task_name,
+                args=(),
+                kwargs=row.kwargs,
+                options={HEADERS_OPTION: headers} if headers else {},
+                message_id=str(row.id),
+            )
+        )
+
     def send(row: OutboxMessage) -> None:
         headers = {str(k): str(v) for k, v in (row.headers or {}).items()}
+        if observability is None or observability.provider is None:
+            enqueue(row, headers)  # tracing off: the headers travel as they are
+            return
         parent = tracing.context_of(headers)
         with tracer.start_as_current_span(
             f"send {row.task_name}",
@@ -148,16 +163,7 @@ def sender(broker: dramatiq.Broker) -> SendToBroker:
         ) as span:
             if span.is_recording():
                 tracing.inject_into(headers)
-            broker.enqueue(
-                dramatiq.Message(
-                    queue_name=row.queue_name,
-                    actor_name=row.task_name,
-                    args=(),
-                    kwargs=row.kwargs,
-                    options={HEADERS_OPTION: headers} if headers else {},
-                    message_id=str(row.id),
-                )
-            )
+            enqueue(row, headers)
 
     return send
 
