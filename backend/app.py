@@ -33,7 +33,8 @@ from backend.content.coupons.routes import CouponPoolController
 from backend.content.live.drawing import ImageCache
 from backend.content.live.routes import LiveContentController
 from backend.content.routes import SnippetController, TemplateController
-from backend.core.db import create_engine
+from backend.core import tracing
+from backend.core.db import engine_for
 from backend.core.dependencies import provide_page, provide_session
 from backend.core.edge import EdgeMiddleware
 from backend.core.errors import EXCEPTION_HANDLERS
@@ -96,6 +97,7 @@ from backend.triggers.routes import (
 from backend.webhooks.routes import WebhookEndpointController
 from backend.wiring import connect_domains
 from workers.broker import ping, sender
+from workers.monitoring import BacklogSampler
 from workers.run import build_job_system, start_worker, stop_worker
 from workers.scheduler import Scheduler
 
@@ -108,13 +110,13 @@ def build_state(settings: Settings) -> dict[str, Any]:
 
     Kept apart from the routes so that the lifespan and every request read them from
     ``app.state`` alone (a test process builds the routes once and gives each test its own)."""
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings, "api", tracing.API)
     session_factory = make_session_factory(
         engine,
         secret_key=settings.secret_key,
         info=config_cache_info(settings.config_cache_seconds),
     )
-    broker, runtime = build_job_system(settings)
+    broker, runtime = build_job_system(settings, tracing.API)
     relay = OutboxRelay(
         session_factory, sender(broker), interval_seconds=settings.relay_interval_seconds
     )
@@ -165,6 +167,10 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             state.session_factory, relay, interval_seconds=settings.scheduler_interval_seconds
         )
         loops.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
+        sampler = BacklogSampler(
+            state.session_factory, state.broker, interval_seconds=settings.backlog_sample_seconds
+        )
+        loops.append(asyncio.create_task(sampler.run(stop), name="backlog-sampler"))
     try:
         yield
     finally:
@@ -178,6 +184,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await state.rate_limiter.aclose()
         await state.sign_in_backoff.aclose()
         await state.live_images.aclose()
+        await asyncio.to_thread(tracing.flush, tracing.tracer_provider(settings, tracing.API))
 
 
 def own_signature_fields(app: Litestar) -> None:
@@ -294,8 +301,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # logging is configured once, as JSON, by configure_logging
     )
     own_signature_fields(app)
-    # Route middleware skips unmatched routes (404, 405): the request context wraps everything.
-    app.asgi_handler = RequestContextMiddleware(
-        SecurityHeadersMiddleware(app.asgi_handler, hsts=settings.is_production)
+    # Route middleware skips unmatched routes (404, 405): the request context wraps everything,
+    # and the request's span (when tracing is on) wraps the request context.
+    provider = tracing.tracer_provider(settings, tracing.API)
+    app.asgi_handler = tracing.traced_asgi(
+        RequestContextMiddleware(
+            tracing.traced_asgi(
+                SecurityHeadersMiddleware(app.asgi_handler, hsts=settings.is_production),
+                provider,
+                inner=True,
+            )
+        ),
+        provider,
     )
     return app

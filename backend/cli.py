@@ -72,7 +72,8 @@ def runtime_settings(ctx: click.Context) -> Settings:
 
 async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[R]]) -> R:
     """Run ``work`` in one committed transaction, then relay its jobs to a shared broker."""
-    from backend.core.db import create_engine
+    from backend.core import tracing
+    from backend.core.db import engine_for
     from backend.core.jobs import take_outbox_flag
     from backend.core.outbox import OutboxRelay
     from backend.core.signals import signals
@@ -83,7 +84,7 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
 
     load_tasks()
     connect_domains(signals)  # the services run here send the domains' signals
-    engine = create_engine(settings.database_url)
+    engine = engine_for(settings, "cli", tracing.CLI)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:
         async with open_session(factory, actor="operator:cli") as session:
@@ -91,11 +92,12 @@ async def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
             await session.commit()
         # With the in-process broker nobody here consumes: `levier serve` relays the rows.
         if take_outbox_flag(session) and settings.redis_url:
-            broker, _ = build_job_system(settings)
+            broker, _ = build_job_system(settings, tracing.CLI)
             await OutboxRelay(factory, sender(broker)).drain()
         return result
     finally:
         await engine.dispose()
+        tracing.flush(tracing.tracer_provider(settings, tracing.CLI))
 
 
 def run(settings: Settings, work: Callable[[AsyncSession], Coroutine[Any, Any, R]]) -> R:
@@ -187,6 +189,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 log_config=None,
                 access_log=False,
                 forwarded_allow_ips=settings.forwarded_allow_ips,
+                # A process still importing (compiling, GIL held) misses uvicorn's 5 s health
+                # pings on a busy node and was killed and restarted, again and again.
+                timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
             )
         return
     start_metrics_server(settings)
@@ -198,6 +203,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         access_log=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
+
+
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _metrics_url(settings: Settings) -> str | None:
@@ -498,6 +506,215 @@ def reseal_secrets(ctx: click.Context) -> None:
             await engine.dispose()
 
     emit({"resealed": asyncio.run(work())})
+
+
+class Moment(click.ParamType[dt.datetime]):
+    """An ISO 8601 time (UTC unless it says otherwise), or a span back from now: ``90s``,
+    ``15m``, ``2h``, ``3d``."""
+
+    name = "time"
+    _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        text = str(value).strip()
+        unit = self._UNITS.get(text[-1:].lower())
+        if unit is not None and text[:-1].isdigit():
+            return dt.datetime.now(dt.UTC) - dt.timedelta(**{unit: int(text[:-1])})
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is neither an ISO 8601 time nor a span such as 2h or 3d", param)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+MOMENT = Moment()
+
+
+@main.group()
+def jobs() -> None:
+    """Operate background jobs: dead letters, failed jobs, re-drives."""
+
+
+@jobs.group("dead")
+def jobs_dead() -> None:
+    """The broker's dead letters (Redis): messages whose retries ran out, kept 7 days."""
+
+
+def _broker_of(settings: Settings) -> Any:
+    from backend.core import tracing
+    from workers.run import build_job_system
+
+    if not settings.redis_url:
+        fail(
+            "no-shared-broker",
+            "LEVIER_REDIS_URL is not set: the in-process broker's dead letters live inside "
+            "`levier serve`; use `levier jobs failed list|redrive`, which reads the database",
+        )
+    broker, _ = build_job_system(settings, tracing.CLI)
+    return broker
+
+
+def _chosen_ids(ids: tuple[str, ...], every: bool) -> list[str] | None:
+    if not ids and not every:
+        fail("nothing-chosen", "name the jobs with --id (repeatable), or pass --all")
+    return list(ids) or None
+
+
+@jobs_dead.command("list")
+@click.option("--queue", default=None, help="One queue (default: every queue).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.pass_context
+@handles_errors
+def jobs_dead_list(ctx: click.Context, queue: str | None, limit: int) -> None:
+    """List dead letters, the latest first: id (the outbox id), task, brand, error."""
+    from backend.core.outbox import errors_of
+    from workers.queues import dead_letters
+
+    settings = settings_from(ctx)
+    broker = _broker_of(settings)
+    try:
+        letters = dead_letters(broker, queue, limit)
+    except KeyError as exc:
+        fail("unknown-queue", str(exc.args[0]))
+    # Redis keeps a dead letter as it was queued; the outbox recorded how its job failed.
+    recorded = run(settings, lambda session: errors_of(session, [d.message_id for d in letters]))
+    entries = [
+        {**letter.as_json(), "error": letter.error or recorded.get(letter.message_id)}
+        for letter in letters
+    ]
+    emit({"dead": entries, "count": len(entries)})
+
+
+@jobs_dead.command("redrive")
+@click.option("--queue", default=None, help="One queue (default: every queue).")
+@click.option("--id", "ids", multiple=True, help="A dead letter's id; repeat for several.")
+@click.option("--all", "every", is_flag=True, help="Every dead letter (of --queue).")
+@click.pass_context
+@handles_errors
+def jobs_dead_redrive(
+    ctx: click.Context, queue: str | None, ids: tuple[str, ...], every: bool
+) -> None:
+    """Send dead letters back to their queue, with a full count of retries."""
+    from workers.queues import redrive_dead
+
+    broker = _broker_of(settings_from(ctx))
+    chosen = _chosen_ids(ids, every)
+    try:
+        emit({"redriven": redrive_dead(broker, queue, chosen)})
+    except KeyError as exc:
+        fail("unknown-queue", str(exc.args[0]))
+
+
+@jobs_dead.command("purge")
+@click.option("--queue", default=None, help="One queue (default: every queue).")
+@click.option("--id", "ids", multiple=True, help="A dead letter's id; repeat for several.")
+@click.option("--all", "every", is_flag=True, help="Every dead letter (of --queue).")
+@click.pass_context
+@handles_errors
+def jobs_dead_purge(
+    ctx: click.Context, queue: str | None, ids: tuple[str, ...], every: bool
+) -> None:
+    """Drop dead letters for good."""
+    from workers.queues import purge_dead
+
+    broker = _broker_of(settings_from(ctx))
+    chosen = _chosen_ids(ids, every)
+    try:
+        emit({"purged": purge_dead(broker, queue, chosen)})
+    except KeyError as exc:
+        fail("unknown-queue", str(exc.args[0]))
+
+
+@jobs.group("failed")
+def jobs_failed() -> None:
+    """Jobs that failed for good, as the outbox recorded them (any broker)."""
+
+
+@jobs_failed.command("list")
+@click.option("--since", type=MOMENT, default=None, help="Failed at or after (2h, ISO time).")
+@click.option("--task", "task_name", default=None, help="One task, e.g. webhooks.send.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.pass_context
+@handles_errors
+def jobs_failed_list(
+    ctx: click.Context, since: dt.datetime | None, task_name: str | None, limit: int
+) -> None:
+    """List jobs that failed for good, the latest first, with their error and request id."""
+    from backend.core.outbox import failed_jobs
+
+    rows = run(
+        settings_from(ctx),
+        lambda session: failed_jobs(session, since=since, task_name=task_name, limit=limit),
+    )
+    emit(
+        {
+            "failed": [
+                {
+                    "id": str(row.id),
+                    "task": row.task_name,
+                    "queue": row.queue_name,
+                    "brandId": row.kwargs.get("tenant_id"),
+                    "failedAt": row.failed_at,
+                    "error": row.last_error,
+                    "requestId": (row.headers or {}).get("x-request-id"),
+                }
+                for row in rows
+            ],
+            "count": len(rows),
+        }
+    )
+
+
+@jobs_failed.command("redrive")
+@click.option("--id", "ids", multiple=True, type=click.UUID, help="A job's id; repeatable.")
+@click.option("--since", type=MOMENT, default=None, help="Failed at or after (2h, ISO time).")
+@click.option("--task", "task_name", default=None, help="One task, e.g. webhooks.send.")
+@click.option("--all", "every", is_flag=True, help="Every failed job (matching the filters).")
+@click.pass_context
+@handles_errors
+def jobs_failed_redrive(
+    ctx: click.Context,
+    ids: tuple[UUID, ...],
+    since: dt.datetime | None,
+    task_name: str | None,
+    every: bool,
+) -> None:
+    """Run failed jobs again: they go back to the outbox and are sent as new messages."""
+    from backend.core.jobs import OUTBOX_WRITTEN
+    from backend.core.outbox import redrive_failed
+
+    if not (ids or every):
+        fail("nothing-chosen", "name the jobs with --id (repeatable), or pass --all")
+
+    async def work(session: AsyncSession) -> int:
+        count = await redrive_failed(session, ids=list(ids), since=since, task_name=task_name)
+        session.info[OUTBOX_WRITTEN] = count > 0
+        return count
+
+    emit({"redriven": run(settings_from(ctx), work)})
+
+
+@jobs.command("redrive-outbox")
+@click.option("--since", type=MOMENT, required=True, help="Handed to the broker at or after.")
+@click.option("--until", type=MOMENT, default=None, help="Handed to the broker before.")
+@click.pass_context
+@handles_errors
+def jobs_redrive_outbox(ctx: click.Context, since: dt.datetime, until: dt.datetime | None) -> None:
+    """After Redis lost its data: send again every job handed to the broker since --since that
+    never finished (tasks are idempotent: one that was not lost runs again harmlessly)."""
+    from backend.core.jobs import OUTBOX_WRITTEN
+    from backend.core.outbox import resend_unfinished
+
+    async def work(session: AsyncSession) -> int:
+        count = await resend_unfinished(session, since=since, until=until)
+        session.info[OUTBOX_WRITTEN] = count > 0
+        return count
+
+    emit({"redriven": run(settings_from(ctx), work)})
 
 
 @main.command()

@@ -38,6 +38,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # runtime role (LEVIER_DATABASE_URL's user) what it needs. Required on PostgreSQL; defaults
     # to LEVIER_DATABASE_URL on SQLite.
     migration_database_url: str | None = None
+    # Connections each process keeps to the database (API process, worker, scheduler), the extra
+    # ones it may open under load, and how long a request waits for one before failing.
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    database_pool_timeout_seconds: float = 30.0
+    # LEVIER_DATABASE_URL goes through PgBouncer in transaction mode: no prepared statement
+    # outlives its transaction (asyncpg's statement caches off, unique statement names).
+    database_pgbouncer: bool = False
     redis_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
     # Secret keys replaced by LEVIER_SECRET_KEY (comma-separated): sealed provider credentials and
@@ -132,6 +140,19 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # /health fails once a worker's heartbeat loop or the scheduler's loop made no round for
     # this long: the process is stuck and the kubelet restarts it.
     health_stall_seconds: float = 120.0
+    # How often the scheduler (and the embedded `levier serve`) samples the backlog gauges:
+    # queue depths, outbox backlog, due-work lag.
+    backlog_sample_seconds: float = 15.0
+    # OpenTelemetry tracing: spans go to this OTLP/HTTP collector (e.g. http://otel:4318; traces
+    # are posted to <endpoint>/v1/traces). Unset: no tracing at all.
+    otlp_endpoint: str | None = None
+    # service.name of the spans: <this>-api, <this>-worker, <this>-scheduler.
+    otlp_service_name: str = "levier"
+    # Share of new traces recorded (a trace continued from a caller follows the caller's choice).
+    trace_sample_ratio: float = 1.0
+    # Outbox rows handed to the broker are kept this long after their job finished, so they can
+    # be sent again (`levier jobs redrive-outbox`) after a loss of Redis.
+    outbox_retention_hours: int = 7 * 24
     # Outbound webhooks. Plain http and any address that is not globally routable (private,
     # shared, loopback, link-local…) are refused unless allowed (SSRF guard); a test or an
     # on-premises deployment may allow them.
@@ -224,6 +245,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 )
         if self.health_stall_seconds <= 0:
             raise SettingsError("LEVIER_HEALTH_STALL_SECONDS must be above 0")
+        if self.database_pool_size < 1 or self.database_max_overflow < 0:
+            raise SettingsError(
+                "LEVIER_DATABASE_POOL_SIZE must be at least 1 and LEVIER_DATABASE_MAX_OVERFLOW "
+                "at least 0"
+            )
+        if not 0.0 <= self.trace_sample_ratio <= 1.0:
+            raise SettingsError("LEVIER_TRACE_SAMPLE_RATIO must be between 0 and 1")
+        if self.outbox_retention_hours < 1:
+            raise SettingsError("LEVIER_OUTBOX_RETENTION_HOURS must be at least 1")
         if self.worker_heartbeat_timeout_seconds <= 0:
             raise SettingsError("LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS must be above 0")
         for name in ("rate_limit_per_caller", "rate_limit_per_brand", "login_failures_per_ip"):

@@ -9,15 +9,19 @@ from __future__ import annotations
 import threading
 
 import dramatiq
+import redis
 import structlog
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, CurrentMessage, Middleware
+from opentelemetry.trace import SpanKind
 
 from backend.config import Settings
+from backend.core import tracing
 from backend.core.jobs import TASKS, TaskSpec
 from backend.core.outbox import OutboxMessage, SendToBroker
 from workers.health import Stamp
+from workers.observability import HEADERS_OPTION, JobObservability, observability_of
 from workers.runtime import TaskRuntime
 
 log = structlog.get_logger("levier.worker")
@@ -90,7 +94,8 @@ def heartbeat_of(broker: dramatiq.Broker) -> Heartbeat | None:
     return next((m for m in broker.middleware if isinstance(m, Heartbeat)), None)
 
 
-def build_broker(settings: Settings) -> dramatiq.Broker:
+def build_broker(settings: Settings, role: str = tracing.WORKER) -> dramatiq.Broker:
+    """``role``: the process's (api, worker, scheduler, cli), the service its spans are of."""
     broker: dramatiq.Broker
     if settings.redis_url:
         timeout_ms = int(settings.worker_heartbeat_timeout_seconds * 1000)
@@ -104,6 +109,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker()
     broker.add_middleware(AsyncIO())
     broker.add_middleware(CurrentMessage())
+    broker.add_middleware(JobObservability(tracing.tracer_provider(settings, role)))
     return broker
 
 
@@ -129,24 +135,69 @@ def declare_tasks(broker: dramatiq.Broker, runtime: TaskRuntime) -> None:
 
 
 def sender(broker: dramatiq.Broker) -> SendToBroker:
-    """Send an outbox row as a dramatiq message whose id is the outbox id."""
+    """Send an outbox row as a dramatiq message whose id is the outbox id. Its headers (trace
+    context, request id) go in the message's options, the trace continued by a producer span:
+    the hand-over to the broker, in the trace of the work that enqueued the row."""
+    observability = observability_of(broker)
+    tracer = observability.tracer if observability is not None else tracing.tracer_of(None)
 
-    def send(row: OutboxMessage) -> None:
+    def enqueue(row: OutboxMessage, headers: dict[str, str]) -> None:
         broker.enqueue(
             dramatiq.Message(
                 queue_name=row.queue_name,
                 actor_name=row.task_name,
                 args=(),
                 kwargs=row.kwargs,
-                options={},
+                options={HEADERS_OPTION: headers} if headers else {},
                 message_id=str(row.id),
             )
         )
 
+    def send(row: OutboxMessage) -> None:
+        headers = {str(k): str(v) for k, v in (row.headers or {}).items()}
+        if observability is None or observability.provider is None:
+            enqueue(row, headers)  # tracing off: the headers travel as they are
+            return
+        parent = tracing.context_of(headers)
+        with tracer.start_as_current_span(
+            f"send {row.task_name}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "dramatiq",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": row.queue_name,
+                "messaging.message.id": str(row.id),
+            },
+        ) as span:
+            if span.is_recording():
+                tracing.inject_into(headers)
+            enqueue(row, headers)
+
     return send
 
 
+# A readiness probe must answer within its own timeout, even when Redis's host is silent.
+PING_TIMEOUT_SECONDS = 2.0
+
+
 def ping(broker: dramatiq.Broker) -> None:
-    """Raise if the broker cannot be reached (the in-process broker always can)."""
+    """Raise if the broker cannot be reached within a short timeout (the in-process broker
+    always can)."""
     if isinstance(broker, RedisBroker):
-        broker.client.ping()
+        pool = broker.client.connection_pool
+        options = {
+            **pool.connection_kwargs,
+            "socket_connect_timeout": PING_TIMEOUT_SECONDS,
+            "socket_timeout": PING_TIMEOUT_SECONDS,
+        }
+        client = redis.Redis(
+            connection_pool=redis.ConnectionPool(
+                connection_class=pool.connection_class, max_connections=1, **options
+            )
+        )
+        try:
+            client.ping()
+        finally:
+            client.close()
+            client.connection_pool.disconnect()

@@ -15,7 +15,8 @@ from dramatiq.asyncio import get_event_loop_thread
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
-from backend.core.db import create_engine
+from backend.core import tracing
+from backend.core.db import engine_for
 from backend.core.jobs import TASKS
 from backend.core.outbox import OutboxRelay
 from backend.core.signals import signals
@@ -23,6 +24,7 @@ from backend.core.tenancy import make_session_factory
 from backend.wiring import connect_domains
 from workers import health
 from workers.broker import build_broker, declare_tasks, heartbeat_of, sender
+from workers.monitoring import BacklogSampler
 from workers.runtime import TaskRuntime
 from workers.scheduler import Scheduler
 
@@ -52,11 +54,14 @@ def load_tasks() -> None:
     connect_domains(signals)
 
 
-def build_job_system(settings: Settings) -> tuple[dramatiq.Broker, TaskRuntime]:
-    """A broker with every task declared, and the runtime its actors run through."""
+def build_job_system(
+    settings: Settings, role: str = tracing.WORKER
+) -> tuple[dramatiq.Broker, TaskRuntime]:
+    """A broker with every task declared, and the runtime its actors run through; ``role``:
+    the process's, for its spans (api, worker, scheduler, cli)."""
     load_tasks()
-    broker = build_broker(settings)
-    runtime = TaskRuntime(settings)
+    broker = build_broker(settings, role)
+    runtime = TaskRuntime(settings, role)
     runtime.send = sender(broker)
     declare_tasks(broker, runtime)
     return broker, runtime
@@ -196,11 +201,12 @@ def _start_worker_probes(
 
 
 async def _run_scheduler(settings: Settings) -> None:
-    broker, _runtime = build_job_system(settings)
-    engine = create_engine(settings.database_url)
+    broker, _runtime = build_job_system(settings, tracing.SCHEDULER)
+    engine = engine_for(settings, "scheduler", tracing.SCHEDULER)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     relay = OutboxRelay(factory, sender(broker), interval_seconds=settings.relay_interval_seconds)
     scheduler = Scheduler(factory, relay, interval_seconds=settings.scheduler_interval_seconds)
+    sampler = BacklogSampler(factory, broker, interval_seconds=settings.backlog_sample_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -208,11 +214,12 @@ async def _run_scheduler(settings: Settings) -> None:
     probes = _start_scheduler_probes(settings, scheduler, loop, factory)
     log.info("scheduler_started", health_port=probes.port if probes else None)
     try:
-        await asyncio.gather(scheduler.run(stop), relay.run(stop))
+        await asyncio.gather(scheduler.run(stop), relay.run(stop), sampler.run(stop))
     finally:
         if probes is not None:
             probes.stop()
         await engine.dispose()
+        tracing.flush(tracing.tracer_provider(settings, tracing.SCHEDULER))
 
 
 def _start_scheduler_probes(

@@ -15,9 +15,10 @@ from dramatiq.middleware import CurrentMessage
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.config import Settings
-from backend.core.db import create_engine
+from backend.core import tracing
+from backend.core.db import engine_for
 from backend.core.jobs import TaskContext, TaskSpec, take_outbox_flag
-from backend.core.outbox import OutboxRelay, SendToBroker, mark_done
+from backend.core.outbox import OutboxRelay, SendToBroker, mark_done, mark_failed
 from backend.core.read_cache import config_cache_info
 from backend.core.tenancy import TenantId, make_session_factory, open_session
 
@@ -25,8 +26,9 @@ log = structlog.get_logger("levier.tasks")
 
 
 class TaskRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, role: str = tracing.WORKER) -> None:
         self.settings = settings
+        self.role = role
         self.send: SendToBroker | None = None
         self._engine: AsyncEngine | None = None
         self._factory: async_sessionmaker[AsyncSession] | None = None
@@ -36,7 +38,7 @@ class TaskRuntime:
         """The session factory of the running event loop's engine (made on first use)."""
         loop = asyncio.get_running_loop()
         if self._factory is None or self._loop is not loop:
-            self._engine = create_engine(self.settings.database_url)
+            self._engine = engine_for(self.settings, "jobs", self.role)
             self._factory = make_session_factory(
                 self._engine,
                 secret_key=self.settings.secret_key,
@@ -63,11 +65,14 @@ class TaskRuntime:
                     await spec.fn(context, **kwargs)
                     await mark_done(session, message_id)
                     await session.commit()
-            except Exception:
-                # dramatiq's count of the retries before this attempt: the last one fails for good.
-                if message is not None and message.options.get("retries", 0) >= spec.max_retries:
+            except Exception as exc:
+                # dramatiq's count of the retries before this attempt (and its limit, the
+                # message's own when it has one): the last one fails for good.
+                retries = message.options.get("retries", 0) if message is not None else 0
+                limit = message.options.get("max_retries", spec.max_retries) if message else 0
+                if message is not None and retries >= limit:
                     async with factory() as done, done.begin():
-                        await mark_done(done, message_id)
+                        await mark_failed(done, message_id, f"{type(exc).__name__}: {exc}")
                 raise
             if take_outbox_flag(session) and self.send is not None:
                 await OutboxRelay(factory, self.send).drain()

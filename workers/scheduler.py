@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.core.db import utcnow
 from backend.core.due_work import claim_due, schedule_periodic
 from backend.core.outbox import OutboxRelay
+from backend.core.tracing import untraced
 from workers.health import Stamp
 
 log = structlog.get_logger("levier.scheduler")
@@ -46,6 +47,10 @@ class Scheduler:
         return claimed
 
     async def run(self, stop: asyncio.Event) -> None:
+        with untraced():  # a tick every few seconds: not a trace each
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 claimed = await self.tick()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from backend.core.ids import new_id
 
 if TYPE_CHECKING:
+    from backend.config import Settings
     from backend.core.tenancy import TenantId
 
 NAMING_CONVENTION = {
@@ -109,7 +111,44 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolOptions:
+    """How many connections a process keeps, and whether they go through PgBouncer."""
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout_seconds: float = 30.0
+    pgbouncer: bool = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> PoolOptions:
+        return cls(
+            size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            timeout_seconds=settings.database_pool_timeout_seconds,
+            pgbouncer=settings.database_pgbouncer,
+        )
+
+
+def _unique_statement_name() -> str:
+    return f"__levier_{uuid4().hex}__"
+
+
+# PgBouncer in transaction mode hands each transaction whichever server connection is free: a
+# statement prepared in one transaction is gone (or another client's) in the next. asyncpg's own
+# statement cache and SQLAlchemy's are turned off, and every statement gets a name of its own, so
+# two clients never collide on a server connection (SQLAlchemy's asyncpg notes, "Prepared
+# Statement Name with PGBouncer").
+PGBOUNCER_CONNECT_ARGS: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": _unique_statement_name,
+}
+
+
+def create_engine(
+    database_url: str, *, echo: bool = False, pool: PoolOptions | None = None
+) -> AsyncEngine:
     """An async engine for either dialect, configured for how Levier uses it.
 
     Statement parameters hold personal data (emails, names): ``hide_parameters`` keeps them out of
@@ -118,14 +157,28 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         engine = create_async_engine(database_url, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    pool = pool or PoolOptions()
     return create_async_engine(
         database_url,
         echo=echo,
         hide_parameters=True,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=pool.size,
+        max_overflow=pool.max_overflow,
+        pool_timeout=pool.timeout_seconds,
+        connect_args=dict(PGBOUNCER_CONNECT_ARGS) if pool.pgbouncer else {},
     )
+
+
+def engine_for(settings: Settings, pool_name: str, role: str) -> AsyncEngine:
+    """The runtime engine of a process: pool sized by the settings, its use in the metrics
+    (``levier_db_pool_*{pool=pool_name}``), its statements traced when tracing is on."""
+    from backend.core import metrics, tracing
+
+    engine = create_engine(settings.database_url, pool=PoolOptions.of(settings))
+    metrics.observe_pool(engine, pool_name)
+    tracing.instrument_engine(engine, tracing.tracer_provider(settings, role))
+    return engine
 
 
 def dialect_of(session: AsyncSession) -> str:

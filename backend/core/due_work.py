@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Index, String, delete, select
+from sqlalchemy import Index, String, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -94,3 +94,12 @@ async def cancel_scheduled(session: AsyncSession, dedupe_keys: list[str]) -> int
         delete(DueTask).where(DueTask.dedupe_key.in_(dedupe_keys), DueTask.enqueued_at.is_(None))
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def due_backlog(session: AsyncSession, now: dt.datetime) -> tuple[int, float]:
+    """(How many due rows no scheduler claimed yet, how long the oldest has been due)."""
+    overdue = (DueTask.enqueued_at.is_(None), DueTask.due_at <= now)
+    count = await session.scalar(select(func.count()).select_from(DueTask).where(*overdue))
+    oldest = await session.scalar(select(func.min(DueTask.due_at)).where(*overdue))
+    lag = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return int(count or 0), lag

@@ -32,7 +32,10 @@ async def health() -> dict[str, str]:
     responses=problem_responses(503),
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Answers 200 when the database and the broker are reachable, 503 otherwise."""
+    """Answers 503 when the database is unreachable: nothing can be served. When only the broker
+    is unreachable the API keeps serving (writes and events land in the outbox, which the relay
+    hands over once the broker is back): 200 with ``status: degraded``, so the pod stays in its
+    Service while Redis recovers. 200 ``ok`` when both answer."""
     state = request.app.state
     checks: dict[str, str] = {}
     try:
@@ -46,6 +49,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"unreachable: {type(exc).__name__}"
-    if any(value != "ok" for value in checks.values()):
+    if checks["database"] != "ok":
         raise ServiceUnavailable("; ".join(f"{k} {v}" for k, v in checks.items()))
-    return Response({"status": "ok", "checks": checks})
+    status = "ok" if checks["broker"] == "ok" else "degraded"
+    return Response({"status": status, "checks": checks})

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.config import Settings
 from backend.core.outbox import OutboxMessage
 from backend.core.tenancy import TenantId, session_tenant
+from backend.core.tracing import current_headers
 
 OUTBOX_WRITTEN = "levier.outbox_written"
 
@@ -95,7 +96,13 @@ def task_payload(task_name: str, tenant: TenantId | None, kwargs: dict[str, Any]
 
 
 def outbox_row(task_name: str, payload: dict[str, Any]) -> OutboxMessage:
-    return OutboxMessage(task_name=task_name, queue_name=_spec(task_name).queue, kwargs=payload)
+    """The outbox row of a task, carrying the current trace context and request id."""
+    return OutboxMessage(
+        task_name=task_name,
+        queue_name=_spec(task_name).queue,
+        kwargs=payload,
+        headers=current_headers(),
+    )
 
 
 async def enqueue(

@@ -32,6 +32,7 @@ from backend.core import due_work
 from backend.core.db import utcnow
 from backend.core.ids import new_id
 from backend.core.jobs import enqueue
+from backend.core.metrics import count_send_outcomes
 from backend.core.tenancy import TenantId
 from backend.messaging import gate, notify, repository
 from backend.messaging.devices import service as devices_service
@@ -166,6 +167,7 @@ class Outcomes:
                 message_id=str(message.id),
             )
         await notify.tell_many(session, tenant, self.told)
+        count_send_outcomes((str(m.channel), m.provider_kind, str(m.status)) for m in self.messages)
 
 
 async def prepare_batch(

@@ -26,6 +26,7 @@ from backend.core.db import utcnow
 from backend.core.due_work import schedule
 from backend.core.errors import InvalidInput, NotFound
 from backend.core.jobs import enqueue
+from backend.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_ENDPOINTS_DISABLED
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.webhooks import repository, sealing
@@ -380,6 +381,7 @@ async def record_outcome(
         delivery.finished_at = now
         endpoint.consecutive_failures = 0
         await session.flush()
+        WEBHOOK_ATTEMPTS.labels("succeeded").inc()
         return True
 
     endpoint.consecutive_failures += 1
@@ -391,11 +393,13 @@ async def record_outcome(
         delivery.next_attempt_at = now + backoff(settings, delivery.attempt_count)
         await _schedule_send(session, tenant, endpoint_id, delivery.next_attempt_at, "retry")
     await session.flush()
+    WEBHOOK_ATTEMPTS.labels("failed" if moves_on else "retrying").inc()
     if (
         endpoint.enabled
         and endpoint.consecutive_failures >= settings.webhook_disable_after_failures
     ):
         await _disable(session, tenant, endpoint, now, outcome.error)
+        WEBHOOK_ENDPOINTS_DISABLED.inc()
         return False
     return moves_on
 

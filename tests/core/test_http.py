@@ -336,15 +336,28 @@ async def test_ready_checks_database_and_broker(client: httpx.AsyncClient) -> No
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
-async def test_ready_without_reachable_broker_is_problem_503(settings: Settings) -> None:
-    if not settings.is_sqlite:
-        pytest.skip("the embedded stack stands for a misconfigured broker")
+async def test_ready_is_degraded_not_failed_when_only_the_broker_is_unreachable(
+    settings: Settings,
+) -> None:
+    # A closed local port stands for a Redis that is down (the shared one is never touched).
     app = create_app(settings.replace(redis_url="redis://127.0.0.1:1/0"))
     async with serving(app) as client:
         response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["broker"].startswith("unreachable: ")
+
+
+async def test_ready_is_problem_503_when_the_database_is_unreachable(settings: Settings) -> None:
+    if not settings.is_sqlite:
+        pytest.skip("one stack suffices: the URL names a database that cannot be opened")
+    app = create_app(settings.replace(database_url="postgresql+asyncpg://nobody@127.0.0.1:1/x"))
+    async with serving(app) as client:
+        response = await client.get("/ready")
     body = full_problem(response, 503)
-    assert "broker unreachable" in body["detail"]
-    assert "database ok" in body["detail"]
+    assert "database unreachable" in body["detail"]
 
 
 async def test_metrics_are_not_served_on_the_public_port(client: httpx.AsyncClient) -> None:

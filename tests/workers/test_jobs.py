@@ -278,19 +278,22 @@ async def test_purge_removes_expired_records_and_keeps_fresh_ones(
                     request_hash="x",
                     expires_at=now + dt.timedelta(hours=1),
                 ),
-                OutboxMessage(task_name="t", queue_name="q", kwargs={}, sent_at=old),
-                OutboxMessage(task_name="t", queue_name="q", kwargs={}, sent_at=now),
-                OutboxMessage(task_name="t", queue_name="q", kwargs={}),
+                OutboxMessage(task_name="done", queue_name="q", kwargs={}, sent_at=old,
+                              done_at=old),
+                # Handed to the broker and never finished: kept for a re-drive, however old.
+                OutboxMessage(task_name="lost", queue_name="q", kwargs={}, sent_at=old),
+                OutboxMessage(task_name="fresh", queue_name="q", kwargs={}, sent_at=now,
+                              done_at=now),
+                OutboxMessage(task_name="pending", queue_name="q", kwargs={}),
             ]
-        )
+        )  # fmt: skip
         await session.commit()
         await purge_expired(TaskContext(session, None, settings, "test"))
         await session.commit()
         keys = (await session.scalars(select(IdempotencyRecord.key))).all()
-        outbox = (await session.scalars(select(OutboxMessage.sent_at))).all()
+        outbox = (await session.scalars(select(OutboxMessage.task_name))).all()
     assert keys == ["new"]
-    assert len(outbox) == 2
-    assert old not in outbox
+    assert sorted(outbox) == ["fresh", "lost", "pending"]
 
 
 # A worker killed mid-job -----------------------------------------------------------------------
