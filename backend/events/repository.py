@@ -11,10 +11,11 @@ from typing import Any, cast
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Table, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, delete, func, literal_column, select, tuple_, update
+from sqlalchemy import type_coerce as coerced
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import insert_for
+from backend.core.db import UTCDateTime, dialect_of, insert_for
 from backend.core.errors import InvalidInput
 from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.events.models import Cart, CartStatus, Event, EventSettings, EventType
@@ -163,6 +164,64 @@ async def latest_events_of(
         for event in await session.scalars(query):
             found.setdefault(event.profile_id, []).append(event)
     return found
+
+
+def _utc_hour(session: AsyncSession, moment: Any) -> ColumnElement[dt.datetime]:
+    """``moment`` cut to its UTC hour, read back as an aware datetime."""
+    if dialect_of(session) == "postgresql":
+        # Cut in UTC whatever the connection's TimeZone (date_trunc of a timestamptz cuts in it).
+        cut = func.date_trunc("hour", moment.op("AT TIME ZONE")(literal_column("'UTC'")))
+    else:  # SQLite keeps UTC times as text: keep the hour, zero the rest
+        cut = func.strftime("%Y-%m-%d %H:00:00", moment)
+    return coerced(cut, UTCDateTime())
+
+
+async def activity_by_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    profile_ids: Sequence[UUID],
+) -> list[tuple[UUID, dt.datetime, int]]:
+    """(profile, UTC hour, events) of these profiles' events named ``names`` in
+    [since, until], in one query."""
+    if not profile_ids or not names:
+        return []
+    hour = _utc_hour(session, Event.occurred_at).label("hour")
+    query = (
+        select(Event.profile_id, hour, func.count())
+        .where(
+            Event.profile_id.in_(profile_ids),
+            Event.name.in_(names),
+            Event.occurred_at >= since,
+            Event.occurred_at <= until,
+        )
+        .group_by(Event.profile_id, hour)
+    )
+    return [(row[0], row[1], int(row[2])) for row in await session.execute(query)]
+
+
+async def latest_activity_by_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    limit: int,
+) -> list[tuple[UUID, dt.datetime, int]]:
+    """:func:`activity_by_hour` over the brand's latest ``limit`` such events (whoever made
+    them), in one query walking the brand's events newest first."""
+    if not names:
+        return []
+    latest = (
+        select(Event.profile_id, Event.occurred_at)
+        .where(Event.name.in_(names), Event.occurred_at >= since, Event.occurred_at <= until)
+        .order_by(Event.occurred_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    hour = _utc_hour(session, latest.c.occurred_at).label("hour")
+    query = select(latest.c.profile_id, hour, func.count()).group_by(latest.c.profile_id, hour)
+    return [(row[0], row[1], int(row[2])) for row in await session.execute(query)]
 
 
 async def repoint_profile(

@@ -745,6 +745,32 @@ async def latest_events_of(
     return await repository.latest_events_of(session, profile_ids, per_profile)
 
 
+async def activity_by_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    profile_ids: Sequence[UUID],
+) -> list[tuple[UUID, dt.datetime, int]]:
+    """How many events named ``names`` each of these profiles made in each UTC hour of
+    [since, until]: (profile, the hour's start, count), only hours with events. One query
+    (grouped in the database) whatever the number of profiles; merged-away ids have none
+    (their events moved to the survivor)."""
+    return await repository.activity_by_hour(session, names, since, until, profile_ids)
+
+
+async def latest_activity_by_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    limit: int,
+) -> list[tuple[UUID, dt.datetime, int]]:
+    """:func:`activity_by_hour` over the brand's latest ``limit`` events named ``names`` in
+    [since, until], whichever profiles made them (a bounded sample of the brand's habits)."""
+    return await repository.latest_activity_by_hour(session, names, since, until, limit)
+
+
 # Carts -----------------------------------------------------------------------------------------
 
 
