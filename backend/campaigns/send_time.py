@@ -7,8 +7,9 @@ a *person* engages (``messaging.service.ENGAGEMENT_EVENT_NAMES``: ``email_opened
 ``email_clicked``, ``push_opened``, ``push_clicked``, ``sms_clicked``). Machine opens — Apple
 Mail Privacy Protection, scanners, prefetches — are counted on the ledger's timeline but make
 no event, so they never weigh here. Events follow their profile through merges. They are read
-per UTC hour, grouped in the database (``events.service.activity_by_hour``): one query per
-chunk of :data:`CHUNK` profiles, whatever their history.
+by local hour with their decayed weight (``events.service.activity_by_local_hour``): one query
+per chunk of :data:`CHUNK` profiles whatever their history, grouped in the database on
+PostgreSQL (about 3 rows a profile come back, not one per event).
 
 **The hour.** Each event counts for the local hour it happened in, in the profile's time zone
 (the brand's when the profile has none or an unknown one — as the send gate resolves it), so
@@ -22,8 +23,10 @@ its own: it gets the brand's default — the brand's best hour computed the same
 latest :data:`BRAND_SAMPLE` engagement events (each in its own profile's zone) when it has at
 least :data:`MIN_BRAND_EVENTS`, else :data:`DEFAULT_HOUR` (10:00 local).
 
-Events are counted per UTC hour: in a zone whose offset is not a whole hour (India, Nepal…),
-an hour's events count for the local hour its first minute falls in.
+On SQLite (and for a zone PostgreSQL's time zone database lacks) events are counted per UTC
+hour and converted in Python: in a zone whose offset is not a whole hour (India, Nepal…), an
+hour's events count there for the local hour its first minute falls in. The brand's sample is
+read that way on both.
 
 **The moment.** An hour inside the brand's quiet hours is moved to the nearest hour outside
 them (19:00 stays, 23:00 with quiet hours 21:00-08:00 becomes 20:00). The profile is placed
@@ -40,7 +43,6 @@ chunk. Placement is computed once per (zone, hour), not per profile.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
@@ -60,8 +62,8 @@ from backend.tenancy import service as tenancy_service
 HALF_LIFE = dt.timedelta(days=30)
 LOOKBACK = dt.timedelta(days=180)
 MIN_EVENTS = 3  # a profile's own hour needs at least this many opens and clicks in the lookback
-NEIGHBOUR_SHARE = 0.25
-BRAND_SAMPLE = 20_000  # the brand's latest engagement events its default hour is drawn from
+NEIGHBOUR_SHARE = 0.25  # below 0.5: see best_hour
+BRAND_SAMPLE = 5_000  # the brand's latest engagement events its default hour is drawn from
 MIN_BRAND_EVENTS = 20
 DEFAULT_HOUR = 10  # 10:00 local, for a brand without engagement history
 CHUNK = 10_000  # profile ids per query (under every driver's parameter limit)
@@ -98,32 +100,68 @@ async def optimal_send_times(
     now = now or utcnow()
     since = now - LOOKBACK
     names = messaging_service.ENGAGEMENT_EVENT_NAMES
-    brand_zone_name = (await tenancy_service.get_brand(session, tenant)).time_zone
+    zones = _Zones((await tenancy_service.get_brand(session, tenant)).time_zone)
     quiet = await messaging_service.quiet_hours(session, tenant)
-    history = _History(now, brand_zone_name)
 
     sample = await events_service.latest_activity_by_hour(session, names, since, now, BRAND_SAMPLE)
-    sample_zones = await _zones(session, {profile_id for profile_id, _, _ in sample})
-    brand_weights, brand_events = history.weights(sample, sample_zones)
-    default_hour = (
-        best_hour(brand_weights.get(None, [0.0] * 24))
-        if brand_events.get(None, 0) >= MIN_BRAND_EVENTS
-        else DEFAULT_HOUR
-    )
+    sample_zones = await _zones_of(session, zones, sorted({p for p, _, _ in sample}))
+    brand = [0.0] * 24
+    brand_events = 0
+    for activity in events_service.by_local_hour(sample, sample_zones, now, HALF_LIFE).values():
+        for hour, count, weight in activity:
+            brand[hour] += weight
+            brand_events += count
+    default_hour = best_hour(brand) if brand_events >= MIN_BRAND_EVENTS else DEFAULT_HOUR
 
     places = _Placement(window, quiet)
     chosen: dict[UUID, dt.datetime] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        zones = await profiles_service.time_zones_of(session, chunk)
-        activity = await events_service.activity_by_hour(session, names, since, now, chunk)
-        weights, counts = history.weights(activity, zones)
+        chunk_zones = await _zones_of(session, zones, chunk)
+        history = await events_service.activity_by_local_hour(
+            session, names, since, now, chunk_zones, HALF_LIFE
+        )
         for profile_id in chunk:
-            zone = history.zone(zones.get(profile_id))
-            own = weights.get(profile_id)
-            hour = best_hour(own) if own and counts[profile_id] >= MIN_EVENTS else default_hour
-            chosen[profile_id] = places.moment(zone, hour)
+            hour = own_hour(history.get(profile_id, ())) or default_hour
+            chosen[profile_id] = places.moment(chunk_zones[profile_id], hour)
     return chosen
+
+
+def own_hour(activity: Iterable[events_service.HourActivity]) -> int | None:
+    """The best hour of a profile's own history, or None below :data:`MIN_EVENTS` events."""
+    weights = [0.0] * 24
+    events = 0
+    for hour, count, weight in activity:
+        weights[hour] += weight
+        events += count
+    return best_hour(weights) if events >= MIN_EVENTS else None
+
+
+class _Zones:
+    """Zones by name, resolved as the send gate resolves them (the profile's, else the
+    brand's, else UTC), each name once."""
+
+    def __init__(self, brand_zone: str) -> None:
+        self.brand_zone = brand_zone
+        self._found: dict[str | None, ZoneInfo] = {}
+
+    def __call__(self, name: str | None) -> ZoneInfo:
+        found = self._found.get(name)
+        if found is None:
+            found = self._found[name] = zone_of(name, self.brand_zone)
+        return found
+
+
+async def _zones_of(
+    session: AsyncSession, zones: _Zones, profile_ids: Sequence[UUID]
+) -> dict[UUID, ZoneInfo]:
+    """Each profile's zone (the brand's for a profile without one, or unknown here), one query
+    per :data:`CHUNK` ids."""
+    names: dict[UUID, str | None] = {}
+    for start in range(0, len(profile_ids), CHUNK):
+        chunk = profile_ids[start : start + CHUNK]
+        names |= await profiles_service.time_zones_of(session, chunk)
+    return {profile_id: zones(names.get(profile_id)) for profile_id in profile_ids}
 
 
 def _check(window: SendWindow) -> None:
@@ -139,14 +177,6 @@ def _check(window: SendWindow) -> None:
         )
 
 
-async def _zones(session: AsyncSession, profile_ids: set[UUID]) -> dict[UUID, str | None]:
-    ids = sorted(profile_ids)
-    zones: dict[UUID, str | None] = {}
-    for start in range(0, len(ids), CHUNK):
-        zones |= await profiles_service.time_zones_of(session, ids[start : start + CHUNK])
-    return zones
-
-
 def best_hour(weights: Sequence[float]) -> int:
     """The hour (0 to 23) whose weight plus :data:`NEIGHBOUR_SHARE` of its neighbours' is the
     highest; ties go to the hour with more weight of its own, then to the earlier hour."""
@@ -155,53 +185,10 @@ def best_hour(weights: Sequence[float]) -> int:
         around = weights[(hour - 1) % 24] + weights[(hour + 1) % 24]
         return (weights[hour] + NEIGHBOUR_SHARE * around, weights[hour], -hour)
 
-    return max(range(24), key=score)
-
-
-class _History:
-    """Turns (profile, UTC hour, count) rows into decayed weights per local hour, remembering
-    each hour's local hour per zone and its decay (rows share a few thousand distinct hours)."""
-
-    def __init__(self, now: dt.datetime, brand_zone_name: str) -> None:
-        self.now = now
-        self.brand_zone_name = brand_zone_name
-        self._zones: dict[str | None, ZoneInfo] = {}
-        self._local: dict[tuple[dt.datetime, str], int] = {}
-        self._decay: dict[dt.datetime, float] = {}
-
-    def zone(self, name: str | None) -> ZoneInfo:
-        found = self._zones.get(name)
-        if found is None:
-            found = self._zones[name] = zone_of(name, self.brand_zone_name)
-        return found
-
-    def weights(
-        self,
-        rows: Iterable[tuple[UUID, dt.datetime, int]],
-        zones: dict[UUID, str | None],
-    ) -> tuple[dict[UUID | None, list[float]], dict[UUID | None, int]]:
-        """Per profile, 24 decayed weights by local hour and the number of events; the brand's
-        whole sample pooled under the key None as well."""
-        weights: dict[UUID | None, list[float]] = {None: [0.0] * 24}
-        counts: dict[UUID | None, int] = {None: 0}
-        for profile_id, hour_start, count in rows:
-            zone = self.zone(zones.get(profile_id))
-            local = self._local.get((hour_start, zone.key))
-            if local is None:
-                local = self._local[(hour_start, zone.key)] = hour_start.astimezone(zone).hour
-            decay = self._decay.get(hour_start)
-            if decay is None:
-                age = max((self.now - hour_start).total_seconds(), 0.0)
-                decay = self._decay[hour_start] = math.exp2(-age / HALF_LIFE.total_seconds())
-            own = weights.get(profile_id)
-            if own is None:
-                own = weights[profile_id] = [0.0] * 24
-                counts[profile_id] = 0
-            own[local] += count * decay
-            counts[profile_id] += count
-            weights[None][local] += count * decay
-            counts[None] += count
-        return weights, counts
+    # An hour without weight of its own scores at most half the heaviest hour's weight (the
+    # share is below a half): only hours with weight can win (any hour, when none has).
+    candidates = [hour for hour in range(24) if weights[hour] > 0]
+    return max(candidates or range(24), key=score)
 
 
 def _quiet_at(clock: dt.time, quiet: QuietHours | None) -> bool:
