@@ -164,6 +164,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 log_config=None,
                 access_log=False,
                 forwarded_allow_ips=settings.forwarded_allow_ips,
+                ws_max_size=settings.graphql_ws_max_message_bytes,
             )
         return
     start_metrics_server(settings)
@@ -174,6 +175,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         log_config=None,
         access_log=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Websocket frames above the cap are refused by the server (1009) before being buffered.
+        ws_max_size=settings.graphql_ws_max_message_bytes,
     )
 
 

@@ -34,6 +34,7 @@ from strawberry.extensions import (
 )
 from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
 from strawberry.types.unset import UNSET, UnsetType
@@ -163,7 +164,10 @@ class LevierSchema(strawberry.Schema):
         unexpected = []
         for error in errors:
             original = error.original_error
-            if isinstance(original, LevierError):
+            if isinstance(original, InvalidOperationTypeError):
+                # A query over the websocket, a subscription over HTTP: the client's mistake.
+                error.extensions = {**(error.extensions or {}), "code": "operation-not-allowed"}
+            elif isinstance(original, LevierError):
                 error.extensions = {
                     **(error.extensions or {}),
                     "code": original.slug,

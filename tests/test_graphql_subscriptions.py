@@ -452,7 +452,9 @@ async def test_a_query_is_refused_over_the_socket(app: Litestar, base_url: str) 
         await authenticated(ws, world.owner_a.token)
         await subscribe(ws, "1", "query { viewer { email } }", {})
         answer = await stream(ws, "1")
-    assert answer[0]["errors"][0]["message"] == "queries are not allowed", answer
+    error = answer[0]["errors"][0]
+    assert error["message"] == "queries are not allowed", answer
+    assert error["extensions"] == {"code": "operation-not-allowed"}
 
 
 async def test_a_subscription_deeper_than_queries_may_be_is_refused(

@@ -30,7 +30,7 @@ import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -50,7 +50,7 @@ async def changes(
     object gone)."""
     seen: object = _NOTHING
     while True:
-        state = await read()
+        state = await _whole(read())
         marker = key(state) if key is not None else state
         if marker != seen:
             seen = marker
@@ -61,6 +61,20 @@ async def changes(
 
 
 _NOTHING = object()
+
+
+async def _whole(read: Awaitable[T]) -> T:
+    """``read`` run to its end even when the stream is cancelled meanwhile (its subscriber gone):
+    a read cut short mid-query leaves its database connection to be thrown away (and logged);
+    finished, its unit of work closes cleanly and the result is dropped."""
+    task = asyncio.ensure_future(read)
+    task.add_done_callback(_retrieve)
+    return await asyncio.shield(task)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # seen: an orphaned read's failure is no "never retrieved" warning
 
 
 @dataclass(frozen=True)
