@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import type_coerce as coerced
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import UTCDateTime, dialect_of, insert_for
+from backend.core.db import UTCDateTime, among, dialect_of, insert_for
 from backend.core.errors import InvalidInput
 from backend.core.pagination import PageRequest, count_rows, paginate
 from backend.core.tenancy import required_tenant
@@ -202,7 +202,7 @@ async def activity_by_hour(
     query = (
         select(Event.profile_id, hour, func.count())
         .where(
-            Event.profile_id.in_(profile_ids),
+            among(session, Event.profile_id, profile_ids),
             Event.name.in_(names),
             Event.occurred_at >= since,
             Event.occurred_at <= until,

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, String, delete, func, literal, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from backend.core.db import JSONType, dialect_of, insert_ignoring_conflict
+from backend.core.db import JSONType, among, dialect_of, insert_ignoring_conflict
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId
 from backend.profiles.models import (
@@ -79,7 +79,7 @@ async def time_zones_of(
     """(id, time zone) of the profiles of these ids that exist, in one query."""
     if not profile_ids:
         return []
-    query = select(Profile.id, Profile.time_zone).where(Profile.id.in_(profile_ids))
+    query = select(Profile.id, Profile.time_zone).where(among(session, Profile.id, profile_ids))
     return [(row[0], row[1]) for row in await session.execute(query)]
 
 
