@@ -192,6 +192,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
                 # A process still importing (compiling, GIL held) misses uvicorn's 5 s health
                 # pings on a busy node and was killed and restarted, again and again.
                 timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+                ws_max_size=settings.graphql_ws_max_message_bytes,
             )
         return
     start_metrics_server(settings)
@@ -202,6 +203,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
         log_config=None,
         access_log=False,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Websocket frames above the cap are refused by the server (1009) before being buffered.
+        ws_max_size=settings.graphql_ws_max_message_bytes,
     )
 
 

@@ -107,6 +107,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     graphql_max_tokens: int = 5_000
     # A request body to /graphql (document and variables) above this answers 413 unread.
     graphql_max_body_bytes: int = 1024 * 1024
+    # GraphQL subscriptions (graphql-transport-ws on /graphql): the operations one connection
+    # may run at once, the largest message a client may send (larger closes the connection,
+    # 1009), and how long a new connection has to send its connection_init (then 4408).
+    graphql_ws_max_subscriptions: int = 10
+    graphql_ws_max_message_bytes: int = 128 * 1024
+    graphql_ws_init_timeout_seconds: float = 10.0
+    # How often a subscription reads the state of the long work it follows (an import, an
+    # export): one primary-key read per subscription per interval.
+    live_poll_seconds: float = 1.0
     # Outbox relay and scheduler cadence (seconds): the relay is also woken on every commit.
     relay_interval_seconds: float = 1.0
     scheduler_interval_seconds: float = 5.0
@@ -256,6 +265,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError("LEVIER_OUTBOX_RETENTION_HOURS must be at least 1")
         if self.worker_heartbeat_timeout_seconds <= 0:
             raise SettingsError("LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS must be above 0")
+        if self.live_poll_seconds <= 0:
+            raise SettingsError("LEVIER_LIVE_POLL_SECONDS must be above 0")
+        if self.graphql_ws_max_subscriptions < 1:
+            raise SettingsError("LEVIER_GRAPHQL_WS_MAX_SUBSCRIPTIONS must be at least 1")
         for name in ("rate_limit_per_caller", "rate_limit_per_brand", "login_failures_per_ip"):
             _check_rate_limit(name, getattr(self, name))
         return self

@@ -5,13 +5,17 @@ refused before the body is read (GraphQL offers nothing without a token: sign-in
 body is capped before it is decoded, the document's size before it is parsed, its tokens while
 it is parsed, then its depth and aliases when it is validated. Introspection is off in
 production (the SDL is published as ``openapi/schema.graphql``).
+
+Subscriptions are served over a websocket on the same path (``graphql-transport-ws``,
+authenticated by its ``connection_init``): see :mod:`backend.graphql_ws`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import strawberry
@@ -19,7 +23,6 @@ from graphql import GraphQLError
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.enums import ScopeType
-from litestar.exceptions import WebSocketException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
 from strawberry.extensions import (
@@ -31,7 +34,10 @@ from strawberry.extensions import (
 )
 from strawberry.litestar import make_graphql_controller
 from strawberry.printer import print_schema
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionContext
+from strawberry.types.unset import UNSET, UnsetType
 
 from backend.audit.graphql import AuditQuery
 from backend.auth.caller import Caller
@@ -49,11 +55,21 @@ from backend.core.graphql_fields import NodeQuery
 from backend.core.graphql_redaction import redact_values
 from backend.core.logging import bind_log_context
 from backend.events.graphql import EventsMutation, EventsQuery
-from backend.imports.graphql import ImportsMutation, ImportsQuery
+from backend.graphql_ws import (
+    LevierTransportWS,
+    LevierWebSocketAdapter,
+    TransportOperations,
+    authenticate,
+)
+from backend.imports.graphql import ImportsMutation, ImportsQuery, ImportsSubscription
 from backend.messaging.accounts.graphql import MessagingAccountsMutation, MessagingAccountsQuery
 from backend.messaging.devices.graphql import DevicesMutation, DevicesQuery
 from backend.messaging.graphql import MessagesMutation, MessagesQuery
-from backend.profiles.exports.graphql import ProfileExportsMutation, ProfileExportsQuery
+from backend.profiles.exports.graphql import (
+    ProfileExportsMutation,
+    ProfileExportsQuery,
+    ProfileExportsSubscription,
+)
 from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
@@ -65,7 +81,6 @@ from backend.triggers.graphql import TriggersMutation, TriggersQuery
 from backend.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 BRAND_HEADER = "levier-brand"
-WS_UNAUTHORIZED = 4401  # graphql-transport-ws's close code for an unauthorised socket
 
 
 @strawberry.type
@@ -120,6 +135,11 @@ class Mutation(
     pass
 
 
+@strawberry.type
+class Subscription(ImportsSubscription, ProfileExportsSubscription):
+    pass
+
+
 class MaxDocumentBytes(SchemaExtension):
     """Refuse a document larger than ``max_bytes`` before it is parsed (any transport)."""
 
@@ -147,7 +167,10 @@ class LevierSchema(strawberry.Schema):
         unexpected = []
         for error in errors:
             original = error.original_error
-            if isinstance(original, LevierError):
+            if isinstance(original, InvalidOperationTypeError):
+                # A query over the websocket, a subscription over HTTP: the client's mistake.
+                error.extensions = {**(error.extensions or {}), "code": "operation-not-allowed"}
+            elif isinstance(original, LevierError):
                 error.extensions = {
                     **(error.extensions or {}),
                     "code": original.slug,
@@ -184,6 +207,7 @@ def _schema(
 ) -> strawberry.Schema:
     # The cheap refusals first: size before parsing, tokens while parsing, the rest after.
     extensions: list[Any] = [
+        TransportOperations,
         lambda: MaxDocumentBytes(max_document_bytes),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: QueryDepthLimiter(max_depth=max_depth),
@@ -191,7 +215,9 @@ def _schema(
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return LevierSchema(query=Query, mutation=Mutation, extensions=extensions)
+    return LevierSchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions
+    )
 
 
 def schema_sdl(settings: Settings) -> str:
@@ -203,15 +229,16 @@ async def graphql_caller_guard(
 ) -> None:
     """Refuse an anonymous caller before its document is read: no GraphQL operation serves one.
 
-    Only a GET without a document passes (it renders GraphiQL in development).
+    Only a GET without a document passes (it renders GraphiQL in development), and a websocket:
+    it authenticates in its first message (:mod:`backend.graphql_ws`).
     """
     if isinstance(connection.scope.get("user"), Caller):
         return
-    if connection.scope.get("method") == "GET" and "query" not in connection.query_params:
-        return  # a websocket scope has no method: refused
-    detail = "GraphQL needs a bearer token (sign in through /oauth/authorize)"
     if connection.scope["type"] == ScopeType.WEBSOCKET:
-        raise WebSocketException(detail=detail, code=WS_UNAUTHORIZED)
+        return
+    if connection.scope.get("method") == "GET" and "query" not in connection.query_params:
+        return
+    detail = "GraphQL needs a bearer token (sign in through /oauth/authorize)"
     # `errors` makes the problem a GraphQL error response too: clients read errors[].message.
     raise Unauthenticated(detail, errors=[{"message": detail}])
 
@@ -219,9 +246,10 @@ async def graphql_caller_guard(
 async def graphql_brand_guard(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
-    """A `Levier-Brand` header scopes the request to one brand: 404 if out of reach."""
+    """A `Levier-Brand` header scopes the request to one brand: 404 if out of reach. (Not on a
+    websocket: subscriptions name their brand in the `brand` argument.)"""
     raw = connection.headers.get(BRAND_HEADER)
-    if raw is None:
+    if raw is None or connection.scope["type"] == ScopeType.WEBSOCKET:
         return
     try:
         brand_id = UUID(raw)
@@ -239,6 +267,7 @@ async def graphql_context(scope: Scope, state: State, db_session: DbSession) -> 
         session_factory=state.session_factory,
         relay=state.relay,
         tenant=scope.get("state", {}).get("graphql_tenant"),
+        poll_seconds=state.settings.live_poll_seconds,
     )
 
 
@@ -248,6 +277,10 @@ def graphql_controller(settings: Settings) -> type:
         path="/graphql",
         graphql_ide=None if settings.is_production else "graphiql",
         context_getter=graphql_context,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=dt.timedelta(seconds=settings.graphql_ws_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.graphql_ws_max_subscriptions,
+        allowed_origins=settings.cors_origins,
     )
 
     class GraphQLController(base):  # type: ignore[valid-type, misc]
@@ -255,5 +288,14 @@ def graphql_controller(settings: Settings) -> type:
         opt = {BODY_OPT: BodyRule.GRAPHQL}
         include_in_schema = False
         request_max_body_size = settings.graphql_max_body_bytes
+        websocket_adapter_class = LevierWebSocketAdapter
+        graphql_transport_ws_handler_class = LevierTransportWS
+        max_message_bytes = settings.graphql_ws_max_message_bytes
+        json_max_depth = settings.json_max_depth
+
+        async def on_ws_connect(self, context: GraphQLContext) -> UnsetType:
+            """`connection_init`: its bearer token authenticates the connection (4403 if not)."""
+            await authenticate(context)
+            return cast(UnsetType, UNSET)  # a bare connection_ack
 
     return GraphQLController

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import httpx
+import uvicorn
 from dramatiq.brokers.redis import RedisBroker
 from litestar import Litestar
 from sqlalchemy import event, func, select
@@ -238,3 +240,24 @@ async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     finally:
         stop.set()
         await lifespan
+
+
+@contextlib.asynccontextmanager
+async def served(app: Litestar) -> AsyncIterator[str]:
+    """The app on a real port of 127.0.0.1, on the test's own event loop (its lifespan held by
+    the ``client`` fixture): ``http://127.0.0.1:<port>``, for real websocket clients. The socket
+    listens before the server starts: a first connection waits in its backlog."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], bool]] = {
     "events": (("single events x", "batches of", "events stored during the run"), True),
     "messaging": (("pipeline (gate, render", "bare render", "ratio adapter/bare smtp"), True),
     "storage": (("rows each message adds", "| profiles |", "Redis bytes per queued job"), True),
+    "send_time": (("bare read of the history", "optimal_send_times", "planted hour found"), True),
     "content_render": (
         ("render_for (context loaded each time)", "render_many (batches of", "render alone"),
         False,

@@ -390,14 +390,17 @@ async def test_anonymous_documents_are_refused_unread(
     assert "bearer token" in body["detail"]
 
 
-async def test_an_anonymous_websocket_is_closed_before_it_is_accepted(
+async def test_an_anonymous_websocket_must_authenticate_in_its_first_message(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
-    inbox: list[dict[str, Any]] = [{"type": "websocket.connect"}, {"type": "websocket.disconnect"}]
+    """A websocket is accepted (browsers cannot send a header with it), then closed 4403 when
+    its connection_init carries no token; the subscription tests drive a real socket."""
+    init = {"type": "websocket.receive", "text": '{"type": "connection_init"}'}
+    inbox: list[dict[str, Any]] = [{"type": "websocket.connect"}, init]
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return inbox.pop(0)
+        return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
 
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
@@ -418,8 +421,8 @@ async def test_an_anonymous_websocket_is_closed_before_it_is_accepted(
         "state": {},
     }
     await app(scope, receive, send)  # type: ignore[arg-type]
-    assert sent[0]["type"] == "websocket.close", sent
-    assert sent[0]["code"] == 4401
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"], sent
+    assert (sent[1]["code"], sent[1]["reason"]) == (4403, "Forbidden")
 
 
 async def test_anonymous_mutation_creates_nothing(app: Litestar, client: httpx.AsyncClient) -> None:

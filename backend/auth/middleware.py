@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.caller import Caller
@@ -32,7 +34,9 @@ class AuthenticationMiddleware:
             await self.app(scope, receive, send)
             return
         scope["user"] = None
-        if scope["path"].startswith(_OWN_AUTHENTICATION):
+        # A websocket authenticates in its first message (GraphQL's connection_init: browsers
+        # cannot set headers on a websocket), not with a header.
+        if scope["type"] == ScopeType.WEBSOCKET or scope["path"].startswith(_OWN_AUTHENTICATION):
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
@@ -67,7 +71,12 @@ class AuthenticationMiddleware:
 
 
 async def _caller_of(scope: Scope, token: str) -> Caller | None:
-    state = scope["litestar_app"].state
+    return await caller_of_token(scope["litestar_app"].state, token)
+
+
+async def caller_of_token(state: State, token: str) -> Caller | None:
+    """The caller of a bearer token (None: invalid, expired or revoked), through the process's
+    cache of resolved tokens."""
     cache: CallerCache = state.caller_cache
 
     async def resolve() -> tuple[Caller, dt.datetime] | None:
@@ -75,3 +84,14 @@ async def _caller_of(scope: Scope, token: str) -> Caller | None:
             return await resolve_token_until(session, token)
 
     return await cache.resolve(hash_secret(token), resolve)
+
+
+async def authenticate_token(state: State, token: str) -> tuple[Caller, dt.datetime] | None:
+    """The caller of a bearer token and when the token expires (None: invalid, expired or
+    revoked), resolved now and kept in the process's cache: for a connection that lives on."""
+    async with state.session_factory() as session:
+        resolved = await resolve_token_until(session, token)
+    if resolved is not None:
+        cache: CallerCache = state.caller_cache
+        cache.put(hash_secret(token), *resolved)
+    return resolved

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Enum,
+    MetaData,
+    any_,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -222,6 +234,17 @@ async def postgres_settings(
 async def _set_local(session: AsyncSession, settings: Mapping[str, str]) -> None:
     set_local = getattr(func, SET_LOCAL_FUNCTION)
     await session.execute(select(*(set_local(n, v) for n, v in settings.items())))
+
+
+def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): a statement
+    that compiles the same (and is cached) whatever the number of values, where an expanding
+    ``IN`` renders one parameter per value (10,000 ids took 0.3 s to compile). SQLite: ``IN``."""
+    if dialect_of(session) != "postgresql":
+        result: ColumnElement[bool] = column.in_(list(values))
+        return result
+    array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+    return cast(ColumnElement[bool], column == any_(array))
 
 
 def insert_for(session: AsyncSession, target: Any) -> Any:

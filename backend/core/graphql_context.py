@@ -8,6 +8,7 @@ one failed mutation in a document never half-writes nor undoes the others.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
@@ -21,6 +22,7 @@ from backend.core.caller import CallerLike
 from backend.core.db import unit_of_work
 from backend.core.errors import Unauthenticated
 from backend.core.jobs import actor_of
+from backend.core.live import DEFAULT_POLL_SECONDS
 from backend.core.outbox import OutboxRelay
 from backend.core.tenancy import TenantId
 
@@ -40,6 +42,13 @@ class GraphQLContext(BaseContext, Generic[C], kw_only=True):
     tenant: TenantId | None = None  # from the `Levier-Brand` header, checked by the guard
     loaders: dict[str, DataLoader[Any, Any]] = {}  # msgspec copies mutable defaults per struct
     read_lock: asyncio.Lock = msgspec.field(default_factory=asyncio.Lock)
+    # A websocket: the `connection_init` payload, when its token expires, and how to resolve
+    # the token again (None once it is expired or revoked) for work that outlives a request.
+    connection_params: dict[str, Any] | None = None
+    authorized_until: dt.datetime | None = None
+    reauthorize: Callable[[], Awaitable[C | None]] | None = None
+    # How often a subscription reads the state it follows.
+    poll_seconds: float = DEFAULT_POLL_SECONDS
 
     def require_caller(self, scope: str | None = None) -> C:
         """The caller, whose token must carry ``scope`` when one is named (403 otherwise)."""
@@ -47,6 +56,17 @@ class GraphQLContext(BaseContext, Generic[C], kw_only=True):
             raise Unauthenticated()
         self.caller.require_scope(scope)
         return self.caller
+
+    async def current_caller(self) -> C:
+        """The caller as their token stands now: on a websocket, resolved again (through the
+        process's short cache of tokens), so an expired or revoked token, or a withdrawn role,
+        ends what outlives the request; elsewhere the request's caller."""
+        if self.reauthorize is not None:
+            caller = await self.reauthorize()
+            if caller is None:
+                raise Unauthenticated("the token expired or was revoked")
+            self.caller = caller
+        return self.require_caller()
 
     def loader(
         self, name: str, load: Callable[[Sequence[K]], Awaitable[Sequence[V]]]

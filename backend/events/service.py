@@ -12,18 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.db import start_as_writer, utcnow
+from backend.core.db import dialect_of, start_as_writer, utcnow
 from backend.core.edge import NUL_ESCAPE, nul_field, nul_refusal
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.ids import new_id
@@ -743,6 +745,107 @@ async def latest_events_of(
 ) -> dict[UUID, list[Event]]:
     """The latest ``per_profile`` events of each profile (for dataloaders)."""
     return await repository.latest_events_of(session, profile_ids, per_profile)
+
+
+class HourActivity(NamedTuple):
+    """A profile's events in one local hour of the day: how many, and their decayed weight
+    (each event ``age`` old weighs ``2 ** (-age / half_life)``)."""
+
+    hour: int
+    events: int
+    weight: float
+
+
+_UTC = ZoneInfo("UTC")
+# The zone names the PostgreSQL server knows (asked once per name and process).
+_DATABASE_ZONES: dict[str, bool] = {}
+
+
+async def activity_by_local_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    zones: Mapping[UUID, ZoneInfo],
+    half_life: dt.timedelta,
+) -> dict[UUID, list[HourActivity]]:
+    """When each profile of ``zones`` acts: its events named ``names`` in [since, until] by
+    local hour of the day in its zone (DST-correct: each event in its own day's offset), with
+    weights decayed from ``until``. Profiles without such events are absent; merged-away ids
+    have none (their events moved to the survivor).
+
+    One query whatever the number of profiles: on PostgreSQL grouped by local hour in the
+    database (a zone the server's time zone database lacks, by UTC hour, converted here); on
+    SQLite grouped by UTC hour and converted here."""
+    found: dict[UUID, list[HourActivity]] = {}
+    if not zones or not names:
+        return found
+    by_hour: Mapping[UUID, ZoneInfo] = zones
+    if dialect_of(session) == "postgresql":
+        unknown = [z for z in {zone.key for zone in zones.values()} if z not in _DATABASE_ZONES]
+        if unknown:
+            known = await repository.known_time_zones(session, unknown)
+            _DATABASE_ZONES.update({z: z in known for z in unknown})
+        in_database = [(p, zone.key) for p, zone in zones.items() if _DATABASE_ZONES[zone.key]]
+        rate = -math.log(2) / half_life.total_seconds()
+        rows = await repository.activity_by_local_hour(
+            session, names, since, until, in_database, rate
+        )
+        for profile_id, hour, count, weight in rows:
+            found.setdefault(profile_id, []).append(HourActivity(hour, count, weight))
+        by_hour = {p: zone for p, zone in zones.items() if not _DATABASE_ZONES[zone.key]}
+    if by_hour:
+        rows_by_hour = await repository.activity_by_hour(
+            session, names, since, until, list(by_hour)
+        )
+        for profile_id, activity in by_local_hour(rows_by_hour, by_hour, until, half_life).items():
+            found.setdefault(profile_id, []).extend(activity)
+    return found
+
+
+def by_local_hour(
+    rows: Iterable[tuple[UUID, dt.datetime, int]],
+    zones: Mapping[UUID, ZoneInfo],
+    until: dt.datetime,
+    half_life: dt.timedelta,
+) -> dict[UUID, list[HourActivity]]:
+    """(profile, UTC hour, events) rows as :class:`HourActivity` per local hour in each
+    profile's zone (a profile missing from ``zones`` is read in UTC). An hour counts whole for
+    the local hour its first minute falls in (exact but for zones whose offset is not a whole
+    hour). Each distinct hour's conversion and weight is computed once."""
+    local: dict[tuple[dt.datetime, str], int] = {}
+    decay: dict[dt.datetime, float] = {}
+    seconds = half_life.total_seconds()
+    summed: dict[UUID, dict[int, list[float]]] = {}
+    for profile_id, hour_start, count in rows:
+        zone = zones.get(profile_id, _UTC)
+        hour = local.get((hour_start, zone.key))
+        if hour is None:
+            hour = local[(hour_start, zone.key)] = hour_start.astimezone(zone).hour
+        weight = decay.get(hour_start)
+        if weight is None:
+            age = max((until - hour_start).total_seconds(), 0.0)
+            weight = decay[hour_start] = math.exp2(-age / seconds)
+        totals = summed.setdefault(profile_id, {}).setdefault(hour, [0.0, 0.0])
+        totals[0] += count
+        totals[1] += count * weight
+    return {
+        profile_id: [HourActivity(h, int(t[0]), t[1]) for h, t in hours.items()]
+        for profile_id, hours in summed.items()
+    }
+
+
+async def latest_activity_by_hour(
+    session: AsyncSession,
+    names: Sequence[str],
+    since: dt.datetime,
+    until: dt.datetime,
+    limit: int,
+) -> list[tuple[UUID, dt.datetime, int]]:
+    """How many of the brand's latest ``limit`` events named ``names`` in [since, until] each
+    profile made in each UTC hour: (profile, the hour's start, count) — a bounded sample of the
+    brand's habits (see :func:`by_local_hour`), in one query."""
+    return await repository.latest_activity_by_hour(session, names, since, until, limit)
 
 
 # Carts -----------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ EXAMPLES: dict[str, Any] = {
         "delimiter": ";",
         "encoding": "utf-8",
         "sizeBytes": 1843221,
+        "totalLines": 21345,
+        "linesProcessed": 8001,
         "rowsProcessed": 8000,
         "created": 7562,
         "updated": 431,

@@ -5,7 +5,8 @@ stays REST-only (a file)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.errors import InvalidInput
 from backend.core.graphql_entities import entity_type, graphql_enum, input_type, struct_of
 from backend.core.graphql_fields import BrandUnit, brand_mutation, brand_query
+from backend.core.graphql_subscriptions import BrandWatch, ProgressFields, brand_subscription
 from backend.core.jobs import actor_of
+from backend.core.live import Progress
 from backend.core.relay import Connection, Node, parse_id
 from backend.imports import service
 from backend.imports.models import ImportFormat, ImportKind, ImportMode, ImportStatus
@@ -50,6 +53,27 @@ class ImportType(Node):
     size_bytes: float = strawberry.field(
         description="The file's size (a Float: a file may pass GraphQL's 32-bit Int)."
     )
+
+
+ENDED = (ImportStatus.SUCCEEDED, ImportStatus.FAILED)
+
+
+@strawberry.type(name="ImportProgress")
+class ImportProgressType(ProgressFields):
+    """How far an import got, in lines of its file (`total` is null for an import stored
+    before lines were counted), with the import as it stands."""
+
+    import_: ImportType = strawberry.field(name="import")
+
+    @classmethod
+    def of(cls, job: ImportOut, now: dt.datetime) -> ImportProgressType:
+        total = job.total_lines
+        succeeded = job.status is ImportStatus.SUCCEEDED
+        # A succeeded import went through every line (blank ones at the end included).
+        done = total if succeeded and total is not None else job.lines_processed
+        ended = job.finished_at if job.status in ENDED else None
+        progress = Progress(done, total, job.started_at, ended, now)
+        return cls(**ProgressFields.values(progress), import_=job)  # type: ignore[arg-type]
 
 
 @entity_type(RejectionOut, name="ImportRejection")
@@ -163,3 +187,20 @@ class ImportsMutation:
         """Queue an import of rows of the linked table `table` (not found when the brand has
         none of that name), as REST's upload."""
         return await _start(unit, ImportKind.LINKED, input, linked_table=input.table)
+
+
+@strawberry.type
+class ImportsSubscription:
+    @brand_subscription(READ)
+    async def import_progress(
+        self, unit: BrandWatch, id: strawberry.ID
+    ) -> AsyncGenerator[ImportProgressType, None]:
+        """An import's progress: its state now, then each change (read every
+        `LEVIER_LIVE_POLL_SECONDS`), until it succeeded or failed — that last message has
+        `finished: true`, then the subscription completes."""
+        import_id = parse_id(id, "Import")
+        async for job in unit.follow(
+            lambda session: _load_import(session, import_id),
+            finished=lambda job: job.status in ENDED and job.finished_at is not None,
+        ):
+            yield ImportProgressType.of(job, unit.now())

@@ -111,6 +111,9 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     chunk_count: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[str | None] = mapped_column(String(200))
     lines_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The file's lines, counted as it was stored (None for imports stored before they were):
+    # with ``lines_done``, how far the job got.
+    total_lines: Mapped[int | None] = mapped_column(BigInteger)
     rows_done: Mapped[int] = mapped_column(BigInteger, default=0)
     created_count: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_count: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -127,6 +130,10 @@ class ImportJob(TenantMixin, TimestampMixin, Base):
     @property
     def rows_processed(self) -> int:
         return self.rows_done
+
+    @property
+    def lines_processed(self) -> int:
+        return self.lines_done
 
     @property
     def created(self) -> int:

@@ -29,6 +29,11 @@ class ImportOut(Schema):
     mode: ImportMode
     status: ImportStatus
     size_bytes: int
+    # The file's lines (a CSV's header and each line of a quoted multi-line cell count), and
+    # those the job got through: its progress. `totalLines` is null for an import stored
+    # before lines were counted.
+    total_lines: int | None
+    lines_processed: int
     rows_processed: int
     created: int
     updated: int

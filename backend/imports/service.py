@@ -192,7 +192,7 @@ async def create_import(
     await session.flush()  # a concurrent upload with the same key fails here (409)
     inflated = text.Gunzip(_hashed(body, digest, max_bytes), announced=gzipped, limit=max_bytes)
     try:
-        size, chunks, first = await storage.store_stream(
+        size, chunks, first, lines = await storage.store_stream(
             session, tenant, job.id, inflated, max_bytes
         )
     except storage.TooLarge:
@@ -227,6 +227,7 @@ async def create_import(
         targets.check(header)
     job.size_bytes = size
     job.chunk_count = chunks
+    job.total_lines = lines
     await session.flush()
     await enqueue(session, RUN_TASK, import_id=str(job.id))
     return job, True

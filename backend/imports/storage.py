@@ -31,11 +31,13 @@ async def store_stream(
     import_id: UUID,
     stream: AsyncIterable[bytes],
     limit: int,
-) -> tuple[int, int, bytes]:
-    """Write the stream as chunks of the import; (bytes, chunks, first chunk)."""
+) -> tuple[int, int, bytes, int]:
+    """Write the stream as chunks of the import; (bytes, chunks, first chunk, lines). Lines are
+    counted as the reader splits them: on ``\n``, a last line without one counting too."""
     buffer = bytearray()
-    size = seq = 0
+    size = seq = lines = 0
     first = b""
+    last = b"\n"
 
     async def flush(data: bytes) -> None:
         nonlocal seq, first
@@ -51,13 +53,16 @@ async def store_stream(
             size += len(part)
             if size > limit:
                 raise TooLarge
+            if part:
+                lines += part.count(b"\n")
+                last = part[-1:]
             buffer += part
             while len(buffer) >= CHUNK_BYTES:
                 await flush(bytes(buffer[:CHUNK_BYTES]))
                 del buffer[:CHUNK_BYTES]
         if buffer:
             await flush(bytes(buffer))
-    return size, seq, first
+    return size, seq, first, lines + (last != b"\n")
 
 
 _lz4: bool | None = None  # whether the PostgreSQL server compresses with lz4 (asked once)

@@ -6,6 +6,7 @@ Delivering is :mod:`backend.messaging.delivery`. Services never commit.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from uuid import UUID
 
@@ -29,11 +30,17 @@ from backend.messaging.models import (
     PressurePolicy,
     SourceKind,
 )
+from backend.messaging.pressure import parse_hhmm
 from backend.messaging.schemas import MessageSend, PressurePolicyUpdate
+from backend.messaging.tracking.outcomes import ENGAGEMENT_EVENTS
 from backend.profiles import lookup
 from backend.profiles import service as profiles_service
 
 DELIVER_TASK = "messaging.deliver"
+# The profile events of a person's engagement with a message (tracking ingests them when a
+# person opens or clicks; a machine's open or click — privacy proxy, scanner, prefetch — makes
+# none): `email_opened`, `email_clicked`, `push_opened`, `push_clicked`, `sms_clicked`.
+ENGAGEMENT_EVENT_NAMES: tuple[str, ...] = ENGAGEMENT_EVENTS
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -257,6 +264,17 @@ async def messages_of_profile(
 async def get_policy(session: AsyncSession, tenant: TenantId) -> PressurePolicy:
     """The brand's pressure policy (initialised from its settings when first read)."""
     return await gate.policy_of(session, tenant)
+
+
+async def quiet_hours(session: AsyncSession, tenant: TenantId) -> tuple[dt.time, dt.time] | None:
+    """The brand's quiet hours (start, end) as wall-clock times in each profile's zone (start
+    after end: overnight), or None when it has none; campaigns and, by default, triggered
+    messages are not sent within them."""
+    policy = await gate.policy_of(session, tenant)
+    start, end = parse_hhmm(policy.quiet_hours_start), parse_hhmm(policy.quiet_hours_end)
+    if start is None or end is None or start == end:
+        return None
+    return start, end
 
 
 async def update_policy(

@@ -119,6 +119,7 @@ _EXPORT = {
     "fields": ["id", "email", "firstName", "lastName", "country"],
     "filter": {"country": "FR"},
     "rowCount": 18231,
+    "totalRows": 18231,
     "byteCount": 1482210,
     "error": None,
     "expiredReason": None,

@@ -368,6 +368,8 @@ class ProfileExport(TenantKeyMixin, TimestampMixin, Base):
     fields: Mapped[list[str]] = mapped_column(JSONType, default=list)
     status: Mapped[ExportStatus] = mapped_column(string_enum(ExportStatus, "export_status"))
     row_count: Mapped[int] = mapped_column(default=0)
+    # The profiles the filter kept when the job started (None before it has).
+    total_rows: Mapped[int | None]
     byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
     chunk_count: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(String(500))

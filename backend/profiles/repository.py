@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, String, delete, func, literal, select, tup
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from backend.core.db import JSONType, dialect_of, insert_ignoring_conflict
+from backend.core.db import JSONType, among, dialect_of, insert_ignoring_conflict
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import TenantId
 from backend.profiles.models import (
@@ -73,17 +73,23 @@ async def profiles_by_ids(session: AsyncSession, profile_ids: Sequence[UUID]) ->
     return list((await session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))).all())
 
 
-async def list_profiles(
-    session: AsyncSession,
-    page: PageRequest,
-    *,
-    keys: Sequence[tuple[str, str]] = (),
-    country: str | None = None,
-    preferred_store: str | None = None,
-    updated_since: dt.datetime | None = None,
-) -> tuple[list[Profile], str | None]:
-    """Profiles in creation order; each identity key of ``keys`` must point to them."""
-    query = select(Profile)
+async def time_zones_of(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> list[tuple[UUID, str | None]]:
+    """(id, time zone) of the profiles of these ids that exist, in one query."""
+    if not profile_ids:
+        return []
+    query = select(Profile.id, Profile.time_zone).where(among(session, Profile.id, profile_ids))
+    return [(row[0], row[1]) for row in await session.execute(query)]
+
+
+def _filtered(
+    query: Any,
+    keys: Sequence[tuple[str, str]],
+    country: str | None,
+    preferred_store: str | None,
+    updated_since: dt.datetime | None,
+) -> Any:
     for kind, value in keys:
         owner = select(ProfileIdentity.profile_id).where(
             ProfileIdentity.kind == kind, ProfileIdentity.value == value
@@ -95,6 +101,35 @@ async def list_profiles(
         query = query.where(Profile.preferred_store == preferred_store)
     if updated_since is not None:
         query = query.where(Profile.updated_at >= updated_since)
+    return query
+
+
+async def count_profiles(
+    session: AsyncSession,
+    *,
+    keys: Sequence[tuple[str, str]] = (),
+    country: str | None = None,
+    preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> int:
+    """How many profiles :func:`list_profiles` pages through with these filters."""
+    query = _filtered(
+        select(func.count()).select_from(Profile), keys, country, preferred_store, updated_since
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def list_profiles(
+    session: AsyncSession,
+    page: PageRequest,
+    *,
+    keys: Sequence[tuple[str, str]] = (),
+    country: str | None = None,
+    preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> tuple[list[Profile], str | None]:
+    """Profiles in creation order; each identity key of ``keys`` must point to them."""
+    query = _filtered(select(Profile), keys, country, preferred_store, updated_since)
     return await paginate(session, query, Profile.id, page)
 
 

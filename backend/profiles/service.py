@@ -193,21 +193,19 @@ async def views(session: AsyncSession, profiles: Sequence[Profile]) -> list[Prof
     return [ProfileView(p, by_profile.get(p.id, [])) for p in profiles]
 
 
-async def list_profiles(
+async def _filters(
     session: AsyncSession,
     tenant: TenantId,
-    page: PageRequest,
     *,
-    email: str | None = None,
-    phone: str | None = None,
-    external_id: str | None = None,
-    country: str | None = None,
-    preferred_store: str | None = None,
-    updated_since: dt.datetime | None = None,
-) -> tuple[list[Profile], str | None]:
-    """Profiles in creation order, filtered; ``email``, ``phone`` and ``external_id``
-    (``source:value``) look profiles up by identity key, merged-in keys included;
-    ``updated_since`` keeps those changed at or after it."""
+    email: str | None,
+    phone: str | None,
+    external_id: str | None,
+    country: str | None,
+    preferred_store: str | None,
+    updated_since: dt.datetime | None,
+) -> dict[str, Any]:
+    """The profile list's filters, checked, as the repository takes them (422 naming each
+    filter that is wrong)."""
     errors = FieldErrors()
     keys: list[tuple[str, str]] = []
     if email is not None:
@@ -236,14 +234,73 @@ async def list_profiles(
     if updated_since is not None and updated_since.tzinfo is None:
         errors.add("updatedSince", "expected a date and time with its UTC offset")
     errors.raise_if_any()
-    return await repository.list_profiles(
+    return {
+        "keys": keys,
+        "country": country,
+        "preferred_store": preferred_store,
+        "updated_since": updated_since,
+    }
+
+
+async def list_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    page: PageRequest,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+    country: str | None = None,
+    preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> tuple[list[Profile], str | None]:
+    """Profiles in creation order, filtered; ``email``, ``phone`` and ``external_id``
+    (``source:value``) look profiles up by identity key, merged-in keys included;
+    ``updated_since`` keeps those changed at or after it."""
+    filters = await _filters(
         session,
-        page,
-        keys=keys,
+        tenant,
+        email=email,
+        phone=phone,
+        external_id=external_id,
         country=country,
         preferred_store=preferred_store,
         updated_since=updated_since,
     )
+    return await repository.list_profiles(session, page, **filters)
+
+
+async def count_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+    country: str | None = None,
+    preferred_store: str | None = None,
+    updated_since: dt.datetime | None = None,
+) -> int:
+    """How many profiles :func:`list_profiles` pages through with these filters (one query)."""
+    filters = await _filters(
+        session,
+        tenant,
+        email=email,
+        phone=phone,
+        external_id=external_id,
+        country=country,
+        preferred_store=preferred_store,
+        updated_since=updated_since,
+    )
+    return await repository.count_profiles(session, **filters)
+
+
+async def time_zones_of(
+    session: AsyncSession, profile_ids: Sequence[UUID]
+) -> dict[UUID, str | None]:
+    """The time zone of each profile of these ids that exists (None when the profile has
+    none), in one query; merged-away and unknown ids are absent."""
+    return dict(await repository.time_zones_of(session, profile_ids))
 
 
 # Writing ---------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ with the transaction, as ``SET LOCAL`` does; it is not SECURITY DEFINER (callers
 they may set themselves).
 
 Revision ID: 0030
-Revises: 0023
+Revises: see down_revision
 Create Date: 2026-12-03 18:10:00
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0030"
-down_revision: str | tuple[str, ...] | None = "0023"
+down_revision: str | tuple[str, ...] | None = "0028"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -30,6 +30,8 @@ _ENGAGEMENT = {
     (MessageStatus.CLICKED, MessageChannel.SMS): "sms_clicked",
     (MessageStatus.CLICKED, MessageChannel.PUSH): "push_clicked",
 }
+# Every profile event a person's open or click makes (a machine's makes none).
+ENGAGEMENT_EVENTS = tuple(sorted(set(_ENGAGEMENT.values())))
 EVENT_NAMES = {
     MessageStatus.DELIVERED: "message_delivered",
     MessageStatus.BOUNCED_SOFT: "message_bounced",

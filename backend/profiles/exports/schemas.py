@@ -54,7 +54,10 @@ class ExportOut(Schema):
     status: ExportStatus
     filter: dict[str, Any]
     fields: list[str]
+    # Rows and bytes written so far (each stored piece of about 1 MiB commits them), out of
+    # `totalRows`: the profiles the filter kept when the job started (null before).
     row_count: int
+    total_rows: int | None
     byte_count: int
     error: str | None
     created_at: dt.datetime

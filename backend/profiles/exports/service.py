@@ -242,13 +242,16 @@ async def run_export(
     if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
         return
     await repository.delete_chunks(session, export_id)
+    filters = _filter_kwargs(export.filter)
     export.status, export.started_at, export.error = ExportStatus.RUNNING, utcnow(), None
     export.row_count = export.byte_count = export.chunk_count = 0
+    # How many the filter keeps now: the total its progress is told against (profiles created
+    # or deleted meanwhile may make the final count differ a little).
+    export.total_rows = await service.count_profiles(session, tenant, **filters)
     await session.flush()
     await checkpoint()
 
     encoder = _Encoder(export.format, export.fields)
-    filters = _filter_kwargs(export.filter)
     buffer = bytearray(encoder.header())
     rows = size = chunks = 0
     after: UUID | None = None
@@ -273,6 +276,9 @@ async def run_export(
         while len(buffer) >= CHUNK_BYTES:
             await store(bytes(buffer[:CHUNK_BYTES]))
             del buffer[:CHUNK_BYTES]
+            # Progress, committed with the chunk (rows encoded so far, bytes stored so far).
+            export.row_count, export.byte_count, export.chunk_count = rows, size, chunks
+            await session.flush()
             await checkpoint()
         if cursor is None:
             break

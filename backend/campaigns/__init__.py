@@ -1,0 +1,1 @@
+"""Campaigns: one-shot communications to a target at a time."""
