@@ -75,6 +75,7 @@ SELECT create_distributed_table('profile_merges', 'tenant_id', colocate_with => 
 SELECT create_distributed_table('rfm_runs', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('rfm_settings', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('segments', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('programs', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('sender_identities', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('suppressions', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('trigger_definitions', 'tenant_id', colocate_with => 'profiles');
