@@ -25,6 +25,7 @@ EARLIEST_OFFSET = dt.timedelta(hours=14)
 HORIZON = dt.timedelta(days=5 * 366)
 FREQUENCIES = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 _FREQ = re.compile(r"(?:^|;)FREQ=([A-Z]+)(?:;|$)")
+_UNTIL_UTC = re.compile(r"(?<=UNTIL=)(\d{8}T\d{6})Z", re.IGNORECASE)
 
 
 def zone_or_none(name: str | None) -> ZoneInfo | None:
@@ -80,6 +81,11 @@ def wall_in(moment: dt.datetime, where: ZoneInfo) -> dt.datetime:
     return moment.astimezone(where).replace(tzinfo=None)
 
 
+def _until_wall(utc_text: str, where: ZoneInfo) -> str:
+    moment = dt.datetime.strptime(utc_text, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return wall_in(moment, where).strftime("%Y%m%dT%H%M%S")
+
+
 def _rule_error(message: str) -> InvalidInput:
     return InvalidInput(
         f"rrule: {message}",
@@ -102,9 +108,11 @@ class Recurrence:
         frequency = _FREQ.search(body.upper())
         if frequency is None or frequency.group(1) not in FREQUENCIES:
             raise _rule_error("FREQ must be DAILY, WEEKLY, MONTHLY or YEARLY")
+        # The rule's dates are wall times in its zone: an UNTIL given in UTC is read there too.
+        body = _UNTIL_UTC.sub(lambda m: _until_wall(m.group(1), where), body)
         try:
             rule = dateutil_rrule.rrulestr(body, dtstart=wall_in(starts_at, where))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
             raise _rule_error(str(exc) or "not an RRULE") from None
         if not isinstance(rule, dateutil_rrule.rrule):  # pragma: no cover - one line, one rule
             raise _rule_error("give one RRULE")

@@ -185,7 +185,9 @@ async def until(probe: Callable[[], Awaitable[bool]], what: str, seconds: float 
         await asyncio.sleep(0.05)
 
 
-async def run_task(app: Litestar, settings: Settings, brand_id: UUID, name: str, **kwargs: Any) -> None:
+async def run_task(
+    app: Litestar, settings: Settings, brand_id: UUID, name: str, **kwargs: Any
+) -> None:
     """One run of a task, as a worker runs it (its session committed after it)."""
     async with session_of(app, brand_id) as session:
         context = TaskContext(session, TenantId(brand_id), settings, message_id="")

@@ -50,7 +50,10 @@ async def _start(
     planned = str(campaign["nextRunAt"])
     async with session_of(app, brand.id) as session:
         started = await fanout.start(
-            session, TenantId(brand.id), UUID(str(campaign["id"])), dt.datetime.fromisoformat(planned)
+            session,
+            TenantId(brand.id),
+            UUID(str(campaign["id"])),
+            dt.datetime.fromisoformat(planned),
         )
         await session.commit()
     assert started is not None
@@ -74,9 +77,7 @@ async def test_each_member_gets_one_message_whatever_runs_twice(
         )
         await session.commit()
     include = await static_segment(app, brand.id, "all", [*brand.profiles, silent.id])
-    campaign = await create(
-        client, brand, audience={"include": [include], "exclude": [excluded]}
-    )
+    campaign = await create(client, brand, audience={"include": [include], "exclude": [excluded]})
     campaign = await schedule(client, brand, campaign["id"])
     assert campaign["status"] == "scheduled"
     occurrence = await _start(app, settings, brand, campaign)
@@ -140,7 +141,9 @@ async def test_pause_holds_what_was_not_claimed_and_resume_sends_it_once(
     campaign = await schedule(client, brand, (await create(client, brand))["id"])
     occurrence = await _start(app, settings, brand, campaign)
     await _release(app, settings, brand, occurrence)  # four messages queued in the ledger
-    paused = await client.post(brand.url(f"/campaigns/{campaign['id']}/pause"), headers=brand.headers)
+    paused = await client.post(
+        brand.url(f"/campaigns/{campaign['id']}/pause"), headers=brand.headers
+    )
     assert paused.json()["status"] == "paused", paused.text
     # A sending campaign is not edited nor deleted; paused, it is not paused again.
     for method, path, status in (
@@ -245,14 +248,18 @@ async def test_ab_winner_goes_to_the_rest_and_the_holdout_gets_nothing(
     holdout = {p for p, (state, _) in expected.items() if state is RecipientState.HOLDOUT}
     cell = {p: v for p, (state, v) in expected.items() if state is RecipientState.WAITING}
     rest = {p for p, (state, _) in expected.items() if state is RecipientState.AWAITING_WINNER}
-    assert holdout and rest and {"a", "b"} <= set(cell.values())
+    assert holdout
+    assert rest
+    assert {"a", "b"} <= set(cell.values())
 
     await _release(app, settings, brand, occurrence)
     await deliver(app, settings, brand.id)
     assert sum((await captured_to(app, brand.id)).values()) == len(cell)
     async with session_of(app, brand.id) as session:
         b_messages = {
-            r.message_id for r in await recipients(app, brand.id) if r.variant == "b" and r.message_id
+            r.message_id
+            for r in await recipients(app, brand.id)
+            if r.variant == "b" and r.message_id
         }
     await _open(app, settings, brand.id, b_messages)
     await run_task(app, settings, brand.id, fanout.DECIDE_TASK, occurrence_id=str(occurrence))
@@ -305,7 +312,11 @@ async def test_local_time_recipients_are_due_at_their_own_wall_time_across_dst(
         first = dt.datetime.fromisoformat(wall).replace(tzinfo=dt.UTC) - dt.timedelta(hours=14)
         assert dt.datetime.fromisoformat(campaign["nextRunAt"]) == first
         occurrence = await _start(app, settings, brand, campaign)
-        rows = {r.profile_id: r for r in await recipients(app, brand.id) if r.occurrence_id == occurrence}
+        rows = {
+            r.profile_id: r
+            for r in await recipients(app, brand.id)
+            if r.occurrence_id == occurrence
+        }
         due[wall] = [rows[p].due_at.isoformat() for p in profiles]  # type: ignore[union-attr]
     assert due == {
         # Brussels CET, New York EDT, Tokyo, the brand's zone (Brussels) for a profile without
