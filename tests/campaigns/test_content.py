@@ -25,14 +25,20 @@ from backend.core.db import utcnow
 from backend.core.tenancy import TenantId
 from backend.messaging.models import Message
 from backend.messaging.providers.models import CapturedMessage
+from backend.profiles import service as profile_service
+from backend.profiles.models import Channel, ConsentState
+from backend.profiles.schemas import ConsentChangeIn, ProfileCreate
 from tests.campaigns.helpers import (
     Brand,
+    captured_to,
     create,
     deliver,
+    progress,
     ready_brand,
     recipients,
     run_task,
     schedule,
+    static_segment,
 )
 from tests.factories import session_of
 
@@ -125,3 +131,96 @@ async def test_send_time_optimisation_makes_each_recipient_due_at_its_chosen_mom
         )
         await session.commit()
     assert released == 2
+
+
+SMS = {
+    "key": "sms_news",
+    "name": "SMS news",
+    "channel": "sms",
+    "defaultLocale": "en",
+    "variants": {"en": {"text": "News for {{ first_name | default('you') }}"}},
+}
+BOTH = [
+    ConsentChangeIn(state=ConsentState.GRANTED, source="test", channel=Channel.EMAIL),
+    ConsentChangeIn(state=ConsentState.GRANTED, source="test", channel=Channel.SMS),
+]
+
+
+async def test_channel_and_send_time_variants_and_a_fallback_channel(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    brand = await ready_brand(app, client, members=0)
+    sms = await client.post(brand.url("/templates"), json=SMS, headers=brand.headers)
+    assert sms.status_code == 201, sms.text
+    async with session_of(app, brand.id) as session:
+        people = []
+        for n in range(9):
+            profile, _ = await profile_service.create_profile(
+                session,
+                TenantId(brand.id),
+                ProfileCreate(email=f"m{n}@example.com", phone=f"+3247000000{n}", consents=BOTH),
+            )
+            people.append(profile.id)
+        # Reachable by SMS only: the email variant falls back.
+        texter, _ = await profile_service.create_profile(
+            session, TenantId(brand.id), ProfileCreate(phone="+32470000099", consents=BOTH)
+        )
+        await session.commit()
+    segment = await static_segment(app, brand.id, "mixed", people)
+    created = await create(
+        client,
+        brand,
+        audience={"include": [segment]},
+        variants=[
+            {"key": "mail", "weight": 34},
+            {"key": "text", "weight": 33, "channel": "sms", "templateId": sms.json()["id"]},
+            {"key": "later", "weight": 33, "sendDelayMinutes": 30},
+        ],
+    )
+    occurrence = await _run(app, settings, brand, await schedule(client, brand, created["id"]))
+    rows = {r.profile_id: r for r in await recipients(app, brand.id)}
+    variants = {p: rows[p].variant for p in people}
+    assert set(variants.values()) == {"mail", "text", "later"}
+    for profile_id, variant in variants.items():
+        row = rows[profile_id]
+        if variant == "later":  # due half an hour after the occurrence's moment, not released
+            assert row.message_id is None
+            assert row.due_at is not None
+            assert row.due_at - utcnow() > dt.timedelta(minutes=29)
+        else:
+            assert row.message_id is not None
+    await deliver(app, settings, brand.id)
+    async with session_of(app, brand.id) as session:
+        sent = {
+            row.recipient: str(row.channel)
+            for row in (await session.scalars(select(CapturedMessage))).all()
+        }
+    expected = {
+        (f"m{people.index(p)}@example.com" if v == "mail" else f"+3247000000{people.index(p)}")
+        for p, v in variants.items()
+        if v != "later"
+    }
+    assert set(sent) == expected
+    assert {c for r, c in sent.items() if r.startswith("+")} <= {"sms"}
+    # Later: at its time, the rest.
+    async with session_of(app, brand.id) as session:
+        await fanout.release(
+            session, TenantId(brand.id), occurrence, now=utcnow() + dt.timedelta(minutes=31)
+        )
+        await session.commit()
+    await deliver(app, settings, brand.id)
+    assert len(await captured_to(app, brand.id)) == len(people)
+
+    # The fallback: a profile without an email gets the fallback channel's template.
+    lonely = await static_segment(app, brand.id, "texters", [texter.id])
+    fallback = await create(
+        client,
+        brand,
+        audience={"include": [lonely]},
+        fallback={"channel": "sms", "templateId": sms.json()["id"]},
+    )
+    await _run(app, settings, brand, await schedule(client, brand, fallback["id"]))
+    await deliver(app, settings, brand.id)
+    assert (await captured_to(app, brand.id))["+32470000099"] == 1
+    state = await progress(client, brand, fallback["id"])
+    assert (state["sent"], state["fallbacks"], state["excluded"]) == (1, 1, {})

@@ -41,6 +41,7 @@ from tests.campaigns.helpers import (
     static_segment,
 )
 from tests.factories import session_of
+from tests.segments.helpers import add_order
 
 
 async def _start(
@@ -353,3 +354,45 @@ async def test_local_time_recipients_are_due_at_their_own_wall_time_across_dst(
             )
         ).all()
     assert dt.datetime(2030, 3, 31, 7, 0, tzinfo=dt.UTC) in planned
+
+
+async def test_a_conversion_winner_counts_orders_within_the_window_after_the_send(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    brand = await ready_brand(app, client, members=12)
+    created = await create(
+        client,
+        brand,
+        variants=[{"key": "a", "weight": 50}, {"key": "b", "weight": 50}],
+        test={
+            "mode": "winner",
+            "testPercent": 60,
+            "winnerMetric": "conversions",
+            "attributionHours": 24,
+            "decideAfterMinutes": 60,
+        },
+    )
+    campaign = await schedule(client, brand, created["id"])
+    occurrence = await _start(app, settings, brand, campaign)
+    await _release(app, settings, brand, occurrence)
+    await deliver(app, settings, brand.id)
+    cell = {r.profile_id: r.variant for r in await recipients(app, brand.id) if r.message_id}
+    a_side = [p for p, v in cell.items() if v == "a"]
+    b_side = [p for p, v in cell.items() if v == "b"]
+    assert a_side
+    assert b_side
+    now = utcnow()
+    for n, profile_id in enumerate(a_side):  # every "a" recipient buys after the email
+        await add_order(app, brand.id, profile_id, f"after-{n}", now + dt.timedelta(minutes=5))
+    # A "b" recipient's order before the send, and another's past the window, do not count.
+    await add_order(app, brand.id, b_side[0], "before", now - dt.timedelta(days=1))
+    if len(b_side) > 1:
+        await add_order(app, brand.id, b_side[1], "late", now + dt.timedelta(hours=30))
+    decided_at = now + dt.timedelta(hours=40)
+    async with session_of(app, brand.id) as session:
+        winner = await fanout.decide(session, TenantId(brand.id), occurrence, now=decided_at)
+        await session.commit()
+    assert winner == "a"
+    state = await progress(client, brand, campaign["id"])
+    scores = {v["key"]: v["score"] for v in state["variants"]}
+    assert scores == {"a": 1.0, "b": 0.0}
