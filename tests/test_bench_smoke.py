@@ -39,6 +39,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], bool]] = {
     "profiles_import": (("raw COPY", "ratio import/COPY", "worker peak RSS"), True),
     "events": (("single events x", "batches of", "events stored during the run"), True),
     "messaging": (("pipeline (gate, render", "bare render", "ratio adapter/bare smtp"), True),
+    "campaigns": (("snapshot (pages of", "release (chunks of", "ratio floor/fan-out"), True),
     "content_render": (
         ("render_for (context loaded each time)", "render_many (batches of", "render alone"),
         False,

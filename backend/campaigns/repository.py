@@ -174,11 +174,13 @@ async def insert_recipients(
     tenant = required_tenant(session)
     statement = (
         insert_for(session, RECIPIENTS)
-        .values([{**row, "tenant_id": tenant} for row in rows])
         .on_conflict_do_nothing(index_elements=["tenant_id", "occurrence_id", "profile_id"])
         .returning(RECIPIENTS.c.state)
     )
-    return [RecipientState(s) for s in (await session.execute(statement)).scalars().all()]
+    # An executemany: one compiled statement, sent as batched multi-row INSERTs (a VALUES list
+    # built per call would cost its compilation, row by row, every time).
+    result = await session.execute(statement, [{**row, "tenant_id": tenant} for row in rows])
+    return [RecipientState(s) for s in result.scalars().all()]
 
 
 def _due(now: dt.datetime) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID
 
@@ -428,22 +430,21 @@ async def claim_keys(
     table = cast(Table, MessageKey.__table__)
     statement = (
         insert_for(session, table)
-        .values(
-            [
-                {
-                    "tenant_id": tenant,
-                    "dedupe_key": key,
-                    "message_id": message_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for key, message_id in claims
-            ]
-        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
         .returning(table.c.dedupe_key)
     )
-    return set((await session.execute(statement)).scalars().all())
+    # An executemany: one compiled statement, sent as batched multi-row INSERTs.
+    rows = [
+        {
+            "tenant_id": tenant,
+            "dedupe_key": key,
+            "message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, message_id in claims
+    ]
+    return set((await session.execute(statement, rows)).scalars().all())
 
 
 async def holders_of(session: AsyncSession, dedupe_keys: Sequence[str]) -> dict[str, UUID]:
@@ -456,10 +457,57 @@ async def holders_of(session: AsyncSession, dedupe_keys: Sequence[str]) -> dict[
     return {key: message_id for key, message_id in (await session.execute(query)).all()}
 
 
+def _value(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+# The columns of a new message and their PostgreSQL array types (INSERT … SELECT FROM unnest).
+_NEW_MESSAGE = {
+    "tenant_id": "uuid[]",
+    "id": "uuid[]",
+    "dedupe_key": "text[]",
+    "source_kind": "text[]",
+    "source_key": "text[]",
+    "profile_id": "uuid[]",
+    "channel": "text[]",
+    "topic": "text[]",
+    "priority": "text[]",
+    "deferrable": "boolean[]",
+    "template_id": "uuid[]",
+    "template_version_id": "uuid[]",
+    "data": "jsonb[]",
+    "fallback": "jsonb[]",
+    "status": "text[]",
+    "attempts": "int[]",
+    "sender_identity_id": "uuid[]",
+    "created_at": "timestamptz[]",
+    "updated_at": "timestamptz[]",
+}
+
+
 async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """New messages of a batch, in one INSERT (no unit of work: set-based, as the timeline)."""
-    if rows:
+    """New messages of a batch in one statement (no unit of work: set-based, as the timeline)
+    — PostgreSQL: ``INSERT … SELECT FROM unnest(<an array per column>)``, the driver encoding
+    the arrays; SQLite: an executemany."""
+    if not rows:
+        return
+    if dialect_of(session) != "postgresql":
         await session.execute(insert(cast(Table, Message.__table__)), list(rows))
+        return
+    names = list(_NEW_MESSAGE)
+    arrays = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _NEW_MESSAGE.items())
+    quoted = ", ".join(f'"{name}"' for name in names)  # `deferrable` is a reserved word
+    statement = text(
+        f"INSERT INTO messages ({quoted})"  # noqa: S608  (our names)
+        f" SELECT * FROM unnest({arrays})"
+    )
+    values: dict[str, Any] = {}
+    for name in names:
+        column = [_value(row.get(name)) for row in rows]
+        if name in ("data", "fallback"):
+            column = [None if v is None else json.dumps(v) for v in column]
+        values[name] = column
+    await session.execute(statement, values)
 
 
 # Holding a source ------------------------------------------------------------------------------
