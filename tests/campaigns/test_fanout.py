@@ -396,3 +396,22 @@ async def test_a_conversion_winner_counts_orders_within_the_window_after_the_sen
     state = await progress(client, brand, campaign["id"])
     scores = {v["key"]: v["score"] for v in state["variants"]}
     assert scores == {"a": 1.0, "b": 0.0}
+
+
+async def test_a_merged_recipient_moves_to_the_survivor_unless_it_is_one_already(
+    app: Litestar, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    brand = await ready_brand(app, client, members=0)
+    elder = (await make_profiles(app, brand.id, 1, prefix="elder"))[0]  # survives any merge
+    first, second, third = await make_profiles(app, brand.id, 3)
+    segment = await static_segment(app, brand.id, "three", [first, second, third])
+    created = await create(client, brand, audience={"include": [segment]})
+    occurrence = await _start(app, settings, brand, await schedule(client, brand, created["id"]))
+    async with session_of(app, brand.id) as session:
+        # Both in the audience: the merged one's row goes with it.
+        await profile_service.merge_profiles(session, TenantId(brand.id), first, second, "test")
+        # Only the merged one in it: its row moves to the (older) survivor.
+        await profile_service.merge_profiles(session, TenantId(brand.id), elder, third, "test")
+        await session.commit()
+    rows = {r.profile_id: r.occurrence_id for r in await recipients(app, brand.id)}
+    assert rows == {first: occurrence, elder: occurrence}
