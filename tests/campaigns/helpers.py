@@ -17,7 +17,8 @@ import httpx
 from litestar import Litestar
 from sqlalchemy import select
 
-from backend.campaigns.models import CampaignRecipient
+from backend.campaigns.assignment import Split, point
+from backend.campaigns.models import CampaignRecipient, RecipientState
 from backend.config import Settings
 from backend.core.jobs import TASKS, TaskContext
 from backend.core.tenancy import TenantId
@@ -74,18 +75,28 @@ class Brand:
 
 
 async def make_profiles(
-    app: Litestar, brand_id: UUID, count: int, *, prefix: str = "p", **fields: Any
+    app: Litestar,
+    brand_id: UUID,
+    count: int,
+    *,
+    prefix: str = "p",
+    start: int = 0,
+    consents: list[ConsentChangeIn] = GRANTED,
+    phones: str | None = None,
+    **fields: Any,
 ) -> list[UUID]:
+    """Consenting profiles ``<prefix><n>@example.com`` (and phones ``<phones><nn>``)."""
     async with session_of(app, brand_id) as session:
         ids = []
-        for n in range(count):
+        for n in range(start, start + count):
             profile, _ = await profile_service.create_profile(
                 session,
                 TenantId(brand_id),
                 ProfileCreate(
                     email=f"{prefix}{n}@example.com",
                     first_name=f"{prefix.upper()}{n}",
-                    consents=GRANTED,
+                    phone=f"{phones}{n:02d}" if phones else None,
+                    consents=consents,
                     **fields,
                 ),
             )
@@ -228,3 +239,38 @@ async def recipients(app: Litestar, brand_id: UUID) -> list[CampaignRecipient]:
 
 def later(minutes: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+
+
+async def covering(
+    app: Litestar,
+    brand: Brand,
+    campaign_id: str,
+    split: Split,
+    wanted: set[tuple[RecipientState, str | None]],
+    *,
+    at_least: int,
+    prefix: str = "p",
+    **fields: Any,
+) -> list[UUID]:
+    """Profiles (``<prefix><n>@example.com``) added to the brand's ``members`` segment until
+    every part of the split in ``wanted`` has one (and ``at_least`` were made): a profile's part
+    is a hash of the campaign and its random id, so a small audience could miss one."""
+    made: list[UUID] = []
+    seen: set[tuple[RecipientState, str | None]] = set()
+    while len(made) < at_least or not wanted <= seen:
+        assert len(made) < 200, f"no profile fell in {wanted - seen}"
+        (profile_id,) = await make_profiles(
+            app, brand.id, 1, prefix=prefix, start=len(made), **fields
+        )
+        made.append(profile_id)
+        seen.add(split.assign(point(UUID(campaign_id), profile_id)))
+    async with session_of(app, brand.id) as session:
+        await membership.upload_members(
+            session,
+            TenantId(brand.id),
+            UUID(brand.segment_id),
+            MembersUpload(profile_ids=made),
+            replace=False,
+        )
+        await session.commit()
+    return made

@@ -17,7 +17,8 @@ from litestar import Litestar
 from sqlalchemy import func, select
 
 from backend.campaigns import fanout
-from backend.campaigns.models import CampaignOccurrence, OccurrenceKind
+from backend.campaigns.assignment import Split
+from backend.campaigns.models import CampaignOccurrence, OccurrenceKind, RecipientState
 from backend.config import Settings
 from backend.core.db import utcnow
 from backend.core.jobs import enqueue
@@ -26,6 +27,7 @@ from backend.messaging.models import Message
 from tests.campaigns.helpers import (
     Brand,
     captured_to,
+    covering,
     create,
     progress,
     ready_brand,
@@ -72,7 +74,7 @@ async def _settle(app: Litestar, client: httpx.AsyncClient, brand: Brand, campai
 async def test_a_campaign_reaches_each_member_once_through_smtp(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
-    brand = await ready_brand(app, client, members=12)
+    brand = await ready_brand(app, client, members=0)
     sink: SmtpSink
     with smtp_sink(security="none") as sink:
         await _post(
@@ -105,16 +107,19 @@ async def test_a_campaign_reaches_each_member_once_through_smtp(
                 {"key": "b", "weight": 50, "senderIdentityId": offers["id"]},
             ],
         )
+        split = Split(holdout=0.0, test=None, weights=[("a", 50), ("b", 50)])
+        parts = {(RecipientState.WAITING, "a"), (RecipientState.WAITING, "b")}
+        profiles = await covering(app, brand, created["id"], split, parts, at_least=12)
         scheduled = await schedule(client, brand, created["id"])
         assert scheduled["status"] == "scheduled"
 
         async def all_received() -> bool:
-            return len(sink.messages) >= len(brand.profiles)
+            return len(sink.messages) >= len(profiles)
 
         await until(all_received, "every member's email")
         await _settle(app, client, brand, created["id"])
     received = sorted(r for m in sink.messages for r in m.rcpt_tos)
-    assert received == sorted(f"p{n}@example.com" for n in range(12))  # once each
+    assert received == sorted(f"p{n}@example.com" for n in range(len(profiles)))  # once each
     senders: dict[str, str] = {}
     for mail in sink.messages:
         parsed = message_from_bytes(mail.content)
@@ -123,13 +128,19 @@ async def test_a_campaign_reaches_each_member_once_through_smtp(
         rows = (await session.execute(select(Message.source_key, Message.profile_id))).all()
     variant_of = {profile: key.rsplit(":", 1)[1] for key, profile in rows}
     for profile_id, variant in variant_of.items():
-        address = f"p{brand.profiles.index(profile_id)}@example.com"
+        address = f"p{profiles.index(profile_id)}@example.com"
         expected = "offers@brand.test" if variant == "b" else "news@brand.test"
         assert senders[address] == expected
     assert {"a", "b"} == set(variant_of.values())
 
     state = await progress(client, brand, created["id"])
-    assert (state["targeted"], state["sent"], state["failed"], state["queued"]) == (12, 12, 0, 0)
+    total = len(profiles)
+    assert (state["targeted"], state["sent"], state["failed"], state["queued"]) == (
+        total,
+        total,
+        0,
+        0,
+    )
     assert state["campaignStatus"] == "sent"
     answer = await gql_data(
         client,
@@ -140,8 +151,8 @@ async def test_a_campaign_reaches_each_member_once_through_smtp(
         {"brand": str(brand.id), "id": created["id"]},
     )
     graph = answer["campaignProgress"]
-    assert (graph["campaignStatus"], graph["targeted"], graph["sent"]) == ("SENT", 12, 12)
-    assert sum(v["sent"] for v in graph["variants"]) == 12
+    assert (graph["campaignStatus"], graph["targeted"], graph["sent"]) == ("SENT", total, total)
+    assert sum(v["sent"] for v in graph["variants"]) == total
 
 
 MUTATION = """mutation($brand: ID!, $input: %s!) {

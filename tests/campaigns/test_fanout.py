@@ -30,6 +30,7 @@ from tests.campaigns.helpers import (
     PIXEL,
     Brand,
     captured_to,
+    covering,
     create,
     deliver,
     make_profiles,
@@ -224,7 +225,7 @@ async def _open(app: Litestar, settings: Settings, brand_id: UUID, message_ids: 
 async def test_ab_winner_goes_to_the_rest_and_the_holdout_gets_nothing(
     app: Litestar, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    brand = await ready_brand(app, client, members=30)
+    brand = await ready_brand(app, client, members=0)
     created = await create(
         client,
         brand,
@@ -240,18 +241,22 @@ async def test_ab_winner_goes_to_the_rest_and_the_holdout_gets_nothing(
             "decideAfterMinutes": 60,
         },
     )
+    split = Split(holdout=0.2, test=0.4, weights=[("a", 50), ("b", 50)])
+    parts = {
+        (RecipientState.HOLDOUT, None),
+        (RecipientState.WAITING, "a"),
+        (RecipientState.WAITING, "b"),
+        (RecipientState.AWAITING_WINNER, None),
+    }
+    profiles = await covering(app, brand, created["id"], split, parts, at_least=20)
     campaign = await schedule(client, brand, created["id"])
     occurrence = await _start(app, settings, brand, campaign)
-    split = Split(holdout=0.2, test=0.4, weights=[("a", 50), ("b", 50)])
-    expected = {p: split.assign(point(UUID(created["id"]), p)) for p in brand.profiles}
+    expected = {p: split.assign(point(UUID(created["id"]), p)) for p in profiles}
     found = {r.profile_id: (r.state, r.variant) for r in await recipients(app, brand.id)}
     assert found == expected  # deterministic per (campaign, profile), and recorded
     holdout = {p for p, (state, _) in expected.items() if state is RecipientState.HOLDOUT}
     cell = {p: v for p, (state, v) in expected.items() if state is RecipientState.WAITING}
     rest = {p for p, (state, _) in expected.items() if state is RecipientState.AWAITING_WINNER}
-    assert holdout
-    assert rest
-    assert {"a", "b"} <= set(cell.values())
 
     await _release(app, settings, brand, occurrence)
     await deliver(app, settings, brand.id)
@@ -276,11 +281,11 @@ async def test_ab_winner_goes_to_the_rest_and_the_holdout_gets_nothing(
     async with session_of(app, brand.id) as session:
         captured = (await session.scalars(select(CapturedMessage))).all()
     emails = {row.recipient: row.payload["subject"] for row in captured}
-    by_profile = {p: f"p{brand.profiles.index(p)}@example.com" for p in brand.profiles}
+    by_profile = {p: f"p{profiles.index(p)}@example.com" for p in profiles}
     assert len(captured) == len(cell) + len(rest)  # one each, nothing for the holdout
     assert not {by_profile[p] for p in holdout} & set(emails)
     for profile_id in rest:
-        number = brand.profiles.index(profile_id)
+        number = profiles.index(profile_id)
         assert emails[by_profile[profile_id]] == f"B for P{number}"  # the winner's subject
     listed = await client.get(
         brand.url(f"/campaigns/{campaign['id']}/occurrences/{occurrence}/recipients"),
@@ -359,7 +364,7 @@ async def test_local_time_recipients_are_due_at_their_own_wall_time_across_dst(
 async def test_a_conversion_winner_counts_orders_within_the_window_after_the_send(
     app: Litestar, client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    brand = await ready_brand(app, client, members=12)
+    brand = await ready_brand(app, client, members=0)
     created = await create(
         client,
         brand,
@@ -372,6 +377,9 @@ async def test_a_conversion_winner_counts_orders_within_the_window_after_the_sen
             "decideAfterMinutes": 60,
         },
     )
+    split = Split(holdout=0.0, test=0.6, weights=[("a", 50), ("b", 50)])
+    parts = {(RecipientState.WAITING, "a"), (RecipientState.WAITING, "b")}
+    await covering(app, brand, created["id"], split, parts, at_least=8)
     campaign = await schedule(client, brand, created["id"])
     occurrence = await _start(app, settings, brand, campaign)
     await _release(app, settings, brand, occurrence)
