@@ -27,6 +27,7 @@ from backend.auth.middleware import AuthenticationMiddleware
 from backend.auth.oauth import AuthorizationServer
 from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
+from backend.campaigns.routes import CampaignController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
 from backend.content.coupons.routes import CouponPoolController
@@ -258,6 +259,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RfmController,
             ProfileRfmController,
             SegmentController,
+            CampaignController,
             TemplateController,
             SnippetController,
             CouponPoolController,

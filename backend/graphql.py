@@ -44,6 +44,7 @@ from backend.auth.caller import Caller
 from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
+from backend.campaigns.graphql import CampaignsMutation, CampaignsQuery, CampaignsSubscription
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
 from backend.content.coupons.graphql import CouponPoolsMutation, CouponPoolsQuery
@@ -106,6 +107,7 @@ class Query(
     ContentQuery,
     CouponPoolsQuery,
     ProgramsQuery,
+    CampaignsQuery,
 ):
     pass
 
@@ -131,12 +133,13 @@ class Mutation(
     ContentMutation,
     CouponPoolsMutation,
     ProgramsMutation,
+    CampaignsMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(ImportsSubscription, ProfileExportsSubscription):
+class Subscription(ImportsSubscription, ProfileExportsSubscription, CampaignsSubscription):
     pass
 
 

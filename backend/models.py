@@ -13,6 +13,12 @@ from backend.auth.models import (
     User,
     WebSession,
 )
+from backend.campaigns.models import (
+    Campaign,
+    CampaignOccurrence,
+    CampaignRecipient,
+    CampaignVariant,
+)
 from backend.connectors.models import Connector, HookRoute, InboundDelivery
 from backend.content.coupons.models import CouponCode, CouponPool
 from backend.content.models import ContentTemplate, Snippet, TemplateVersion
@@ -25,7 +31,13 @@ from backend.imports.models import ImportChunk, ImportJob, ImportRejection
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
 from backend.messaging.devices.models import PushDevice
 from backend.messaging.inbound.models import InboundSms
-from backend.messaging.models import Message, MessageEvent, MessageKey, PressurePolicy
+from backend.messaging.models import (
+    Message,
+    MessageEvent,
+    MessageHold,
+    MessageKey,
+    PressurePolicy,
+)
 from backend.messaging.providers.models import CapturedMessage, FeedbackToken
 from backend.messaging.tracking.models import (
     MessageSighting,
@@ -71,6 +83,10 @@ __all__ = [
     "Brand",
     "BrandGrant",
     "BrandSettings",
+    "Campaign",
+    "CampaignOccurrence",
+    "CampaignRecipient",
+    "CampaignVariant",
     "CapturedMessage",
     "Cart",
     "Connector",
@@ -97,6 +113,7 @@ __all__ = [
     "LinkedTable",
     "Message",
     "MessageEvent",
+    "MessageHold",
     "MessageKey",
     "MessageSighting",
     "MessagingHookRoute",

@@ -9,6 +9,7 @@ then linked rows, scores, occurrences and memberships, which evaluate the surviv
 from __future__ import annotations
 
 from backend.audit import recorder
+from backend.campaigns import service as campaigns_service
 from backend.core.signals import Signals, signals
 from backend.events import service as events_service
 from backend.imports import retention as imports_retention
@@ -32,6 +33,7 @@ DOMAIN_CONNECTS = (
     triggers_service.connect,
     segments_membership.connect,
     messaging_service.connect,
+    campaigns_service.connect,
     imports_retention.connect,
     messaging_devices.connect,
     messaging_inbound.connect,

@@ -41,6 +41,7 @@ BENCHMARKS: dict[str, tuple[tuple[str, ...], bool]] = {
     "messaging": (("pipeline (gate, render", "bare render", "ratio adapter/bare smtp"), True),
     "storage": (("rows each message adds", "| profiles |", "Redis bytes per queued job"), True),
     "send_time": (("bare read of the history", "optimal_send_times", "planted hour found"), True),
+    "campaigns": (("snapshot (pages of", "release (chunks of", "ratio floor/fan-out"), True),
     "content_render": (
         ("render_for (context loaded each time)", "render_many (batches of", "render alone"),
         False,

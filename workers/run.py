@@ -41,6 +41,7 @@ TASK_MODULES = (
     "backend.rfm.tasks",
     "backend.segments.tasks",
     "backend.messaging.tasks",
+    "backend.campaigns.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -59,13 +59,15 @@ class RenderedMessage:
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """One message of a batch: a template for a profile, ``message_id`` the coupons' holder."""
+    """One message of a batch: a template for a profile, ``message_id`` the coupons' holder;
+    ``version_id`` pins a saved version of the template (else its published one)."""
 
     template_id: UUID
     profile_id: UUID
     message_id: UUID
     data: Mapping[str, Any] | None = None
     source: Mapping[str, Any] | None = None
+    version_id: UUID | None = None
 
 
 def choose_locale(version: TemplateVersion, wanted: str | None) -> str:
@@ -280,10 +282,20 @@ async def _render_batch(
     requests: Sequence[RenderRequest],
 ) -> list[RenderedMessage | RenderRefused]:
     out: list[RenderedMessage | RenderRefused | None] = [None] * len(requests)
-    published = await repository.published_many(session, {r.template_id for r in requests})
+    published = await repository.published_many(
+        session, {r.template_id for r in requests if r.version_id is None}
+    )
+    pinned = await repository.pinned_many(
+        session, {r.version_id for r in requests if r.version_id is not None}
+    )
     chosen: dict[int, tuple[ContentTemplate, TemplateVersion]] = {}
     for i, request in enumerate(requests):
-        template, version = published.get(request.template_id, (None, None))
+        if request.version_id is not None:
+            template, version = pinned.get(request.version_id, (None, None))
+            if template is not None and template.id != request.template_id:
+                template = version = None  # a version of another template: none of this one
+        else:
+            template, version = published.get(request.template_id, (None, None))
         if template is None or version is None:
             out[i] = RenderRefused(
                 RefusalReason.TEMPLATE_NOT_FOUND, "no such template, or none published"

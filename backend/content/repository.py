@@ -69,6 +69,24 @@ async def published_many(
     return {row[0].id: (row[0], row[1]) for row in await session.execute(query)}
 
 
+async def pinned_many(
+    session: AsyncSession, version_ids: Collection[UUID]
+) -> dict[UUID, tuple[ContentTemplate, TemplateVersion]]:
+    """Saved versions by id with their templates, in one query (archived templates too)."""
+    if not version_ids:
+        return {}
+    query = (
+        select(ContentTemplate, TemplateVersion)
+        .join(
+            TemplateVersion,
+            (TemplateVersion.tenant_id == ContentTemplate.tenant_id)
+            & (TemplateVersion.template_id == ContentTemplate.id),
+        )
+        .where(TemplateVersion.id.in_(list(version_ids)))
+    )
+    return {row[1].id: (row[0], row[1]) for row in await session.execute(query)}
+
+
 async def list_versions(
     session: AsyncSession, template_id: UUID, page: PageRequest
 ) -> tuple[list[TemplateVersion], str | None]:

@@ -148,6 +148,25 @@ async def list_events(
     return items, None
 
 
+async def event_times(
+    session: AsyncSession,
+    name: str,
+    profile_ids: Sequence[UUID],
+    since: dt.datetime,
+    until: dt.datetime,
+) -> list[tuple[UUID, dt.datetime]]:
+    """(profile, occurred at) of the events named ``name`` of these profiles in [since, until]."""
+    if not profile_ids:
+        return []
+    query = select(Event.profile_id, Event.occurred_at).where(
+        Event.profile_id.in_(list(profile_ids)),
+        Event.occurred_at >= since,
+        Event.occurred_at <= until,
+        Event.name == name,
+    )
+    return [(p, t) for p, t in (await session.execute(query)).all() if p is not None]
+
+
 async def latest_events_of(
     session: AsyncSession, profile_ids: Sequence[UUID], per_profile: int
 ) -> dict[UUID, list[Event]]:

@@ -740,6 +740,18 @@ async def timeline(
     )
 
 
+async def event_times(
+    session: AsyncSession,
+    name: str,
+    profile_ids: Sequence[UUID],
+    since: dt.datetime,
+    until: dt.datetime,
+) -> list[tuple[UUID, dt.datetime]]:
+    """When these profiles did ``name`` between ``since`` and ``until`` (a campaign's
+    conversions): (profile, occurred at) pairs, in one query."""
+    return await repository.event_times(session, name, profile_ids, since, until)
+
+
 async def latest_events_of(
     session: AsyncSession, profile_ids: Sequence[UUID], per_profile: int
 ) -> dict[UUID, list[Event]]:

@@ -35,6 +35,7 @@ from backend.core.jobs import enqueue
 from backend.core.metrics import count_send_outcomes
 from backend.core.tenancy import TenantId
 from backend.messaging import gate, notify, repository
+from backend.messaging.accounts import repository as accounts_repository
 from backend.messaging.devices import service as devices_service
 from backend.messaging.models import Message, MessageChannel, MessagePriority, MessageStatus
 from backend.messaging.pressure import zone_of
@@ -47,6 +48,7 @@ from backend.messaging.providers.base import (
     Provider,
     ProviderError,
     ProviderKind,
+    SenderIdentity,
     SendResult,
 )
 from backend.messaging.service import DELIVER_TASK, refuse_contact
@@ -197,15 +199,26 @@ async def prepare_batch(
             message_id=message.id,
             data=message.data,
             source={"kind": message.source_kind.value, "key": message.source_key},
+            # A version pinned when recorded (a campaign's variant) is the one rendered.
+            version_id=message.template_version_id,
         )
         for message, _ in sendable
     ]
     # Every message's render in a constant number of queries (content's batch API).
     renders = await content_service.render_many(session, tenant, settings, requests)
+    senders = await _senders(session, settings, [m for m, _ in sendable])
     for (message, profile), rendered in zip(sendable, renders, strict=True):
         message.counted_at = outcomes.now
         one = await _outgoing(
-            session, tenant, settings, message, profile, rendered, resolved, outcomes
+            session,
+            tenant,
+            settings,
+            message,
+            profile,
+            rendered,
+            resolved,
+            outcomes,
+            senders.get(message.sender_identity_id) if message.sender_identity_id else None,
         )
         if one is not None:
             # Its slot is committed with the claim (a racing batch counts it); the rest of its
@@ -214,6 +227,19 @@ async def prepare_batch(
             prepared.append(one)
     await outcomes.write(session, tenant)
     return len(claimed), prepared
+
+
+async def _senders(
+    session: AsyncSession, settings: Settings, messages: Sequence[Message]
+) -> dict[UUID, SenderIdentity]:
+    """The sender identities some messages name instead of their account's (one read each;
+    an identity deleted since leaves those messages to the account's sender)."""
+    found: dict[UUID, SenderIdentity] = {}
+    for identity_id in {m.sender_identity_id for m in messages if m.sender_identity_id}:
+        identity = await accounts_repository.get_identity(session, identity_id)
+        if identity is not None:
+            found[identity_id] = registry.sender_of(settings, identity)
+    return found
 
 
 async def _gate(
@@ -303,8 +329,11 @@ async def _outgoing(
     rendered: content_service.RenderedMessage | RenderRefused,
     resolved_of: dict[MessageChannel, registry.Resolved],
     outcomes: Outcomes,
+    sender_override: SenderIdentity | None = None,
 ) -> Prepared | None:
-    """What the provider is handed for one rendered message (its render refused: failed)."""
+    """What the provider is handed for one rendered message (its render refused: failed);
+    ``sender_override`` in place of the account's sender (the provider still signs DKIM with
+    the account's identity key)."""
     if isinstance(rendered, RenderRefused):
         outcomes.fail(message, f"{rendered.reason}: {rendered.detail}")
         return None
@@ -318,6 +347,7 @@ async def _outgoing(
         resolved_of[message.channel] = resolved
     message.provider_account_id = resolved.account_id
     message.provider_kind = resolved.kind.value
+    sender = sender_override or resolved.sender
     common: dict[str, Any] = {"message_id": message.id, "tenant_id": tenant}
     outgoing: tuple[Outgoing, ...]
     if message.channel is MessageChannel.EMAIL and isinstance(body, RenderedEmail):
@@ -333,9 +363,9 @@ async def _outgoing(
         outgoing = (
             OutgoingEmail(
                 **common,
-                from_name=resolved.sender.from_name,
-                from_address=resolved.sender.from_address,
-                reply_to=resolved.sender.reply_to,
+                from_name=sender.from_name,
+                from_address=sender.from_address,
+                reply_to=sender.reply_to,
                 to_address=profile.email or "",
                 subject=body.subject,
                 preheader=body.preheader,
@@ -346,7 +376,7 @@ async def _outgoing(
         )
     elif message.channel is MessageChannel.SMS and isinstance(body, RenderedSms):
         message.subject = body.text[:EXCERPT]
-        sender_id = resolved.sender.sms_sender_id or resolved.sender.from_name
+        sender_id = sender.sms_sender_id or sender.from_name
         outgoing = (
             OutgoingSms(
                 **common, sender_id=sender_id, to_phone=profile.phone or "", text=body.text

@@ -112,6 +112,14 @@ class Message(TenantMixin, TimestampMixin, Base):
         ),
         # Provider feedback names the provider's id.
         Index("ix_messages_tenant_id_provider_message_id", "tenant_id", "provider_message_id"),
+        # A source's messages (a campaign occurrence's): its progress counted, held, cancelled.
+        Index(
+            "ix_messages_tenant_id_source_kind_source_key_status",
+            "tenant_id",
+            "source_kind",
+            "source_key",
+            "status",
+        ),
         _of_profile(),
         {"postgresql_partition_by": "RANGE (id)"},
     )
@@ -150,10 +158,26 @@ class Message(TenantMixin, TimestampMixin, Base):
     provider_account_id: Mapped[UUID | None]
     provider_kind: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    # Who the message comes from when not the provider account's identity (a campaign's sender
+    # variant); set when recorded.
+    sender_identity_id: Mapped[UUID | None]
 
     @property
     def message_id(self) -> UUID:
         return self.id
+
+
+class MessageHold(TenantMixin, TimestampMixin, Base):
+    """A source whose waiting messages no worker claims while the row exists (a paused
+    campaign's): they keep their status and are claimed again once the hold is lifted."""
+
+    __tablename__ = "message_holds"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "source_kind", "source_key"),)
+
+    source_kind: Mapped[SourceKind] = mapped_column(
+        string_enum(SourceKind, "message_hold_source_kind"), primary_key=True
+    )
+    source_key: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class MessageEvent(TenantMixin, TimestampMixin, Base):

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
+from enum import StrEnum
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import dialect_of, insert_for, utcnow
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
-from backend.core.tenancy import session_tenant
+from backend.core.tenancy import required_tenant, session_tenant
 from backend.messaging.models import (
     Message,
     MessageEvent,
+    MessageHold,
     MessageKey,
     MessageStatus,
     PressurePolicy,
+    SourceKind,
 )
 from backend.messaging.pressure import LONGEST_WINDOW
 
@@ -234,7 +250,7 @@ async def claim_batch(
     claimable = (
         Message.status.in_(CLAIMABLE) & ((Message.due_at.is_(None)) | (Message.due_at <= now))
     ) | ((Message.status == MessageStatus.SENDING) & (Message.claimed_at < now - lease))
-    chosen = select(Message.id).where(claimable)
+    chosen = select(Message.id).where(claimable, ~_held())
     if message_ids is not None:
         chosen = chosen.where(Message.id.in_(list(message_ids)))
     chosen = chosen.order_by(Message.id).limit(limit)
@@ -397,3 +413,255 @@ async def drop_partitions(session: AsyncSession, keep_months: int) -> int:
 
 def message_ids(messages: Sequence[Message]) -> list[UUID]:
     return [m.id for m in messages]
+
+
+# Recording many at once ----------------------------------------------------------------------
+
+
+async def claim_keys(
+    session: AsyncSession, claims: Sequence[tuple[str, UUID]], now: dt.datetime
+) -> set[str]:
+    """Claim each ``(dedupe key, message id)`` in ONE statement (``INSERT … ON CONFLICT DO
+    NOTHING RETURNING``): the keys this statement claimed; the others were held already (a
+    concurrent writer of the same key waits for the first one's commit, then finds its row)."""
+    if not claims:
+        return set()
+    tenant = required_tenant(session)
+    table = cast(Table, MessageKey.__table__)
+    statement = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+        .returning(table.c.dedupe_key)
+    )
+    # An executemany: one compiled statement, sent as batched multi-row INSERTs.
+    rows = [
+        {
+            "tenant_id": tenant,
+            "dedupe_key": key,
+            "message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, message_id in claims
+    ]
+    return set((await session.execute(statement, rows)).scalars().all())
+
+
+async def holders_of(session: AsyncSession, dedupe_keys: Sequence[str]) -> dict[str, UUID]:
+    """The message holding each of these keys (one query)."""
+    if not dedupe_keys:
+        return {}
+    query = select(MessageKey.dedupe_key, MessageKey.message_id).where(
+        MessageKey.dedupe_key.in_(list(dedupe_keys))
+    )
+    return {key: message_id for key, message_id in (await session.execute(query)).all()}
+
+
+def _value(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+# The columns of a new message and their PostgreSQL array types (INSERT … SELECT FROM unnest).
+_NEW_MESSAGE = {
+    "tenant_id": "uuid[]",
+    "id": "uuid[]",
+    "dedupe_key": "text[]",
+    "source_kind": "text[]",
+    "source_key": "text[]",
+    "profile_id": "uuid[]",
+    "channel": "text[]",
+    "topic": "text[]",
+    "priority": "text[]",
+    "deferrable": "boolean[]",
+    "template_id": "uuid[]",
+    "template_version_id": "uuid[]",
+    "data": "jsonb[]",
+    "fallback": "jsonb[]",
+    "status": "text[]",
+    "attempts": "int[]",
+    "sender_identity_id": "uuid[]",
+    "created_at": "timestamptz[]",
+    "updated_at": "timestamptz[]",
+}
+
+
+async def insert_messages(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """New messages of a batch in one statement (no unit of work: set-based, as the timeline)
+    — PostgreSQL: ``INSERT … SELECT FROM unnest(<an array per column>)``, the driver encoding
+    the arrays; SQLite: an executemany."""
+    if not rows:
+        return
+    if dialect_of(session) != "postgresql":
+        await session.execute(insert(cast(Table, Message.__table__)), list(rows))
+        return
+    names = list(_NEW_MESSAGE)
+    arrays = ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _NEW_MESSAGE.items())
+    quoted = ", ".join(f'"{name}"' for name in names)  # `deferrable` is a reserved word
+    statement = text(
+        f"INSERT INTO messages ({quoted})"  # noqa: S608  (our names)
+        f" SELECT * FROM unnest({arrays})"
+    )
+    values: dict[str, Any] = {}
+    for name in names:
+        column = [_value(row.get(name)) for row in rows]
+        if name in ("data", "fallback"):
+            column = [None if v is None else json.dumps(v) for v in column]
+        values[name] = column
+    await session.execute(statement, values)
+
+
+# Holding a source ------------------------------------------------------------------------------
+
+
+def _held() -> ColumnElement[bool]:
+    """The message's source is held (its waiting messages are not claimed)."""
+    return exists(
+        select(MessageHold.source_key).where(
+            MessageHold.tenant_id == Message.tenant_id,
+            MessageHold.source_kind == Message.source_kind,
+            MessageHold.source_key == Message.source_key,
+        )
+    )
+
+
+async def hold(session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str]) -> None:
+    if not source_keys:
+        return
+    now = utcnow()
+    table = cast(Table, MessageHold.__table__)
+    statement = (
+        insert_for(session, table)
+        .values(
+            [
+                {
+                    "tenant_id": required_tenant(session),
+                    "source_kind": source_kind,
+                    "source_key": key,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key in source_keys
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "source_kind", "source_key"])
+    )
+    await session.execute(statement)
+
+
+async def lift_holds(
+    session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str]
+) -> None:
+    if source_keys:
+        await session.execute(
+            delete(MessageHold).where(
+                MessageHold.source_kind == source_kind,
+                MessageHold.source_key.in_(list(source_keys)),
+            )
+        )
+
+
+async def take_waiting(
+    session: AsyncSession,
+    source_kind: SourceKind,
+    source_keys: Sequence[str],
+    reason: str,
+    now: dt.datetime,
+    limit: int,
+) -> list[Message]:
+    """Refuse up to ``limit`` waiting (queued or deferred) messages of these sources with
+    ``reason``, in ONE statement; a message a worker is claiming meanwhile is skipped (it is on
+    its way). The returned messages are detached."""
+    waiting = Message.status.in_(CLAIMABLE)
+    chosen = (
+        select(Message.id)
+        .where(
+            Message.source_kind == source_kind,
+            Message.source_key.in_(list(source_keys)),
+            waiting,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
+    if dialect_of(session) == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        update(Message)
+        .where(Message.id.in_(chosen.scalar_subquery()), waiting)
+        .values(
+            status=MessageStatus.REFUSED,
+            status_reason=reason,
+            counted_at=None,
+            updated_at=now,
+        )
+        .returning(Message)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    messages = list((await session.execute(statement)).scalars().all())
+    for message in messages:
+        session.expunge(message)
+    return messages
+
+
+# What a source's messages became -------------------------------------------------------------
+
+
+def _reason_slug(session: AsyncSession) -> ColumnElement[str]:
+    """The refusal's reason without what follows its first ``;`` (a fallback's detail)."""
+    reason = Message.status_reason
+    if dialect_of(session) == "postgresql":
+        return func.split_part(reason, ";", 1)
+    cut = func.instr(reason, ";")
+    return case((cut > 0, func.substr(reason, 1, cut - 1)), else_=reason)
+
+
+async def source_counts(
+    session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str], since: UUID
+) -> list[tuple[str, str, str | None, bool, int]]:
+    """Per source key: (key, status, refusal reason, replaced by a fallback, count) of its
+    messages created from ``since`` (an id floor: the partitions before it are skipped)."""
+    if not source_keys:
+        return []
+    refused = Message.status == MessageStatus.REFUSED
+    reason = case((refused, _reason_slug(session)), else_=None)
+    replaced = case((refused & Message.status_reason.like("%; fallback to %"), True), else_=False)
+    query = (
+        select(Message.source_key, Message.status, reason, replaced, func.count())
+        .where(
+            Message.source_kind == source_kind,
+            Message.source_key.in_(list(source_keys)),
+            Message.id >= since,
+        )
+        .group_by(Message.source_key, Message.status, reason, replaced)
+    )
+    return [
+        (str(key), str(getattr(status, "value", status)), slug, bool(flag), int(count))
+        for key, status, slug, flag, count in (await session.execute(query)).all()
+    ]
+
+
+async def count_in_flight(
+    session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str], since: UUID
+) -> int:
+    """How many of these sources' messages (created from ``since``) are queued or being sent:
+    a range of the source index, as short as what is left."""
+    if not source_keys:
+        return 0
+    query = select(func.count()).where(
+        Message.source_kind == source_kind,
+        Message.source_key.in_(list(source_keys)),
+        Message.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING]),
+        Message.id >= since,
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def sent_of(
+    session: AsyncSession, message_ids: Sequence[UUID]
+) -> list[tuple[UUID, UUID, dt.datetime]]:
+    """(message, profile, sent at) of those of these messages that were sent."""
+    if not message_ids:
+        return []
+    query = select(Message.id, Message.profile_id, Message.sent_at).where(
+        Message.id.in_(list(message_ids)), Message.sent_at.is_not(None)
+    )
+    return [(i, p, s) for i, p, s in (await session.execute(query)).all() if s is not None]

@@ -7,6 +7,8 @@ Delivering is :mod:`backend.messaging.delivery`. Services never commit.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +43,7 @@ DELIVER_TASK = "messaging.deliver"
 # person opens or clicks; a machine's open or click — privacy proxy, scanner, prefetch — makes
 # none): `email_opened`, `email_clicked`, `push_opened`, `push_clicked`, `sms_clicked`.
 ENGAGEMENT_EVENT_NAMES: tuple[str, ...] = ENGAGEMENT_EVENTS
+DELIVER_BATCH_TASK = "messaging.deliver_batch"
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -216,6 +219,209 @@ async def refuse(session: AsyncSession, tenant: TenantId, message: Message, reas
 def _set_status(message: Message, status: MessageStatus, reason: str | None = None) -> None:
     message.status = status
     message.status_reason = reason[:1000] if reason else None
+
+
+# Recording many, holding and withdrawing a source's messages (campaigns) -----------------------
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message of a batch to record (:func:`record_many`), under its own dedupe key. A
+    ``template_version_id`` pins the version rendered (else the template's published one when
+    sent); a ``sender_identity_id`` replaces the provider account's sender."""
+
+    dedupe_key: str
+    source_kind: SourceKind
+    source_key: str
+    profile_id: UUID
+    channel: MessageChannel
+    template_id: UUID
+    priority: MessagePriority
+    topic: str | None = None
+    data: Mapping[str, Any] | None = None
+    fallback: dict[str, Any] | None = None
+    deferrable: bool = True
+    template_version_id: UUID | None = None
+    sender_identity_id: UUID | None = None
+
+
+async def record_many(
+    session: AsyncSession, tenant: TenantId, messages: Sequence[NewMessage]
+) -> dict[str, UUID]:
+    """Record each message once per dedupe key, set-based: the keys claimed in ONE
+    ``INSERT … ON CONFLICT DO NOTHING``, the new messages (``queued``) in one INSERT, their
+    timeline rows in one. A key recorded before — by an earlier run of the same batch, or
+    concurrently — keeps its message. Every key's message id, new or not. Delivering them is
+    the caller's to queue (:func:`deliver_later`)."""
+    now = utcnow()
+    wanted = {m.dedupe_key: m for m in messages}
+    ids = {key: new_id() for key in wanted}
+    claimed = await repository.claim_keys(session, list(ids.items()), now)
+    rows = [
+        {
+            "tenant_id": tenant,
+            "id": ids[key],
+            "dedupe_key": key,
+            "source_kind": m.source_kind,
+            "source_key": m.source_key,
+            "profile_id": m.profile_id,
+            "channel": m.channel,
+            "topic": m.topic,
+            "priority": m.priority,
+            "deferrable": m.deferrable,
+            "template_id": m.template_id,
+            "template_version_id": m.template_version_id,
+            "data": dict(m.data or {}),
+            "fallback": m.fallback,
+            "status": MessageStatus.QUEUED,
+            "attempts": 0,
+            "sender_identity_id": m.sender_identity_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for key, m in wanted.items()
+        if key in claimed
+    ]
+    await repository.insert_messages(session, rows)
+    await repository.insert_events(
+        session,
+        [
+            {
+                "tenant_id": tenant,
+                "message_id": row["id"],
+                "id": new_id(),
+                "kind": MessageStatus.QUEUED,
+                "detail": None,
+                "until": None,
+                "url": None,
+                "occurred_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ],
+    )
+    found = {key: ids[key] for key in claimed}
+    found |= await repository.holders_of(session, [k for k in wanted if k not in claimed])
+    return found
+
+
+async def deliver_later(session: AsyncSession, tenant: TenantId) -> None:
+    """Queue a batch delivery of the brand's due messages (a full batch queues the next)."""
+    await enqueue(session, DELIVER_BATCH_TASK, tenant=tenant)
+
+
+async def hold(session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str]) -> None:
+    """From now on no worker claims these sources' waiting messages (those claimed already go
+    on); they keep their status until :func:`lift_hold` or :func:`withdraw`."""
+    await repository.hold(session, source_kind, source_keys)
+
+
+async def lift_hold(
+    session: AsyncSession, tenant: TenantId, source_kind: SourceKind, source_keys: Sequence[str]
+) -> None:
+    """Let workers claim these sources' messages again, and queue a delivery of those due."""
+    await repository.lift_holds(session, source_kind, source_keys)
+    await deliver_later(session, tenant)
+
+
+async def withdraw(
+    session: AsyncSession,
+    tenant: TenantId,
+    source_kind: SourceKind,
+    source_keys: Sequence[str],
+    reason: str,
+    *,
+    limit: int = 500,
+) -> int:
+    """Refuse up to ``limit`` of these sources' waiting (queued or deferred) messages with
+    ``reason`` — on the timeline and told, as any refusal; how many. A message a worker has
+    claimed already is not withdrawn (it is on its way)."""
+    now = utcnow()
+    taken = await repository.take_waiting(session, source_kind, source_keys, reason, now, limit)
+    await repository.insert_events(
+        session,
+        [
+            {
+                "tenant_id": m.tenant_id,
+                "message_id": m.id,
+                "id": new_id(),
+                "kind": MessageStatus.REFUSED,
+                "detail": reason,
+                "until": None,
+                "url": None,
+                "occurred_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for m in taken
+        ],
+    )
+    await notify.tell_many(
+        session, tenant, [notify.Told(m, MessageStatus.REFUSED, now, detail=reason) for m in taken]
+    )
+    return len(taken)
+
+
+@dataclass
+class SourceSummary:
+    """What one source's messages became: how many are in each status, the refusals by reason
+    (those replaced by a fallback message apart), and how many were seen opened and clicked."""
+
+    statuses: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    replaced: int = 0
+    opened: int = 0
+    clicked: int = 0
+
+
+async def source_summary(
+    session: AsyncSession,
+    source_kind: SourceKind,
+    source_keys: Sequence[str],
+    since: dt.datetime,
+) -> dict[str, SourceSummary]:
+    """Per source key, what its messages created since ``since`` became (two aggregate queries
+    on the ledger's source index, whatever the number of messages)."""
+    from backend.messaging.tracking import service as tracking
+
+    floor = repository.id_floor(since)
+    summaries = {key: SourceSummary() for key in source_keys}
+    for key, status, reason, replaced, count in await repository.source_counts(
+        session, source_kind, source_keys, floor
+    ):
+        summary = summaries.setdefault(key, SourceSummary())
+        summary.statuses[status] = summary.statuses.get(status, 0) + count
+        if replaced:
+            summary.replaced += count
+        elif status == MessageStatus.REFUSED.value:
+            slug = reason or "refused"
+            summary.refused[slug] = summary.refused.get(slug, 0) + count
+    engaged = await tracking.engagement_by_source(session, source_kind, source_keys, floor)
+    for key, (opened, clicked) in engaged.items():
+        summary = summaries.setdefault(key, SourceSummary())
+        summary.opened, summary.clicked = opened, clicked
+    return summaries
+
+
+async def in_flight(
+    session: AsyncSession,
+    source_kind: SourceKind,
+    source_keys: Sequence[str],
+    since: dt.datetime,
+) -> int:
+    """How many of these sources' messages created since ``since`` are still queued or being
+    sent (deferred ones wait for their time: the gate's or the provider's business)."""
+    return await repository.count_in_flight(
+        session, source_kind, source_keys, repository.id_floor(since)
+    )
+
+
+async def sent_messages(
+    session: AsyncSession, message_ids: Sequence[UUID]
+) -> list[tuple[UUID, UUID, dt.datetime]]:
+    """(message, profile, sent at) of those of these messages that were sent."""
+    return await repository.sent_of(session, message_ids)
 
 
 # Reading ---------------------------------------------------------------------------------------

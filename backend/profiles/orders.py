@@ -123,6 +123,14 @@ async def recent_orders_of_many(
     return by_profile
 
 
+async def order_times(
+    session: AsyncSession, profile_ids: Sequence[UUID], since: dt.datetime, until: dt.datetime
+) -> list[tuple[UUID, dt.datetime]]:
+    """When these profiles ordered between ``since`` and ``until`` (a campaign's conversions):
+    (profile, occurred at) pairs, in one query."""
+    return await repository.order_times(session, profile_ids, since, until)
+
+
 async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> dict[UUID, OrderView]:
     """The latest order of each profile that has one, with lines, in two queries."""
     views = await _with_lines(session, await repository.last_orders(session, profile_ids))

@@ -382,6 +382,20 @@ async def recent_orders_of_many(
     return list((await session.scalars(query)).all())
 
 
+async def order_times(
+    session: AsyncSession, profile_ids: Sequence[UUID], since: dt.datetime, until: dt.datetime
+) -> list[tuple[UUID, dt.datetime]]:
+    """(profile, occurred at) of these profiles' orders in [since, until], in one query."""
+    if not profile_ids:
+        return []
+    query = select(Order.profile_id, Order.occurred_at).where(
+        Order.profile_id.in_(list(profile_ids)),
+        Order.occurred_at >= since,
+        Order.occurred_at <= until,
+    )
+    return [(p, t) for p, t in (await session.execute(query)).all()]
+
+
 async def last_orders(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Order]:
     """The latest order (by when it occurred) of each profile, in one query."""
     if not profile_ids:

@@ -34,6 +34,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from backend.core.db import dialect_of, postgres_settings, start_as_writer
 from backend.core.pagination import PageRequest, count_rows, paginate
@@ -183,6 +184,38 @@ async def list_sizes(
 async def size_exists(session: AsyncSession, evaluation_id: UUID) -> bool:
     query = select(SegmentSize.id).where(SegmentSize.id == evaluation_id)
     return (await session.scalar(query)) is not None
+
+
+async def audience_page(
+    session: AsyncSession,
+    include: Sequence[UUID],
+    exclude: Sequence[UUID],
+    *,
+    after: UUID | None,
+    limit: int,
+    only_included: bool,
+) -> list[tuple[UUID, bool]]:
+    """Members of any of ``include``, by profile id after ``after``: (profile, in one of
+    ``exclude``), at most ``limit``; with ``only_included`` those in none of ``exclude`` only."""
+    if not include:
+        return []
+    other = aliased(SegmentMember)
+    excluded = (
+        exists().where(
+            other.segment_id.in_(list(exclude)), other.profile_id == SegmentMember.profile_id
+        )
+        if exclude
+        else literal(False)
+    )
+    query = select(SegmentMember.profile_id, excluded).where(
+        SegmentMember.segment_id.in_(list(include))
+    )
+    if after is not None:
+        query = query.where(SegmentMember.profile_id > after)
+    if only_included and exclude:
+        query = query.where(~excluded)
+    query = query.distinct().order_by(SegmentMember.profile_id).limit(limit)
+    return [(profile_id, bool(out)) for profile_id, out in (await session.execute(query)).all()]
 
 
 async def memberships_of_many(

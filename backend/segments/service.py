@@ -299,6 +299,24 @@ async def list_sizes(
     return await repository.list_sizes(session, segment.id, page)
 
 
+async def audience(
+    session: AsyncSession,
+    include: Sequence[UUID],
+    exclude: Sequence[UUID] = (),
+    *,
+    after: UUID | None = None,
+    limit: int = 1000,
+    only_included: bool = False,
+) -> list[tuple[UUID, bool]]:
+    """A page of the profiles in any of the ``include`` segments (rule or static), by profile
+    id after ``after``: (profile id, whether it is in one of the ``exclude`` segments); with
+    ``only_included`` only those in none of them. One query per page (a campaign's snapshot
+    walks its audience with it)."""
+    return await repository.audience_page(
+        session, include, exclude, after=after, limit=limit, only_included=only_included
+    )
+
+
 async def segments_of(session: AsyncSession, profile_id: UUID) -> list[Segment]:
     """The segments a profile is in now, in the order it entered them (one query)."""
     return [segment for _, segment in await repository.memberships_of(session, profile_id)]

@@ -3,7 +3,7 @@ export's filter kept (counted when its job starts), so that how far long work go
 as done out of total.
 
 Revision ID: 0026
-Revises: see down_revision
+Revises: 0025
 Create Date: 2026-12-03 18:30:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0026'
-down_revision: str | tuple[str, ...] | None = '0024'
+down_revision: str | tuple[str, ...] | None = '0025'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

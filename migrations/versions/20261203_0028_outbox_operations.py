@@ -3,7 +3,7 @@ it (``headers``) and notes when its job failed for good (``failed_at``); partial
 rows the broker holds unfinished and the failed ones (backlog gauges, re-drives, listings).
 
 Revision ID: 0028
-Revises: see down_revision
+Revises: 0026
 Create Date: 2026-12-03 18:30:00
 """
 

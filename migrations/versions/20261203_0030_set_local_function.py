@@ -14,7 +14,7 @@ with the transaction, as ``SET LOCAL`` does; it is not SECURITY DEFINER (callers
 they may set themselves).
 
 Revision ID: 0030
-Revises: see down_revision
+Revises: 0028
 Create Date: 2026-12-03 18:10:00
 """
 

@@ -45,6 +45,7 @@ def test_wiring_connects_every_domain_once() -> None:
         "backend.triggers.service",
         "backend.segments.membership",
         "backend.messaging.service",
+        "backend.campaigns.service",
         "backend.messaging.devices.service",
     ]
     changed = [r.__module__ for r in registry.receivers(profiles_service.PROFILE_CHANGED)]

@@ -21,6 +21,18 @@ from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
+from backend.campaigns.models import (
+    AbTestMode,
+    Campaign,
+    CampaignOccurrence,
+    CampaignRecipient,
+    CampaignStatus,
+    CampaignVariant,
+    OccurrenceKind,
+    OccurrenceStatus,
+    RecipientState,
+    ScheduleKind,
+)
 from backend.connectors.models import Connector, ConnectorType, InboundDelivery, InboundStatus
 from backend.content.coupons.models import CouponCode, CouponPool
 from backend.content.models import ContentTemplate, Snippet, TemplateChannel, TemplateVersion
@@ -44,6 +56,7 @@ from backend.messaging.models import (
     Message,
     MessageChannel,
     MessageEvent,
+    MessageHold,
     MessageKey,
     MessagePriority,
     MessageStatus,
@@ -133,6 +146,8 @@ class Parents:
     segment_id: UUID = field(default_factory=uuid4)
     template_id: UUID = field(default_factory=uuid4)
     coupon_pool_id: UUID = field(default_factory=uuid4)
+    campaign_id: UUID = field(default_factory=uuid4)
+    occurrence_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -436,6 +451,34 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
         status=ProgramStatus.DRAFT,
         moments_of_truth=[],
         audience_segment_id=p.segment_id,
+    ),
+    "message_holds": lambda _: MessageHold(source_kind=SourceKind.CAMPAIGN, source_key="isolation"),
+    "campaigns": lambda p: Campaign(
+        id=p.campaign_id,
+        name="Isolation",
+        status=CampaignStatus.DRAFT,
+        include_segment_ids=[],
+        exclude_segment_ids=[],
+        channel=MessageChannel.EMAIL,
+        template_id=p.template_id,
+        priority=MessagePriority.CAMPAIGN,
+        schedule_kind=ScheduleKind.NOW,
+        test_mode=AbTestMode.SPLIT,
+    ),
+    "campaign_variants": lambda p: CampaignVariant(
+        campaign_id=p.campaign_id, key="a", position=0, weight=100
+    ),
+    "campaign_occurrences": lambda p: CampaignOccurrence(
+        id=p.occurrence_id,
+        campaign_id=p.campaign_id,
+        kind=OccurrenceKind.SCHEDULED,
+        planned_at=utcnow(),
+        status=OccurrenceStatus.SENT,
+        config={},
+        started_at=utcnow(),
+    ),
+    "campaign_recipients": lambda p: CampaignRecipient(
+        occurrence_id=p.occurrence_id, profile_id=p.profile_id, state=RecipientState.HOLDOUT
     ),
 }
 

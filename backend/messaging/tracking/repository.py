@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_for
 from backend.core.tenancy import required_tenant
+from backend.messaging.models import Message, SourceKind
 from backend.messaging.tracking.models import MessageSighting, SoftBounceRun
 
 
@@ -88,3 +89,26 @@ async def end_soft_bounce_run(session: AsyncSession, profile_id: UUID, channel: 
         .where(SoftBounceRun.profile_id == profile_id, SoftBounceRun.channel == channel)
         .execution_options(synchronize_session=False)
     )
+
+
+async def engagement_by_source(
+    session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str], since: UUID
+) -> dict[str, tuple[int, int]]:
+    """Per source key: how many of its messages (created from ``since``, an id floor) were seen
+    opened by a person, and how many clicked — one aggregate over the ledger's source index."""
+    if not source_keys:
+        return {}
+    seen = MessageSighting
+    opened = func.count(func.distinct(case((seen.key == "opened", seen.message_id))))
+    clicked = func.count(func.distinct(case((seen.key.like("clicked:%"), seen.message_id))))
+    query = (
+        select(Message.source_key, opened, clicked)
+        .join(seen, (seen.tenant_id == Message.tenant_id) & (seen.message_id == Message.id))
+        .where(
+            Message.source_kind == source_kind,
+            Message.source_key.in_(list(source_keys)),
+            Message.id >= since,
+        )
+        .group_by(Message.source_key)
+    )
+    return {str(k): (int(o), int(c)) for k, o, c in (await session.execute(query)).all()}

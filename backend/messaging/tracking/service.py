@@ -5,12 +5,13 @@ unsubscribe in one click (RFC 8058), choose on the preference page. Each takes a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import utcnow
-from backend.messaging.models import Message, MessageStatus
+from backend.messaging.models import Message, MessageStatus, SourceKind
 from backend.messaging.tracking import ledger, outcomes, repository, unsubscribing
 from backend.messaging.tracking.feedback import record_feedback
 from backend.messaging.tracking.machine import machine_of, proxy_of
@@ -20,6 +21,7 @@ from backend.profiles.models import Channel
 
 __all__ = [
     "clicked",
+    "engagement_by_source",
     "one_click_unsubscribe",
     "opened",
     "preference_choices",
@@ -170,3 +172,11 @@ async def preference_choices(
 async def forget_before(session: AsyncSession, message_id_floor: UUID) -> None:
     """The ledger's retention: sightings go with the messages they were of."""
     await repository.delete_sightings_before(session, message_id_floor)
+
+
+async def engagement_by_source(
+    session: AsyncSession, source_kind: SourceKind, source_keys: Sequence[str], since: UUID
+) -> dict[str, tuple[int, int]]:
+    """Per source key: (messages a person opened, messages clicked), of the messages created
+    from ``since`` (an id floor); machine opens do not count."""
+    return await repository.engagement_by_source(session, source_kind, source_keys, since)
