@@ -85,6 +85,7 @@ from backend.profiles.routes import (
     ProfileController,
 )
 from backend.rfm.routes import ProfileRfmController, RfmController
+from backend.scenarios.routes import ScenarioController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RfmController,
             ProfileRfmController,
             SegmentController,
+            ScenarioController,
             TemplateController,
             SnippetController,
             CouponPoolController,

@@ -58,6 +58,7 @@ from backend.profiles.gdpr.graphql import GdprMutation, GdprQuery
 from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
+from backend.scenarios.graphql import ScenariosMutation, ScenariosQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 from backend.triggers.graphql import TriggersMutation, TriggersQuery
@@ -81,6 +82,7 @@ class Query(
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
+    ScenariosQuery,
     LinkedTablesQuery,
     ProfileExportsQuery,
     AuditQuery,
@@ -104,6 +106,7 @@ class Mutation(
     ConnectorsMutation,
     RfmMutation,
     SegmentsMutation,
+    ScenariosMutation,
     LinkedTablesMutation,
     ProfileExportsMutation,
     EventsMutation,

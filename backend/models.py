@@ -50,6 +50,14 @@ from backend.profiles.models import (
     Suppression,
 )
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
+from backend.scenarios.models import (
+    Journey,
+    JourneyStep,
+    Scenario,
+    ScenarioEntry,
+    ScenarioEntryKey,
+    ScenarioVersion,
+)
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.triggers.models import (
@@ -114,9 +122,15 @@ __all__ = [
     "ProfileUniqueValue",
     "ProviderAccount",
     "PushDevice",
+    "Journey",
+    "JourneyStep",
     "RfmRun",
     "RfmScore",
     "RfmSettings",
+    "Scenario",
+    "ScenarioEntry",
+    "ScenarioEntryKey",
+    "ScenarioVersion",
     "Segment",
     "SegmentMember",
     "SegmentSize",

@@ -53,6 +53,7 @@ from backend.messaging.devices import examples as devices_examples
 from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
 from backend.rfm import examples as rfm_examples
+from backend.scenarios import examples as scenarios_examples
 from backend.segments import examples as segments_examples
 from backend.tenancy import examples as tenancy_examples
 from backend.triggers import examples as triggers_examples
@@ -85,6 +86,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     messaging_examples,
     profiles_examples,
     rfm_examples,
+    scenarios_examples,
     segments_examples,
     tenancy_examples,
     tracking_examples,

@@ -18,6 +18,7 @@ from backend.messaging.inbound import service as messaging_inbound
 from backend.messaging.providers import service as messaging_captured
 from backend.profiles.linked import service as profiles_linked
 from backend.rfm import service as rfm_service
+from backend.scenarios import sources as scenarios_sources
 from backend.segments import membership as segments_membership
 from backend.segments import sources as segments_sources
 from backend.triggers import service as triggers_service
@@ -38,6 +39,7 @@ DOMAIN_CONNECTS = (
     segments_sources.connect,
     triggers_sources.connect,
     webhooks_sources.connect,
+    scenarios_sources.connect,
 )
 
 

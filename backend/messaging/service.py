@@ -6,6 +6,7 @@ Delivering is :mod:`backend.messaging.delivery`. Services never commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,8 @@ from backend.profiles import lookup
 from backend.profiles import service as profiles_service
 
 DELIVER_TASK = "messaging.deliver"
+DELIVER_BATCH_TASK = "messaging.deliver_batch"
+DELIVER_BATCH_SIZE = 500
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -156,6 +159,18 @@ async def record(
     repository.add_event(session, message_id, MessageStatus.QUEUED)
     await session.flush()
     return message, True
+
+
+async def queue_delivery(
+    session: AsyncSession, tenant: TenantId, message_ids: Sequence[UUID]
+) -> None:
+    """Queue the delivery of messages recorded in this transaction (after commit): one message
+    alone, more as batches of the brand's due messages (a full batch queues the next)."""
+    if len(message_ids) == 1:
+        await enqueue(session, DELIVER_TASK, tenant=tenant, message_id=str(message_ids[0]))
+        return
+    for _ in range(0, len(message_ids), DELIVER_BATCH_SIZE):
+        await enqueue(session, DELIVER_BATCH_TASK, tenant=tenant, limit=DELIVER_BATCH_SIZE)
 
 
 async def refuse_contact(
