@@ -165,7 +165,7 @@ class LiveEffects:
             )
             detail["removedFrom"] = str(node.remove_from_list)
         if node.consent is not None:
-            given = {"state": node.consent.state, "source": CONSENT_SOURCE}
+            given: dict[str, str | None] = {"state": node.consent.state, "source": CONSENT_SOURCE}
             given |= {"channel": node.consent.channel, "topic": node.consent.topic}
             change = msgspec.convert(given, ConsentChangeIn)
             await profile_consents.record_change(self.session, profile_id, change)

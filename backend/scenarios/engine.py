@@ -44,14 +44,14 @@ async def advance(
     when given) in the session's transaction; how many were claimed. The caller commits."""
     now = until or utcnow()
     await start_as_writer(session, "scenario_journeys")
-    journeys = await repository.claim_journeys(
-        session, now, journey_ids=journey_ids, limit=limit
-    )
+    journeys = await repository.claim_journeys(session, now, journey_ids=journey_ids, limit=limit)
     if not journeys:
         return 0
     try:
         async with session.begin_nested():
-            await _run(session, tenant, settings, now, effects or LiveEffects(session, tenant), journeys)
+            await _run(
+                session, tenant, settings, now, effects or LiveEffects(session, tenant), journeys
+            )
         return len(journeys)
     except Exception:
         log.exception("scenario_batch_failed", journeys=len(journeys))
@@ -79,8 +79,7 @@ async def _run(
     journeys: list[Journey],
 ) -> Advanced:
     versions = {
-        v.id: v
-        for v in await repository.versions_by_ids(session, [j.version_id for j in journeys])
+        v.id: v for v in await repository.versions_by_ids(session, [j.version_id for j in journeys])
     }
     executor = Executor(session, tenant, settings, now=now, effects=effects)
     return await executor.advance(journeys, versions)

@@ -30,8 +30,10 @@ GRAPH_POINTER = "/graph"
 
 
 class _Struct(
-    msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True,
-    frozen=True,
+    msgspec.Struct,
+    rename="camel",
+    forbid_unknown_fields=True,
+    kw_only=True,
     omit_defaults=True,
 ):
     pass
@@ -91,7 +93,7 @@ class Reentry(_Struct):
 class EntryNode(_Struct, tag="entry", tag_field="kind", kw_only=True):
     id: NodeId
     trigger: EntryTrigger
-    reentry: Reentry = Reentry()
+    reentry: Reentry = msgspec.field(default_factory=Reentry)
     entry_segment_id: UUID | None = None  # only members of this segment enter
     next: NodeId
 
@@ -379,15 +381,14 @@ def _check_nodes(graph: Graph, errors: GraphErrors) -> None:
                     f"the branches' percentages add up to {total}, not 100",
                     here,
                 )
-        elif isinstance(node, UpdateNode):
-            if not (
-                node.attributes or node.add_to_list or node.remove_from_list or node.consent
-            ):
-                errors.add(
-                    graph.pointer(here),
-                    "expected attributes, addToList, removeFromList or consent",
-                    here,
-                )
+        elif isinstance(node, UpdateNode) and not (
+            node.attributes or node.add_to_list or node.remove_from_list or node.consent
+        ):
+            errors.add(
+                graph.pointer(here),
+                "expected attributes, addToList, removeFromList or consent",
+                here,
+            )
 
 
 _ENTRY_FIELDS: dict[EntryKind, tuple[str, ...]] = {

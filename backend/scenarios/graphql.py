@@ -22,8 +22,8 @@ from backend.scenarios.schemas import (
     EntryOut,
     JourneyDetailOut,
     JourneyOut,
-    Migration,
     MessageStatsOut,
+    Migration,
     NodeStatsOut,
     PublishIn,
     ScenarioCreate,
@@ -231,9 +231,7 @@ class ScenariosMutation:
     @brand_mutation(WRITE)
     async def activate_scenario(self, unit: BrandUnit, input: ScenarioIdInput) -> ScenarioType:
         """Freeze the draft and make it live."""
-        scenario = await service.activate(
-            unit.session, unit.tenant, _settings(unit), _id(input.id)
-        )
+        scenario = await service.activate(unit.session, unit.tenant, _settings(unit), _id(input.id))
         return ScenarioOut.of(scenario)
 
     @brand_mutation(WRITE)

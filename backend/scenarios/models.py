@@ -96,7 +96,9 @@ class ScenarioVersion(TenantMixin, TimestampMixin, Base):
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "scenario_id", "number"),
-        Index("ix_scenario_versions_tenant_id_state_entry_type", "tenant_id", "state", "entry_type"),
+        Index(
+            "ix_scenario_versions_tenant_id_state_entry_type", "tenant_id", "state", "entry_type"
+        ),
         _of_scenario(),
     )
 
@@ -152,7 +154,9 @@ class Journey(TenantMixin, TimestampMixin, Base):
         Index(
             "ix_scenario_journeys_tenant_id_scenario_id_state", "tenant_id", "scenario_id", "state"
         ),
-        Index("ix_scenario_journeys_tenant_id_version_id_state", "tenant_id", "version_id", "state"),
+        Index(
+            "ix_scenario_journeys_tenant_id_version_id_state", "tenant_id", "version_id", "state"
+        ),
         Index(
             "ix_scenario_journeys_tenant_id_scenario_id_entry_key",
             "tenant_id",
@@ -194,7 +198,9 @@ class JourneyStep(TenantMixin, Base):
     __tablename__ = "scenario_steps"
     __table_args__ = (
         PrimaryKeyConstraint("tenant_id", "journey_id", "seq"),
-        Index("ix_scenario_steps_tenant_id_version_id_node_id", "tenant_id", "version_id", "node_id"),
+        Index(
+            "ix_scenario_steps_tenant_id_version_id_node_id", "tenant_id", "version_id", "node_id"
+        ),
         ForeignKeyConstraint(
             ["tenant_id", "journey_id"],
             ["scenario_journeys.tenant_id", "scenario_journeys.id"],
@@ -210,6 +216,7 @@ class JourneyStep(TenantMixin, Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     message_id: Mapped[UUID | None]
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    deferred: Mapped[bool] = mapped_column(default=False)  # its message was deferred on the way
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
 

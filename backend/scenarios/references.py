@@ -67,15 +67,17 @@ async def check(session: AsyncSession, graph: g.Graph) -> None:
                 await segment(here, "trigger/segmentId", trigger.segment_id)
             if node.entry_segment_id is not None:
                 await segment(here, "entrySegmentId", node.entry_segment_id)
-            if trigger.kind is g.EntryKind.TRIGGER and trigger.trigger_key is not None:
-                if await triggers_service.definition_by_key(session, trigger.trigger_key) is None:
-                    errors.add(
-                        graph.pointer(here, "trigger/triggerKey"),
-                        f"no trigger {trigger.trigger_key!r}",
-                        here,
-                    )
+            key = trigger.trigger_key
+            if (
+                trigger.kind is g.EntryKind.TRIGGER
+                and key is not None
+                and await triggers_service.definition_by_key(session, key) is None
+            ):
+                errors.add(graph.pointer(here, "trigger/triggerKey"), f"no trigger {key!r}", here)
             if trigger.date_field is not None:
-                _date_field(graph, here, "trigger/dateField", trigger.date_field, attributes, errors)
+                _date_field(
+                    graph, here, "trigger/dateField", trigger.date_field, attributes, errors
+                )
         elif isinstance(node, g.WaitNode) and node.until_date is not None:
             _date_field(graph, here, "untilDate/field", node.until_date.field, attributes, errors)
         elif isinstance(node, g.ConditionNode):
@@ -216,7 +218,9 @@ async def entry_type(session: AsyncSession, graph: g.Graph) -> str | None:
     of their settings), and shown in the triggers API like any other."""
     trigger = graph.entry.trigger
     if trigger.kind in (g.EntryKind.SEGMENT_ENTERED, g.EntryKind.SEGMENT_EXITED):
-        return "segment.entered" if trigger.kind is g.EntryKind.SEGMENT_ENTERED else "segment.exited"
+        return (
+            "segment.entered" if trigger.kind is g.EntryKind.SEGMENT_ENTERED else "segment.exited"
+        )
     if trigger.kind is g.EntryKind.TRIGGER:
         return trigger.trigger_key
     if trigger.kind is g.EntryKind.API:

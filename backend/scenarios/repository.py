@@ -337,7 +337,7 @@ async def flag_held_steps(session: AsyncSession, message_ids: Sequence[UUID]) ->
         await session.execute(
             update(JourneyStep)
             .where(JourneyStep.message_id.in_(list(message_ids)), JourneyStep.outcome.is_(None))
-            .values(detail={"deferred": True})
+            .values(deferred=True)
             .execution_options(synchronize_session=False)
         )
 
@@ -359,7 +359,9 @@ async def in_flight_of_profiles(
     return journeys
 
 
-async def convert(session: AsyncSession, journey_id: UUID, now: dt.datetime) -> tuple[int, str] | None:
+async def convert(
+    session: AsyncSession, journey_id: UUID, now: dt.datetime
+) -> tuple[int, str] | None:
     """Move a journey in flight to converted, as one statement (a worker holding it makes this
     wait, then it sees the journey as the worker left it); (its new seq, the node it was at), or
     None when it is no longer in flight."""
@@ -497,6 +499,7 @@ async def migrate_journeys(
         literal(new_version_id),
         mapped,
         kind_of,
+        literal(False),
         literal(now, STEPS.c.started_at.type),
     ).where(
         JOURNEYS.c.tenant_id == tenant,
@@ -505,7 +508,16 @@ async def migrate_journeys(
     )
     await session.execute(
         insert(STEPS).from_select(
-            ["tenant_id", "journey_id", "seq", "version_id", "node_id", "kind", "started_at"],
+            [
+                "tenant_id",
+                "journey_id",
+                "seq",
+                "version_id",
+                "node_id",
+                "kind",
+                "deferred",
+                "started_at",
+            ],
             opened,
         )
     )
@@ -532,7 +544,9 @@ async def migrate_journeys(
 # Statistics ------------------------------------------------------------------------------------
 
 
-async def step_counts(session: AsyncSession, version_id: UUID) -> list[tuple[str, str, str | None, int]]:
+async def step_counts(
+    session: AsyncSession, version_id: UUID
+) -> list[tuple[str, str, str | None, int]]:
     """(node, kind, outcome, count) of a version's steps, in one GROUP BY."""
     query = (
         select(JourneyStep.node_id, JourneyStep.kind, JourneyStep.outcome, func.count())
@@ -549,7 +563,7 @@ async def held_counts(session: AsyncSession, version_id: UUID) -> dict[str, int]
         .where(
             JourneyStep.version_id == version_id,
             JourneyStep.kind == "send",
-            JourneyStep.detail.is_not(None),
+            JourneyStep.deferred.is_(True),
         )
         .group_by(JourneyStep.node_id)
     )

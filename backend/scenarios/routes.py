@@ -123,7 +123,9 @@ class ScenarioController(BrandController):
         """Freeze the draft and make it live: profiles enter from now on. Checked once more:
         what it names must still exist, and its first sends must render (for the brand's first
         profile) — a 422 names the node otherwise; 409 once activated (publish a draft then)."""
-        return ScenarioOut.of(await service.activate(db_session, tenant, state.settings, scenario_id))
+        return ScenarioOut.of(
+            await service.activate(db_session, tenant, state.settings, scenario_id)
+        )
 
     @post(
         "/{scenario_id:uuid}/publish",
@@ -261,12 +263,12 @@ class ScenarioController(BrandController):
         db_session: DbSession,
         scenario_id: FromPath[UUID],
         page: Paging,
-        state: Annotated[JourneyState | None, QueryParameter()] = None,
+        journey_state: Annotated[JourneyState | None, QueryParameter(name="state")] = None,
         profile_id: Annotated[UUID | None, QueryParameter(name="profileId")] = None,
     ) -> JourneyPage:
         """The scenario's journeys in the order they started, filtered by state or profile."""
         items, cursor = await service.list_journeys(
-            db_session, scenario_id, page, state=state, profile_id=profile_id
+            db_session, scenario_id, page, state=journey_state, profile_id=profile_id
         )
         return JourneyPage(JourneyOut.many(items), cursor)
 

@@ -67,7 +67,7 @@ def journey_of_step_key(key: str) -> UUID | None:
 
 
 def split_bucket(scenario_id: UUID, node_id: str, profile_id: UUID) -> int:
-    """A profile's place (0–9999) in a split: the same for every journey of the profile through
+    """A profile's place (0 to 9999) in a split: the same for every journey of the profile through
     that node, independent from one split to another."""
     digest = hashlib.sha256(f"{scenario_id}:{node_id}:{profile_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") % 10000
@@ -271,6 +271,7 @@ class Executor:
                     "outcome": s.outcome,
                     "message_id": s.message_id,
                     "detail": s.detail,
+                    "deferred": False,
                     "started_at": s.started_at,
                     "finished_at": s.finished_at,
                 }
@@ -318,7 +319,9 @@ class Executor:
     async def _zone(self, profile_id: UUID) -> Any:
         profile = self._profiles.get(profile_id)
         if not self._brand_zone_read:
-            self._brand_zone = (await tenancy_service.get_brand(self.session, self.tenant)).time_zone
+            self._brand_zone = (
+                await tenancy_service.get_brand(self.session, self.tenant)
+            ).time_zone
             self._brand_zone_read = True
         return timing.zone_of(profile.time_zone if profile else None, self._brand_zone)
 
@@ -453,7 +456,8 @@ class Executor:
                 result[journey.id] = Outcome(park=True)
         requests = []
         for run in asking:
-            assert isinstance(run.node, g.SendNode) and run.step is not None
+            assert isinstance(run.node, g.SendNode)
+            assert run.step is not None
             requests.append(
                 SendRequest(
                     run.journey.id,
@@ -483,19 +487,19 @@ class Executor:
         result: dict[UUID, Outcome] = {}
         for run in runs:
             node, journey = run.node, run.journey
+            assert isinstance(node, g.UpdateNode | g.WebhookNode)
             assert run.step is not None
             try:
                 async with self.session.begin_nested():
                     if isinstance(node, g.UpdateNode):
                         done = await self.effects.update(journey.profile_id, node)
                     else:
-                        assert isinstance(node, g.WebhookNode)
                         key = step_key(journey.id, run.step.seq)
                         done = await self.effects.webhook(journey.id, journey.profile_id, node, key)
-                outcome = Outcome(done.outcome, next=node.next, detail=done.detail)  # type: ignore[union-attr]
+                outcome = Outcome(done.outcome, next=node.next, detail=done.detail)
             except LevierError as exc:
                 outcome = Outcome(
-                    "failed", next=node.next, detail={"error": exc.detail or str(exc)}  # type: ignore[union-attr]
+                    "failed", next=node.next, detail={"error": exc.detail or str(exc)}
                 )
             result[journey.id] = outcome
         return result

@@ -51,7 +51,7 @@ GRAPH_EXAMPLE: dict[str, Any] = {
 Graph = Annotated[
     dict[str, Any],
     msgspec.Meta(
-        description="The nodes of the journey (see the README's \"Automating a journey\").",
+        description='The nodes of the journey (see the README\'s "Automating a journey").',
         examples=[GRAPH_EXAMPLE],
     ),
 ]

@@ -173,7 +173,9 @@ async def publish(
     a 422 naming it."""
     scenario = await get_scenario(session, scenario_id, lock=True)
     if scenario.live_version is None or scenario.status is ScenarioStatus.DRAFT:
-        raise Conflict("the scenario was never activated: activate it", errors=[{"field": "status"}])
+        raise Conflict(
+            "the scenario was never activated: activate it", errors=[{"field": "status"}]
+        )
     if scenario.status is ScenarioStatus.ARCHIVED:
         raise Conflict("an archived scenario cannot change", errors=[{"field": "status"}])
     if scenario.draft_version is None:
@@ -226,8 +228,10 @@ def _checked_map(old: g.Graph, new: g.Graph, given: dict[str, str]) -> dict[str,
         elif isinstance(new.nodes[target], g.EntryNode | g.GoalNode):
             errors.add(f"/nodeMap/{source}", "profiles cannot be moved to an entry or a goal")
     for node_id, node in old.nodes.items():
-        if node_id not in new.nodes and node_id not in given and not isinstance(
-            node, g.EntryNode | g.GoalNode
+        if (
+            node_id not in new.nodes
+            and node_id not in given
+            and not isinstance(node, g.EntryNode | g.GoalNode)
         ):
             errors.add(
                 f"/nodeMap/{node_id}",
@@ -350,9 +354,7 @@ async def count_journeys(
     state: JourneyState | None = None,
     profile_id: UUID | None = None,
 ) -> int:
-    return await repository.count_journeys(
-        session, scenario_id, state=state, profile_id=profile_id
-    )
+    return await repository.count_journeys(session, scenario_id, state=state, profile_id=profile_id)
 
 
 async def get_journey(
@@ -425,11 +427,13 @@ async def retire_finished(session: AsyncSession) -> int:
     """Finishing versions whose last journey ended become retired; how many."""
     retired = 0
     for version, _ in await repository.running_versions(session):
-        if version.state is VersionState.FINISHING:
-            if await repository.in_flight_count(session, version.id) == 0:
-                version.state = VersionState.RETIRED
-                version.retired_at = utcnow()
-                retired += 1
+        if (
+            version.state is VersionState.FINISHING
+            and await repository.in_flight_count(session, version.id) == 0
+        ):
+            version.state = VersionState.RETIRED
+            version.retired_at = utcnow()
+            retired += 1
     if retired:
         await session.flush()
     return retired

@@ -108,6 +108,7 @@ async def _convert(session: AsyncSession, journey_id: UUID, goal_node: str, now:
                 "outcome": "converted",
                 "message_id": None,
                 "detail": {"from": at_node},
+                "deferred": False,
                 "started_at": now,
                 "finished_at": now,
             }

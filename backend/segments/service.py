@@ -332,4 +332,5 @@ async def matching_profiles(
         return set()
     node = await parsed(session, definition)
     ctx = await context(session, tenant, now or utcnow(), only=only)
-    return set((await session.scalars(compiler.members_query(node, ctx))).all())
+    rows = await session.execute(compiler.members_query(node, ctx))
+    return {UUID(str(row[0])) for row in rows}
