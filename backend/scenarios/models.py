@@ -132,7 +132,7 @@ class ScenarioEntry(TenantMixin, TimestampMixin, Base):
     journey_id: Mapped[UUID | None]  # the journey in flight, None once it ended
 
 
-class ScenarioEntryKey(TenantMixin, Base):
+class ScenarioEntryKey(TenantMixin, TimestampMixin, Base):
     """An occurrence (or API entry) a scenario handled already, admitted or not."""
 
     __tablename__ = "scenario_entry_keys"
@@ -140,7 +140,6 @@ class ScenarioEntryKey(TenantMixin, Base):
 
     scenario_id: Mapped[UUID] = mapped_column(primary_key=True)
     entry_key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    created_at: Mapped[dt.datetime]
 
 
 class Journey(TenantMixin, TimestampMixin, Base):
@@ -192,7 +191,7 @@ class Journey(TenantMixin, TimestampMixin, Base):
         return self.wait_message_id if self.state is JourneyState.WAITING else None
 
 
-class JourneyStep(TenantMixin, Base):
+class JourneyStep(TenantMixin, TimestampMixin, Base):
     """A node a journey reached and what came of it (no outcome yet: the journey is there)."""
 
     __tablename__ = "scenario_steps"

@@ -101,6 +101,15 @@ from backend.triggers.models import (
     TriggerOccurrence,
     TriggerWatermark,
 )
+from backend.scenarios.models import (
+    Journey,
+    JourneyState,
+    JourneyStep,
+    Scenario,
+    ScenarioEntry,
+    ScenarioEntryKey,
+    ScenarioVersion,
+)
 from backend.webhooks.models import (
     DeliveryStatus,
     WebhookAttempt,
@@ -131,6 +140,9 @@ class Parents:
     segment_id: UUID = field(default_factory=uuid4)
     template_id: UUID = field(default_factory=uuid4)
     coupon_pool_id: UUID = field(default_factory=uuid4)
+    scenario_id: UUID = field(default_factory=uuid4)
+    scenario_version_id: UUID = field(default_factory=uuid4)
+    journey_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -426,6 +438,36 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     "content_snippets": lambda _: Snippet(id=uuid4(), key="isolation", name="I", body="x"),
     "coupon_pools": lambda p: CouponPool(id=p.coupon_pool_id, key="ISOLATION", name="I"),
     "coupon_codes": lambda p: CouponCode(pool_id=p.coupon_pool_id, code="ISOLATION-1"),
+    "scenarios": lambda p: Scenario(id=p.scenario_id, name="Isolation", draft_version=1),
+    "scenario_versions": lambda p: ScenarioVersion(
+        id=p.scenario_version_id, scenario_id=p.scenario_id, number=1, graph={"nodes": []}
+    ),
+    "scenario_entries": lambda p: ScenarioEntry(
+        scenario_id=p.scenario_id, profile_id=p.profile_id, last_entered_at=utcnow()
+    ),
+    "scenario_entry_keys": lambda p: ScenarioEntryKey(
+        scenario_id=p.scenario_id, entry_key="isolation", created_at=utcnow()
+    ),
+    "scenario_journeys": lambda p: Journey(
+        id=p.journey_id,
+        scenario_id=p.scenario_id,
+        version_id=p.scenario_version_id,
+        profile_id=p.profile_id,
+        state=JourneyState.READY,
+        node_id="start",
+        seq=0,
+        entered_at=utcnow(),
+        entry_key="isolation",
+        data={},
+    ),
+    "scenario_steps": lambda p: JourneyStep(
+        journey_id=p.journey_id,
+        seq=1,
+        version_id=p.scenario_version_id,
+        node_id="start",
+        kind="entry",
+        started_at=utcnow(),
+    ),
 }
 
 
