@@ -66,7 +66,13 @@ async def template(
         variants = {"en": {"text": f"{text or key}: hello {{{{ first_name | default('') }}}}"}}
     else:
         variants = {"en": {"title": key, "body": text or key}}
-    body = {"key": key, "name": key, "channel": channel, "defaultLocale": "en", "variants": variants}
+    body = {
+        "key": key,
+        "name": key,
+        "channel": channel,
+        "defaultLocale": "en",
+        "variants": variants,
+    }
     template_id: str = (await post(client, world, "/templates", body)).json()["id"]
     return template_id
 
@@ -141,7 +147,9 @@ async def enter(
 async def journeys(app: Litestar, world: World, scenario_id: str | UUID) -> list[Journey]:
     async with session_of(app, world.brand_a.id) as session:
         rows = await session.scalars(
-            select(Journey).where(Journey.scenario_id == UUID(str(scenario_id))).order_by(Journey.id)
+            select(Journey)
+            .where(Journey.scenario_id == UUID(str(scenario_id)))
+            .order_by(Journey.id)
         )
         return list(rows.all())
 
@@ -149,7 +157,9 @@ async def journeys(app: Litestar, world: World, scenario_id: str | UUID) -> list
 async def steps(app: Litestar, world: World, journey_id: UUID) -> list[tuple[str, str | None]]:
     async with session_of(app, world.brand_a.id) as session:
         rows = await session.scalars(
-            select(JourneyStep).where(JourneyStep.journey_id == journey_id).order_by(JourneyStep.seq)
+            select(JourneyStep)
+            .where(JourneyStep.journey_id == journey_id)
+            .order_by(JourneyStep.seq)
         )
         return [(s.node_id, s.outcome) for s in rows.all()]
 

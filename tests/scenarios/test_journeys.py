@@ -149,7 +149,9 @@ async def test_welcome_journey_sends_email_or_sms_waits_a_day_and_reminds(
     assert len(sink.messages) == 2 and len(twilio.messages) == 1
 
     stats = (
-        await client.get(url(world, f"/scenarios/{scenario_id}/stats"), headers=world.viewer_a.headers)
+        await client.get(
+            url(world, f"/scenarios/{scenario_id}/stats"), headers=world.viewer_a.headers
+        )
     ).json()
     nodes = {n["nodeId"]: n for n in stats["nodes"]}
     assert nodes["start"]["entered"] == 2
@@ -204,7 +206,9 @@ async def test_a_deferred_message_holds_the_profile_until_it_is_sent(
     assert (journey.state, journey.node_id) == (JourneyState.WAITING, "hello")
     assert sink.messages == []
     stats = (
-        await client.get(url(world, f"/scenarios/{scenario_id}/stats"), headers=world.viewer_a.headers)
+        await client.get(
+            url(world, f"/scenarios/{scenario_id}/stats"), headers=world.viewer_a.headers
+        )
     ).json()
     hello_stats = next(n for n in stats["nodes"] if n["nodeId"] == "hello")
     assert hello_stats["messages"]["deferred"] == 1
