@@ -66,7 +66,11 @@ async def advance(
                 )
         except Exception as exc:
             log.exception("scenario_journey_failed", journey_id=str(journey_id))
-            await repository.fail_journey(session, alone[0], f"{type(exc).__name__}: {exc}", now)
+            # As it was before the run (the savepoint rolled the run back, not the copy we hold).
+            (fresh,) = await repository.claim_journeys(
+                session, now, journey_ids=[journey_id], limit=1
+            )
+            await repository.fail_journey(session, fresh, f"{type(exc).__name__}: {exc}", now)
     return len(journeys)
 
 

@@ -608,7 +608,33 @@ async def fail_journey(
         .values(state=JourneyState.FAILED, finished_at=now, due_at=None, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if journey.seq > 0:
+    if journey.seq == 0:  # it failed on its way from the entry: the error is its first step
+        await insert_steps(
+            session,
+            [
+                {
+                    "tenant_id": journey.tenant_id,
+                    "journey_id": journey.id,
+                    "seq": 1,
+                    "version_id": journey.version_id,
+                    "node_id": journey.node_id,
+                    "kind": "entry",
+                    "outcome": "error",
+                    "message_id": None,
+                    "detail": {"error": reason[:500]},
+                    "deferred": False,
+                    "started_at": now,
+                    "finished_at": now,
+                }
+            ],
+        )
+        await session.execute(
+            update(Journey)
+            .where(Journey.id == journey.id)
+            .values(seq=1)
+            .execution_options(synchronize_session=False)
+        )
+    else:
         await session.execute(
             update(JourneyStep)
             .where(
