@@ -643,7 +643,11 @@ def test_duration_waits_survive_summer_time(start: str, wait: Duration, expected
     ("now", "at", "expected_utc"),
     [
         ("2026-03-28T22:00:00+00:00", dt.time(9), "2026-03-29T07:00:00+00:00"),  # after the jump
-        ("2026-03-29T00:30:00+00:00", dt.time(2, 30), "2026-03-29T01:30:00+00:00"),  # skipped: after the gap
+        (
+            "2026-03-29T00:30:00+00:00",
+            dt.time(2, 30),
+            "2026-03-29T01:30:00+00:00",
+        ),  # skipped: after the gap
         ("2026-10-25T00:10:00+00:00", dt.time(2, 30), "2026-10-25T00:30:00+00:00"),  # first of two
         ("2026-07-01T10:00:00+00:00", dt.time(9), "2026-07-02T07:00:00+00:00"),  # tomorrow
     ],
