@@ -310,20 +310,59 @@ async def close_steps(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     await session.execute(statement, list(rows))
 
 
-async def mark_waits(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[UUID]:
-    """End waits that something ended (a message's outcome, an awaited event): each row names a
-    journey, what it must still be waiting for, and the outcome. The journeys changed."""
+async def release_message_waits(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], now: dt.datetime
+) -> None:
+    """Messages' outcomes end the waits of the journeys still waiting for them: rows of
+    ``journey_id``, ``message_id``, ``outcome``; one executemany (a journey that moved on, or
+    waits for another message, is left alone)."""
+    if not rows:
+        return
+    tenant = required_tenant(session)
+    statement = (
+        update(JOURNEYS)
+        .where(
+            JOURNEYS.c.tenant_id == tenant,
+            JOURNEYS.c.id == bindparam("b_journey_id"),
+            JOURNEYS.c.state == JourneyState.WAITING.value,
+            JOURNEYS.c.wait_message_id == bindparam("b_message_id"),
+        )
+        .values(
+            state=JourneyState.READY.value,
+            wait_outcome=bindparam("b_outcome"),
+            due_at=now,
+            updated_at=now,
+        )
+    )
+    await session.execute(
+        statement,
+        [
+            {
+                "b_journey_id": r["journey_id"],
+                "b_message_id": r["message_id"],
+                "b_outcome": r["outcome"],
+            }
+            for r in rows
+        ],
+    )
+
+
+async def release_event_waits(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], now: dt.datetime
+) -> list[UUID]:
+    """Awaited events happened: rows of ``journey_id``, ``event``, ``node``; the journeys still
+    waiting there are released (their ids)."""
     changed: list[UUID] = []
     for row in rows:
-        query = update(Journey).where(
-            Journey.id == row["journey_id"], Journey.state == JourneyState.WAITING
-        )
-        if row.get("message_id") is not None:
-            query = query.where(Journey.wait_message_id == row["message_id"])
-        if row.get("event") is not None:
-            query = query.where(Journey.wait_event == row["event"], Journey.node_id == row["node"])
         result = await session.execute(
-            query.values(state=JourneyState.READY, wait_outcome=row["outcome"], due_at=row["now"])
+            update(Journey)
+            .where(
+                Journey.id == row["journey_id"],
+                Journey.state == JourneyState.WAITING,
+                Journey.wait_event == row["event"],
+                Journey.node_id == row["node"],
+            )
+            .values(state=JourneyState.READY, wait_outcome="happened", due_at=now, updated_at=now)
             .returning(Journey.id)
             .execution_options(synchronize_session=False)
         )

@@ -8,7 +8,9 @@ Receivers run in the sender's transaction: a journey released here is advanced b
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +48,7 @@ async def events_accepted(
     by_profile: dict[UUID, list[events_service.AcceptedEvent]] = {}
     for event in relevant:
         by_profile.setdefault(event.profile_id, []).append(event)
-    released: list[dict[str, object]] = []
+    released: list[dict[str, Any]] = []
     for journey in journeys:
         for event in by_profile.get(journey.profile_id, ()):
             if event.occurred_at < journey.entered_at:
@@ -58,16 +60,10 @@ async def events_accepted(
             awaited = _interest(interests[event.name], journey.version_id, event.properties, False)
             if awaited is not None and awaited.node_id == journey.node_id:
                 released.append(
-                    {
-                        "journey_id": journey.id,
-                        "event": event.name,
-                        "node": journey.node_id,
-                        "outcome": "happened",
-                        "now": now,
-                    }
+                    {"journey_id": journey.id, "event": event.name, "node": journey.node_id}
                 )
                 break
-    await _advance(session, tenant, await repository.mark_waits(session, released))
+    await _advance(session, tenant, await repository.release_event_waits(session, released, now))
 
 
 def _interest(
@@ -83,10 +79,11 @@ def _interest(
     return None
 
 
-async def _convert(session: AsyncSession, journey_id: UUID, goal_node: str, now: object) -> None:
+async def _convert(
+    session: AsyncSession, journey_id: UUID, goal_node: str, now: dt.datetime
+) -> None:
     """The goal happened: the journey leaves as converted; its open step is interrupted and a
     step at the goal node records the conversion."""
-    assert isinstance(now, type(utcnow()))
     moved = await repository.convert(session, journey_id, now)
     if moved is None:
         return
@@ -123,7 +120,7 @@ async def messages_told(
     """A send step's message was sent or dropped: its journey moves on. A deferral holds it (and
     is counted); a refusal with a fallback waits for the fallback's outcome."""
     now = utcnow()
-    released: list[dict[str, object]] = []
+    released: list[dict[str, Any]] = []
     held: list[UUID] = []
     for item in told:
         message = item.message
@@ -145,11 +142,11 @@ async def messages_told(
         journey_id = journey_of_step_key(message.source_key)
         if journey_id is None:
             continue
-        released.append(
-            {"journey_id": journey_id, "message_id": root, "outcome": outcome, "now": now}
-        )
+        released.append({"journey_id": journey_id, "message_id": root, "outcome": outcome})
     await repository.flag_held_steps(session, held)
-    await _advance(session, tenant, await repository.mark_waits(session, released))
+    await repository.release_message_waits(session, released, now)
+    # The advance claims only the journeys released (the others are not ready): safe for all.
+    await _advance(session, tenant, list(dict.fromkeys(r["journey_id"] for r in released)))
 
 
 async def _advance(session: AsyncSession, tenant: TenantId, journey_ids: Sequence[UUID]) -> None:

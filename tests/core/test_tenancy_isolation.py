@@ -84,6 +84,15 @@ from backend.rfm.models import (
     RfmScore,
     RfmSettings,
 )
+from backend.scenarios.models import (
+    Journey,
+    JourneyState,
+    JourneyStep,
+    Scenario,
+    ScenarioEntry,
+    ScenarioEntryKey,
+    ScenarioVersion,
+)
 from backend.segments.models import (
     EvaluationCause,
     Segment,
@@ -100,15 +109,6 @@ from backend.triggers.models import (
     TriggerKind,
     TriggerOccurrence,
     TriggerWatermark,
-)
-from backend.scenarios.models import (
-    Journey,
-    JourneyState,
-    JourneyStep,
-    Scenario,
-    ScenarioEntry,
-    ScenarioEntryKey,
-    ScenarioVersion,
 )
 from backend.webhooks.models import (
     DeliveryStatus,

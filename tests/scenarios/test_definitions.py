@@ -186,7 +186,8 @@ async def test_a_loop_through_a_wait_is_accepted(app: Litestar, client: httpx.As
     ]
     created = await create(client, world, nodes)
     assert created.status_code == 201, created.text
-    assert created.json()["status"] == "draft" and created.json()["draftVersion"] == 1
+    assert created.json()["status"] == "draft"
+    assert created.json()["draftVersion"] == 1
 
 
 async def test_what_a_graph_names_must_exist(app: Litestar, client: httpx.AsyncClient) -> None:
@@ -374,7 +375,8 @@ async def test_an_api_entry_is_idempotent_on_its_key(
         )
         for _ in range(2)
     ]
-    assert first.json()["admitted"] and again.json()["admitted"]
+    assert first.json()["admitted"]
+    assert again.json()["admitted"]
     assert first.json()["journey"]["id"] == again.json()["journey"]["id"]
     assert by_header[0].json()["journey"]["id"] == by_header[1].json()["journey"]["id"]
     assert by_header[0].json()["journey"]["id"] != first.json()["journey"]["id"]

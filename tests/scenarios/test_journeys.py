@@ -146,7 +146,8 @@ async def test_welcome_journey_sends_email_or_sms_waits_a_day_and_reminds(
         ("done", "completed"),
     ]
     assert await advance_clock(app, world, dt.timedelta(days=3)) == 0  # nothing runs twice
-    assert len(sink.messages) == 2 and len(twilio.messages) == 1
+    assert len(sink.messages) == 2
+    assert len(twilio.messages) == 1
 
     stats = (
         await client.get(
