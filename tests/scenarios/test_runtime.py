@@ -21,6 +21,7 @@ from standardwebhooks import Webhook
 from backend.config import Settings
 from backend.core.db import utcnow
 from backend.core.tenancy import TenantId
+from backend.profiles import service as profile_service
 from backend.profiles.models import ConsentChange
 from backend.scenarios import engine, entries, timing
 from backend.scenarios.effects import Done, LiveEffects
@@ -700,3 +701,26 @@ async def test_a_segment_entry_and_an_entry_segment(
     assert [j.profile_id for j in await journeys(app, world, on_list)] == [ada]
     assert (await enter(client, world, members_only, ada))["admitted"] is False
     assert (await enter(client, world, members_only, bob))["admitted"] is True
+
+
+async def test_a_merged_profiles_journeys_and_entry_memory_follow_the_survivor(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    scenario_id = await scenario(client, world, [entry("hour"), WAIT_HOUR, EXIT])
+    older = await person(app, world, email="old@example.com")
+    newer = await person(app, world, email="new@example.com")
+    await enter(client, world, scenario_id, newer)
+    await run_jobs(app, rounds=20)
+    async with session_of(app, world.brand_a.id) as session:
+        await profile_service.merge_profiles(
+            session, TenantId(world.brand_a.id), older, newer, "same person"
+        )
+        await session.commit()
+    (journey,) = await journeys(app, world, scenario_id)
+    assert journey.profile_id == older
+    async with session_of(app, world.brand_a.id) as session:
+        memory = (await session.scalars(select(ScenarioEntry))).all()
+    assert [m.profile_id for m in memory] == [older]
+    # `never`: the survivor entered already (as the merged profile), so it does not again.
+    assert (await enter(client, world, scenario_id, older))["admitted"] is False
