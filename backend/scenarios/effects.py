@@ -108,8 +108,11 @@ class LiveEffects:
         return self._channels[template_id]
 
     async def send(self, requests: Sequence[SendRequest]) -> list[Sent]:
-        results: list[Sent] = []
-        for request in requests:
+        """Record the batch's messages in the ledger at once (keyed by their steps); those
+        recorded by an earlier run of the same step answer with their outcome if known."""
+        results: list[Sent | None] = [None] * len(requests)
+        asked: list[tuple[int, messaging_service.RecordRequest]] = []
+        for index, request in enumerate(requests):
             node = request.node
             try:
                 channel, topic = await self._template(node.template_id)
@@ -121,11 +124,9 @@ class LiveEffects:
                         "template_id": str(node.fallback.template_id),
                     }
             except LevierError as exc:  # the template went away since the version was frozen
-                results.append(Sent(None, "failed", f"template-not-found: {exc.detail or exc}"))
+                results[index] = Sent(None, "failed", f"template-not-found: {exc.detail or exc}")
                 continue
-            message, created = await messaging_service.record(
-                self.session,
-                self.tenant,
+            record = messaging_service.RecordRequest(
                 source_kind=SourceKind.SCENARIO,
                 source_key=request.step_key,
                 profile_id=request.profile_id,
@@ -136,12 +137,19 @@ class LiveEffects:
                 data=request.data,
                 fallback=fallback,
             )
-            if created:
-                self._recorded.append(message.id)
-                results.append(Sent(message.id))
+            asked.append((index, record))
+        recorded = await messaging_service.record_many(
+            self.session, self.tenant, [record for _, record in asked]
+        )
+        for (index, _), message in zip(asked, recorded, strict=True):
+            if message.created:
+                self._recorded.append(message.message_id)
+                results[index] = Sent(message.message_id)
             else:  # recorded by an earlier run of this very step: its outcome may be known
-                results.append(Sent(message.id, FINAL.get(message.status), message.status_reason))
-        return results
+                results[index] = Sent(
+                    message.message_id, FINAL.get(message.status), message.status_reason
+                )
+        return [r for r in results if r is not None]
 
     async def update(self, profile_id: UUID, node: UpdateNode) -> Done:
         detail: dict[str, Any] = {}
