@@ -90,13 +90,14 @@ async def claim_keys(session: AsyncSession, claims: Sequence[tuple[str, UUID]]) 
         }
         for key, message_id in wanted.items()
     ]
+    table = cast(Table, MessageKey.__table__)
     statement = (
-        insert_for(session, MessageKey)
-        .values(rows)
+        insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
-        .returning(MessageKey.dedupe_key, MessageKey.message_id)
+        .returning(table.c.dedupe_key, table.c.message_id)
     )
-    holders = {row[0]: UUID(str(row[1])) for row in (await session.execute(statement)).all()}
+    result = await session.execute(statement, rows)  # an executemany: compiled once
+    holders = {row[0]: UUID(str(row[1])) for row in result.all()}
     taken = [key for key in wanted if key not in holders]
     if taken:
         query = select(MessageKey.dedupe_key, MessageKey.message_id).where(

@@ -153,13 +153,11 @@ async def claim_entry_keys(
         {"tenant_id": tenant, "scenario_id": scenario_id, "entry_key": key, "created_at": now}
         for key in dict.fromkeys(keys)
     ]
-    statement = (
-        insert_for(session, ScenarioEntryKey)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(ScenarioEntryKey.__table__.c.entry_key)
-    )
-    return set((await session.execute(statement)).scalars().all())
+    # An executemany (one compiled statement, sent in batches), not a VALUES list compiled anew
+    # for every batch size.
+    table = cast(Table, ScenarioEntryKey.__table__)
+    statement = insert_for(session, table).on_conflict_do_nothing().returning(table.c.entry_key)
+    return set((await session.execute(statement, rows)).scalars().all())
 
 
 async def admit_entries(
@@ -192,7 +190,7 @@ async def admit_entries(
         }
         for profile_id, journey_id in candidates
     ]
-    statement = insert_for(session, table).values(rows)
+    statement = insert_for(session, table)
     if policy == "never":
         statement = statement.on_conflict_do_nothing()
     else:
@@ -214,7 +212,7 @@ async def admit_entries(
             where=allowed,
         )
     statement = statement.returning(table.c.profile_id, table.c.journey_id)
-    return {row[0]: row[1] for row in (await session.execute(statement)).all()}
+    return {row[0]: row[1] for row in (await session.execute(statement, rows)).all()}
 
 
 async def release_entries(session: AsyncSession, journey_ids: Sequence[UUID]) -> None:
