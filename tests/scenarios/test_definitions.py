@@ -493,3 +493,57 @@ async def test_graphql_defines_enters_and_reads_as_rest_does(
     assert listed["scenarioJourneys"]["nodes"][0]["profileId"] == str(ada)
     rest = await client.get(url(world, f"/scenarios/{scenario_id}"), headers=world.viewer_a.headers)
     assert rest.json()["liveVersion"] == 1
+
+
+async def test_trigger_entries_are_bound_to_shared_trigger_definitions(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    world = await make_world(app)
+    birthday = entry("done", kind="date_attribute", dateField="birth_date", offsetDays=-3)
+    birthday["trigger"].update(localTime="10:00", yearly=True)
+    entries = [
+        birthday,
+        entry("done", kind="rfm_down", rfmKind="engagement"),
+        entry("done", kind="form_submitted"),
+        entry("done", kind="rfm_down", rfmKind="engagement"),  # the same as the second
+    ]
+    for node in entries:
+        await scenario(client, world, [node, EXIT])
+    listed = await client.get(url(world, "/triggers"), headers=world.viewer_a.headers)
+    made = sorted(
+        (
+            t["kind"],
+            t.get("eventName"),
+            t.get("propertyEquals"),
+            t.get("dateField"),
+            t.get("offsetDays"),
+            t.get("localTime"),
+            t.get("yearly"),
+        )
+        for t in listed.json()["items"]
+        if t["key"].startswith("scenario_")
+    )
+    assert made == [
+        ("date_attribute", None, None, "birth_date", -3, "10:00:00", True),
+        ("event", "form_submitted", {}, None, None, None, None),
+        (
+            "event",
+            "rfm.segment_changed",
+            {"direction": "down", "kind": "engagement"},
+            None,
+            None,
+            None,
+            None,
+        ),
+    ]
+    versions = [
+        (
+            await client.get(
+                url(world, f"/scenarios/{s['id']}/versions/1"), headers=world.viewer_a.headers
+            )
+        ).json()
+        for s in (
+            await client.get(url(world, "/scenarios"), headers=world.viewer_a.headers)
+        ).json()["items"]
+    ]
+    assert versions[1]["entryType"] == versions[3]["entryType"]  # one definition, shared
