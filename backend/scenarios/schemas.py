@@ -195,8 +195,8 @@ class MessageStatsOut(Schema):
 
 class NodeStatsOut(Schema):
     """One node of one version: profiles that `entered` it, are `waiting` there, `passed` it,
-    `exited` there (an exit, or left early), `converted` (a goal); `outcomes` counts each
-    outcome (`yes`/`no`, `branch:<label>`, `happened`/`timed_out`, `sent`…)."""
+    `exited` there (an exit, or a step that failed for good), `converted` (a goal); `outcomes`
+    counts each outcome (`yes`/`no`, `branch:<label>`, `happened`/`timed_out`, `sent`…)."""
 
     node_id: str
     kind: str

@@ -47,7 +47,8 @@ from backend.scenarios.schemas import (
     StatsOut,
 )
 
-ENDED_OUTCOMES = {"completed", "converted", "exited", "interrupted", "migrated"}
+# Outcomes that are not a pass to a next node (the journey ended here, or left the step).
+ENDED_OUTCOMES = {"completed", "converted", "exited", "error", "interrupted", "migrated"}
 
 
 # Definitions -----------------------------------------------------------------------------------
@@ -389,7 +390,7 @@ async def stats(session: AsyncSession, scenario_id: UUID, number: int | None = N
         by_outcome = counts.get(node_id, {})
         entered = sum(by_outcome.values())
         waiting = by_outcome.get(None, 0)
-        exited = by_outcome.get("completed", 0) + by_outcome.get("exited", 0)
+        exited = sum(by_outcome.get(o, 0) for o in ("completed", "exited", "error"))
         converted = by_outcome.get("converted", 0)
         passed = sum(
             count
