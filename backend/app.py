@@ -88,6 +88,7 @@ from backend.profiles.routes import (
 )
 from backend.programs.routes import ProgramController, ProgramTemplateController
 from backend.rfm.routes import ProfileRfmController, RfmController
+from backend.scenarios.routes import ScenarioController
 from backend.segments.routes import ProfileSegmentsController, SegmentController
 from backend.tenancy.routes import AgencyController, BrandController, BrandListController
 from backend.triggers.routes import (
@@ -260,6 +261,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProfileRfmController,
             SegmentController,
             CampaignController,
+            ScenarioController,
             TemplateController,
             SnippetController,
             CouponPoolController,

@@ -76,6 +76,7 @@ from backend.profiles.graphql import ProfilesMutation, ProfilesQuery
 from backend.profiles.linked.graphql import LinkedTablesMutation, LinkedTablesQuery
 from backend.programs.graphql import ProgramsMutation, ProgramsQuery
 from backend.rfm.graphql import RfmMutation, RfmQuery
+from backend.scenarios.graphql import ScenariosMutation, ScenariosQuery
 from backend.segments.graphql import SegmentsMutation, SegmentsQuery
 from backend.tenancy.graphql import TenancyMutation, TenancyQuery
 from backend.triggers.graphql import TriggersMutation, TriggersQuery
@@ -98,6 +99,7 @@ class Query(
     TriggersQuery,
     RfmQuery,
     SegmentsQuery,
+    ScenariosQuery,
     LinkedTablesQuery,
     ProfileExportsQuery,
     AuditQuery,
@@ -123,6 +125,7 @@ class Mutation(
     ConnectorsMutation,
     RfmMutation,
     SegmentsMutation,
+    ScenariosMutation,
     LinkedTablesMutation,
     ProfileExportsMutation,
     EventsMutation,

@@ -63,6 +63,14 @@ from backend.profiles.models import (
 )
 from backend.programs.models import Program
 from backend.rfm.models import RfmRun, RfmScore, RfmSettings
+from backend.scenarios.models import (
+    Journey,
+    JourneyStep,
+    Scenario,
+    ScenarioEntry,
+    ScenarioEntryKey,
+    ScenarioVersion,
+)
 from backend.segments.models import Segment, SegmentMember, SegmentSize, SegmentTransition
 from backend.tenancy.models import Agency, AgencyMember, Brand, BrandGrant, BrandSettings
 from backend.triggers.models import (
@@ -108,6 +116,8 @@ __all__ = [
     "ImportRejection",
     "InboundDelivery",
     "InboundSms",
+    "Journey",
+    "JourneyStep",
     "LinkedRow",
     "LinkedRowVersion",
     "LinkedTable",
@@ -136,6 +146,10 @@ __all__ = [
     "RfmRun",
     "RfmScore",
     "RfmSettings",
+    "Scenario",
+    "ScenarioEntry",
+    "ScenarioEntryKey",
+    "ScenarioVersion",
     "Segment",
     "SegmentMember",
     "SegmentSize",

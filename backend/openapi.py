@@ -55,6 +55,7 @@ from backend.messaging.tracking import examples as tracking_examples
 from backend.profiles import examples as profiles_examples
 from backend.programs import examples as programs_examples
 from backend.rfm import examples as rfm_examples
+from backend.scenarios import examples as scenarios_examples
 from backend.segments import examples as segments_examples
 from backend.tenancy import examples as tenancy_examples
 from backend.triggers import examples as triggers_examples
@@ -89,6 +90,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     profiles_examples,
     programs_examples,
     rfm_examples,
+    scenarios_examples,
     segments_examples,
     tenancy_examples,
     tracking_examples,

@@ -20,6 +20,7 @@ from backend.messaging.providers import service as messaging_captured
 from backend.profiles.linked import service as profiles_linked
 from backend.programs import service as programs_service
 from backend.rfm import service as rfm_service
+from backend.scenarios import sources as scenarios_sources
 from backend.segments import membership as segments_membership
 from backend.segments import sources as segments_sources
 from backend.triggers import service as triggers_service
@@ -42,6 +43,7 @@ DOMAIN_CONNECTS = (
     triggers_sources.connect,
     webhooks_sources.connect,
     programs_service.connect,
+    scenarios_sources.connect,
 )
 
 

@@ -42,6 +42,7 @@ TASK_MODULES = (
     "backend.segments.tasks",
     "backend.messaging.tasks",
     "backend.campaigns.tasks",
+    "backend.scenarios.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.signals import Signal, signals
 from backend.core.tenancy import TenantId
 from backend.events import service as events_service
 from backend.events.schemas import MAX_BATCH, EventIn
@@ -81,6 +82,11 @@ class Told:
     until: dt.datetime | None = None
 
 
+# (session, tenant, outcomes): every outcome told, in its transaction (scenarios hold a profile at
+# a send step until its message is sent or dropped).
+MESSAGES_TOLD: Signal[[AsyncSession, TenantId, Sequence[Told]]] = Signal("messages_told")
+
+
 async def tell(
     session: AsyncSession,
     tenant: TenantId,
@@ -130,3 +136,4 @@ async def tell_many(session: AsyncSession, tenant: TenantId, told: Sequence[Told
         await events_service.ingest(session, tenant, chunk, source=EVENT_SOURCE)
     for hook_type, body, hook_id in hooks:
         await publish(session, tenant, hook_type, body, event_id=hook_id)
+    await signals.send(MESSAGES_TOLD, session, tenant, told)

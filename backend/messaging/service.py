@@ -44,6 +44,7 @@ DELIVER_TASK = "messaging.deliver"
 # none): `email_opened`, `email_clicked`, `push_opened`, `push_clicked`, `sms_clicked`.
 ENGAGEMENT_EVENT_NAMES: tuple[str, ...] = ENGAGEMENT_EVENTS
 DELIVER_BATCH_TASK = "messaging.deliver_batch"
+DELIVER_BATCH_SIZE = 500
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -166,6 +167,123 @@ async def record(
     repository.add_event(session, message_id, MessageStatus.QUEUED)
     await session.flush()
     return message, True
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    """One message to record (see :func:`record`; its dedupe key is the default one)."""
+
+    source_kind: SourceKind
+    source_key: str
+    profile_id: UUID
+    channel: MessageChannel
+    template_id: UUID
+    priority: MessagePriority
+    topic: str | None = None
+    data: dict[str, Any] | None = None
+    fallback: dict[str, Any] | None = None
+    deferrable: bool = True
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{self.source_kind.value}:{self.source_key}:{self.profile_id}:{self.channel.value}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A request's message: its id, whether this call wrote it, and its status now."""
+
+    message_id: UUID
+    created: bool
+    status: MessageStatus
+    status_reason: str | None
+
+
+async def record_requests(
+    session: AsyncSession, tenant: TenantId, requests: Sequence[RecordRequest]
+) -> list[Recorded]:
+    """:func:`record` for a batch (a campaign's or scenario steps'), in a constant number of
+    statements: the keys claimed in one, the new messages and their ``queued`` timeline rows in
+    one executemany each, the messages recorded earlier read in one. One result per request, in
+    order. Set-based: the messages are not in the session (the timeline is their record)."""
+    if not requests:
+        return []
+    ids = {r.dedupe_key: new_id() for r in reversed(requests)}  # a key given twice: its first
+    holders = await repository.claim_keys_holding(session, list(ids.items()))
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    written: set[str] = set()
+    for request in requests:
+        key = request.dedupe_key
+        if holders[key] != ids[key] or key in written:
+            continue
+        written.add(key)
+        rows.append(
+            {
+                "tenant_id": tenant,
+                "id": ids[key],
+                "dedupe_key": key,
+                "source_kind": request.source_kind,
+                "source_key": request.source_key,
+                "profile_id": request.profile_id,
+                "channel": request.channel,
+                "topic": request.topic,
+                "priority": request.priority,
+                "deferrable": request.deferrable,
+                "template_id": request.template_id,
+                "data": request.data or {},
+                "fallback": request.fallback,
+                "fallback_of": None,
+                "status": MessageStatus.QUEUED,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        events.append(
+            {
+                "tenant_id": tenant,
+                "message_id": ids[key],
+                "id": new_id(),
+                "kind": MessageStatus.QUEUED,
+                "detail": None,
+                "until": None,
+                "url": None,
+                "occurred_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    await repository.insert_message_rows(session, rows)
+    await repository.insert_events(session, events)
+    earlier = [
+        holders[k] for k in dict.fromkeys(r.dedupe_key for r in requests) if k not in written
+    ]
+    existing = {m.id: m for m in await repository.messages_by_ids(session, earlier)}
+    results: list[Recorded] = []
+    for request in requests:
+        holder = holders[request.dedupe_key]
+        if request.dedupe_key in written:
+            results.append(Recorded(holder, True, MessageStatus.QUEUED, None))
+            continue
+        message = existing.get(holder)
+        if message is None:  # pragma: no cover - kept together, dropped together
+            raise NotFound("message not found")
+        results.append(Recorded(holder, False, message.status, message.status_reason))
+    return results
+
+
+async def queue_delivery(
+    session: AsyncSession, tenant: TenantId, message_ids: Sequence[UUID]
+) -> None:
+    """Queue the delivery of messages recorded in this transaction (after commit): one message
+    alone, more as batches of the brand's due messages (a full batch queues the next)."""
+    if len(message_ids) == 1:
+        await enqueue(session, DELIVER_TASK, tenant=tenant, message_id=str(message_ids[0]))
+        return
+    for _ in range(0, len(message_ids), DELIVER_BATCH_SIZE):
+        await enqueue(session, DELIVER_BATCH_TASK, tenant=tenant, limit=DELIVER_BATCH_SIZE)
 
 
 async def refuse_contact(

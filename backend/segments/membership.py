@@ -376,6 +376,39 @@ async def upload_members(
     return UploadResult(outcome, unknown_ids, unknown_keys)
 
 
+async def remove_members(
+    session: AsyncSession,
+    tenant: TenantId,
+    segment_id: UUID,
+    profile_ids: Sequence[UUID],
+    *,
+    now: dt.datetime | None = None,
+) -> int:
+    """Take profiles out of a static segment (their exits recorded as for rule segments); how
+    many were members. A profile that was not a member changes nothing."""
+    now = now or utcnow()
+    segment = await repository.get_segment(session, segment_id, lock=True)
+    if segment is None:
+        raise NotFound("segment not found")
+    if segment.kind is not SegmentKind.STATIC:
+        raise InvalidInput("only a static segment has members removed", errors=[{"field": "kind"}])
+    only = sorted(set(profile_ids))
+    if not only:
+        return 0
+    evaluation_id = new_id()
+    await repository.prepare_stage(session)  # nothing staged: within `only`, everyone exits
+    entered, exited = await repository.apply_stage(
+        session, tenant, segment.id, evaluation_id, now, only=only
+    )
+    size = await repository.member_count(session, tenant, segment.id)
+    await _record(
+        session, segment, evaluation_id, now, EvaluationCause.UPLOAD, size, entered, exited
+    )
+    if exited:
+        await _after_changes(session, tenant, segment, evaluation_id)
+    return exited
+
+
 # Publishing ------------------------------------------------------------------------------------
 
 

@@ -340,3 +340,22 @@ async def profile_segments(
     memberships = await repository.memberships_of(session, profile.id)
     transitions, cursor = await repository.list_transitions(session, page, profile_id=profile.id)
     return memberships, transitions, cursor
+
+
+async def matching_profiles(
+    session: AsyncSession,
+    tenant: TenantId,
+    definition: Any,
+    profile_ids: Sequence[UUID],
+    *,
+    now: dt.datetime | None = None,
+) -> set[UUID]:
+    """Which of these profiles a rule tree holds for now: the compiled statement restricted to
+    them (one statement whatever their number; a scenario's condition step)."""
+    only = sorted(set(profile_ids))
+    if not only:
+        return set()
+    node = await parsed(session, definition)
+    ctx = await context(session, tenant, now or utcnow(), only=only)
+    rows = await session.execute(compiler.members_query(node, ctx))
+    return {UUID(str(row[0])) for row in rows}

@@ -287,6 +287,11 @@ async def get_definition(session: AsyncSession, definition_id: UUID) -> TriggerD
     return definition
 
 
+async def definition_by_key(session: AsyncSession, key: str) -> TriggerDefinition | None:
+    """The brand's definition of this key (the type of its occurrences), if any."""
+    return await repository.definition_by_key(session, key)
+
+
 async def create_definition(
     session: AsyncSession, data: TriggerCreate, *, now: dt.datetime | None = None
 ) -> TriggerDefinition:

@@ -372,3 +372,25 @@ _MESSAGE_EVENTS = {
 }
 for _type, (_summary, _description, _example) in _MESSAGE_EVENTS.items():
     EVENTS[_type] = EventDoc(_summary, _description, _MESSAGE_DATA_SCHEMA, _example)
+
+
+EVENTS[WebhookEventType.SCENARIO_WEBHOOK] = EventDoc(
+    "A scenario's webhook step ran",
+    "Sent to the endpoint a scenario's webhook step names (whatever the endpoint subscribes "
+    "to), once per step a journey runs: `payload` is the step's, as its author wrote it.",
+    {
+        "type": "object",
+        "properties": {
+            "journeyId": _UUID,
+            "profileId": _UUID,
+            "nodeId": {"type": "string"},
+            "payload": {"type": "object", "additionalProperties": True},
+        },
+    },
+    {
+        "journeyId": "01938f71-2b3c-7d4e-8f50-6a7b8c9d0e1f",
+        "profileId": PROFILE,
+        "nodeId": "notify-crm",
+        "payload": {"list": "welcome", "step": 2},
+    },
+)

@@ -39,6 +39,8 @@ class WebhookEventType(StrEnum):
     MESSAGE_FAILED = "message.failed"
     MESSAGE_REFUSED = "message.refused"
     MESSAGE_DEFERRED = "message.deferred"
+    # A scenario's webhook step (backend/scenarios/effects.py): sent to the endpoint it names.
+    SCENARIO_WEBHOOK = "scenario.webhook"
 
 
 class DeliveryStatus(StrEnum):

@@ -191,6 +191,35 @@ async def publish(
     return event
 
 
+async def publish_to_endpoint(
+    session: AsyncSession,
+    tenant: TenantId,
+    endpoint_id: UUID,
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    event_id: UUID,
+) -> WebhookEvent | None:
+    """Store an event and its delivery to one endpoint of the brand (whatever it subscribes
+    to: the caller names it, e.g. a scenario's webhook step) and enqueue its sender, in the
+    caller's transaction; signed and SSRF-guarded like every delivery. An id already stored
+    does nothing (None); a disabled endpoint gets nothing (None); an unknown one is NotFound."""
+    WebhookEventType(event_type)
+    endpoint = await get_endpoint(session, endpoint_id)
+    if not endpoint.enabled:
+        return None
+    if await repository.get_event(session, event_id) is not None:
+        return None
+    event = WebhookEvent(type=event_type, payload=payload)
+    event.id = event_id
+    session.add(event)
+    await session.flush()
+    session.add(_delivery(endpoint.id, event, utcnow()))
+    await session.flush()
+    await enqueue(session, SEND_TASK, tenant=tenant, endpoint_id=str(endpoint.id))
+    return event
+
+
 def _delivery(endpoint_id: UUID, event: WebhookEvent, now: dt.datetime) -> WebhookDelivery:
     return WebhookDelivery(
         endpoint_id=endpoint_id,

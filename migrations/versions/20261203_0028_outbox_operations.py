@@ -3,7 +3,7 @@ it (``headers``) and notes when its job failed for good (``failed_at``); partial
 rows the broker holds unfinished and the failed ones (backlog gauges, re-drives, listings).
 
 Revision ID: 0028
-Revises: 0026
+Revises: 0027
 Create Date: 2026-12-03 18:30:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0028"
-down_revision: str | tuple[str, ...] | None = "0026"
+down_revision: str | tuple[str, ...] | None = "0027"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -81,6 +81,12 @@ SELECT create_distributed_table('campaign_variants', 'tenant_id', colocate_with 
 SELECT create_distributed_table('campaign_occurrences', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('campaign_recipients', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('message_holds', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenarios', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenario_versions', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenario_entries', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenario_entry_keys', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenario_journeys', 'tenant_id', colocate_with => 'profiles');
+SELECT create_distributed_table('scenario_steps', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('sender_identities', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('suppressions', 'tenant_id', colocate_with => 'profiles');
 SELECT create_distributed_table('trigger_definitions', 'tenant_id', colocate_with => 'profiles');

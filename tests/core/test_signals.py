@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from backend.core.signals import Signal, Signals, SignalsNotWired
+from backend.events import service as events_service
+from backend.messaging import notify
 from backend.profiles import service as profiles_service
 from backend.wiring import connect_domains
 
@@ -47,6 +49,7 @@ def test_wiring_connects_every_domain_once() -> None:
         "backend.messaging.service",
         "backend.campaigns.service",
         "backend.messaging.devices.service",
+        "backend.scenarios.sources",
     ]
     changed = [r.__module__ for r in registry.receivers(profiles_service.PROFILE_CHANGED)]
     assert changed == [
@@ -55,3 +58,7 @@ def test_wiring_connects_every_domain_once() -> None:
         "backend.webhooks.sources",
     ]
     assert registry.receivers(profiles_service.PROFILE_ERASED)
+    accepted = [r.__module__ for r in registry.receivers(events_service.EVENTS_ACCEPTED)]
+    assert accepted[-1] == "backend.scenarios.sources"  # after the triggers the events raise
+    told = [r.__module__ for r in registry.receivers(notify.MESSAGES_TOLD)]
+    assert told == ["backend.scenarios.sources"]

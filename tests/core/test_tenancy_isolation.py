@@ -99,6 +99,15 @@ from backend.rfm.models import (
     RfmScore,
     RfmSettings,
 )
+from backend.scenarios.models import (
+    Journey,
+    JourneyState,
+    JourneyStep,
+    Scenario,
+    ScenarioEntry,
+    ScenarioEntryKey,
+    ScenarioVersion,
+)
 from backend.segments.models import (
     EvaluationCause,
     Segment,
@@ -148,6 +157,9 @@ class Parents:
     coupon_pool_id: UUID = field(default_factory=uuid4)
     campaign_id: UUID = field(default_factory=uuid4)
     occurrence_id: UUID = field(default_factory=uuid4)
+    scenario_id: UUID = field(default_factory=uuid4)
+    scenario_version_id: UUID = field(default_factory=uuid4)
+    journey_id: UUID = field(default_factory=uuid4)
 
 
 # One factory per tenant table: a new tenant table must add its own here (a test checks it).
@@ -479,6 +491,36 @@ ROW_FACTORIES: dict[str, Callable[[Parents], Any]] = {
     ),
     "campaign_recipients": lambda p: CampaignRecipient(
         occurrence_id=p.occurrence_id, profile_id=p.profile_id, state=RecipientState.HOLDOUT
+    ),
+    "scenarios": lambda p: Scenario(id=p.scenario_id, name="Isolation", draft_version=1),
+    "scenario_versions": lambda p: ScenarioVersion(
+        id=p.scenario_version_id, scenario_id=p.scenario_id, number=1, graph={"nodes": []}
+    ),
+    "scenario_entries": lambda p: ScenarioEntry(
+        scenario_id=p.scenario_id, profile_id=p.profile_id, last_entered_at=utcnow()
+    ),
+    "scenario_entry_keys": lambda p: ScenarioEntryKey(
+        scenario_id=p.scenario_id, entry_key="isolation", created_at=utcnow()
+    ),
+    "scenario_journeys": lambda p: Journey(
+        id=p.journey_id,
+        scenario_id=p.scenario_id,
+        version_id=p.scenario_version_id,
+        profile_id=p.profile_id,
+        state=JourneyState.READY,
+        node_id="start",
+        seq=0,
+        entered_at=utcnow(),
+        entry_key="isolation",
+        data={},
+    ),
+    "scenario_steps": lambda p: JourneyStep(
+        journey_id=p.journey_id,
+        seq=1,
+        version_id=p.scenario_version_id,
+        node_id="start",
+        kind="entry",
+        started_at=utcnow(),
     ),
 }
 
