@@ -56,7 +56,10 @@ def test_a_worker_consumes_the_queues_it_is_given(
 @pytest.mark.parametrize(
     ("args", "detail"),
     [
-        (["--queues", "imports,imprts"], "unknown queue(s) imprts; the queues are connectors"),
+        (
+            ["--queues", "imports,imprts"],
+            "unknown queue(s) imprts; the queues are campaigns, connectors",
+        ),
         (["--exclude-queues", "nope"], "unknown queue(s) nope"),
         (["--queues", "imports", "--exclude-queues", "rfm"], "not both"),
         (["--exclude-queues", ",".join(sorted(ALL))], "leaves no queue to consume"),
