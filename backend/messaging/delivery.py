@@ -93,9 +93,8 @@ class Outcomes:
     state, their timeline rows, the deferrals' due work and what is told of each outcome."""
 
     now: dt.datetime = field(default_factory=utcnow)
-    messages: list[Message] = field(default_factory=list)  # those with an outcome: written back
+    messages: list[Message] = field(default_factory=list)  # written back
     written: set[UUID] = field(default_factory=set)
-    counted: list[UUID] = field(default_factory=list)  # handed over: only their slot is written
     timeline: list[dict[str, Any]] = field(default_factory=list)
     told: list[notify.Told] = field(default_factory=list)
     deferred: list[Message] = field(default_factory=list)
@@ -109,9 +108,7 @@ class Outcomes:
     ) -> None:
         message.status = status
         message.status_reason = reason[:1000] if reason else None
-        if message.id not in self.written:
-            self.written.add(message.id)
-            self.messages.append(message)
+        self.hold(message)
         self.timeline.append(
             {
                 "tenant_id": message.tenant_id,
@@ -127,6 +124,13 @@ class Outcomes:
             }
         )
         self.told.append(notify.Told(message, status, self.now, detail=reason, until=until))
+
+    def hold(self, message: Message) -> None:
+        """Write the message back as it is (a claimed one handed over: its claim and its
+        pressure slot commit together)."""
+        if message.id not in self.written:
+            self.written.add(message.id)
+            self.messages.append(message)
 
     def refuse(self, message: Message, reason: str) -> None:
         """The gate said no: refused with its reason (no pressure slot held)."""
@@ -152,7 +156,6 @@ class Outcomes:
 
     async def write(self, session: AsyncSession, tenant: TenantId) -> None:
         await repository.write_back(session, self.messages, self.now)
-        await repository.mark_counted(session, self.counted, self.now)
         await repository.insert_events(session, self.timeline)
         for message in self.deferred:
             assert message.due_at is not None
@@ -206,9 +209,9 @@ async def prepare_batch(
             session, tenant, settings, message, profile, rendered, resolved, outcomes
         )
         if one is not None:
-            # Its slot is committed with the claim (a racing batch counts it); the rest of its
-            # state (version, provider, subject) is written with its outcome.
-            outcomes.counted.append(message.id)
+            # Its claim and its slot commit together (a racing batch counts it); its outcome
+            # is written after the send.
+            outcomes.hold(message)
             prepared.append(one)
     await outcomes.write(session, tenant)
     return len(claimed), prepared
@@ -254,6 +257,8 @@ async def _gate(
                 attached = await repository.get_message(session, message.id)
                 assert attached is not None
                 attached.profile_id = message.profile_id
+                attached.claimed_at = message.claimed_at
+                attached.attempts = message.attempts
                 await refuse_contact(session, tenant, attached, reason)
                 continue
             outcomes.refuse(message, reason)
