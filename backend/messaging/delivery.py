@@ -202,7 +202,9 @@ async def prepare_batch(
         for message, _ in sendable
     ]
     # Every message's render in a constant number of queries (content's batch API).
-    renders = await content_service.render_many(session, tenant, settings, requests)
+    renders = await content_service.render_many(
+        session, tenant, settings, requests, profiles={p.id: p for _, p in sendable}
+    )
     for (message, profile), rendered in zip(sendable, renders, strict=True):
         message.counted_at = outcomes.now
         one = await _outgoing(

@@ -247,8 +247,8 @@ async def claim_batch(
             chosen = chosen.where(Message.id.in_(list(message_ids)))
         chosen = chosen.order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
         messages = list((await session.scalars(chosen)).all())
+        _detach(session, messages)
         for message in messages:
-            session.expunge(message)
             message.status = MessageStatus.SENDING
             message.claimed_at = now
             message.attempts += 1
@@ -269,10 +269,20 @@ async def claim_batch(
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     claimed = list((await session.execute(statement)).scalars().all())
-    for message in claimed:
-        session.expunge(message)
+    _detach(session, claimed)
     claimed.sort(key=lambda m: m.id)
     return claimed
+
+
+def _detach(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Detach the batch's messages from the session (they are written back set-based, never
+    flushed). One at a time, expunging costs about 30 µs a message (the cascade walk); when the
+    session holds nothing else — the claim is a task's first read — all go at once."""
+    if not session.new and not session.deleted and len(session.identity_map) == len(messages):
+        session.expunge_all()
+        return
+    for message in messages:
+        session.expunge(message)
 
 
 # The columns a batch writes back (the claim, and everything the gate, the render and the

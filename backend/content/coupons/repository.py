@@ -159,7 +159,7 @@ async def claim_many(
                 "now": now,
             },
         )
-        return {UUID(str(holder)): code for holder, code in rows}
+        return dict(rows.tuples().all())
     # SQLite: the transaction is the one writer (the caller made it so), nobody claims between
     # the read and the writes, which run in-process.
     free = list(
