@@ -352,8 +352,11 @@ async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt
             "low": min(ids),
             "high": max(ids),
         }
+        # The loaded state of each message (what its attributes hold), read without the
+        # ORM's attribute instrumentation: 15 columns of 500 messages per statement.
+        states = [m.__dict__ for m in messages]
         for name in WRITTEN:
-            values[name] = [_plain(getattr(m, name)) for m in messages]
+            values[name] = [_plain(state[name]) for state in states]
         await session.execute(text(_WRITE_BACK), values)
         return
     table = cast(Table, Message.__table__)
