@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -125,6 +126,10 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
+        # jsonb values read back (profiles' attributes, messages' data…): msgspec gives the
+        # same Python values as json.loads (dicts, lists, str, int, float, bool, None) in a
+        # fraction of its time — a batch of 500 messages reads thousands of them.
+        json_deserializer=msgspec.json.decode,
     )
 
 
