@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import JSON, DateTime, Enum, MetaData, event, func, select, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Enum,
+    MetaData,
+    any_,
+    bindparam,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -20,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -136,6 +148,21 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
 def dialect_of(session: AsyncSession) -> str:
     """``postgresql`` or ``sqlite``: the dialect a session's statements are written for."""
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def among(
+    session: AsyncSession,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    values: Iterable[Any],
+) -> ColumnElement[bool]:
+    """``column IN values``, for a batch's lists of ids. PostgreSQL: ``column = ANY($1)``, the
+    values bound as one array — one statement text (one prepared statement) and one parameter
+    whatever their number, where an IN list renders and binds a parameter per value at every
+    execution (about a millisecond of Python for 500 ids); SQLite: the IN list."""
+    listed = list(values)
+    if dialect_of(session) == "postgresql":
+        return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    return column.in_(listed)
 
 
 async def start_as_writer(session: AsyncSession, table: str) -> None:
