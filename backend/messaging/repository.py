@@ -356,7 +356,8 @@ async def write_back(session: AsyncSession, messages: Sequence[Message], now: dt
         # ORM's attribute instrumentation: 15 columns of 500 messages per statement.
         states = [m.__dict__ for m in messages]
         for name in WRITTEN:
-            values[name] = [_plain(state[name]) for state in states]
+            values[name] = [state[name] for state in states]
+        values["status"] = [_plain(status) for status in values["status"]]
         await session.execute(text(_WRITE_BACK), values)
         return
     table = cast(Table, Message.__table__)
@@ -404,10 +405,9 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
     if not rows:
         return
     if dialect_of(session) == "postgresql":
-        await session.execute(
-            text(_INSERT_EVENTS),
-            {name: [_plain(row[name]) for row in rows] for name in _EVENT_COLUMNS},
-        )
+        arrays = {name: [row[name] for row in rows] for name in _EVENT_COLUMNS}
+        arrays["kind"] = [_plain(kind) for kind in arrays["kind"]]
+        await session.execute(text(_INSERT_EVENTS), arrays)
         return
     await session.execute(insert(cast(Table, MessageEvent.__table__)), list(rows))
 
