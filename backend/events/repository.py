@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
@@ -85,6 +84,7 @@ _EVENT_ARRAYS = {
     "source": "text[]",
     "properties": "jsonb[]",
 }
+_JSON = msgspec.json.Encoder()
 _INSERT_UNNEST = text(
     f"INSERT INTO events ({', '.join(_EVENT_ARRAYS)})"  # noqa: S608  (our names)
     " SELECT * FROM unnest("
@@ -102,9 +102,10 @@ async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -
         return set()
     if dialect_of(session) == "postgresql":
         arrays = {name: [row[name] for row in rows] for name in _EVENT_ARRAYS}
-        # Serialised as the JSON type's own bind does (json.dumps): the array's elements reach
-        # the driver's jsonb codec as text.
-        arrays["properties"] = [json.dumps(value) for value in arrays["properties"]]
+        # The array's elements reach the driver's jsonb codec as JSON text. msgspec writes
+        # whatever json.dumps (the JSON type's own bind) writes as the same JSON value, several
+        # times faster.
+        arrays["properties"] = [_JSON.encode(value).decode() for value in arrays["properties"]]
         return set((await session.execute(_INSERT_UNNEST, arrays)).scalars())
     statement = (
         insert_for(session, EVENTS)
