@@ -3,10 +3,11 @@ so that no transaction stays open across the provider calls.
 
 :func:`prepare_batch` claims up to N due messages of the brand in ONE statement, runs the gate
 for the whole batch on set-based reads (profiles, consents, the pressure locks, counts and policy:
-a handful of queries per batch), renders each sendable message (content's ``render_for``),
-instruments it (tracking's links and unsubscribe headers), resolves the provider once per channel
-and writes every claimed message back set-based (one UPDATE, one INSERT of timeline rows, one
-ingest of profile events) — the caller commits. :func:`hand_over` calls the providers with
+a handful of queries per batch), renders the sendable messages (content's ``render_many``, given
+the profiles the gate read), instruments each (tracking's links and unsubscribe headers),
+resolves the provider once per channel and writes every claimed message back set-based — its
+claim, its pressure slot or its outcome: one UPDATE, one INSERT of timeline rows, one ingest of
+profile events — the caller commits. :func:`hand_over` calls the providers with
 bounded concurrency, outside any transaction (the capture provider writes in the session, one
 send at a time, so its rows commit with the outcome). Then :func:`record_outcomes` records
 ``sent`` or the failures set-based — the caller commits. A message delivered alone (the
