@@ -7,10 +7,22 @@ from collections.abc import Sequence
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from backend.core.db import dialect_of, insert_for, utcnow
+from backend.core.db import among, dialect_of, insert_for, utcnow
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
 from backend.core.tenancy import required_tenant, session_tenant
@@ -238,14 +250,29 @@ async def claim_batch(
     of two (a second UPDATE of a row in its own transaction also re-runs its foreign-key checks).
     SQLite (no row locks, one writer): ``UPDATE … RETURNING``, which makes the transaction the
     writer at once."""
-    claimable = (
-        Message.status.in_(CLAIMABLE) & ((Message.due_at.is_(None)) | (Message.due_at <= now))
-    ) | ((Message.status == MessageStatus.SENDING) & (Message.claimed_at < now - lease))
+    due = (Message.due_at.is_(None)) | (Message.due_at <= now)
+    stale = Message.claimed_at < now - lease
     if dialect_of(session) == "postgresql":
-        chosen = select(Message).where(claimable)
-        if message_ids is not None:
-            chosen = chosen.where(Message.id.in_(list(message_ids)))
-        chosen = chosen.order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+        # One locking scan per claimable status, each in id order on (tenant_id, status, id)
+        # and stopping at ``limit`` rows: the oldest ``limit`` claimable messages not locked by
+        # another worker are among their union, whatever the backlog (one scan over every
+        # waiting message of the brand, sorted, was O(backlog) per batch). Rows a scan locked
+        # that are not among them stay locked until this batch commits, unclaimed: another
+        # worker skips them meanwhile, the next batch takes them.
+        def waiting(status: MessageStatus, ready: ColumnElement[bool]) -> Select[Any]:
+            query = select(Message).where(Message.status == status, ready)
+            if message_ids is not None:
+                query = query.where(among(session, Message.id, message_ids))
+            return query.order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+
+        scans = [
+            waiting(MessageStatus.QUEUED, due),
+            waiting(MessageStatus.DEFERRED, due),
+            waiting(MessageStatus.SENDING, stale),
+        ]
+        union = union_all(*(select(scan.cte()) for scan in scans)).subquery()
+        claimed_row = aliased(Message, union)
+        chosen = select(claimed_row).order_by(claimed_row.id).limit(limit)
         messages = list((await session.scalars(chosen)).all())
         _detach(session, messages)
         for message in messages:
@@ -253,6 +280,9 @@ async def claim_batch(
             message.claimed_at = now
             message.attempts += 1
         return messages
+    claimable = (Message.status.in_(CLAIMABLE) & due) | (
+        (Message.status == MessageStatus.SENDING) & stale
+    )
     ids = select(Message.id).where(claimable)
     if message_ids is not None:
         ids = ids.where(Message.id.in_(list(message_ids)))
