@@ -243,23 +243,31 @@ async def render_many(
     tenant: TenantId,
     settings: Settings,
     requests: Sequence[RenderRequest],
+    *,
+    profiles: Mapping[UUID, Profile] | None = None,
 ) -> list[RenderedMessage | RenderRefused]:
     """Render each request as :func:`render_for` would, in order: a RenderedMessage, or the
     RenderRefused that refuses that message alone. Queries are made per batch, not per
     request (see the module's docstring); on SQLite a batch claiming coupons must run in a
-    transaction that is already the writer (``start_as_writer``), as a single render must."""
+    transaction that is already the writer (``start_as_writer``), as a single render must.
+
+    ``profiles``: profiles the caller has read in this session already, by their id (the
+    pipeline's gate read the batch's): a request naming one of them is rendered for it without
+    reading it again; the others are read as usual."""
     results: list[RenderedMessage | RenderRefused] = []
     for start in range(0, len(requests), BATCH):
-        results += await _render_batch(session, tenant, settings, requests[start : start + BATCH])
+        chunk = requests[start : start + BATCH]
+        results += await _render_batch(session, tenant, settings, chunk, profiles or {})
     return results
 
 
 async def _profiles(
-    session: AsyncSession, ids: Sequence[UUID]
+    session: AsyncSession, ids: Sequence[UUID], known: Mapping[UUID, Profile]
 ) -> dict[UUID, Profile | RenderRefused]:
-    found: dict[UUID, Profile | RenderRefused] = dict(
-        await profile_service.profiles_by_ids(session, ids)
-    )
+    found: dict[UUID, Profile | RenderRefused] = {i: known[i] for i in ids if i in known}
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        found.update(await profile_service.profiles_by_ids(session, unknown))
     for profile_id in ids:
         if profile_id in found:
             continue
@@ -280,6 +288,7 @@ async def _render_batch(
     tenant: TenantId,
     settings: Settings,
     requests: Sequence[RenderRequest],
+    known: Mapping[UUID, Profile],
 ) -> list[RenderedMessage | RenderRefused]:
     out: list[RenderedMessage | RenderRefused | None] = [None] * len(requests)
     published = await repository.published_many(
@@ -307,7 +316,8 @@ async def _render_batch(
         else:
             chosen[i] = (template, version)
 
-    profiles = await _profiles(session, list(dict.fromkeys(requests[i].profile_id for i in chosen)))
+    wanted_ids = list(dict.fromkeys(requests[i].profile_id for i in chosen))
+    profiles = await _profiles(session, wanted_ids, known)
     ready: dict[int, Profile] = {}
     for i in chosen:
         profile = profiles[requests[i].profile_id]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
+import msgspec
 from sqlalchemy import (
     JSON,
     ColumnElement,
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -179,6 +180,10 @@ def create_engine(
         max_overflow=pool.max_overflow,
         pool_timeout=pool.timeout_seconds,
         connect_args=dict(PGBOUNCER_CONNECT_ARGS) if pool.pgbouncer else {},
+        # jsonb values read back (profiles' attributes, messages' data…): msgspec gives the
+        # same Python values as json.loads (dicts, lists, str, int, float, bool, None) in a
+        # fraction of its time — a batch of 500 messages reads thousands of them.
+        json_deserializer=msgspec.json.decode,
     )
 
 
@@ -196,6 +201,22 @@ def engine_for(settings: Settings, pool_name: str, role: str) -> AsyncEngine:
 def dialect_of(session: AsyncSession) -> str:
     """``postgresql`` or ``sqlite``: the dialect a session's statements are written for."""
     return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def among(
+    session: AsyncSession,
+    column: ColumnElement[Any] | QueryableAttribute[Any],
+    values: Iterable[Any],
+) -> ColumnElement[bool]:
+    """``column IN values``, for a batch's lists of ids. PostgreSQL: ``column = ANY($1)``, the
+    values bound as one array — one statement text (one prepared statement) and one parameter
+    whatever their number, where an IN list renders and binds a parameter per value at every
+    execution (about a millisecond of Python for 500 ids; 10,000 ids took 0.3 s to compile);
+    SQLite: the IN list."""
+    listed = list(values)
+    if dialect_of(session) == "postgresql":
+        return column == any_(bindparam(None, listed, type_=postgresql.ARRAY(column.type)))
+    return column.in_(listed)
 
 
 async def start_as_writer(session: AsyncSession, table: str) -> None:
@@ -234,17 +255,6 @@ async def postgres_settings(
 async def _set_local(session: AsyncSession, settings: Mapping[str, str]) -> None:
     set_local = getattr(func, SET_LOCAL_FUNCTION)
     await session.execute(select(*(set_local(n, v) for n, v in settings.items())))
-
-
-def among(session: AsyncSession, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values``. On PostgreSQL one array parameter (``= ANY(:values)``): a statement
-    that compiles the same (and is cached) whatever the number of values, where an expanding
-    ``IN`` renders one parameter per value (10,000 ids took 0.3 s to compile). SQLite: ``IN``."""
-    if dialect_of(session) != "postgresql":
-        result: ColumnElement[bool] = column.in_(list(values))
-        return result
-    array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
-    return cast(ColumnElement[bool], column == any_(array))
 
 
 def insert_for(session: AsyncSession, target: Any) -> Any:

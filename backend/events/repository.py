@@ -83,11 +83,42 @@ async def stored_events(
     return found
 
 
+# The stored columns, and their PostgreSQL array types (one INSERT … SELECT FROM unnest).
+_EVENT_ARRAYS = {
+    "tenant_id": "uuid[]",
+    "id": "uuid[]",
+    "event_id": "text[]",
+    "name": "text[]",
+    "profile_id": "uuid[]",
+    "occurred_at": "timestamptz[]",
+    "created_at": "timestamptz[]",
+    "updated_at": "timestamptz[]",
+    "source": "text[]",
+    "properties": "jsonb[]",
+}
+_JSON = msgspec.json.Encoder()
+_INSERT_UNNEST = text(
+    f"INSERT INTO events ({', '.join(_EVENT_ARRAYS)})"  # noqa: S608  (our names)
+    " SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind})" for name, kind in _EVENT_ARRAYS.items())
+    + ") ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING event_id"
+)
+
+
 async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> set[str]:
     """Insert the rows in one set-based statement, skipping event ids stored meanwhile (the
-    unique key decides); the client event ids actually inserted."""
+    unique key decides); the client event ids actually inserted. PostgreSQL: ``INSERT … SELECT
+    FROM unnest`` of one array per column (ten parameters whatever the batch's size: no
+    multi-row VALUES to build and bind)."""
     if not rows:
         return set()
+    if dialect_of(session) == "postgresql":
+        arrays = {name: [row[name] for row in rows] for name in _EVENT_ARRAYS}
+        # The array's elements reach the driver's jsonb codec as JSON text. msgspec writes
+        # whatever json.dumps (the JSON type's own bind) writes as the same JSON value, several
+        # times faster.
+        arrays["properties"] = [_JSON.encode(value).decode() for value in arrays["properties"]]
+        return set((await session.execute(_INSERT_UNNEST, arrays)).scalars())
     statement = (
         insert_for(session, EVENTS)
         .on_conflict_do_nothing(index_elements=["tenant_id", "event_id"])

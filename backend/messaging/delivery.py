@@ -3,10 +3,11 @@ so that no transaction stays open across the provider calls.
 
 :func:`prepare_batch` claims up to N due messages of the brand in ONE statement, runs the gate
 for the whole batch on set-based reads (profiles, consents, the pressure locks, counts and policy:
-a handful of queries per batch), renders each sendable message (content's ``render_for``),
-instruments it (tracking's links and unsubscribe headers), resolves the provider once per channel
-and writes every claimed message back set-based (one UPDATE, one INSERT of timeline rows, one
-ingest of profile events) — the caller commits. :func:`hand_over` calls the providers with
+a handful of queries per batch), renders the sendable messages (content's ``render_many``, given
+the profiles the gate read), instruments each (tracking's links and unsubscribe headers),
+resolves the provider once per channel and writes every claimed message back set-based — its
+claim, its pressure slot or its outcome: one UPDATE, one INSERT of timeline rows, one ingest of
+profile events — the caller commits. :func:`hand_over` calls the providers with
 bounded concurrency, outside any transaction (the capture provider writes in the session, one
 send at a time, so its rows commit with the outcome). Then :func:`record_outcomes` records
 ``sent`` or the failures set-based — the caller commits. A message delivered alone (the
@@ -96,9 +97,8 @@ class Outcomes:
     state, their timeline rows, the deferrals' due work and what is told of each outcome."""
 
     now: dt.datetime = field(default_factory=utcnow)
-    messages: list[Message] = field(default_factory=list)  # those with an outcome: written back
+    messages: list[Message] = field(default_factory=list)  # written back
     written: set[UUID] = field(default_factory=set)
-    counted: list[UUID] = field(default_factory=list)  # handed over: only their slot is written
     timeline: list[dict[str, Any]] = field(default_factory=list)
     told: list[notify.Told] = field(default_factory=list)
     deferred: list[Message] = field(default_factory=list)
@@ -112,9 +112,7 @@ class Outcomes:
     ) -> None:
         message.status = status
         message.status_reason = reason[:1000] if reason else None
-        if message.id not in self.written:
-            self.written.add(message.id)
-            self.messages.append(message)
+        self.hold(message)
         self.timeline.append(
             {
                 "tenant_id": message.tenant_id,
@@ -130,6 +128,13 @@ class Outcomes:
             }
         )
         self.told.append(notify.Told(message, status, self.now, detail=reason, until=until))
+
+    def hold(self, message: Message) -> None:
+        """Write the message back as it is (a claimed one handed over: its claim and its
+        pressure slot commit together)."""
+        if message.id not in self.written:
+            self.written.add(message.id)
+            self.messages.append(message)
 
     def refuse(self, message: Message, reason: str) -> None:
         """The gate said no: refused with its reason (no pressure slot held)."""
@@ -155,7 +160,6 @@ class Outcomes:
 
     async def write(self, session: AsyncSession, tenant: TenantId) -> None:
         await repository.write_back(session, self.messages, self.now)
-        await repository.mark_counted(session, self.counted, self.now)
         await repository.insert_events(session, self.timeline)
         for message in self.deferred:
             assert message.due_at is not None
@@ -205,7 +209,9 @@ async def prepare_batch(
         for message, _ in sendable
     ]
     # Every message's render in a constant number of queries (content's batch API).
-    renders = await content_service.render_many(session, tenant, settings, requests)
+    renders = await content_service.render_many(
+        session, tenant, settings, requests, profiles={p.id: p for _, p in sendable}
+    )
     senders = await _senders(session, settings, [m for m, _ in sendable])
     for (message, profile), rendered in zip(sendable, renders, strict=True):
         message.counted_at = outcomes.now
@@ -221,9 +227,9 @@ async def prepare_batch(
             senders.get(message.sender_identity_id) if message.sender_identity_id else None,
         )
         if one is not None:
-            # Its slot is committed with the claim (a racing batch counts it); the rest of its
-            # state (version, provider, subject) is written with its outcome.
-            outcomes.counted.append(message.id)
+            # Its claim and its slot commit together (a racing batch counts it); its outcome
+            # is written after the send.
+            outcomes.hold(message)
             prepared.append(one)
     await outcomes.write(session, tenant)
     return len(claimed), prepared
@@ -282,6 +288,8 @@ async def _gate(
                 attached = await repository.get_message(session, message.id)
                 assert attached is not None
                 attached.profile_id = message.profile_id
+                attached.claimed_at = message.claimed_at
+                attached.attempts = message.attempts
                 await refuse_contact(session, tenant, attached, reason)
                 continue
             outcomes.refuse(message, reason)

@@ -38,7 +38,7 @@ from backend.messaging.pressure import (
 )
 from backend.profiles import consents as consents_service
 from backend.profiles import service as profiles_service
-from backend.profiles.models import ConsentChange, ConsentState, Profile
+from backend.profiles.models import Channel, ConsentChange, ConsentState, Profile
 from backend.tenancy import service as tenancy_service
 
 # Reasons a transactional message ignores (it needs no consent), and only those.
@@ -79,6 +79,10 @@ async def contactable(
     return contact_reason(profile, changes, channel, priority, topic, has_device=has_device)
 
 
+# The profile channel each message channel asks contactability about.
+_ASKED = {channel: (Channel(channel.value),) for channel in MessageChannel}
+
+
 def contact_reason(
     profile: Profile,
     changes: Sequence[ConsentChange],
@@ -90,8 +94,8 @@ def contact_reason(
 ) -> str | None:
     """:func:`contactable` on what was read already (a batch reads every profile's consents in
     one query): None, or the first reason."""
-    answers = {a.channel.value: a for a in consents_service.contactability(profile, changes)}
-    reasons = list(answers[channel.value].reasons)
+    (answer,) = consents_service.contactability(profile, changes, _ASKED[channel])
+    reasons = list(answer.reasons)
     if channel is MessageChannel.PUSH:
         # Push addresses are devices, not profile fields: the devices service answers.
         reasons = [r for r in reasons if r != "no-address"]

@@ -150,6 +150,8 @@ async def history(
 
 # Contactability --------------------------------------------------------------------------------
 
+ALL: tuple[Channel, ...] = tuple(Channel)
+
 
 class Addressed(Protocol):
     """What contactability reads of a profile (its row, or its output)."""
@@ -176,14 +178,17 @@ def _address_problem(profile: Addressed, channel: Channel) -> str | None:
     return "no-address"  # push tokens and postal addresses are not on the profile yet
 
 
-def contactability(profile: Addressed, consents: Sequence[ConsentChange]) -> list[Contactability]:
-    """Per channel: contactable when the address is present and valid, the channel's latest
-    consent is granted and later than any global opt-out, and it neither bounced nor is
-    suppressed. ``reasons`` says why not."""
+def contactability(
+    profile: Addressed, consents: Sequence[ConsentChange], channels: Sequence[Channel] = ALL
+) -> list[Contactability]:
+    """Per channel (every one, or those of ``channels``: the send gate asks for the message's
+    alone): contactable when the address is present and valid, the channel's latest consent is
+    granted and later than any global opt-out, and it neither bounced nor is suppressed.
+    ``reasons`` says why not."""
     latest = {c.channel: c for c in consents if c.topic is None}
     overall = latest.get(None)
     answers = []
-    for channel in Channel:
+    for channel in channels:
         reasons = []
         problem = _address_problem(profile, channel)
         if problem:

@@ -17,6 +17,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.db import among
 from backend.profiles import repository, service
 from backend.profiles.models import Profile
 
@@ -56,7 +57,8 @@ async def existing_ids(session: AsyncSession, profile_ids: Iterable[UUID]) -> se
     found: set[UUID] = set()
     for start in range(0, len(unique), SLICE):
         part = unique[start : start + SLICE]
-        found |= set(await session.scalars(select(Profile.id).where(Profile.id.in_(part))))
+        query = select(Profile.id).where(among(session, Profile.id, part))
+        found |= set(await session.scalars(query))
     return found
 
 

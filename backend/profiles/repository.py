@@ -70,7 +70,8 @@ async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile | None
 async def profiles_by_ids(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Profile]:
     if not profile_ids:
         return []
-    return list((await session.scalars(select(Profile).where(Profile.id.in_(profile_ids)))).all())
+    query = select(Profile).where(among(session, Profile.id, profile_ids))
+    return list((await session.scalars(query)).all())
 
 
 async def time_zones_of(
@@ -309,7 +310,11 @@ async def current_consents(
         )
         .label("rank")
     )
-    ranked = select(ConsentChange, rank).where(ConsentChange.profile_id.in_(profile_ids)).subquery()
+    ranked = (
+        select(ConsentChange, rank)
+        .where(among(session, ConsentChange.profile_id, profile_ids))
+        .subquery()
+    )
     latest = aliased(ConsentChange, ranked)
     query = (
         select(latest)

@@ -20,15 +20,13 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.db import insert_ignoring_conflict, utcnow
-from backend.core.tenancy import TenantScopeError, hash_key_of, session_tenant
+from backend.core.tenancy import hash_key_of, required_tenant
 from backend.profiles.models import Suppression
 
 
 def _brand_salt(session: AsyncSession) -> bytes:
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise TenantScopeError("the suppression list is a brand's")
-    return hmac.new(hash_key_of(session), tenant.bytes, hashlib.sha256).digest()
+    # The suppression list is a brand's.
+    return hmac.new(hash_key_of(session), required_tenant(session).bytes, hashlib.sha256).digest()
 
 
 def _hash(salt: bytes, value: str) -> str:
@@ -74,7 +72,7 @@ async def suppressed(
 
 async def suppress(session: AsyncSession, keys: Sequence[tuple[str, str]], reason: str) -> int:
     """Add the keys to the list (a key already there stays as it was); how many were added."""
-    tenant = session_tenant(session)
+    tenant = required_tenant(session)
     salt = _brand_salt(session)
     now = utcnow()
     added = 0

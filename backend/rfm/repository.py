@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from backend.core.db import UTCDateTime, dialect_of, postgres_settings
 from backend.core.pagination import PageRequest, count_rows, paginate
-from backend.core.tenancy import session_tenant
+from backend.core.tenancy import required_tenant
 from backend.rfm import grid
 from backend.rfm.models import RfmKind, RfmRun, RfmRunStatus, RfmScore, RfmSettings
 from backend.tenancy.models import Brand, BrandStatus
@@ -448,7 +448,4 @@ async def count_scores(session: AsyncSession, run_id: UUID) -> tuple[int, int]:
 
 
 def _tenant_of(session: AsyncSession) -> UUID:
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise RuntimeError("RFM scores are read in a brand's session")
-    return tenant
+    return required_tenant(session)  # RFM scores are read in a brand's session

@@ -256,6 +256,56 @@ async def test_coupons_claimed_in_parallel_are_distinct_and_single_use_per_holde
     assert stats.json()["items"][0]["left"] == 0
 
 
+async def test_a_batch_claim_hands_held_codes_again_and_fresh_ones_to_the_others(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    """A batch's claim tries every holder at once: holders holding a code of the pool already
+    (a retried render) get theirs again, even once the pool is dry, and the others fresh ones;
+    a holder the pool cannot serve is refused alone."""
+    world = await make_world(app)
+    brand = world.brand_a.id
+    tenant = TenantId(brand)
+    await pool_with(client, world, "M", [f"M-{i}" for i in range(6)])
+
+    async def claim(holders: list[UUID]) -> dict[UUID, dict[str, str] | RenderRefused]:
+        async with session_of(app, brand) as session:
+            await start_as_writer(session, "coupon_codes")
+            got = await coupons.claim_for_many(session, tenant, {h: ["M"] for h in holders})
+            await session.commit()
+        return got
+
+    def code(got: dict[str, str] | RenderRefused) -> str:
+        assert isinstance(got, dict), got
+        return got["M"]
+
+    old = [new_id(), new_id()]
+    first = await claim(old)
+    new = [new_id(), new_id()]
+    mixed = await claim([old[0], new[0], old[1], new[1]])  # holders in any order
+    assert [code(mixed[h]) for h in old] == [code(first[h]) for h in old]
+    fresh = {code(mixed[h]) for h in new}
+    assert len(fresh) == 2
+    assert not fresh & {code(first[h]) for h in old}
+    # Two codes left for three new holders: one is refused, the holder of a code keeps it.
+    last = [new_id(), new_id(), new_id()]
+    tight = await claim([*last, old[0]])
+    assert code(tight[old[0]]) == code(first[old[0]])
+    refused = [h for h in last if isinstance(tight[h], RenderRefused)]
+    assert len(refused) == 1
+    assert isinstance(tight[refused[0]], RenderRefused)
+    assert tight[refused[0]].reason == "coupon-pool-empty"  # type: ignore[union-attr]
+    handed = [code(first[h]) for h in old] + list(fresh)
+    handed += [code(tight[h]) for h in last if h not in refused]
+    assert sorted(handed) == [f"M-{i}" for i in range(6)]  # each code once
+    # The pool is dry: a retried render of every holder still gets its own code.
+    again = await claim([*old, *new])
+    assert [code(again[h]) for h in [*old, *new]] == [code(first[h]) for h in old] + [
+        code(mixed[h]) for h in new
+    ]
+    stats = await client.get(url(world, "/coupon-pools"), headers=world.viewer_a.headers)
+    assert stats.json()["items"][0]["left"] == 0
+
+
 async def test_another_brand_sees_none_of_it(app: Litestar, client: httpx.AsyncClient) -> None:
     world = await make_world(app)
     created = await post(client, world, "/templates", {

@@ -1,7 +1,8 @@
 """Coupon queries. A claim is one statement: ``UPDATE … WHERE code = (SELECT … WHERE claimed_by
 IS NULL … LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING code`` (SQLite has no row locks and runs
 one writer at a time, where the same statement is just as single-use). A batch's claim of one
-pool for many holders is one statement too on PostgreSQL (:func:`claim_many`)."""
+pool for many holders is one statement too on PostgreSQL (:func:`claim_many`), which addresses
+the codes it locked by ``ctid`` so that its plan does not depend on the table's statistics."""
 
 from __future__ import annotations
 
@@ -106,22 +107,27 @@ async def claim(
     return (await session.execute(statement)).scalar_one_or_none()
 
 
+# Lock up to N free codes (skipping those another claim holds) and hand the i-th locked row to
+# the i-th holder. The rows are addressed by their ``ctid`` (stable: we hold their lock until we
+# commit) so that the UPDATE is a TID scan of exactly those rows whatever the planner believes of
+# the table: joined on ``code`` instead, a pool without statistics (a fresh upload, before any
+# ANALYZE) was planned as a nested loop over every code of the pool times every locked one —
+# 1.9 s for 500 holders in a pool of 9,000 codes, against 6 ms this way. Both arrays are
+# computed once (init plans); ``array_position`` pairs each row with its holder.
 _CLAIM_MANY_POSTGRES = text(
     """
-    WITH locked AS (
-        SELECT code FROM coupon_codes
-        WHERE tenant_id = :tenant AND pool_id = :pool AND claimed_by IS NULL
-        LIMIT :count
-        FOR UPDATE SKIP LOCKED
-    ), numbered AS (
-        SELECT code, row_number() OVER () AS n FROM locked
-    ), wanted AS (
-        SELECT holder, n FROM unnest(CAST(:holders AS uuid[])) WITH ORDINALITY AS h (holder, n)
+    WITH locked AS MATERIALIZED (
+        SELECT array_agg(ctid) AS rows FROM (
+            SELECT ctid FROM coupon_codes
+            WHERE tenant_id = :tenant AND pool_id = :pool AND claimed_by IS NULL
+            LIMIT :count
+            FOR UPDATE SKIP LOCKED
+        ) AS free
     )
     UPDATE coupon_codes AS c
-    SET claimed_by = wanted.holder, claimed_at = :now, updated_at = :now
-    FROM numbered JOIN wanted ON wanted.n = numbered.n
-    WHERE c.tenant_id = :tenant AND c.pool_id = :pool AND c.code = numbered.code
+    SET claimed_by = (CAST(:holders AS uuid[]))[array_position((SELECT rows FROM locked), c.ctid)],
+        claimed_at = :now, updated_at = :now
+    WHERE c.ctid = ANY(CAST((SELECT rows FROM locked) AS tid[]))
     RETURNING c.claimed_by, c.code
     """
 ).columns(claimed_by=Uuid(), code=String())
@@ -134,9 +140,10 @@ async def claim_many(
     holders: Sequence[UUID],
     now: dt.datetime,
 ) -> dict[UUID, str]:
-    """Hand each holder (none holding a code of the pool yet) a free code: as many as the pool
-    has free, fewer when it runs dry or (PostgreSQL) codes are locked by another claim. A holder
-    that got one elsewhere meanwhile fails the statement on the holder's unique key."""
+    """Hand each holder a free code: as many as the pool has free, fewer when it runs dry or
+    (PostgreSQL) codes are locked by another claim. A holder holding a code of the pool already
+    (a retried render, or one claimed concurrently elsewhere) fails the whole statement on the
+    holder's unique key: the caller then reads the codes held (:func:`held_codes`)."""
     if not holders:
         return {}
     if dialect_of(session) == "postgresql":
@@ -152,7 +159,7 @@ async def claim_many(
                 "now": now,
             },
         )
-        return {UUID(str(holder)): code for holder, code in rows}
+        return dict(rows.tuples().all())
     # SQLite: the transaction is the one writer (the caller made it so), nobody claims between
     # the read and the writes, which run in-process.
     free = list(

@@ -172,25 +172,38 @@ async def claim_for_many(
 async def _claim_pool(
     session: AsyncSession, tenant: TenantId, pool_id: UUID, holders: Sequence[UUID]
 ) -> dict[UUID, str]:
-    """Codes for these holders of one pool (those it could serve)."""
-    codes = await repository.held_codes(session, pool_id, holders)
-    missing = [h for h in holders if h not in codes]
+    """Codes for these holders of one pool (those it could serve). A claim first: a batch of
+    fresh messages holds no code yet. The codes held already are read only when the claim
+    could not serve every holder — it failed on the holder's unique key (a retried render, or
+    the holder claimed concurrently elsewhere), or the pool had too few free codes — and the
+    holders still without one are claimed again."""
+    codes: dict[UUID, str] = {}
+    missing = list(holders)
+    looked_up = False
     while missing:
         try:
-            # A savepoint: a holder of the batch claiming concurrently elsewhere fails the
-            # statement on the unique key; then one at a time, each in its own savepoint.
+            # A savepoint: the statement is all or nothing, and its failure must not end the
+            # caller's transaction.
             async with session.begin_nested():
                 got = await repository.claim_many(session, tenant, pool_id, missing, utcnow())
         except IntegrityError:
-            for holder in missing:
-                code = await _claim_one(session, tenant, pool_id, holder)
-                if code is not None:
-                    codes[holder] = code
-            break
-        if not got:
-            break  # dry, or what is left is locked by other claims
+            if looked_up:
+                # Still racing another claim of the same holders: one at a time, each in its
+                # own savepoint.
+                for holder in missing:
+                    code = await _claim_one(session, tenant, pool_id, holder)
+                    if code is not None:
+                        codes[holder] = code
+                break
+            got = {}
         codes.update(got)
-        missing = [h for h in missing if h not in got]
+        missing = [h for h in missing if h not in codes]
+        if missing and not looked_up:
+            looked_up = True
+            codes.update(await repository.held_codes(session, pool_id, missing))
+            missing = [h for h in missing if h not in codes]
+        elif not got:
+            break  # dry, or what is left is locked by other claims
     return codes
 
 

@@ -26,7 +26,7 @@ import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
-from backend.core.tenancy import TenantId, session_tenant
+from backend.core.tenancy import TenantId, required_tenant, session_tenant
 from backend.messaging.accounts import repository as accounts_repository
 from backend.messaging.accounts import sealing
 from backend.messaging.accounts.models import ProviderAccount, SenderIdentityRecord
@@ -215,7 +215,7 @@ async def provider_for(
 ) -> Resolved:
     """The provider the brand's messages on ``channel`` go through: its default account for
     the channel, or the capture provider (bound to ``session``) when it has none."""
-    if session_tenant(session) != tenant:
+    if required_tenant(session) != tenant:
         raise RuntimeError("provider_for needs a session scoped to the same brand")
     account = await accounts_repository.default_account(session, channel)
     identity = None

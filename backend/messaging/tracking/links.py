@@ -119,12 +119,8 @@ def instrument_email(
             f'<img src="{pixel_url}" width="1" height="1" alt="" '
             'style="display:block;border:0;width:1px;height:1px;overflow:hidden">'
         )
-        ends = list(_BODY_END.finditer(html))
-        if ends:
-            at = ends[-1].start()
-            html = html[:at] + pixel + html[at:]
-        else:
-            html += pixel
+        at = _last_body_end(html)
+        html = html + pixel if at is None else html[:at] + pixel + html[at:]
     list_unsubscribe = f"<{unsubscribe}>"
     if settings.unsubscribe_mailto:
         list_unsubscribe += f", <mailto:{settings.unsubscribe_mailto}?subject=unsubscribe>"
@@ -133,6 +129,17 @@ def instrument_email(
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     return InstrumentedEmail(html=html, headers=headers, unsubscribe_url=unsubscribe)
+
+
+def _last_body_end(html: str) -> int | None:
+    """Where the last ``</body>`` starts (any case, spaces before ``>``), or None. The tag as
+    written nearly always is looked up from the end first, and only what follows it is scanned
+    for another; the whole document only when it is written otherwise."""
+    at = max(html.rfind("</body"), html.rfind("</BODY"))
+    if at >= 0 and _BODY_END.match(html, at) and not _BODY_END.search(html, at + 1):
+        return at
+    ends = list(_BODY_END.finditer(html))
+    return ends[-1].start() if ends else None
 
 
 def push_open_data(settings: Settings, *, tenant_id: UUID, message_id: UUID) -> dict[str, str]:

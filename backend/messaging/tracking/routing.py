@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
 from backend.core.db import insert_ignoring_conflict
-from backend.core.tenancy import TenantId, TenantScopeError, session_tenant
+from backend.core.tenancy import TenantId, required_tenant
 from backend.messaging.tracking.models import MessagingHookRoute
 
 HOOK_PATH = "/v1/hooks/messaging/"
@@ -23,13 +23,11 @@ def callback_url(settings: Settings, account_id: UUID) -> str:
 async def route_account(session: AsyncSession, account_id: UUID) -> None:
     """Make the account's callback URL reach the session's brand (called when an account is
     created; idempotent)."""
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise TenantScopeError("a provider account is a brand's")
     await insert_ignoring_conflict(
         session,
         MessagingHookRoute,
-        {"account_id": account_id, "brand_id": tenant},
+        # A provider account is a brand's: the session must be scoped to one.
+        {"account_id": account_id, "brand_id": required_tenant(session)},
         ["account_id"],
     )
 

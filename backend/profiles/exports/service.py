@@ -32,7 +32,7 @@ from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
 from backend.core.pagination import PageRequest
 from backend.core.spreadsheet import neutralised
-from backend.core.tenancy import TenantId, open_session, session_tenant
+from backend.core.tenancy import TenantId, open_session, required_tenant
 from backend.profiles import attributes as attribute_rules
 from backend.profiles import service
 from backend.profiles.exports import repository
@@ -235,9 +235,7 @@ async def run_export(
     after marking it running and after each stored chunk, then schedule its expiry ``ttl``
     later. A finished or expired export is left alone; one that a person's erasure expired
     while it was written keeps no file."""
-    tenant = session_tenant(session)
-    if tenant is None:
-        raise RuntimeError("exports are written in a brand's session")
+    tenant = required_tenant(session)  # exports are written in a brand's session
     export = await repository.export_by_id(session, export_id)
     if export is None or export.status in (ExportStatus.SUCCEEDED, ExportStatus.EXPIRED):
         return

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import Select, String, cast, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.db import among
 from backend.core.pagination import PageRequest, paginate
 from backend.profiles.models import LinkedRow, LinkedRowVersion, LinkedTable
 
@@ -137,7 +138,7 @@ async def row_values_of_profiles(
             LinkedTable,
             (LinkedTable.tenant_id == LinkedRow.tenant_id) & (LinkedTable.id == LinkedRow.table_id),
         )
-        .where(LinkedRow.profile_id.in_(profile_ids))
+        .where(among(session, LinkedRow.profile_id, profile_ids))
         .order_by(LinkedRow.id)
     )
     ids = {text: i for i in profile_ids for text in (i.hex, str(i))}
