@@ -42,6 +42,10 @@ async def count_campaigns(session: AsyncSession) -> int:
     return await count_rows(session, select(Campaign))
 
 
+async def count_of_program(session: AsyncSession, program_id: UUID) -> int:
+    return await count_rows(session, select(Campaign).where(Campaign.program_id == program_id))
+
+
 async def get_campaign(
     session: AsyncSession, campaign_id: UUID, *, lock: bool = False
 ) -> Campaign | None:

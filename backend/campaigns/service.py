@@ -48,6 +48,8 @@ from backend.core.tenancy import TenantId
 from backend.messaging import service as messaging
 from backend.messaging.models import MessagePriority, SourceKind
 from backend.profiles import service as profiles_service
+from backend.programs import service as programs_service
+from backend.programs.models import Program
 from backend.segments import service as segments_service
 from backend.tenancy import service as tenancy_service
 
@@ -239,6 +241,7 @@ async def create_campaign(
     rows = _variant_rows(campaign, data.variants)
     checks.check_shape(campaign, rows)
     await checks.check_references(session, campaign, rows)
+    await programs_service.check_program_reference(session, campaign.program_id)
     session.add(campaign)
     await session.flush()
     for row in rows:
@@ -276,6 +279,8 @@ async def update_campaign(
             session.add(row)
     checks.check_shape(campaign, rows)
     await checks.check_references(session, campaign, rows)
+    if not isinstance(data.program_id, msgspec.UnsetType):
+        await programs_service.check_program_reference(session, campaign.program_id)
     await session.flush()
     if campaign.status is CampaignStatus.SCHEDULED:
         await _plan(session, tenant, settings, campaign, rows, now or utcnow())
@@ -502,7 +507,15 @@ async def follow_merge(
     await repository.repoint_recipients(session, merged_id, survivor_id)
 
 
+async def count_program_use(
+    session: AsyncSession, program: Program, usage: programs_service.ProgramUsage
+) -> None:
+    """A program being deleted that campaigns name is archived instead (they keep it)."""
+    usage.add("campaigns", await repository.count_of_program(session, program.id))
+
+
 def connect(signals: Signals) -> None:
     from backend.profiles.service import PROFILE_MERGED
 
     signals.connect(PROFILE_MERGED, follow_merge)
+    signals.connect(programs_service.PROGRAM_DELETING, count_program_use)

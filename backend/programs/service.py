@@ -116,6 +116,26 @@ async def require_program(
     return program
 
 
+async def check_program_reference(session: AsyncSession, program_id: UUID | None) -> None:
+    """A campaign or scenario about to name ``program_id``: 422 at `/programId` when the brand
+    has no program with this id, 409 `program-archived` when it was deleted (archived)."""
+    if program_id is None:
+        return
+    try:
+        await require_program(session, program_id)
+    except NotFound as exc:
+        raise InvalidInput(
+            "the program does not exist",
+            errors=[
+                {
+                    "field": "programId",
+                    "pointer": "/programId",
+                    "message": "no program of this brand has this id",
+                }
+            ],
+        ) from exc
+
+
 # Validation ------------------------------------------------------------------------------------
 
 

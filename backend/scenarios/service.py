@@ -24,6 +24,7 @@ from backend.core.errors import Conflict, InvalidInput, NotFound
 from backend.core.pagination import PageRequest
 from backend.core.tenancy import TenantId
 from backend.profiles import service as profiles_service
+from backend.programs import service as programs_service
 from backend.scenarios import entries, references, repository
 from backend.scenarios import graph as g
 from backend.scenarios.models import (
@@ -81,6 +82,7 @@ async def get_scenario(session: AsyncSession, scenario_id: UUID, *, lock: bool =
 async def create_scenario(session: AsyncSession, data: ScenarioCreate) -> Scenario:
     """A scenario with its graph as draft version 1."""
     graph = await _checked_graph(session, data.graph)
+    await programs_service.check_program_reference(session, data.program_id)
     scenario = Scenario(
         name=data.name,
         description=data.description,
@@ -112,6 +114,8 @@ async def update_scenario(
             number = await repository.last_version_number(session, scenario.id) + 1
             session.add(ScenarioVersion(scenario_id=scenario.id, number=number, graph=graph))
             scenario.draft_version = number
+    if not isinstance(data.program_id, msgspec.UnsetType):
+        await programs_service.check_program_reference(session, data.program_id)
     for name in ("name", "description", "program_id"):
         value = getattr(data, name)
         if value is not msgspec.UNSET:

@@ -23,6 +23,8 @@ from backend.events import service as events_service
 from backend.messaging import notify
 from backend.messaging.models import MessageStatus, SourceKind
 from backend.profiles import service as profiles_service
+from backend.programs import service as programs_service
+from backend.programs.models import Program
 from backend.scenarios import repository
 from backend.scenarios.effects import FINAL
 from backend.scenarios.entries import ADVANCE_TASK, CONSUMER, Interest, running
@@ -163,9 +165,17 @@ async def follow_merge(
     await repository.repoint_profile(session, merged_id, survivor_id)
 
 
+async def count_program_use(
+    session: AsyncSession, program: Program, usage: programs_service.ProgramUsage
+) -> None:
+    """A program being deleted that scenarios name is archived instead (they keep it)."""
+    usage.add("scenarios", await repository.count_scenarios(session, program_id=program.id))
+
+
 def connect(signals: Signals) -> None:
     """Connect the journeys' receivers, and consume trigger occurrences."""
     signals.connect(events_service.EVENTS_ACCEPTED, events_accepted)
     signals.connect(notify.MESSAGES_TOLD, messages_told)
     signals.connect(profiles_service.PROFILE_MERGED, follow_merge)
+    signals.connect(programs_service.PROGRAM_DELETING, count_program_use)
     register_consumer(CONSUMER)
