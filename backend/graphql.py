@@ -38,6 +38,7 @@ from backend.auth.caller import Caller
 from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
+from backend.billing.graphql import BillingMutation, BillingQuery
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
 from backend.content.coupons.graphql import CouponPoolsMutation, CouponPoolsQuery
@@ -89,6 +90,7 @@ class Query(
     MessagingAccountsQuery,
     ContentQuery,
     CouponPoolsQuery,
+    BillingQuery,
 ):
     pass
 
@@ -113,6 +115,7 @@ class Mutation(
     MessagingAccountsMutation,
     ContentMutation,
     CouponPoolsMutation,
+    BillingMutation,
 ):
     pass
 

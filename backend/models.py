@@ -13,6 +13,14 @@ from backend.auth.models import (
     User,
     WebSession,
 )
+from backend.billing.models import (
+    BillingAccount,
+    BillingPrice,
+    BrandMeter,
+    MeterReport,
+    StripeEvent,
+    UsageWarning,
+)
 from backend.connectors.models import Connector, HookRoute, InboundDelivery
 from backend.content.coupons.models import CouponCode, CouponPool
 from backend.content.models import ContentTemplate, Snippet, TemplateVersion
@@ -67,8 +75,11 @@ __all__ = [
     "AuditEvent",
     "AuthorizationCode",
     "Base",
+    "BillingAccount",
+    "BillingPrice",
     "Brand",
     "BrandGrant",
+    "BrandMeter",
     "BrandSettings",
     "CapturedMessage",
     "Cart",
@@ -99,6 +110,7 @@ __all__ = [
     "MessageKey",
     "MessageSighting",
     "MessagingHookRoute",
+    "MeterReport",
     "OAuthClient",
     "OAuthClientBrand",
     "OAuthConsent",
@@ -124,12 +136,14 @@ __all__ = [
     "SenderIdentityRecord",
     "Snippet",
     "SoftBounceRun",
+    "StripeEvent",
     "Suppression",
     "TemplateVersion",
     "TriggerCart",
     "TriggerDefinition",
     "TriggerOccurrence",
     "TriggerWatermark",
+    "UsageWarning",
     "User",
     "WebSession",
     "WebhookAttempt",

@@ -31,6 +31,7 @@ from litestar.routes import HTTPRoute
 from backend.audit import examples as audit_examples
 from backend.auth import examples as auth_examples
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
+from backend.billing import examples as billing_examples
 from backend.config import Settings
 from backend.connectors import examples as connectors_examples
 from backend.content import examples as content_examples
@@ -75,6 +76,7 @@ API_DESCRIPTION = (
 EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     audit_examples,
     auth_examples,
+    billing_examples,
     connectors_examples,
     content_examples,
     core_examples,

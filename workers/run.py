@@ -34,6 +34,7 @@ TASK_MODULES = (
     "backend.rfm.tasks",
     "backend.segments.tasks",
     "backend.messaging.tasks",
+    "backend.billing.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -6,6 +6,8 @@ Delivering is :mod:`backend.messaging.delivery`. Services never commit.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +36,7 @@ from backend.profiles import lookup
 from backend.profiles import service as profiles_service
 
 DELIVER_TASK = "messaging.deliver"
+DELIVER_BATCH_TASK = "messaging.deliver_batch"
 
 
 # Recording ------------------------------------------------------------------------------------
@@ -249,6 +252,24 @@ async def messages_of_profile(
     """A profile's messages (merged-away ids answer with the survivor's)."""
     profile = await profiles_service.get_profile(session, profile_id)
     return await repository.list_messages(session, page, profile_id=profile.id)
+
+
+async def sent_counts(
+    session: AsyncSession, since: dt.datetime, until: dt.datetime
+) -> dict[MessageChannel, int]:
+    """How many of the brand's messages were handed to their provider in [since, until), per
+    channel (billing meters them)."""
+    counts = await repository.sent_counts(session, since, until)
+    return {channel: counts.get(channel.value, 0) for channel in MessageChannel}
+
+
+async def release_held(session: AsyncSession, tenant: TenantId, reasons: Sequence[str]) -> int:
+    """Deferred messages held for one of ``reasons`` (e.g. billing's paused sends) are due now,
+    and a batch is queued to deliver them; how many."""
+    released = await repository.release_deferred(session, reasons, utcnow())
+    if released:
+        await enqueue(session, DELIVER_BATCH_TASK, tenant=tenant)
+    return released
 
 
 # Pressure policy -------------------------------------------------------------------------------

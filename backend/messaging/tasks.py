@@ -18,7 +18,7 @@ from backend.tenancy import service as tenancy_service
 
 log = structlog.get_logger("levier.messaging")
 
-DELIVER_BATCH_TASK = "messaging.deliver_batch"
+DELIVER_BATCH_TASK = service.DELIVER_BATCH_TASK
 SWEEP_TASK = "messaging.sweep"
 SWEEP_BRAND_TASK = "messaging.sweep_brand"
 PARTITIONS_TASK = "messaging.maintain_partitions"

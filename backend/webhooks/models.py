@@ -39,6 +39,8 @@ class WebhookEventType(StrEnum):
     MESSAGE_FAILED = "message.failed"
     MESSAGE_REFUSED = "message.refused"
     MESSAGE_DEFERRED = "message.deferred"
+    # Billing (backend/billing/metering.py).
+    BILLING_USAGE_WARNING = "billing.usage_warning"
 
 
 class DeliveryStatus(StrEnum):
