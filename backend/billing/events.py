@@ -1,7 +1,8 @@
 """Stripe's webhooks: verified, stored once, applied in order per subscription.
 
 ``POST /v1/billing/stripe/webhook`` verifies ``Stripe-Signature`` with the official SDK
-(``stripe.Webhook.construct_event``: HMAC-SHA256 of ``{t}.{body}``, the timestamp within
+(``stripe.WebhookSignature.verify_header``, the check ``stripe.Webhook.construct_event`` makes:
+HMAC-SHA256 of ``{t}.{body}`` keyed by the endpoint secret, the timestamp within
 ``LEVIER_STRIPE_WEBHOOK_TOLERANCE_SECONDS``); a forged or stale event answers 400 and stores
 nothing. A verified event is inserted once by its id (a redelivery changes nothing) and the
 ``billing.apply_events`` job of its ordering key (its subscription, else its customer) is
@@ -96,11 +97,10 @@ async def receive(
     if not secret:
         raise not_configured(settings, "receiving Stripe's webhooks")
     try:
-        stripe.Webhook.construct_event(
-            payload,
-            signature or "",
-            secret,
-            tolerance=settings.stripe_webhook_tolerance_seconds,
+        # What `stripe.Webhook.construct_event` runs first; building the SDK's event object
+        # after it fails (500) on a signed body that is not an event object, refused here.
+        stripe.WebhookSignature.verify_header(
+            payload, signature or "", secret, tolerance=settings.stripe_webhook_tolerance_seconds
         )
         event: dict[str, Any] = msgspec.json.decode(payload)
     except stripe.SignatureVerificationError as exc:
