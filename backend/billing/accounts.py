@@ -480,8 +480,7 @@ async def agency_usage(
 async def brand_usage(session: AsyncSession, tenant: TenantId, month: str | None) -> UsageReportOut:
     """The brand's month: its ledger (read live), what was metered and what Stripe took."""
     start = parse_month(month)
-    end = min(standing.next_month(start), utcnow())
-    counts = await messaging_service.sent_counts(session, start, end) if end > start else {}
+    counts = await messaging_service.sent_counts(session, start, standing.next_month(start))
     ledger = {MESSAGE_METRICS[c.value]: n for c, n in counts.items()}
     account = await repository.brand_account(session, tenant)
     return await _usage_report(session, (tenant,), [account.id] if account else [], start, ledger)

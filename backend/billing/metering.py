@@ -35,7 +35,7 @@ from backend.billing.models import MeterReport, ReportStatus, SubscriptionStatus
 from backend.billing.plans import EVENT_NAMES, MESSAGE_METRICS, PROFILES
 from backend.billing.stripe_api import StripeRefused, StripeUnavailable, call, stripe_client
 from backend.config import Settings
-from backend.core.db import utcnow
+from backend.core.db import start_as_writer, utcnow
 from backend.core.jobs import enqueue
 from backend.core.tenancy import TenantId
 from backend.messaging import service as messaging_service
@@ -85,6 +85,7 @@ async def meter_brand(
     """Count the brand's sends since its cursor into report rows, move the cursor, refresh its
     profile count (hourly) and record the thresholds its account crossed. The caller commits."""
     now = now or utcnow()
+    await start_as_writer(session, "billing_brand_meters")  # SQLite: one meter at a time
     if not await repository.has_plans(session):
         return Counted(0, 0, 0)
     until = now - dt.timedelta(seconds=settings.billing_usage_settle_seconds)

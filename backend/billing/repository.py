@@ -20,7 +20,7 @@ from backend.billing.models import (
     StripeEvent,
     UsageWarning,
 )
-from backend.core.db import dialect_of, insert_for, utcnow
+from backend.core.db import dialect_of, insert_for, start_as_writer, utcnow
 from backend.core.ids import new_id
 from backend.core.pagination import PageRequest, paginate
 
@@ -155,11 +155,13 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> bool:
 
 async def lock_ordering_key(session: AsyncSession, key: str) -> None:
     """One applier per subscription at a time (PostgreSQL: a transaction lock on the key;
-    SQLite has one writer)."""
+    SQLite: the transaction is the one writer before it reads anything)."""
     if dialect_of(session) == "postgresql":
         await session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"billing:{key}"}
         )
+    else:
+        await start_as_writer(session, "billing_stripe_events")
 
 
 async def waiting_events(session: AsyncSession, key: str) -> list[StripeEvent]:
@@ -292,6 +294,8 @@ async def claim_pending(
     )
     if dialect_of(session) == "postgresql":
         waiting = waiting.with_for_update(skip_locked=True)
+    else:
+        await start_as_writer(session, "billing_meter_reports")
     ids = list((await session.scalars(waiting)).all())
     if not ids:
         return []

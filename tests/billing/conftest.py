@@ -65,7 +65,9 @@ def stripe(stripe_server: FakeStripe) -> FakeStripe:
 
 
 @pytest.fixture
-def settings(settings: Settings, stripe_server: FakeStripe, request: pytest.FixtureRequest) -> Settings:
+def settings(
+    settings: Settings, stripe_server: FakeStripe, request: pytest.FixtureRequest
+) -> Settings:
     if request.node.get_closest_marker("without_stripe"):
         return settings
     return settings.replace(

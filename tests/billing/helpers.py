@@ -45,7 +45,10 @@ async def deliver(
     return await client.post(
         WEBHOOK,
         content=body,
-        headers={"content-type": "application/json", "stripe-signature": signed(body, timestamp=timestamp)},
+        headers={
+            "content-type": "application/json",
+            "stripe-signature": signed(body, timestamp=timestamp),
+        },
     )
 
 
@@ -76,7 +79,9 @@ async def apply_events(app: Litestar, settings: Settings) -> int:
     return applied
 
 
-async def account_of(app: Litestar, agency_id: UUID, brand_id: UUID | None = None) -> BillingAccount:
+async def account_of(
+    app: Litestar, agency_id: UUID, brand_id: UUID | None = None
+) -> BillingAccount:
     async with session_of(app) as session:
         query = select(BillingAccount).where(BillingAccount.agency_id == agency_id)
         query = query.where(

@@ -40,9 +40,7 @@ WEBHOOK_SECRET = "whsec_levier_local_signing_secret"  # noqa: S105
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
     """The ``Stripe-Signature`` header Stripe sends with ``payload``."""
     moment = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(
-        secret.encode(), f"{moment}.".encode() + payload, hashlib.sha256
-    ).hexdigest()
+    digest = hmac.new(secret.encode(), f"{moment}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={moment},v1={digest}"
 
 
@@ -315,9 +313,7 @@ class FakeStripe:
             self.requests.append((method, path, params))
             return self._route(method, path, params)
 
-    def _route(
-        self, method: str, path: str, params: dict[str, Any]
-    ) -> tuple[int, dict[str, Any]]:
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == "/v1/prices":
             keys = params.get("lookup_keys") or []
             found = [
@@ -415,8 +411,7 @@ class FakeStripe:
                 if i["customer"] == params.get("customer")
                 and (
                     "subscription" not in params
-                    or i["parent"]["subscription_details"]["subscription"]
-                    == params["subscription"]
+                    or i["parent"]["subscription_details"]["subscription"] == params["subscription"]
                 )
             ),
             key=lambda i: (i["created"], i["id"]),
@@ -515,8 +510,15 @@ def fake_stripe() -> Iterator[FakeStripe]:
         def _handle(self) -> None:
             path, params, body = self._params()
             if self.headers.get("authorization") != f"Bearer {SECRET_KEY}":
-                self._send(401, {"error": {"type": "invalid_request_error",
-                                           "message": "Invalid API Key provided"}})
+                self._send(
+                    401,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "Invalid API Key provided",
+                        }
+                    },
+                )
                 return
             fault = stripe.take_fault(path)
             if fault is not None and fault.delay:
@@ -531,11 +533,16 @@ def fake_stripe() -> Iterator[FakeStripe]:
                     seen = stripe.idempotent.get(key)
                 if seen is not None:
                     if seen[0] != digest:
-                        self._send(400, {"error": {
-                            "type": "idempotency_error",
-                            "message": "Keys for idempotent requests can only be used with the "
-                            "same parameters they were first used with.",
-                        }})
+                        self._send(
+                            400,
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": "Keys for idempotent requests can only be used with the "
+                                    "same parameters they were first used with.",
+                                }
+                            },
+                        )
                         return
                     self._send(seen[1], seen[2])
                     return

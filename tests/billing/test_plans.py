@@ -66,11 +66,15 @@ async def test_plans_are_listed_to_owners_with_what_they_grant(
 ) -> None:
     world = await make_world(app)
     await sync_plans(app, settings)
-    response = await client.get(agency_url(world.agency_a.id, "/plans"), headers=world.owner_a.headers)
+    response = await client.get(
+        agency_url(world.agency_a.id, "/plans"), headers=world.owner_a.headers
+    )
     assert response.status_code == 200, response.text
     plans = {p["plan"]: p for p in response.json()["items"]}
     assert set(plans) == {"levier_starter", "levier_growth"}  # metered prices are not plans
-    assert plans["levier_growth"]["entitlements"]["messagesEmail"] == int(GROWTH["levier_messages_email"])
+    assert plans["levier_growth"]["entitlements"]["messagesEmail"] == int(
+        GROWTH["levier_messages_email"]
+    )
     assert plans["levier_starter"]["trialDays"] == 14
 
 
@@ -103,7 +107,9 @@ async def test_a_sync_that_cannot_be_whole_stores_nothing(
 async def test_stripe_failing_during_a_sync_is_a_502_and_stores_nothing(
     app: Litestar, settings: Settings, stripe: FakeStripe
 ) -> None:
-    stripe.fail("/v1/prices", Fault(status=500, error={"error": {"type": "api_error", "message": "down"}}))
+    stripe.fail(
+        "/v1/prices", Fault(status=500, error={"error": {"type": "api_error", "message": "down"}})
+    )
     async with session_of(app) as session:
         with pytest.raises(Exception) as failed:
             await catalogue.sync(session, settings)
@@ -180,7 +186,15 @@ async def test_without_stripe_the_agency_is_unlimited_and_says_what_is_not_confi
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("POST", "/checkout-sessions", {"plan": "levier_growth", "successUrl": "https://a.test/s", "cancelUrl": "https://a.test/c"}),
+        (
+            "POST",
+            "/checkout-sessions",
+            {
+                "plan": "levier_growth",
+                "successUrl": "https://a.test/s",
+                "cancelUrl": "https://a.test/c",
+            },
+        ),
         ("POST", "/portal-sessions", {"returnUrl": "https://a.test/r"}),
         ("GET", "/invoices", None),
     ],

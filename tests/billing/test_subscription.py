@@ -56,7 +56,12 @@ async def test_an_agency_subscribes_with_a_trial_which_ends_paid(
     prices = {item["price"] for item in session["line_items"]}
     assert prices == {
         stripe.price_by_key(key)["id"]
-        for key in ("levier_starter", "levier_email_usage", "levier_sms_usage", "levier_profiles_usage")
+        for key in (
+            "levier_starter",
+            "levier_email_usage",
+            "levier_sms_usage",
+            "levier_profiles_usage",
+        )
     }
     assert session["subscription_data"]["trial_period_days"] == "14"
     account = await account_of(app, world.agency_a.id)
@@ -65,7 +70,9 @@ async def test_an_agency_subscribes_with_a_trial_which_ends_paid(
 
     await deliver_all(client, stripe.complete_checkout(started.json()["id"]))
     assert await apply_events(app, settings) == 2
-    billing = (await client.get(agency_url(world.agency_a.id), headers=world.admin_a.headers)).json()
+    billing = (
+        await client.get(agency_url(world.agency_a.id), headers=world.admin_a.headers)
+    ).json()
     assert billing["status"] == "trialing"
     assert billing["state"] == "active"
     assert billing["plan"] == "levier_starter"
@@ -117,8 +124,12 @@ async def test_an_unknown_plan_is_refused_and_nothing_is_created(
         ("/v1/checkout/sessions", Fault(delay=2.4), "stripe-unavailable"),
         (
             "/v1/customers",
-            Fault(status=400, error={"error": {"type": "invalid_request_error",
-                                               "message": "Invalid email address"}}),
+            Fault(
+                status=400,
+                error={
+                    "error": {"type": "invalid_request_error", "message": "Invalid email address"}
+                },
+            ),
             "stripe-error",
         ),
     ],
@@ -279,7 +290,9 @@ async def test_a_brand_on_a_live_subscription_of_its_own_keeps_its_mode_until_ca
 ) -> None:
     world = await make_world(app)
     await sync_plans(app, settings)
-    await client.put(brand_url(world.brand_a.id), json={"mode": "customer"}, headers=world.owner_a.headers)
+    await client.put(
+        brand_url(world.brand_a.id), json={"mode": "customer"}, headers=world.owner_a.headers
+    )
     brand = await subscribe(
         client, app, settings, stripe, world, "levier_growth", brand_id=world.brand_a.id
     )

@@ -136,7 +136,11 @@ def _history(stripe: FakeStripe, subscription_id: str) -> list[dict[str, Any]]:
     ]
     items = stripe.subscriptions[subscription_id]["items"]["data"]
     items[0] = {**items[0], "price": growth}
-    events.append(stripe.update_subscription(subscription_id, items={**stripe.subscriptions[subscription_id]["items"], "data": items}))
+    events.append(
+        stripe.update_subscription(
+            subscription_id, items={**stripe.subscriptions[subscription_id]["items"], "data": items}
+        )
+    )
     return events
 
 
@@ -162,8 +166,12 @@ async def test_events_replayed_out_of_order_and_duplicated_end_in_stripes_state(
     assert account.status is SubscriptionStatus.ACTIVE
     assert account.past_due_since is None
     assert account.plan_key == "levier_growth"
-    assert len([e for e in await _events(app) if e.id in {h["id"] for h in history}]) == len(history)
-    billing = (await client.get(agency_url(world.agency_a.id), headers=world.owner_a.headers)).json()
+    assert len([e for e in await _events(app) if e.id in {h["id"] for h in history}]) == len(
+        history
+    )
+    billing = (
+        await client.get(agency_url(world.agency_a.id), headers=world.owner_a.headers)
+    ).json()
     assert billing["state"] == "active"
     assert billing["entitlements"]["brands"] == 10  # growth's
 
