@@ -77,7 +77,8 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 # POSTs that ignore the key (KEY_IGNORED): providers' signed callbacks, which carry none.
-KEY_IGNORED_POSTS = {"receiveMessagingCallback"}
+# Inbound hooks whose sender dedupes by its own id (no Idempotency-Key).
+KEY_IGNORED_POSTS = {"receiveMessagingCallback", "receiveStripeWebhook"}
 
 
 def test_idempotency_key_is_documented_on_every_post_and_nowhere_else() -> None:

@@ -383,10 +383,11 @@ async def list_invoices(
     after: str | None = None,
 ) -> tuple[list[InvoiceOut], str | None]:
     """The invoices of the agency's customer (or of the brand billed on its own), newest
-    first, as Stripe lists them; ``after`` is the last invoice id of the previous page."""
-    if not settings.stripe_configured:
-        raise not_configured(settings, "listing invoices")
+    first, as Stripe lists them; ``after`` is the last invoice id of the previous page. None
+    without Stripe (the billing standing says what is not configured)."""
     await tenancy_service.get_agency(session, caller, agency_id)
+    if not settings.stripe_configured:
+        return [], None
     customer, subscription = await _customer_of(session, agency_id, brand_id)
     if customer is None:
         return [], None

@@ -9,7 +9,6 @@ Prices dropped from the settings stay stored, inactive (accounts may still name 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,7 +188,3 @@ async def plan_by_key(session: AsyncSession, key: str) -> BillingPrice | None:
 
 async def metered_prices(session: AsyncSession) -> list[BillingPrice]:
     return [p for p in await repository.active_prices(session) if p.kind is PriceKind.METERED]
-
-
-def synced_since(price: BillingPrice, moment: dt.datetime) -> bool:
-    return price.synced_at >= moment

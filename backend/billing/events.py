@@ -237,7 +237,10 @@ def _apply_subscription(
         account.state_as_of = None  # a new subscription after a canceled one: its own history
     elif _is_stale(account, event.created):
         return "stale"
-    status = SubscriptionStatus(str(sub.get("status", "incomplete")))
+    try:
+        status = SubscriptionStatus(str(sub.get("status", "incomplete")))
+    except ValueError:
+        return "ignored"  # a status this version of Levier does not know
     if event.type == "customer.subscription.deleted":
         status = SubscriptionStatus.CANCELED
     if status in _OVERDUE and account.last_paid_at and account.last_paid_at >= event.created:

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
@@ -347,7 +347,18 @@ class StripeWebhookController(Controller):
         responses=problem_responses(400, 409),
     )
     async def receive(
-        self, request: Request[Any, Any, Any], db_session: DbSession, state: State
+        self,
+        request: Request[Any, Any, Any],
+        db_session: DbSession,
+        state: State,
+        stripe_signature: Annotated[
+            str | None,
+            Parameter(
+                header="stripe-signature",
+                description='`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, keyed '
+                "by the endpoint's signing secret (`whsec_…`).",
+            ),
+        ] = None,
     ) -> StripeWebhookAccepted:
         """A Stripe event, signed with the endpoint's secret (`Stripe-Signature: t=…,v1=…`,
         verified with Stripe's SDK; older than the tolerance, 300 s, or forged: 400 and nothing
@@ -355,6 +366,6 @@ class StripeWebhookController(Controller):
         in the background in order per subscription."""
         body = await request.body()
         event_id, duplicate = await events.receive(
-            db_session, _settings(state), body, request.headers.get("stripe-signature")
+            db_session, _settings(state), body, stripe_signature
         )
         return StripeWebhookAccepted(id=event_id, duplicate=duplicate)

@@ -32,8 +32,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.billing import repository, standing
-from backend.billing.models import LIVE_STATUSES
-from backend.billing.plans import CHANNELS, MESSAGE_METRICS, PROFILES
+from backend.billing.models import LIVE_STATUSES, SubscriptionStatus
+from backend.billing.plans import CHANNELS, MESSAGE_METRICS, PROFILES, Entitlements
 from backend.billing.standing import Standing, State
 from backend.config import Settings
 from backend.core.db import utcnow
@@ -127,12 +127,18 @@ def _refuse_state(governing: Standing, state: State, what: str) -> None:
 # Where work starts ---------------------------------------------------------------------------
 
 
+async def entitlements_of(session: AsyncSession, tenant: TenantId) -> Entitlements:
+    """What the brand's plan grants (features such as `ab_tests` and `live_content`, the
+    `api_rate_tier`, the limits); everything without Stripe."""
+    return (await standing.of_brand(session, tenant)).entitlements
+
+
 async def check_brand_allowance(session: AsyncSession, agency_id: UUID) -> None:
     """Refuse a new brand of the agency beyond its plan's brands (or when read-only)."""
     governing = await standing.of_agency(session, agency_id)
     if not governing.configured:
         return
-    if governing.status.value == "canceled":
+    if governing.status is SubscriptionStatus.CANCELED:
         _refuse_state(governing, State.READ_ONLY, "creating a brand")
     limit = governing.entitlements.brands
     used = len(governing.covered)
@@ -148,7 +154,7 @@ async def check_profiles_allowance(
     governing = await standing.of_brand(session, tenant)
     if not governing.configured:
         return
-    if governing.status.value == "canceled":
+    if governing.status is SubscriptionStatus.CANCELED:
         _refuse_state(governing, State.READ_ONLY, "importing profiles")
     limit = governing.entitlements.profiles
     if limit is None:
@@ -293,7 +299,7 @@ async def brand_write_gate(
         return
     async with open_session(factory) as session:
         governing = await standing.of_brand(session, tenant)
-    if governing.configured and governing.status.value == "canceled":
+    if governing.configured and governing.status is SubscriptionStatus.CANCELED:
         _refuse_state(governing, State.READ_ONLY, "changing the brand")
 
 

@@ -19,6 +19,7 @@ took the request, the answer was lost).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -34,7 +35,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 SECRET_KEY = "sk_test_levier_local"
-WEBHOOK_SECRET = "whsec_levier_local_signing_secret"  # noqa: S105
+WEBHOOK_SECRET = "whsec_levier_local_signing_secret"
+IDEMPOTENCY_MISMATCH = (
+    "Keys for idempotent requests can only be used with the same parameters they were first "
+    "used with."
+)
 
 
 def signed(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -538,8 +543,7 @@ def fake_stripe() -> Iterator[FakeStripe]:
                             {
                                 "error": {
                                     "type": "idempotency_error",
-                                    "message": "Keys for idempotent requests can only be used with the "
-                                    "same parameters they were first used with.",
+                                    "message": IDEMPOTENCY_MISMATCH,
                                 }
                             },
                         )
@@ -557,10 +561,8 @@ def fake_stripe() -> Iterator[FakeStripe]:
             self._send(status, answer)
 
         def finish(self) -> None:
-            try:
+            with contextlib.suppress(OSError):  # the connection was dropped on purpose
                 super().finish()
-            except OSError:  # the connection was dropped on purpose
-                pass
 
         def do_GET(self) -> None:
             self._handle()

@@ -74,16 +74,22 @@ async def test_a_brand_beyond_the_plan_is_refused_naming_the_limit(
     await sync_plans(app, settings)
     # Plans exist, the agency never subscribed, no default plan: nothing is allowed.
     refused = await client.post(
-        f"/v1/agencies/{world.agency_a.id}/brands", json={"name": "Early"}, headers=world.owner_a.headers
+        f"/v1/agencies/{world.agency_a.id}/brands",
+        json={"name": "Early"},
+        headers=world.owner_a.headers,
     )
     assert problem(refused, 402)["type"].endswith(":subscription-required")
     await subscribe(client, app, settings, stripe, world, "levier_starter")  # 2 brands
     second = await client.post(
-        f"/v1/agencies/{world.agency_a.id}/brands", json={"name": "Second"}, headers=world.owner_a.headers
+        f"/v1/agencies/{world.agency_a.id}/brands",
+        json={"name": "Second"},
+        headers=world.owner_a.headers,
     )
     assert second.status_code == 201, second.text
     third = await client.post(
-        f"/v1/agencies/{world.agency_a.id}/brands", json={"name": "Third"}, headers=world.owner_a.headers
+        f"/v1/agencies/{world.agency_a.id}/brands",
+        json={"name": "Third"},
+        headers=world.owner_a.headers,
     )
     body = problem(third, 402)
     assert body["type"].endswith(":plan-limit-reached")
@@ -103,7 +109,7 @@ async def test_a_brand_beyond_the_plan_is_refused_naming_the_limit(
     await subscribe(client, app, settings, stripe, world, "levier_starter", brand_id=UUID(brand_id))
     data = await gql_data(
         client,
-        "mutation($a: ID!) { createBrand(agency: $a, input: {name: \"Third\"}) "
+        'mutation($a: ID!) { createBrand(agency: $a, input: {name: "Third"}) '
         "{ ... on Brand { name } ... on OperationError { problemType } } }",
         world.owner_a,
         {"a": str(world.agency_a.id)},
@@ -180,7 +186,9 @@ async def _template(client: httpx.AsyncClient, world: World, brand: UUID) -> UUI
     return UUID(response.json()["id"])
 
 
-async def _record(app: Litestar, brand: UUID, template: UUID, profile: UUID, campaign: bool) -> UUID:
+async def _record(
+    app: Litestar, brand: UUID, template: UUID, profile: UUID, campaign: bool
+) -> UUID:
     async with session_of(app, brand) as session:
         message, _ = await messaging_service.record(
             session,
@@ -315,7 +323,10 @@ async def test_past_due_then_sends_paused_then_paid_then_resumed(
         await session.execute(
             update(BillingAccount)
             .where(BillingAccount.agency_id == world.agency_a.id)
-            .values(past_due_since=utcnow() - dt.timedelta(days=settings.billing_past_due_grace_days, minutes=1))
+            .values(
+                past_due_since=utcnow()
+                - dt.timedelta(days=settings.billing_past_due_grace_days, minutes=1)
+            )
         )
         await session.commit()
     paused = (await client.get(agency_url(world.agency_a.id), headers=world.owner_a.headers)).json()
@@ -330,7 +341,8 @@ async def test_past_due_then_sends_paused_then_paid_then_resumed(
     held = await _message(app, brand, campaign)
     assert held.status is MessageStatus.DEFERRED  # held, not dropped
     assert held.status_reason == "billing-sends-paused"
-    assert held.due_at is not None and held.due_at > utcnow() + dt.timedelta(minutes=10)
+    assert held.due_at is not None
+    assert held.due_at > utcnow() + dt.timedelta(minutes=10)
     assert (await _message(app, brand, receipt)).status is MessageStatus.SENT
     # The invoice is paid: the account is active again and what was held goes now.
     await deliver(client, stripe.invoice(subscribed.subscription_id, paid=True))
@@ -355,10 +367,16 @@ async def test_a_canceled_subscription_makes_the_brand_read_only_with_exports_al
     writes: list[tuple[str, str, Any]] = [
         ("PATCH", "/settings", {"senderName": "New name"}),
         ("POST", "/profiles", {"email": "late@example.com"}),
-        ("POST", "/messages", {"profileId": str(brand), "channel": "email", "templateId": str(brand)}),
+        (
+            "POST",
+            "/messages",
+            {"profileId": str(brand), "channel": "email", "templateId": str(brand)},
+        ),
     ]
     for method, path, body in writes:
-        response = await client.request(method, base + path, json=body, headers=world.owner_a.headers)
+        response = await client.request(
+            method, base + path, json=body, headers=world.owner_a.headers
+        )
         assert problem(response, 402)["type"].endswith(":billing-read-only"), (method, path)
     assert (await client.get(base + "/settings", headers=world.viewer_a.headers)).status_code == 200
     export = await client.post(
@@ -367,7 +385,7 @@ async def test_a_canceled_subscription_makes_the_brand_read_only_with_exports_al
     assert export.status_code in (201, 202), export.text
     data = await gql_data(
         client,
-        "mutation($b: ID!) { createSegment(brand: $b, input: {key: \"vip\", name: \"VIP\", "
+        'mutation($b: ID!) { createSegment(brand: $b, input: {key: "vip", name: "VIP", '
         "kind: STATIC}) { ... on OperationError { problemType httpStatus } } }",
         world.manager_a,
         {"b": str(brand)},
@@ -381,7 +399,9 @@ async def test_a_canceled_subscription_makes_the_brand_read_only_with_exports_al
     assert billing["state"] == "read_only"
     # Creating a brand is refused too; subscribing again (a billing write) is not.
     refused = await client.post(
-        f"/v1/agencies/{world.agency_a.id}/brands", json={"name": "New"}, headers=world.owner_a.headers
+        f"/v1/agencies/{world.agency_a.id}/brands",
+        json={"name": "New"},
+        headers=world.owner_a.headers,
     )
     assert problem(refused, 402)["type"].endswith(":billing-read-only")
     again = await checkout(

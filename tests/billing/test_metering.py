@@ -5,7 +5,6 @@ counted and what Stripe took readable over the API; profiles stored reported dai
 from __future__ import annotations
 
 import datetime as dt
-from uuid import UUID
 
 import httpx
 import pytest
@@ -209,7 +208,8 @@ async def test_windows_are_cut_at_month_starts(
     assert [(r.window_start, r.window_end, r.value) for r in rows][:1] == [
         (month - dt.timedelta(days=1), month, 1)
     ]
-    assert rows[1].window_start == month and rows[1].value == 1
+    assert rows[1].window_start == month
+    assert rows[1].value == 1
     # No subscription to bill: counted, never sent.
     assert {r.status for r in rows} == {ReportStatus.UNBILLED}
     assert await report(app, settings) == 0
