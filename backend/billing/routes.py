@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from backend.auth.guards import AGENCY_ACCESS_OPT, agency_guard, caller_of
@@ -353,8 +353,8 @@ class StripeWebhookController(Controller):
         state: State,
         stripe_signature: Annotated[
             str | None,
-            Parameter(
-                header="stripe-signature",
+            HeaderParameter(
+                name="stripe-signature",
                 description='`t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, keyed '
                 "by the endpoint's signing secret (`whsec_…`).",
             ),
