@@ -191,7 +191,7 @@ async def check_messages_allowance(
     limit = governing.entitlements.limit_of(metric)
     if limit is None:
         return
-    used = (await standing.usage_of(session, governing)).of(metric)
+    used = (await standing.usage_of(session, governing, profiles=False)).of(metric)
     if count > max(limit - used, 0):
         raise _limit_error(governing, metric, limit, used, count, what)
 
@@ -272,7 +272,7 @@ async def send_allowance(
         allowance.hold = HELD_PAUSED
     limits = {c: governing.entitlements.messages.get(c) for c in CHANNELS}
     usage = (
-        await standing.usage_of(session, governing, now)
+        await standing.usage_of(session, governing, now, profiles=False)
         if any(v is not None for v in limits.values())
         else None
     )

@@ -219,12 +219,17 @@ class Usage:
 
 
 async def usage_of(
-    session: AsyncSession, standing: Standing, now: dt.datetime | None = None
+    session: AsyncSession,
+    standing: Standing,
+    now: dt.datetime | None = None,
+    *,
+    profiles: bool = True,
 ) -> Usage:
     """The usage of ``standing``'s account this month: messages metered for its brands (their
     reports, pending or not) plus, for the session's own brand, what it sent since its meter
     last ran (read live from the ledger); profiles stored as each brand's meter last counted
-    them, the session's own brand counted live."""
+    them, the session's own brand counted live (``profiles=False``: messages only, without
+    counting the brand's profiles — the send gate's case)."""
     now = now or utcnow()
     start = month_start(now)
     live = session_tenant(session)
@@ -240,10 +245,11 @@ async def usage_of(
         since = max(meter.messages_until, start) if meter is not None else start
         for channel, count in (await messaging_service.sent_counts(session, since, now)).items():
             used[MESSAGE_METRICS[channel.value]] += count
-    profiles = sum(m.profiles for b, m in meters.items() if b != live)
-    if live is not None:
-        profiles += await profiles_service.count_profiles(session)
-    used[PROFILES] = profiles
+    if profiles:
+        stored = sum(m.profiles for b, m in meters.items() if b != live)
+        if live is not None:
+            stored += await profiles_service.count_profiles(session)
+        used[PROFILES] = stored
     used["brands"] = len(standing.covered)
     return Usage(period_start=start, as_of=now, used=used)
 
