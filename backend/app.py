@@ -27,6 +27,11 @@ from backend.auth.middleware import AuthenticationMiddleware
 from backend.auth.oauth import AuthorizationServer
 from backend.auth.oauth_routes import OAuthController, SignInController
 from backend.auth.routes import ClientController
+from backend.billing.routes import (
+    AgencyBillingController,
+    BrandBillingController,
+    StripeWebhookController,
+)
 from backend.campaigns.routes import CampaignController
 from backend.config import Settings, load_settings
 from backend.connectors.routes import ConnectorController, HookController
@@ -236,6 +241,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BrandListController,
             BrandController,
             AuditController,
+            AgencyBillingController,
+            BrandBillingController,
+            StripeWebhookController,
             ProfileAttributeController,
             ConsentTopicController,
             ProfileController,

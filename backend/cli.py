@@ -488,6 +488,30 @@ def client_create(
     emit({"client_id": str(view.client.id), "client_secret": secret})
 
 
+@main.group()
+def billing() -> None:
+    """Billing with Stripe."""
+
+
+@billing.command("sync-plans")
+@click.pass_context
+@handles_errors
+def billing_sync_plans(ctx: click.Context) -> None:
+    """Read the prices named by LEVIER_STRIPE_PLANS and LEVIER_STRIPE_METERED_PRICES (lookup
+    keys) from Stripe, with their entitlements, and store them (all or nothing)."""
+    from backend.billing import catalogue
+
+    settings = settings_from(ctx)
+    result = run(settings, lambda session: catalogue.sync(session, settings))
+    emit(
+        {
+            "plans": result.plans,
+            "metered": result.metered,
+            "deactivated": result.deactivated,
+        }
+    )
+
+
 @main.command("reseal-secrets")
 @click.pass_context
 @handles_errors

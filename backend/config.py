@@ -188,6 +188,33 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # The mailbox named beside the one-click URL in List-Unsubscribe (`<mailto:…>`); none when
     # unset (RFC 8058 one-click needs the https URL only).
     unsubscribe_mailto: str | None = None
+    # Billing (Stripe). Without a secret key the deployment runs one unlimited plan and the
+    # billing routes answer what is not configured. The API base is Stripe's unless set (tests
+    # point it at a local server speaking Stripe's API).
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    # Prices by lookup key (comma-separated, never ids): the plans an agency may subscribe to,
+    # the metered prices every subscription also carries (usage-based charges), and the plan
+    # that applies to an agency without a subscription (none: nothing is allowed until it
+    # subscribes). `levier billing sync-plans` reads them from Stripe.
+    stripe_plans: tuple[str, ...] = ()
+    stripe_metered_prices: tuple[str, ...] = ()
+    stripe_default_plan: str | None = None
+    # One call to Stripe's API, and the SDK's retries of a call that could not connect (each
+    # POST carries an idempotency key, so a retry never doubles it).
+    stripe_timeout_seconds: float = 10.0
+    stripe_max_network_retries: int = 2
+    # A webhook signed longer ago than this is refused (Stripe's own default is 300 s).
+    stripe_webhook_tolerance_seconds: int = 300
+    # Past due: sends go on for this many days, then non-transactional sends are held.
+    billing_past_due_grace_days: int = 7
+    # Transactional messages keep flowing past the month's allowance by this share of it.
+    billing_transactional_grace_percent: int = 10
+    # A send billing held (sends paused, allowance spent, canceled) is tried again after this.
+    billing_hold_recheck_seconds: float = 900.0
+    # Usage is metered from the ledger up to this long ago (a send is committed within it).
+    billing_usage_settle_seconds: float = 120.0
 
     @property
     def is_production(self) -> bool:
@@ -222,6 +249,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                 "migrations grant that role its privileges"
             )
         return role
+
+    @property
+    def stripe_configured(self) -> bool:
+        """Whether Levier may call Stripe (a secret key is set)."""
+        return bool(self.stripe_secret_key)
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -263,6 +295,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError("LEVIER_TRACE_SAMPLE_RATIO must be between 0 and 1")
         if self.outbox_retention_hours < 1:
             raise SettingsError("LEVIER_OUTBOX_RETENTION_HOURS must be at least 1")
+        if self.stripe_default_plan and self.stripe_default_plan not in self.stripe_plans:
+            raise SettingsError(
+                "LEVIER_STRIPE_DEFAULT_PLAN must be one of LEVIER_STRIPE_PLANS' lookup keys"
+            )
+        if not 0 <= self.billing_transactional_grace_percent <= 100:
+            raise SettingsError("LEVIER_BILLING_TRANSACTIONAL_GRACE_PERCENT must be 0 to 100")
         if self.worker_heartbeat_timeout_seconds <= 0:
             raise SettingsError("LEVIER_WORKER_HEARTBEAT_TIMEOUT_SECONDS must be above 0")
         if self.live_poll_seconds <= 0:
@@ -374,6 +412,11 @@ def _with_password(url: str, password: str) -> str:
     return urllib.parse.urlunsplit(split._replace(netloc=netloc))
 
 
+LIST_SETTINGS = frozenset(
+    {"cors_origins", "previous_secret_keys", "stripe_plans", "stripe_metered_prices"}
+)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``LEVIER_*`` variables (``os.environ`` unless given)."""
     source = os.environ if environ is None else environ
@@ -389,9 +432,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         if name not in fields:
             continue
-        raw[name] = (
-            _split_list(value) if name in ("cors_origins", "previous_secret_keys") else value
-        )
+        raw[name] = _split_list(value) if name in LIST_SETTINGS else value
     _compose_urls(raw, parts)
     try:
         settings = msgspec.convert(raw, Settings, strict=False)

@@ -44,6 +44,7 @@ from backend.auth.caller import Caller
 from backend.auth.context import GraphQLContext
 from backend.auth.graphql import ClientMutation, ClientQuery
 from backend.auth.guards import caller_of
+from backend.billing.graphql import BillingMutation, BillingQuery
 from backend.campaigns.graphql import CampaignsMutation, CampaignsQuery, CampaignsSubscription
 from backend.config import Settings
 from backend.connectors.graphql import ConnectorsMutation, ConnectorsQuery
@@ -110,6 +111,7 @@ class Query(
     CouponPoolsQuery,
     ProgramsQuery,
     CampaignsQuery,
+    BillingQuery,
 ):
     pass
 
@@ -137,6 +139,7 @@ class Mutation(
     CouponPoolsMutation,
     ProgramsMutation,
     CampaignsMutation,
+    BillingMutation,
 ):
     pass
 

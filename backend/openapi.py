@@ -31,6 +31,7 @@ from litestar.routes import HTTPRoute
 from backend.audit import examples as audit_examples
 from backend.auth import examples as auth_examples
 from backend.auth.scopes import BRAND_SCOPES, SCOPES
+from backend.billing import examples as billing_examples
 from backend.campaigns import examples as campaigns_examples
 from backend.config import Settings
 from backend.connectors import examples as connectors_examples
@@ -79,6 +80,7 @@ EXAMPLE_MODULES: tuple[ModuleType, ...] = (
     audit_examples,
     auth_examples,
     campaigns_examples,
+    billing_examples,
     connectors_examples,
     content_examples,
     core_examples,

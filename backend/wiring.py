@@ -9,8 +9,10 @@ then linked rows, scores, occurrences and memberships, which evaluate the surviv
 from __future__ import annotations
 
 from backend.audit import recorder
+from backend.billing import service as billing_service
 from backend.campaigns import service as campaigns_service
 from backend.core.signals import Signals, signals
+from backend.core.write_gates import brand_write_gates
 from backend.events import service as events_service
 from backend.imports import retention as imports_retention
 from backend.messaging import service as messaging_service
@@ -28,6 +30,8 @@ from backend.triggers import sources as triggers_sources
 from backend.webhooks import sources as webhooks_sources
 
 DOMAIN_CONNECTS = (
+    # Billing first: it may refuse a brand's creation or deletion before others do any work.
+    billing_service.connect,
     events_service.connect,
     profiles_linked.connect,
     rfm_service.connect,
@@ -51,6 +55,8 @@ def connect_domains(registry: Signals = signals) -> Signals:
     """Connect every domain's receivers to ``registry`` and mark it wired; a registry already
     wired is returned as it is (each process may reach this from several entry points)."""
     recorder.install()
+    # A canceled subscription makes its brands read-only (REST and GraphQL brand writes).
+    brand_write_gates.install(billing_service.brand_write_gate)
     if registry.wired:
         return registry
     for connect in DOMAIN_CONNECTS:

@@ -36,6 +36,7 @@ REST_ONLY = {
     "receiveHook": "an inbound hook: partners post signed bodies to it",
     "receiveInboundSms": "an inbound hook: Twilio posts signed forms to it",
     "receiveMessagingCallback": "an inbound hook: providers post signed delivery reports to it",
+    "receiveStripeWebhook": "an inbound hook: Stripe posts signed events to it",
     "health": "liveness probe",
     "ready": "readiness probe",
 }

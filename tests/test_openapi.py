@@ -77,7 +77,7 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
 
 
 # POSTs that ignore the key (KEY_IGNORED): providers' signed callbacks, which carry none.
-KEY_IGNORED_POSTS = {"receiveMessagingCallback"}
+KEY_IGNORED_POSTS = {"receiveMessagingCallback", "receiveStripeWebhook"}
 # Posts whose Idempotency-Key names what they make (not a stored answer): a phrase of its doc.
 ROUTE_KEYED = {"sendMessage": "same message", "enterScenario": "journey the first one started"}
 

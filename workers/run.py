@@ -43,6 +43,7 @@ TASK_MODULES = (
     "backend.messaging.tasks",
     "backend.campaigns.tasks",
     "backend.scenarios.tasks",
+    "backend.billing.tasks",
 )
 
 log = structlog.get_logger("levier.worker")

@@ -21,13 +21,15 @@ from backend.core.caller import CallerLike
 from backend.core.dependencies import provide_tenant
 from backend.core.errors import Unauthenticated, problem_responses
 from backend.core.logging import bind_log_context
+from backend.core.write_gates import brand_write_gates
 
 SCOPE_OPT = "scope"  # the OAuth scope a route needs (set by `backend.auth.scopes.needs`)
 BRAND_ACCESS_OPT = "brand_access"  # the role a brand route needs, when not the default
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 READ_ERRORS = problem_responses(401, 403, 404, 422)
-WRITE_ERRORS = problem_responses(401, 403, 404, 409, 422)
+# A write may also answer 402: billing holds a brand's writes when its subscription was canceled.
+WRITE_ERRORS = problem_responses(401, 402, 403, 404, 409, 422)
 # Routes naming a profile answer 308 to the survivor when it was merged.
 PROFILE_READ_ERRORS = {**READ_ERRORS, **problem_responses(308)}
 PROFILE_WRITE_ERRORS = {**WRITE_ERRORS, **problem_responses(308)}
@@ -58,9 +60,14 @@ async def brand_guard(
     if not isinstance(caller, CallerLike):
         raise Unauthenticated()
     brand_id: UUID = connection.path_params["brand_id"]
-    connection.state.tenant = caller.require_brand(
-        brand_id, required_access(connection, handler, BRAND_ACCESS_OPT), route_scope(handler)
+    scope = route_scope(handler)
+    tenant = caller.require_brand(
+        brand_id, required_access(connection, handler, BRAND_ACCESS_OPT), scope
     )
+    connection.state.tenant = tenant
+    if connection.scope.get("method") not in _READ_METHODS:
+        # A domain may hold the brand's writes (billing: a canceled subscription, read-only).
+        await brand_write_gates.check(connection.app.state.session_factory, tenant, scope)
     agency_id = caller.brand_agency.get(brand_id)
     bind_log_context(
         connection.scope, brand_id=str(brand_id), agency_id=str(agency_id) if agency_id else None

@@ -106,6 +106,7 @@ class ServiceUnavailable(LevierError):
 _SLUGS_BY_STATUS = {
     400: "bad-request",
     401: "unauthenticated",
+    402: "payment-required",
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",

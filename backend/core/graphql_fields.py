@@ -46,6 +46,7 @@ from backend.core.graphql_results import OperationError, operation_error
 from backend.core.pagination import PageRequest
 from backend.core.relay import NODE_KINDS, Connection, Node, decode_global_id, parse_id
 from backend.core.tenancy import TenantId
+from backend.core.write_gates import brand_write_gates
 
 T = TypeVar("T")
 Resolver = Callable[..., Awaitable[Any]]
@@ -119,6 +120,9 @@ def _brand_resolver(
         # Out of reach or short of role or scope: a GraphQL error, as on every field.
         tenant = context.require_caller().require_brand(parse_id(brand), access, scope)
         try:
+            if errors_as_result:
+                # A domain may hold the brand's writes (billing: a canceled subscription).
+                await brand_write_gates.check(context.session_factory, tenant, scope)
             async with context.transaction(tenant) as session:
                 return await resolver(self, BrandUnit(session, tenant, context), **arguments)
         except LevierError as exc:

@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.billing import service as billing_service
 from backend.core.db import dialect_of, utcnow
 from backend.core.errors import Conflict, InvalidInput, LevierError, NotFound
 from backend.core.jobs import enqueue
@@ -178,6 +179,9 @@ async def create_import(
                     errors=[{"field": "Idempotency-Key", "message": "used for another upload"}],
                 )
             return earlier, False
+    if kind is ImportKind.PROFILES:
+        # The plan's profiles, over the brands its account bills: refused once reached (402).
+        await billing_service.check_profiles_allowance(session, tenant)
     job = ImportJob(
         kind=kind,
         format=fmt,

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.billing import service as billing_service
 from backend.config import Settings
 from backend.content import service as content_service
 from backend.content.errors import RenderRefused
@@ -194,6 +195,7 @@ async def prepare_batch(
         return 0, []
     outcomes = Outcomes(now=now)
     sendable = await _gate(session, tenant, claimed, outcomes)
+    sendable = await _billing_hold(session, tenant, settings, sendable, outcomes)
     prepared: list[Prepared] = []
     resolved: dict[MessageChannel, registry.Resolved] = {}
     requests = [
@@ -326,6 +328,30 @@ async def _gate(
         else:
             outcomes.refuse(message, decision.reason or "refused")
     return sendable
+
+
+async def _billing_hold(
+    session: AsyncSession,
+    tenant: TenantId,
+    settings: Settings,
+    sendable: list[tuple[Message, Profile]],
+    outcomes: Outcomes,
+) -> list[tuple[Message, Profile]]:
+    """Billing's word on the batch (read once): while sends are paused, the brand read-only or
+    the month's allowance spent, non-transactional messages are deferred (held, not dropped);
+    transactional ones pass up to the grace margin, then are refused."""
+    allowance = await billing_service.send_allowance(session, tenant, settings)
+    kept: list[tuple[Message, Profile]] = []
+    for message, profile in sendable:
+        transactional = message.priority is MessagePriority.TRANSACTIONAL
+        held = allowance.take(message.channel.value, transactional=transactional)
+        if held is None:
+            kept.append((message, profile))
+        elif held.until is not None:
+            outcomes.defer(message, held.until, held.reason)
+        else:
+            outcomes.refuse(message, held.reason)
+    return kept
 
 
 async def _outgoing(

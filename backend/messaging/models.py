@@ -110,6 +110,8 @@ class Message(TenantMixin, TimestampMixin, Base):
         Index(
             "ix_messages_tenant_id_profile_id_counted_at", "tenant_id", "profile_id", "counted_at"
         ),
+        # Billing meters what was handed to the providers, window by window.
+        Index("ix_messages_tenant_id_sent_at", "tenant_id", "sent_at"),
         # Provider feedback names the provider's id.
         Index("ix_messages_tenant_id_provider_message_id", "tenant_id", "provider_message_id"),
         # A source's messages (a campaign occurrence's): its progress counted, held, cancelled.

@@ -179,6 +179,30 @@ async def list_messages(
     return await paginate(session, query, Message.id, page)
 
 
+async def sent_counts(
+    session: AsyncSession, since: dt.datetime, until: dt.datetime
+) -> dict[str, int]:
+    """Messages of the brand handed to their provider in [since, until), per channel (one
+    query on the index of ``sent_at``)."""
+    query = (
+        select(Message.channel, func.count())
+        .where(Message.sent_at >= since, Message.sent_at < until)
+        .group_by(Message.channel)
+    )
+    return {str(channel): int(count) for channel, count in (await session.execute(query)).all()}
+
+
+async def release_deferred(session: AsyncSession, reasons: Sequence[str], now: dt.datetime) -> int:
+    """Deferred messages whose reason is one of ``reasons`` become due now; how many."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.status == MessageStatus.DEFERRED, Message.status_reason.in_(list(reasons)))
+        .values(due_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def timeline(session: AsyncSession, message_id: UUID) -> list[MessageEvent]:
     query = (
         select(MessageEvent)

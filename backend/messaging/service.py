@@ -582,6 +582,24 @@ async def messages_of_profile(
     return await repository.list_messages(session, page, profile_id=profile.id)
 
 
+async def sent_counts(
+    session: AsyncSession, since: dt.datetime, until: dt.datetime
+) -> dict[MessageChannel, int]:
+    """How many of the brand's messages were handed to their provider in [since, until), per
+    channel (billing meters them)."""
+    counts = await repository.sent_counts(session, since, until)
+    return {channel: counts.get(channel.value, 0) for channel in MessageChannel}
+
+
+async def release_held(session: AsyncSession, tenant: TenantId, reasons: Sequence[str]) -> int:
+    """Deferred messages held for one of ``reasons`` (e.g. billing's paused sends) are due now,
+    and a batch is queued to deliver them; how many."""
+    released = await repository.release_deferred(session, reasons, utcnow())
+    if released:
+        await enqueue(session, DELIVER_BATCH_TASK, tenant=tenant)
+    return released
+
+
 # Pressure policy -------------------------------------------------------------------------------
 
 

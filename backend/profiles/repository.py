@@ -67,6 +67,10 @@ async def get_profile(session: AsyncSession, profile_id: UUID) -> Profile | None
     return await session.scalar(select(Profile).where(Profile.id == profile_id))
 
 
+async def count_all_profiles(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Profile)) or 0)
+
+
 async def profiles_by_ids(session: AsyncSession, profile_ids: Sequence[UUID]) -> list[Profile]:
     if not profile_ids:
         return []

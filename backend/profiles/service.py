@@ -180,6 +180,11 @@ async def profiles_by_ids(
     return {p.id: p for p in await repository.profiles_by_ids(session, profile_ids)}
 
 
+async def count_all_profiles(session: AsyncSession) -> int:
+    """How many profiles the brand stores (billing bounds them by plan)."""
+    return await repository.count_all_profiles(session)
+
+
 async def view(session: AsyncSession, profile: Profile) -> ProfileView:
     return ProfileView(profile, await repository.identities_of(session, [profile.id]))
 

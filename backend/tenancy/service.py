@@ -99,6 +99,11 @@ async def update_agency(
 # Brands -------------------------------------------------------------------------------------
 
 
+# (session, agency_id): a brand of the agency is about to be created; a receiver refuses it by
+# raising (billing: the plan has no room for another brand). Sent in the creation's transaction.
+BRAND_CREATING: Signal[[AsyncSession, UUID]] = Signal("brand_creating")
+
+
 async def create_brand(
     session: AsyncSession, caller: Caller | None, agency_id: UUID, data: BrandCreate
 ) -> Brand:
@@ -111,6 +116,7 @@ async def create_brand(
     if await repository.get_agency(session, agency_id) is None:
         raise NotFound("agency not found")
     _check_time_zone(data.time_zone)
+    await signals.send(BRAND_CREATING, session, agency_id)
     brand = Brand(
         agency_id=agency_id,
         name=data.name,

@@ -199,6 +199,43 @@ EVENTS: dict[WebhookEventType, EventDoc] = {
         SEGMENT_DATA_SCHEMA,
         _segment_data("exited"),
     ),
+    WebhookEventType.BILLING_USAGE_WARNING: EventDoc(
+        "Usage crossed 80 % or 100 % of an entitlement",
+        "Sent once per period, metric and threshold to every brand the account bills: its "
+        "usage of `metric` (`messages_email`, `messages_sms`, `messages_push`, `profiles`, "
+        "`brands`) reached `threshold` percent of the plan's `limit`. At 100 %, campaigns over "
+        "the rest of the allowance are refused and non-transactional sends are held.",
+        {
+            "type": "object",
+            "required": [
+                "agencyId",
+                "brandId",
+                "metric",
+                "threshold",
+                "used",
+                "limit",
+                "periodStart",
+            ],
+            "properties": {
+                "agencyId": _UUID,
+                "brandId": _UUID,
+                "metric": {"type": "string"},
+                "threshold": {"type": "integer", "enum": [80, 100]},
+                "used": {"type": "integer", "minimum": 0},
+                "limit": {"type": "integer", "minimum": 1},
+                "periodStart": _TIME,
+            },
+        },
+        {
+            "agencyId": "01938f4e-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+            "brandId": "01938f4f-2b3c-7d4e-8f50-6172839405a6",
+            "metric": "messages_email",
+            "threshold": 80,
+            "used": 80412,
+            "limit": 100000,
+            "periodStart": "2026-12-01T00:00:00+00:00",
+        },
+    ),
     WebhookEventType.IMPORT_FINISHED: EventDoc(
         "An import finished",
         "Sent when a bulk import succeeds or fails, with its counts.",

@@ -33,7 +33,7 @@ EVENT_TYPES = (
     "`segment.entered`, `segment.exited`, `import.finished`, `webhook_endpoint.disabled`, "
     "`message.delivered`, `message.bounced`, `message.complained`, `message.opened`, "
     "`message.clicked`, `message.unsubscribed`, `message.sent`, `message.failed`, "
-    "`message.refused`, `message.deferred`."
+    "`message.refused`, `message.deferred`, `billing.usage_warning`."
 )
 graphql_enum(DeliveryStatus, "WebhookDeliveryStatus")
 

@@ -41,6 +41,8 @@ class WebhookEventType(StrEnum):
     MESSAGE_DEFERRED = "message.deferred"
     # A scenario's webhook step (backend/scenarios/effects.py): sent to the endpoint it names.
     SCENARIO_WEBHOOK = "scenario.webhook"
+    # Billing (backend/billing/metering.py).
+    BILLING_USAGE_WARNING = "billing.usage_warning"
 
 
 class DeliveryStatus(StrEnum):

@@ -62,7 +62,8 @@ class WebhookEndpointController(BrandController):
         `consent.changed`, `segment.entered`, `segment.exited`, `import.finished`,
         `webhook_endpoint.disabled`, `message.delivered`, `message.bounced`,
         `message.complained`, `message.opened`, `message.clicked`, `message.unsubscribed`,
-        `message.sent`, `message.failed`, `message.refused`, `message.deferred`).
+        `message.sent`, `message.failed`, `message.refused`, `message.deferred`,
+        `billing.usage_warning`).
         The answer carries the signing secret (`whsec_…`), shown this once."""
         endpoint, secret = await service.create_endpoint(db_session, state.settings, data)
         return EndpointCreated.shown(endpoint, secret)

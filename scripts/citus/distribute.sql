@@ -132,6 +132,12 @@ FROM unnest(ARRAY[
   'web_sessions',
   'access_tokens',
   'oauth_authorization_codes',
-  'oauth_consents'
+  'oauth_consents',
+  'billing_prices',
+  'billing_accounts',
+  'billing_stripe_events',
+  'billing_brand_meters',
+  'billing_meter_reports',
+  'billing_usage_warnings'
 ]::regclass[]) AS local_table
 WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = local_table);

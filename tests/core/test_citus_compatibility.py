@@ -57,6 +57,13 @@ LOCAL_TABLES = frozenset(
         "access_tokens",
         "oauth_authorization_codes",
         "oauth_consents",
+        # Billing: per agency, not per brand, small and written by the coordinator's jobs.
+        "billing_prices",
+        "billing_accounts",
+        "billing_stripe_events",
+        "billing_brand_meters",
+        "billing_meter_reports",
+        "billing_usage_warnings",
     }
 )
 DISTRIBUTION_COLUMN = "tenant_id"

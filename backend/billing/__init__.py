@@ -1,0 +1,1 @@
+"""Billing: plans and entitlements, Stripe subscriptions, metered usage, enforcement."""
