@@ -233,7 +233,7 @@ The queues of the tasks in this release's image (workers.run.known_queues(); a t
 two equal), and the queues one worker pool consumes.
 */}}
 {{- define "levier.knownQueues" -}}
-{{- list "campaigns" "connectors" "default" "exports" "imports" "messages" "rfm" "scenarios" "segments" "webhooks" | toJson }}
+{{- list "billing" "campaigns" "connectors" "default" "exports" "imports" "messages" "rfm" "scenarios" "segments" "webhooks" | toJson }}
 {{- end }}
 
 {{- define "levier.poolQueues" -}}
