@@ -229,9 +229,10 @@ async def ledger_floor(
     settings: Settings, tenant: TenantId, template: UUID, profiles: list[UUID], batch: int
 ) -> float:
     """The floor of the ledger's writes alone, with no gate, render or provider: for N fresh
-    message rows (inserted untimed), per batch the claim statement, the outcome's executemany
-    UPDATE, the timeline rows and the profile events (one INSERT each) and a commit — the
-    statements a batch cannot do without."""
+    message rows (inserted untimed), per batch the statements a batch cannot do without, in the
+    pipeline's two transactions — the claim and the write-back of the claimed state (its
+    pressure slot), commit; the write-back of the outcome, the timeline rows and the profile
+    events (one statement each), commit."""
     engine = create_engine(settings.database_url)
     factory = make_session_factory(engine, secret_key=settings.secret_key)
     try:
@@ -246,6 +247,10 @@ async def ledger_floor(
                 )
                 if not claimed:
                     raise RuntimeError(f"nothing to claim after {done}")
+                for message in claimed:
+                    message.counted_at = now
+                await repository.write_back(session, claimed, now)
+                await session.commit()
                 for message in claimed:
                     message.status = MessageStatus.SENT
                     message.sent_at = now
@@ -384,6 +389,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=delivery.BATCH_SIZE)
     parser.add_argument("--smtp", type=int, default=2000)
     parser.add_argument("--smoke", action="store_true", help="a tiny size: that it runs (CI)")
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="leave the collector as it is: by default gc.freeze() once set up, as `levier "
+        "worker` does once started",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.messages, args.smtp = 40, 40
@@ -396,7 +407,7 @@ def main() -> None:
     schema.upgrade(settings)
     load_tasks()
     tenant, template, profiles = asyncio.run(setup(settings, args.messages))
-    if settings.gc_freeze:
+    if settings.gc_freeze and not args.no_gc_freeze:
         # As `levier worker` does once started (workers/run.py): what loading built is moved out
         # of the collector's reach, so a batch's full collections do not walk every module.
         gc.collect()

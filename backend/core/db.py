@@ -61,6 +61,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
+        if value.tzinfo is dt.UTC:  # already UTC (utcnow, the drivers' values): as it is
+            return value
         if value.tzinfo is None:
             raise ValueError("naive datetimes are refused: pass an aware datetime")
         return value.astimezone(dt.UTC)
@@ -68,8 +70,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
-        if value is None:
-            return None
+        if value is None or value.tzinfo is dt.UTC:  # asyncpg gives UTC already
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -47,6 +48,7 @@ _encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _decoder = msgspec.msgpack.Decoder(LiveBlock)
 
 
+@functools.lru_cache(maxsize=8)
 def signing_key(secret_key: str) -> bytes:
     """The live-content key, derived from the deployment's secret key (changing the secret key
     turns every live block already sent into a neutral image)."""
