@@ -17,6 +17,7 @@ from uuid import UUID
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.billing import service as billing_service
 from backend.campaigns import checks, fanout, planning, repository, variants
 from backend.campaigns.models import (
     Campaign,
@@ -356,9 +357,27 @@ async def schedule_campaign(
         raise _refuse(campaign, "scheduled (only a draft is)")
     rows = await repository.variants_of(session, campaign.id)
     await checks.check_references(session, campaign, rows)
+    await _check_allowance(session, tenant, settings, campaign)
     campaign.status = CampaignStatus.SCHEDULED
     await _plan(session, tenant, settings, campaign, rows, now or utcnow())
     return campaign
+
+
+async def _check_allowance(
+    session: AsyncSession, tenant: TenantId, settings: Settings, campaign: Campaign
+) -> None:
+    """Billing refuses (402, naming the limit) a campaign whose audience exceeds the month's
+    remaining messages of the plan, or a brand whose sends are paused or read-only."""
+    if not settings.stripe_configured:
+        return  # the embedded default: one unlimited plan, nothing to count
+    audience = await segments_service.audience_count(
+        session,
+        [UUID(i) for i in campaign.include_segment_ids],
+        [UUID(i) for i in campaign.exclude_segment_ids],
+    )
+    await billing_service.check_messages_allowance(
+        session, tenant, settings, channel=campaign.channel, count=audience
+    )
 
 
 # Pause, resume, cancel -------------------------------------------------------------------------

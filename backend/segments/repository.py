@@ -218,6 +218,24 @@ async def audience_page(
     return [(profile_id, bool(out)) for profile_id, out in (await session.execute(query)).all()]
 
 
+async def audience_count(
+    session: AsyncSession, include: Sequence[UUID], exclude: Sequence[UUID]
+) -> int:
+    """How many profiles are in any of ``include`` and in none of ``exclude`` (one query)."""
+    if not include:
+        return 0
+    other = aliased(SegmentMember)
+    members = select(SegmentMember.profile_id).where(SegmentMember.segment_id.in_(list(include)))
+    if exclude:
+        members = members.where(
+            ~exists().where(
+                other.segment_id.in_(list(exclude)), other.profile_id == SegmentMember.profile_id
+            )
+        )
+    query = select(func.count()).select_from(members.distinct().subquery())
+    return int(await session.scalar(query) or 0)
+
+
 async def memberships_of_many(
     session: AsyncSession, profile_ids: Sequence[UUID]
 ) -> list[tuple[SegmentMember, Segment]]:

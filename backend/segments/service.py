@@ -317,6 +317,13 @@ async def audience(
     )
 
 
+async def audience_count(
+    session: AsyncSession, include: Sequence[UUID], exclude: Sequence[UUID] = ()
+) -> int:
+    """How many profiles :func:`audience` walks with ``only_included`` (one query)."""
+    return await repository.audience_count(session, include, exclude)
+
+
 async def segments_of(session: AsyncSession, profile_id: UUID) -> list[Segment]:
     """The segments a profile is in now, in the order it entered them (one query)."""
     return [segment for _, segment in await repository.memberships_of(session, profile_id)]

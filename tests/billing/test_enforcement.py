@@ -45,6 +45,7 @@ from tests.billing.helpers import (
 )
 from tests.billing.stripe_server import FakeStripe
 from tests.billing.usage import meter, sent
+from tests.campaigns.helpers import make_profiles, static_segment
 from tests.factories import World, make_brand, make_world, problem, run_jobs, session_of
 from tests.messaging.test_ledger import make_profile
 from tests.test_graphql import gql_data
@@ -168,6 +169,29 @@ async def test_a_campaign_beyond_the_months_remaining_messages_is_refused(
     with pytest.raises(LevierError) as unknown:
         await _check(app, world.brand_a.id, settings, "fax", 1)
     assert unknown.value.status == 422
+    # Through the campaigns API: scheduling a campaign to 3 profiles (2 emails left) is refused,
+    # and the campaign stays a draft.
+    brand = world.brand_a.id
+    members = await make_profiles(app, brand, 3)
+    segment = await static_segment(app, brand, "three", members)
+    template = await _template(client, world, brand)
+    body = {
+        "name": "Too big",
+        "audience": {"include": [segment]},
+        "channel": "email",
+        "templateId": str(template),
+    }
+    created = await client.post(
+        f"/v1/brands/{brand}/campaigns", json=body, headers=world.owner_a.headers
+    )
+    assert created.status_code == 201, created.text
+    campaign_url = f"/v1/brands/{brand}/campaigns/{created.json()['id']}"
+    scheduled = await client.post(f"{campaign_url}/schedule", headers=world.owner_a.headers)
+    limit = problem(scheduled, 402)
+    assert limit["errors"][0]["field"] == "messages.email"
+    assert limit["errors"][0]["requested"] == 3
+    after = await client.get(campaign_url, headers=world.owner_a.headers)
+    assert after.json()["status"] == "draft"
 
 
 async def _template(client: httpx.AsyncClient, world: World, brand: UUID) -> UUID:
