@@ -31,6 +31,7 @@ from backend.messaging.models import (
     MessageStatus,
     SourceKind,
 )
+from backend.messaging.schemas import PressurePolicyUpdate
 from backend.profiles.models import Channel
 from backend.tenancy.models import Brand
 from tests.billing.helpers import (
@@ -253,6 +254,7 @@ async def test_the_gate_lets_transactional_messages_past_the_allowance_up_to_the
     await subscribe(client, app, settings, stripe, world, "levier_starter")  # 10 emails, +10 %
     template = await _template(client, world, brand)
     profile = await make_profile(app, brand, email="ada@example.com", consent=[Channel.EMAIL])
+    await _no_quiet_hours(app, brand)
     await sent(app, brand, [utcnow() - dt.timedelta(minutes=1)] * 10)  # the allowance is spent
     campaign = await _record(app, brand, template, profile, campaign=True)
     first = await _record(app, brand, template, profile, campaign=False)
@@ -333,6 +335,7 @@ async def test_past_due_then_sends_paused_then_paid_then_resumed(
     brand = world.brand_a.id
     await sync_plans(app, settings)
     subscribed = await subscribe(client, app, settings, stripe, world)
+    await _no_quiet_hours(app, brand)
     template = await _template(client, world, brand)
     profile = await make_profile(app, brand, email="ada@example.com", consent=[Channel.EMAIL])
     await deliver(client, stripe.invoice(subscribed.subscription_id, paid=False))
@@ -438,3 +441,20 @@ async def test_a_canceled_subscription_makes_the_brand_read_only_with_exports_al
         headers=world.owner_a.headers,
     )
     assert portal.status_code == 201, portal.text
+
+
+async def _no_quiet_hours(app: Litestar, brand: UUID) -> None:
+    """No caps nor quiet hours: what holds a message back here is billing, at any hour."""
+    async with session_of(app, brand) as session:
+        await messaging_service.update_policy(
+            session,
+            TenantId(brand),
+            PressurePolicyUpdate(
+                per_day=None,
+                per_week=None,
+                per_month=None,
+                quiet_hours_start=None,
+                quiet_hours_end=None,
+            ),
+        )
+        await session.commit()

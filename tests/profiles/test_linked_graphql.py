@@ -27,7 +27,7 @@ TABLE = "id uuid key label columns { key label type required default options }"
 ROW = "id uuid table key profileId values version createdAt updatedAt"
 EXPORT = (
     "id uuid format status filter fields rowCount byteCount error createdAt startedAt "
-    "finishedAt expiresAt expiredReason"
+    "finishedAt expiresAt expiredReason totalRows"
 )
 PAGE = "pageInfo { hasNextPage hasPreviousPage endCursor } totalCount"
 

@@ -58,7 +58,7 @@ def test_a_worker_consumes_the_queues_it_is_given(
     [
         (
             ["--queues", "imports,imprts"],
-            "unknown queue(s) imprts; the queues are campaigns, connectors",
+            "unknown queue(s) imprts; the queues are billing, campaigns, connectors",
         ),
         (["--exclude-queues", "nope"], "unknown queue(s) nope"),
         (["--queues", "imports", "--exclude-queues", "rfm"], "not both"),
