@@ -90,51 +90,6 @@ async def claim_key(session: AsyncSession, dedupe_key: str, message_id: UUID) ->
     return holder
 
 
-async def claim_keys_holding(
-    session: AsyncSession, claims: Sequence[tuple[str, UUID]]
-) -> dict[str, UUID]:
-    """:func:`claim_key` for many (dedupe key, new message id) at once: the holder of each key
-    (the new id where this claim won). One INSERT for all, one SELECT for the keys held
-    already."""
-    if not claims:
-        return {}
-    now = utcnow()
-    tenant = session_tenant(session)
-    wanted = dict(claims)  # a key given twice: its first id
-    rows = [
-        {
-            "tenant_id": tenant,
-            "dedupe_key": key,
-            "message_id": message_id,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for key, message_id in wanted.items()
-    ]
-    table = cast(Table, MessageKey.__table__)
-    statement = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
-        .returning(table.c.dedupe_key, table.c.message_id)
-    )
-    result = await session.execute(statement, rows)  # an executemany: compiled once
-    holders = {row[0]: UUID(str(row[1])) for row in result.all()}
-    taken = [key for key in wanted if key not in holders]
-    if taken:
-        query = select(MessageKey.dedupe_key, MessageKey.message_id).where(
-            MessageKey.dedupe_key.in_(taken)
-        )
-        holders.update({row[0]: UUID(str(row[1])) for row in (await session.execute(query)).all()})
-    return holders
-
-
-async def insert_message_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """New messages (and nothing else) in one executemany; their timeline rows go with
-    :func:`insert_events`. No unit of work: the timeline is the ledger's record."""
-    if rows:
-        await session.execute(insert(cast(Table, Message.__table__)), list(rows))
-
-
 async def messages_by_ids(session: AsyncSession, message_ids: Sequence[UUID]) -> list[Message]:
     if not message_ids:
         return []

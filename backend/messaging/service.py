@@ -203,14 +203,17 @@ async def record_requests(
     session: AsyncSession, tenant: TenantId, requests: Sequence[RecordRequest]
 ) -> list[Recorded]:
     """:func:`record` for a batch (a campaign's or scenario steps'), in a constant number of
-    statements: the keys claimed in one, the new messages and their ``queued`` timeline rows in
-    one executemany each, the messages recorded earlier read in one. One result per request, in
-    order. Set-based: the messages are not in the session (the timeline is their record)."""
+    statements: the keys claimed in one (and their holders read in one), the new messages and
+    their ``queued`` timeline rows in one statement each, the messages recorded earlier read in
+    one. One result per request, in order. Set-based: the messages are not in the session (the
+    timeline is their record)."""
     if not requests:
         return []
     ids = {r.dedupe_key: new_id() for r in reversed(requests)}  # a key given twice: its first
-    holders = await repository.claim_keys_holding(session, list(ids.items()))
     now = utcnow()
+    claimed = await repository.claim_keys(session, list(ids.items()), now)
+    holders = {key: ids[key] for key in claimed}
+    holders.update(await repository.holders_of(session, [k for k in ids if k not in claimed]))
     rows: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     written: set[str] = set()
@@ -234,7 +237,6 @@ async def record_requests(
                 "template_id": request.template_id,
                 "data": request.data or {},
                 "fallback": request.fallback,
-                "fallback_of": None,
                 "status": MessageStatus.QUEUED,
                 "attempts": 0,
                 "created_at": now,
@@ -255,7 +257,7 @@ async def record_requests(
                 "updated_at": now,
             }
         )
-    await repository.insert_message_rows(session, rows)
+    await repository.insert_messages(session, rows)
     await repository.insert_events(session, events)
     earlier = [
         holders[k] for k in dict.fromkeys(r.dedupe_key for r in requests) if k not in written
